@@ -1,0 +1,1 @@
+"""Local-only tooling: Azurite and the demo. Never deployed (see .funcignore)."""

@@ -1,0 +1,1 @@
+"""Entra Employee Sync: keeps an Employees table in Azure Table Storage in step with Entra ID."""

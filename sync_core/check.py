@@ -1,0 +1,170 @@
+"""Check Connectivity: proves every link a sync needs and explains each failure in plain words.
+
+Each link is tried even when an earlier one failed, so an admin sees every problem at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import ConfigError, TenantConfig
+from .credentials import entra_credential, read_client_secret
+from .errors import GraphRequestError, SyncFailure, classify_graph_error
+from .mapping import Mapper
+from .scope import Scope
+from .service import SyncService, _OwnedDirectory
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    fix: str | None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    tenant_id: str
+    tenant_name: str | None
+    users_in_scope: int | None
+    users_read: int | None
+    users_importable: int | None
+    problems: tuple[Problem, ...]
+    warnings: tuple[str, ...] = ()
+    passed: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tenantId": self.tenant_id,
+            "tenantName": self.tenant_name,
+            "usersInScope": self.users_in_scope,
+            "usersRead": self.users_read,
+            "usersImportable": self.users_importable,
+            "problems": [
+                {"code": p.code, "message": p.message, "fix": p.fix} for p in self.problems
+            ],
+            "warnings": list(self.warnings),
+            "passed": list(self.passed),
+        }
+
+
+async def check_connectivity(settings: Settings, tenant_id: str) -> CheckResult:
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    passed: list[str] = []
+    config = TenantConfig()
+
+    try:
+        async with SyncService(settings) as service:
+            passed.append("Table Storage is reachable")
+            config = await service.effective_config(tenant_id)
+            passed.append("the tenant configuration is valid")
+    except SyncFailure as failure:
+        problems.append(Problem(failure.code, failure.message, failure.fix))
+    except ConfigError as error:
+        problems.append(
+            Problem(
+                "invalid_config",
+                f"The stored configuration is invalid: {error}",
+                "Fix it and store it again with `config set`; the check used the defaults.",
+            )
+        )
+
+    try:
+        secret = await read_client_secret(settings)
+    except SyncFailure as failure:
+        problems.append(Problem(failure.code, failure.message, failure.fix))
+        return _result(tenant_id, None, None, problems, warnings, passed)
+    passed.append("the client secret is readable")
+
+    directory = _OwnedDirectory(
+        entra_credential(settings, tenant_id, secret), settings.graph_base_url
+    )
+    tenant_name: str | None = None
+    counts: _Counts | None = None
+    try:
+        try:
+            tenant_name = (await directory.organization()).display_name
+            passed.append("Entra ID issued a token and Graph answered")
+        except GraphRequestError as error:
+            if error.status != 403:
+                raise
+            warnings.append(
+                "Graph refused /organization, so the tenant name is unknown; grant "
+                "Organization.Read.All to show it (the sync does not need it)."
+            )
+        counts = await _count_in_scope(directory, config)
+        passed.append("the app may list users (User.Read.All)")
+    except (SyncFailure, GraphRequestError) as error:
+        failure = classify_graph_error(error)
+        problems.append(Problem(failure.code, failure.message, failure.fix))
+    finally:
+        await directory.close()
+    return _result(tenant_id, tenant_name, counts, problems, warnings, passed)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    read: int
+    in_scope: int
+    importable: int
+
+
+async def _count_in_scope(directory: _OwnedDirectory, config: TenantConfig) -> _Counts:
+    """Read the directory exactly as a sync would (nothing is written) and count who is in
+    scope and who has an address to import."""
+    scope = Scope.from_config(config.filter)
+    mapper = Mapper.from_config(config)
+    select = scope.graph_properties | mapper.graph_properties
+    read = in_scope = importable = 0
+    async for page in directory.users(select, config.filter.odata):
+        for user in page:
+            read += 1
+            if scope.exclusion_reason(user) is None:
+                in_scope += 1
+                importable += mapper.map(user) is not None
+    return _Counts(read, in_scope, importable)
+
+
+def _result(
+    tenant_id: str,
+    tenant_name: str | None,
+    counts: _Counts | None,
+    problems: list[Problem],
+    warnings: list[str],
+    passed: list[str],
+) -> CheckResult:
+    return CheckResult(
+        tenant_id=tenant_id,
+        tenant_name=tenant_name,
+        users_in_scope=counts.in_scope if counts else None,
+        users_read=counts.read if counts else None,
+        users_importable=counts.importable if counts else None,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        passed=tuple(passed),
+    )
+
+
+def render_check(result: CheckResult) -> str:
+    name = f"{result.tenant_name} ({result.tenant_id})" if result.tenant_name else result.tenant_id
+    lines = [f"Check Connectivity for {name}: {'OK' if result.ok else 'PROBLEMS FOUND'}"]
+    lines += [f"  ok   {step}" for step in result.passed]
+    if result.users_in_scope is not None:
+        lines.append(
+            f"  ok   {result.users_read} users read, {result.users_in_scope} in scope, "
+            f"{result.users_importable} with an email address (would be imported)"
+        )
+    for problem in result.problems:
+        lines.append(f"  FAIL [{problem.code}] {problem.message}")
+        if problem.fix:
+            lines.append(f"       What to do: {problem.fix}")
+    lines += [f"  note {warning}" for warning in result.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""The command line: `python -m sync_core <command>`.
+
+Exit codes: 0 success; 1 the run failed; 2 bad usage, settings or configuration; 3 the run
+finished but deletions were held by the guard. With --json, stdout carries exactly one JSON
+document and everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .check import check_connectivity, render_check
+from .config import ConfigError, TenantConfig, parse_config_text
+from .engine import RunRequest
+from .errors import SyncFailure
+from .report import STATUS_FAILED, STATUS_HELD, render_text
+from .service import SyncService
+from .settings import Settings, SettingsError, is_tenant_id, load_settings
+from .store import employee_view
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sync_core", description="Entra ID -> Employees table sync.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    config = commands.add_parser("config", help="validate, store or show a tenant configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    validate = config_commands.add_parser("validate", help="check a configuration file")
+    validate.add_argument("--file", required=True, type=Path)
+    store = config_commands.add_parser("set", help="validate, then store (next run uses it)")
+    store.add_argument("--file", required=True, type=Path)
+    _tenant(store)
+    show = config_commands.add_parser("show", help="the effective configuration as JSON")
+    _tenant(show)
+
+    check = commands.add_parser("check", help="Check Connectivity")
+    _tenant(check)
+    _json(check)
+
+    sync = commands.add_parser("sync", help="sync the tenant's users into the Employees table")
+    _tenant(sync)
+    sync.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    sync.add_argument(
+        "--allow-deletes", action="store_true", help="let this run pass the deletion guard"
+    )
+    _json(sync)
+
+    employees = commands.add_parser("employees", help="list the stored employees")
+    _tenant(employees)
+    _json(employees)
+
+    runs = commands.add_parser("runs", help="recent run reports, newest first")
+    _tenant(runs)
+    runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
+    _json(runs)
+    return parser
+
+
+def _tenant(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", help="tenant id (default: ENTRA_TENANT_ID)")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # The Azure SDKs log every HTTP request at INFO; that is noise for an admin.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    env = dict(os.environ if environ is None else environ)
+    try:
+        if args.command == "config" and args.config_command == "validate":
+            return _validate(args.file)
+        settings = load_settings(env, needs_graph=args.command in ("check", "sync"))
+        tenant_id = _tenant_id(args, settings)
+        return asyncio.run(_dispatch(args, settings, tenant_id))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except SyncFailure as failure:
+        print(f"error [{failure.code}]: {failure.message}", file=sys.stderr)
+        if failure.fix:
+            print(f"what to do: {failure.fix}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:
+    tenant = args.tenant or settings.tenant_id
+    if not is_tenant_id(tenant):
+        raise SettingsError([f"--tenant {tenant!r} is neither a GUID nor a domain name"])
+    return tenant.lower()
+
+
+def _validate(path: Path) -> int:
+    _read_config_file(path)
+    print(f"{path}: valid")
+    return EXIT_OK
+
+
+def _read_config_file(path: Path) -> TenantConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([("$", f"cannot read {path}: {error.strerror}", str(path))]) from None
+    return parse_config_text(text)
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str) -> int:
+    if args.command == "check":
+        result = await check_connectivity(settings, tenant_id)
+        _emit(args, result.to_json(), render_check(result))
+        return EXIT_OK if result.ok else EXIT_FAILED
+
+    async with SyncService(settings) as service:
+        if args.command == "config":
+            if args.config_command == "set":
+                config = _read_config_file(args.file)
+                await service.configs.put(tenant_id, config)
+                print(f"stored the configuration of {tenant_id}; it applies from the next run")
+                return EXIT_OK
+            config = await service.effective_config(tenant_id)
+            print(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
+            return EXIT_OK
+
+        if args.command == "sync":
+            request = RunRequest(
+                tenant_id, dry_run=args.dry_run, allow_deletes=args.allow_deletes, trigger="cli"
+            )
+            report = await service.sync(request)
+            _emit(args, report.to_json(), render_text(report))
+            return {STATUS_FAILED: EXIT_FAILED, STATUS_HELD: EXIT_HELD}.get(report.status, EXIT_OK)
+
+        if args.command == "employees":
+            config = await service.effective_config(tenant_id)
+            names = [field.name for field in config.fields]
+            employees = [
+                employee_view(entity, names) async for entity in service.employees.all(tenant_id)
+            ]
+            employees.sort(key=lambda e: (e.get("Email") or "", e["id"]))
+            document = {
+                "tenantId": tenant_id,
+                "fields": ["Email", *names, "Aliases"],
+                "employees": employees,
+            }
+            _emit(args, document, _render_employees(employees, names))
+            return EXIT_OK
+
+        reports = await service.runs.latest(tenant_id, top=max(1, min(args.top, 500)))
+        _emit(
+            args,
+            {"runs": [report.to_json() for report in reports]},
+            "\n".join(
+                f"{r.run_id}  {r.status:<9} {r.trigger:<9} read {r.counts.read:>6}  "
+                f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
+                f"{'  (dry run)' if r.dry_run else ''}"
+                for r in reports
+            )
+            or "no runs yet",
+        )
+        return EXIT_OK
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    else:
+        print(text)
+
+
+def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:
+    shown = ["Email", *names[:4]]
+    widths = {
+        n: min(36, max([len(n)] + [len(str(e.get(n) or "")) for e in employees])) for n in shown
+    }
+    lines = ["  ".join(n.ljust(widths[n]) for n in shown)]
+    for employee in employees:
+        lines.append(
+            "  ".join(str(employee.get(n) or "")[: widths[n]].ljust(widths[n]) for n in shown)
+        )
+    lines.append(f"{len(employees)} employees ({len(names)} fields each; --json shows them all)")
+    return "\n".join(lines)

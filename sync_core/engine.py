@@ -1,0 +1,348 @@
+"""One sync run of one tenant: orchestration only; every decision lives in a pure step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from azure.core.exceptions import AzureError
+
+from .config import ConfigError, TenantConfig
+from .errors import (
+    GraphRequestError,
+    SyncFailure,
+    classify_graph_error,
+    classify_storage_error,
+)
+from .graph import GraphStats, Organization
+from .mapping import Employee, Mapper
+from .plan import guard_deletions, plan_writes, stale_ids
+from .report import (
+    STATUS_FAILED,
+    STATUS_HELD,
+    STATUS_RUNNING,
+    STATUS_SUCCEEDED,
+    Counts,
+    RunError,
+    RunReport,
+    new_run_id,
+    utc_now,
+)
+from .scope import Scope
+from .store import employee_entity
+
+log = logging.getLogger("sync_core.run")
+
+
+class UserDirectory(Protocol):
+    stats: GraphStats
+
+    async def organization(self) -> Organization: ...
+
+    def users(
+        self, select: Iterable[str], odata_filter: str | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]: ...
+
+    async def close(self) -> None: ...
+
+
+class EmployeeSink(Protocol):
+    async def upsert(self, entity: dict[str, Any]) -> None: ...
+
+    async def delete(self, employee_id: str) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+class EmployeeIndex(Protocol):
+    async def load_hashes(self, tenant_id: str) -> dict[str, str]: ...
+
+    def writer(self, tenant_id: str) -> EmployeeSink: ...
+
+
+class RunRecorder(Protocol):
+    async def save(self, report: RunReport) -> None: ...
+
+
+class ConfigSource(Protocol):
+    async def get(self, tenant_id: str) -> TenantConfig | None: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    tenant_id: str
+    dry_run: bool = False
+    allow_deletes: bool = False
+    trigger: str = "cli"
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What a run needs from the outside; the CLI and the function app build the real ones."""
+
+    open_directory: Callable[[str], Awaitable[UserDirectory]]  # tenant id -> directory
+    employees: EmployeeIndex
+    runs: RunRecorder
+    configs: ConfigSource
+
+
+class DryRunSink:
+    """Stands in for the writer in a dry run: the plan is computed and counted, nothing written."""
+
+    async def upsert(self, entity: dict[str, Any]) -> None:
+        pass
+
+    async def delete(self, employee_id: str) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+
+class _Tally:
+    """The run's running totals; turned into the frozen report at the end."""
+
+    def __init__(self) -> None:
+        self.counts = Counts()
+        self.excluded_by: Counter[str] = Counter()
+        self.skipped: list[str] = []
+        self.warnings: list[str] = []
+        self.read_ids: set[str] = set()
+        self.in_scope_ids: set[str] = set()
+        self.addresses: dict[str, int] = Counter()
+
+
+async def run_sync(
+    request: RunRequest, ports: Ports, *, now: Callable[[], datetime] = utc_now
+) -> RunReport:
+    started = now()
+    report = RunReport(
+        run_id=request.run_id or new_run_id(started),
+        tenant_id=request.tenant_id,
+        tenant_name=None,
+        mode="full",
+        dry_run=request.dry_run,
+        status=STATUS_RUNNING,
+        started_at=started,
+        finished_at=None,
+        trigger=request.trigger,
+    )
+    await ports.runs.save(report)
+    log.info(
+        "sync started",
+        extra={
+            "event": "sync_started",
+            "tenantId": request.tenant_id,
+            "runId": report.run_id,
+            "mode": report.mode,
+            "dryRun": request.dry_run,
+            "trigger": request.trigger,
+        },
+    )
+    tally = _Tally()
+    stats = GraphStats()
+    status, errors, tenant_name = STATUS_SUCCEEDED, [], None
+    try:
+        config = await _load_config(ports.configs, request.tenant_id)
+        directory = await ports.open_directory(request.tenant_id)
+        stats = directory.stats
+        try:
+            tenant_name = await _tenant_name(directory, tally)
+            held = await _synchronise(request, report.run_id, config, directory, ports, tally, now)
+        finally:
+            await directory.close()
+        if held:
+            status = STATUS_HELD
+    except Exception as error:  # every failure ends in the report, classified
+        failure = error if isinstance(error, SyncFailure) else _classify(error)
+        status = STATUS_FAILED
+        errors.append(RunError(failure.code, failure.message, failure.fix))
+        log.warning(
+            "sync failed: %s",
+            failure.message,
+            exc_info=not isinstance(error, SyncFailure | GraphRequestError),
+        )
+    final = replace(
+        report,
+        tenant_name=tenant_name,
+        status=status,
+        finished_at=now(),
+        counts=tally.counts,
+        excluded_by=dict(tally.excluded_by),
+        skipped_no_email=tuple(tally.skipped),
+        graph_requests=stats.requests,
+        graph_throttled=stats.throttled,
+        errors=tuple(errors),
+        warnings=tuple(tally.warnings),
+    )
+    await ports.runs.save(final)
+    log.info(
+        "sync finished",
+        extra={
+            "event": "sync_finished",
+            "tenantId": final.tenant_id,
+            "runId": final.run_id,
+            "mode": final.mode,
+            "status": final.status,
+            "counts": final.to_json()["counts"],
+            "durationSeconds": final.duration_seconds,
+        },
+    )
+    return final
+
+
+async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
+    try:
+        config = await configs.get(tenant_id)
+    except ConfigError as error:
+        raise SyncFailure(
+            "invalid_config",
+            f"The stored configuration of this tenant is invalid: {error}",
+            "Fix it and store it again with `config set` (or PUT /api/config).",
+        ) from None
+    return config or TenantConfig()
+
+
+async def _tenant_name(directory: UserDirectory, tally: _Tally) -> str | None:
+    try:
+        return (await directory.organization()).display_name
+    except GraphRequestError as error:
+        if error.status != 403:
+            raise
+        # Reading /organization may need Organization.Read.All; the sync itself does not.
+        tally.warnings.append(
+            "The tenant name could not be read (Graph refused /organization); grant "
+            "Organization.Read.All to show it. The sync is not affected."
+        )
+        return None
+
+
+async def _synchronise(
+    request: RunRequest,
+    run_id: str,
+    config: TenantConfig,
+    directory: UserDirectory,
+    ports: Ports,
+    tally: _Tally,
+    now: Callable[[], datetime],
+) -> bool:
+    """Read, plan, write; delete last, and only after a complete read. Returns whether
+    deletions were held by the guard."""
+    mapper = Mapper.from_config(config)
+    scope = Scope.from_config(config.filter)
+    stored = await ports.employees.load_hashes(request.tenant_id)
+    sink: EmployeeSink = (
+        DryRunSink() if request.dry_run else ports.employees.writer(request.tenant_id)
+    )
+    counts = tally.counts
+    select = mapper.graph_properties | scope.graph_properties
+    async for page in _prefetched(directory.users(select, config.filter.odata)):
+        employees = _scope_and_map(page, scope, mapper, tally)
+        plan = plan_writes(employees, stored)
+        written_at = now()
+        for employee in plan.creates + plan.updates:
+            await sink.upsert(employee_entity(request.tenant_id, employee, run_id, written_at))
+        counts.created += len(plan.creates)
+        counts.updated += len(plan.updates)
+        counts.unchanged += len(plan.unchanged)
+    await sink.flush()
+
+    stale = stale_ids(stored.keys(), tally.in_scope_ids)
+    decision = guard_deletions(
+        stale, len(stored), config.clean_up, allow_deletes=request.allow_deletes
+    )
+    for employee_id in decision.delete:
+        await sink.delete(employee_id)
+    await sink.flush()
+    counts.deleted = len(decision.delete)
+    counts.deletesHeld = decision.held
+    if not config.clean_up.enabled:
+        counts.staleKept = len(stale)
+    if decision.reason and decision.held:
+        tally.warnings.append(decision.reason)
+    shared = sorted(a for a, n in tally.addresses.items() if n > 1)
+    if shared:
+        tally.warnings.append(
+            f"{len(shared)} address(es) belong to more than one employee, "
+            f"e.g. {', '.join(shared[:5])}"
+        )
+    return decision.held > 0
+
+
+def _scope_and_map(
+    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, tally: _Tally
+) -> list[Employee]:
+    employees: list[Employee] = []
+    counts = tally.counts
+    for user in page:
+        user_id = user.get("id")
+        # Paging over a changing directory can repeat a user; the first sighting counts.
+        if not user_id or user_id in tally.read_ids:
+            continue
+        tally.read_ids.add(user_id)
+        counts.read += 1
+        reason = scope.exclusion_reason(user)
+        if reason is not None:
+            counts.excluded += 1
+            tally.excluded_by[reason] += 1
+            continue
+        counts.inScope += 1
+        # In scope without an address still counts as present: clean-up must not remove an
+        # employee because a mailbox property was briefly empty.
+        tally.in_scope_ids.add(user_id)
+        employee = mapper.map(user)
+        if employee is None:
+            counts.skippedNoEmail += 1
+            tally.skipped.append(user.get("userPrincipalName") or user_id)
+            continue
+        tally.addresses[employee.email] += 1
+        employees.append(employee)
+    return employees
+
+
+_END = object()
+
+
+async def _prefetched(
+    pages: AsyncIterator[list[dict[str, Any]]],
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Read the next page while the current one is mapped and written; one page ahead at most."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+    async def produce() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+        except Exception as error:  # noqa: BLE001 - re-raised by the consumer
+            await queue.put(error)
+        else:
+            await queue.put(_END)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        producer.cancel()
+        try:
+            await producer
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the consumer has its error
+            pass
+
+
+def _classify(error: Exception) -> SyncFailure:
+    # Graph and identity errors arrive classified (SyncFailure) or as GraphRequestError from
+    # the directory; what remains came from storage or is a bug.
+    if isinstance(error, GraphRequestError):
+        return classify_graph_error(error)
+    if isinstance(error, AzureError):
+        return classify_storage_error(error)
+    return SyncFailure("internal_error", f"Unexpected error: {type(error).__name__}: {error}")

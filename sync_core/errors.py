@@ -1,0 +1,229 @@
+"""One error taxonomy: every failure the app meets, classified once, in words an admin can use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+
+class SyncFailure(Exception):
+    """A failure with a stable code, a plain message and what to do about it."""
+
+    def __init__(self, code: str, message: str, fix: str | None = None, *, retriable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fix = fix
+        self.retriable = retriable
+
+
+class GraphRequestError(Exception):
+    """Graph answered with an error after the retry handler gave up."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"Graph answered {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Known:
+    code: str
+    message: str
+    fix: str
+
+
+_AADSTS: dict[str, _Known] = {
+    "7000215": _Known(
+        "wrong_secret",
+        "Entra ID rejected the client secret.",
+        "Create a new client secret for the app registration and store its Value (not its "
+        "Secret ID) in Key Vault under ENTRA_CLIENT_SECRET_NAME.",
+    ),
+    "7000222": _Known(
+        "expired_secret",
+        "The client secret has expired.",
+        "Create a new client secret for the app registration and store it in Key Vault.",
+    ),
+    "90002": _Known(
+        "unknown_tenant",
+        "Entra ID does not know this tenant.",
+        "Check the tenant id (ENTRA_TENANT_ID or the tenant you passed): use the Directory "
+        "(tenant) ID from the Entra admin center, or the tenant's primary domain.",
+    ),
+    "700016": _Known(
+        "unknown_app",
+        "The app registration was not found in this tenant.",
+        "Check ENTRA_CLIENT_ID; for another organisation's tenant, an administrator there "
+        "must first grant admin consent to the app.",
+    ),
+}
+
+
+def classify_token_error(error: BaseException) -> SyncFailure:
+    text = _chain_text(error)
+    for code in re.findall(r"AADSTS(\d+)", text):
+        if code in _AADSTS:
+            known = _AADSTS[code]
+            return SyncFailure(known.code, f"{known.message} (AADSTS{code})", known.fix)
+    if "invalid_tenant" in text or re.search(r"[Tt]enant .* not found", text):
+        known = _AADSTS["90002"]
+        return SyncFailure(known.code, known.message, known.fix)
+    if _is_connection_problem(error):
+        return SyncFailure(
+            "authority_unreachable",
+            "The Entra token endpoint could not be reached.",
+            "Check outbound network access to ENTRA_AUTHORITY_HOST.",
+            retriable=True,
+        )
+    return SyncFailure(
+        "token_failed",
+        f"Getting a token from Entra ID failed: {_first_line(text)}",
+        "Check ENTRA_TENANT_ID, ENTRA_CLIENT_ID and the client secret.",
+    )
+
+
+def classify_graph_error(error: BaseException) -> SyncFailure:
+    if isinstance(error, SyncFailure):
+        return error
+    if isinstance(error, AzureError):
+        # Graph itself is reached over httpx; an Azure SDK error here came from the credential.
+        return classify_token_error(error)
+    if isinstance(error, GraphRequestError):
+        if error.status == 403:
+            return SyncFailure(
+                "missing_consent",
+                "Microsoft Graph refused to list users: the app lacks the User.Read.All "
+                "application permission in this tenant.",
+                "In the Entra admin center, open the app registration > API permissions, add "
+                "Microsoft Graph application permission User.Read.All and grant admin consent.",
+            )
+        if error.status == 401:
+            return SyncFailure(
+                "token_rejected",
+                f"Microsoft Graph rejected the access token ({error.code}).",
+                "Check that GRAPH_BASE_URL and ENTRA_AUTHORITY_HOST belong to the same cloud.",
+            )
+        if error.status == 429:
+            return SyncFailure(
+                "throttled",
+                "Microsoft Graph kept throttling the app after every retry.",
+                "Nothing to fix: the next run starts again. If it persists, sync less often.",
+                retriable=True,
+            )
+        if error.status >= 500:
+            return SyncFailure(
+                "graph_unavailable",
+                f"Microsoft Graph answered {error.status} ({error.code}) after retries.",
+                "Usually transient: the next run retries. Check the Microsoft 365 service health.",
+                retriable=True,
+            )
+        return SyncFailure(
+            "graph_rejected_request",
+            f"Microsoft Graph refused the request: {error.message}",
+            "Check filter.odata and the field sources in the tenant configuration.",
+        )
+    if _is_connection_problem(error):
+        return SyncFailure(
+            "graph_unreachable",
+            "Microsoft Graph could not be reached.",
+            "Check GRAPH_BASE_URL and outbound network access from the app.",
+            retriable=True,
+        )
+    return SyncFailure("graph_failed", f"Reading from Microsoft Graph failed: {error}")
+
+
+def classify_vault_error(error: BaseException, vault_url: str, secret_name: str) -> SyncFailure:
+    if isinstance(error, ResourceNotFoundError):
+        return SyncFailure(
+            "secret_not_found",
+            f"Key Vault {vault_url} has no secret named {secret_name!r}.",
+            f"Store the client secret: az keyvault secret set --vault-name <vault> "
+            f"--name {secret_name} --value <secret>.",
+        )
+    if isinstance(error, HttpResponseError) and error.status_code == 403:
+        return SyncFailure(
+            "key_vault_forbidden",
+            f"The app's identity may not read secrets in {vault_url}.",
+            "Give the app's managed identity the Key Vault Secrets User role on the vault.",
+        )
+    if isinstance(error, ClientAuthenticationError):
+        return SyncFailure(
+            "key_vault_identity_failed",
+            "No identity could get a token for Key Vault.",
+            "In Azure, check the managed identity (AZURE_CLIENT_ID); locally, sign in with "
+            "`az login` or set ENTRA_CLIENT_SECRET for local runs.",
+        )
+    if _is_connection_problem(error):
+        return SyncFailure(
+            "key_vault_unreachable",
+            f"Key Vault {vault_url} could not be reached.",
+            "Check KEY_VAULT_URL and the vault's network settings.",
+            retriable=True,
+        )
+    return SyncFailure(
+        "key_vault_failed", f"Reading the client secret failed: {_first_line(str(error))}"
+    )
+
+
+def classify_storage_error(error: BaseException) -> SyncFailure:
+    if isinstance(error, SyncFailure):
+        return error
+    if isinstance(error, HttpResponseError) and error.status_code == 403:
+        return SyncFailure(
+            "storage_forbidden",
+            "Table Storage refused access.",
+            "Give the app's managed identity the Storage Table Data Contributor role.",
+        )
+    if _is_connection_problem(error):
+        return SyncFailure(
+            "storage_unreachable",
+            "Table Storage could not be reached.",
+            "Check TABLES_ENDPOINT or TABLES_CONNECTION_STRING (locally: is Azurite running?).",
+            retriable=True,
+        )
+    return SyncFailure("storage_failed", f"Table Storage failed: {_first_line(str(error))}")
+
+
+def _is_connection_problem(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            ServiceRequestError
+            | ServiceResponseError
+            | httpx.TransportError
+            | ConnectionError
+            | OSError,
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _chain_text(error: BaseException) -> str:
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "unknown error"

@@ -1,0 +1,166 @@
+"""Graph user JSON -> employee record: configured fields, email address, aliases, source hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import EmailRules, TenantConfig
+from .paths import AttributePath, parse_path
+
+# Table Storage caps a string property at 64 KiB of UTF-16; a profile value that long is a data
+# error upstream, and cutting it keeps the rest of the employee flowing.
+MAX_VALUE_CHARS = 32_000
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+FieldValue = str | bool | int | float
+
+
+@dataclass(frozen=True)
+class Employee:
+    id: str
+    user_principal_name: str
+    email: str
+    aliases: tuple[str, ...]
+    fields: tuple[tuple[str, FieldValue], ...]  # configured order; empty sources are left out
+    source_hash: str
+
+
+@dataclass(frozen=True)
+class EmailAddresses:
+    email: str | None
+    source: str | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """A configuration compiled once per run, applied to every user."""
+
+    fields: tuple[tuple[str, AttributePath], ...]
+    email_rules: EmailRules
+
+    @classmethod
+    def from_config(cls, config: TenantConfig) -> Mapper:
+        return cls(
+            fields=tuple((field.name, parse_path(field.source)) for field in config.fields),
+            email_rules=config.email,
+        )
+
+    @property
+    def graph_properties(self) -> frozenset[str]:
+        """What the mapping reads, for $select."""
+        return frozenset(
+            {"id", "userPrincipalName", "mail", "proxyAddresses"}
+            | ({"otherMails"} if self.email_rules.other_mails else set())
+            | {path.graph_property for _, path in self.fields}
+        )
+
+    def map(self, user: Mapping[str, Any]) -> Employee | None:
+        """The employee for a user, or None when the user has no usable email address."""
+        addresses = resolve_addresses(user, self.email_rules)
+        if addresses.email is None:
+            return None
+        values: list[tuple[str, FieldValue]] = []
+        for name, path in self.fields:
+            value = to_table_value(path.read(user))
+            if value is not None:
+                values.append((name, value))
+        upn = user.get("userPrincipalName") or ""
+        fields = tuple(values)
+        return Employee(
+            id=user["id"],
+            user_principal_name=upn,
+            email=addresses.email,
+            aliases=addresses.aliases,
+            fields=fields,
+            source_hash=source_hash(upn, addresses.email, addresses.aliases, fields),
+        )
+
+
+def resolve_addresses(user: Mapping[str, Any], rules: EmailRules) -> EmailAddresses:
+    """The employee's address by the configured precedence, and the other smtp aliases."""
+    primary, secondaries = _smtp_addresses(user.get("proxyAddresses"))
+    candidates: list[tuple[str, str | None]] = []
+    if rules.proxy_addresses:
+        candidates.append(("proxyAddresses", primary))
+    candidates.append(("mail", _address(user.get("mail"))))
+    if rules.other_mails:
+        other = next(
+            (a for a in map(_address, user.get("otherMails") or []) if a is not None), None
+        )
+        candidates.append(("otherMails", other))
+    if rules.user_principal_name:
+        upn = user.get("userPrincipalName") or ""
+        # A guest's UPN (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) reaches no mailbox.
+        candidates.append(("userPrincipalName", None if "#ext#" in upn.lower() else _address(upn)))
+    source, email = next(((s, a) for s, a in candidates if a is not None), (None, None))
+    excluded = {email, primary}
+    aliases: list[str] = []
+    for alias in secondaries:
+        if alias not in excluded:
+            excluded.add(alias)
+            aliases.append(alias)
+    return EmailAddresses(email=email, source=source, aliases=tuple(aliases))
+
+
+def _smtp_addresses(proxy_addresses: Any) -> tuple[str | None, list[str]]:
+    primary: str | None = None
+    others: list[str] = []
+    for entry in proxy_addresses or []:
+        if not isinstance(entry, str) or ":" not in entry:
+            continue
+        prefix, _, rest = entry.partition(":")
+        address = _address(rest)
+        if address is None or prefix.strip().lower() != "smtp":
+            continue
+        # Upper-case SMTP: marks the primary; a second one (a data error) counts as an alias.
+        if prefix.strip() == "SMTP" and primary is None:
+            primary = address
+        else:
+            others.append(address)
+    return primary, others
+
+
+def _address(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    address = value.strip().lower()
+    return address if _ADDRESS.match(address) else None
+
+
+def to_table_value(value: Any) -> FieldValue | None:
+    """A Graph value as a Table Storage property; None for empty, so absent means empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        value = value.strip()
+        return value[:MAX_VALUE_CHARS] if value else None
+    if isinstance(value, list | dict):
+        if not value:
+            return None
+        # Table Storage has no list or object type; JSON keeps the structure readable.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)[:MAX_VALUE_CHARS]
+    return str(value)
+
+
+def source_hash(
+    upn: str, email: str, aliases: tuple[str, ...], fields: tuple[tuple[str, FieldValue], ...]
+) -> str:
+    """A digest of everything stored from the source: equal digests mean no write is needed.
+
+    Field names are part of it, so renaming or reordering fields in the configuration rewrites
+    the rows once, as it should.
+    """
+    canonical = json.dumps(
+        [upn, email, list(aliases), [[name, value] for name, value in fields]],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -1,0 +1,185 @@
+"""The run report: what a run read, wrote, skipped and why, as JSON and as text for an admin."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+STATUS_QUEUED = "queued"
+STATUS_RUNNING = "running"
+STATUS_SUCCEEDED = "succeeded"
+STATUS_FAILED = "failed"
+STATUS_HELD = "held"
+
+# A report lists skipped users by UPN so an admin can fix them; past this many the list is cut
+# (the count stays exact) to keep the stored run record within Table Storage's entity size.
+MAX_LISTED_SKIPS = 1000
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    inScope: int = 0
+    excluded: int = 0
+    skippedNoEmail: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    deletesHeld: int = 0
+    staleKept: int = 0
+
+
+@dataclass(frozen=True)
+class RunError:
+    code: str
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    tenant_id: str
+    tenant_name: str | None
+    mode: str
+    dry_run: bool
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: Counts = field(default_factory=Counts)
+    excluded_by: dict[str, int] = field(default_factory=dict)
+    skipped_no_email: tuple[str, ...] = ()
+    graph_requests: int = 0
+    graph_throttled: int = 0
+    errors: tuple[RunError, ...] = ()
+    warnings: tuple[str, ...] = ()
+    trigger: str = "cli"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    @property
+    def writes(self) -> int:
+        return self.counts.created + self.counts.updated + self.counts.deleted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "tenantId": self.tenant_id,
+            "tenantName": self.tenant_name,
+            "mode": self.mode,
+            "dryRun": self.dry_run,
+            "status": self.status,
+            "trigger": self.trigger,
+            "startedAt": _iso(self.started_at),
+            "finishedAt": _iso(self.finished_at) if self.finished_at else None,
+            "durationSeconds": self.duration_seconds,
+            "counts": asdict(self.counts),
+            "excludedBy": dict(sorted(self.excluded_by.items())),
+            "skippedNoEmail": list(self.skipped_no_email[:MAX_LISTED_SKIPS]),
+            "skippedNoEmailListed": min(len(self.skipped_no_email), MAX_LISTED_SKIPS),
+            "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
+            "errors": [asdict(error) for error in self.errors],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunReport:
+        known = {f.name for f in fields(Counts)}
+        return cls(
+            run_id=data["runId"],
+            tenant_id=data["tenantId"],
+            tenant_name=data.get("tenantName"),
+            mode=data.get("mode", "full"),
+            dry_run=bool(data.get("dryRun")),
+            status=data["status"],
+            trigger=data.get("trigger", "cli"),
+            started_at=datetime.fromisoformat(data["startedAt"]),
+            finished_at=datetime.fromisoformat(data["finishedAt"])
+            if data.get("finishedAt")
+            else None,
+            counts=Counts(**{k: v for k, v in data.get("counts", {}).items() if k in known}),
+            excluded_by=dict(data.get("excludedBy", {})),
+            skipped_no_email=tuple(data.get("skippedNoEmail", ())),
+            graph_requests=data.get("graph", {}).get("requests", 0),
+            graph_throttled=data.get("graph", {}).get("throttled", 0),
+            errors=tuple(RunError(**e) for e in data.get("errors", ())),
+            warnings=tuple(data.get("warnings", ())),
+        )
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable by start time and unique: 20261126T132301123Z-3f9a1c."""
+    return f"{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render_text(report: RunReport) -> str:
+    """The report as an admin reads it at a terminal."""
+    c = report.counts
+    name = f"{report.tenant_name} ({report.tenant_id})" if report.tenant_name else report.tenant_id
+    verdict = {
+        STATUS_SUCCEEDED: "succeeded",
+        STATUS_HELD: "finished, but deletions were HELD by the guard",
+        STATUS_FAILED: "FAILED",
+    }.get(report.status, report.status)
+    lines = [
+        f"Sync of {name}{' (dry run: nothing written)' if report.dry_run else ''}: {verdict}",
+        f"  run {report.run_id}, {report.mode}, {report.duration_seconds or 0:.1f} s, "
+        f"{report.graph_requests} Graph requests ({report.graph_throttled} throttled)",
+        "",
+        f"  Users read from Entra ID   {c.read:>7}",
+        f"    left out by filters      {c.excluded:>7}",
+    ]
+    for reason, count in sorted(report.excluded_by.items(), key=lambda item: -item[1]):
+        lines.append(f"      {_REASONS.get(reason, reason):<22} {count:>7}")
+    lines += [
+        f"    in scope                 {c.inScope:>7}",
+        f"      skipped, no email      {c.skippedNoEmail:>7}",
+        f"      added                  {c.created:>7}",
+        f"      updated                {c.updated:>7}",
+        f"      unchanged              {c.unchanged:>7}",
+        f"  Employees removed          {c.deleted:>7}",
+    ]
+    if c.deletesHeld:
+        lines.append(f"  Removals held by the guard {c.deletesHeld:>7}")
+    if c.staleKept:
+        lines.append(f"  No longer in scope, kept   {c.staleKept:>7}  (clean-up is off)")
+    if report.skipped_no_email:
+        shown = report.skipped_no_email[:10]
+        more = len(report.skipped_no_email) - len(shown)
+        lines += [
+            "",
+            "  Skipped for lack of an email address (fix in Entra ID or allow more sources):",
+        ]
+        lines += [f"    - {upn}" for upn in shown]
+        if more:
+            lines.append(f"    ... and {more} more (see the JSON report)")
+    for warning in report.warnings:
+        lines += ["", f"  Warning: {warning}"]
+    for error in report.errors:
+        lines += ["", f"  Error [{error.code}]: {error.message}"]
+        if error.fix:
+            lines.append(f"    What to do: {error.fix}")
+    return "\n".join(lines)
+
+
+_REASONS = {
+    "disabled": "disabled accounts",
+    "guest": "guests",
+    "unlicensed": "unlicensed",
+    "notIncluded": "not matched by include",
+}

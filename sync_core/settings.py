@@ -1,0 +1,276 @@
+"""App settings, read from the environment once and validated as a whole.
+
+The same names are the Function App's app settings; `SETTINGS` is the single definition that the
+infrastructure tests compare the Bicep template against.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import urlsplit
+
+
+class Where(Enum):
+    """Where a setting belongs: in the deployed app's settings, or in local runs only."""
+
+    DEPLOYED = "deployed"
+    LOCAL_ONLY = "local-only"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    meaning: str
+    default: str | None = None
+    where: Where = Where.DEPLOYED
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("ENTRA_TENANT_ID", "Tenant the CLI (and a single-tenant deployment) works on."),
+    SettingSpec("ENTRA_CLIENT_ID", "Application (client) id of the Entra app registration."),
+    SettingSpec("KEY_VAULT_URL", "Vault holding the app registration's client secret."),
+    SettingSpec(
+        "ENTRA_CLIENT_SECRET_NAME", "Name of the client secret in the vault.", "entra-client-secret"
+    ),
+    SettingSpec(
+        "ENTRA_CLIENT_SECRET",
+        "The client secret itself, for local runs only; wins over Key Vault.",
+        where=Where.LOCAL_ONLY,
+    ),
+    SettingSpec(
+        "ENTRA_AUTHORITY_HOST",
+        "Token authority; a non-Microsoft host disables instance discovery.",
+        "https://login.microsoftonline.com",
+    ),
+    SettingSpec(
+        "GRAPH_BASE_URL",
+        "Graph root without the version segment; the app adds /v1.0.",
+        "https://graph.microsoft.com",
+    ),
+    SettingSpec(
+        "TABLES_CONNECTION_STRING",
+        "Storage connection string (Azurite, local runs).",
+        where=Where.LOCAL_ONLY,
+    ),
+    SettingSpec("TABLES_ENDPOINT", "Table endpoint for identity-based access in Azure."),
+    SettingSpec(
+        "SYNC_SCHEDULE",
+        "NCRONTAB of the timer's tick; each tick syncs the tenants that are due.",
+        "0 */15 * * * *",
+    ),
+    SettingSpec(
+        "SYNC_INTERVAL_MIN_HOURS",
+        "Shortest interval between two scheduled syncs of a tenant, in hours.",
+        "2",
+    ),
+    SettingSpec(
+        "SYNC_INTERVAL_MAX_HOURS",
+        "Longest interval between two scheduled syncs of a tenant, in hours.",
+        "4",
+    ),
+    SettingSpec(
+        "QUEUES_ENDPOINT",
+        "Queue endpoint for identity-based access in Azure (Sync Now enqueues runs there); "
+        "locally the queue comes from TABLES_CONNECTION_STRING.",
+    ),
+    SettingSpec(
+        "AZURE_CLIENT_ID",
+        "Client id of the user-assigned managed identity that reads Key Vault and storage.",
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in SETTINGS}
+
+_MICROSOFT_AUTHORITIES = {
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+}
+_DOMAIN = re.compile(
+    r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE
+)
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class SettingsError(Exception):
+    """Every problem with the settings at once, so an admin fixes them in one go."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid settings:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    tenant_id: str
+    client_id: str | None
+    key_vault_url: str | None
+    client_secret_name: str
+    client_secret: str | None
+    authority_host: str
+    graph_base_url: str
+    tables_connection_string: str | None
+    tables_endpoint: str | None
+    sync_schedule: str
+    sync_interval_min_hours: float
+    sync_interval_max_hours: float
+    queues_endpoint: str | None
+    managed_identity_client_id: str | None
+
+    @property
+    def graph_api_url(self) -> str:
+        return f"{self.graph_base_url}/v1.0"
+
+    @property
+    def authority_is_microsoft(self) -> bool:
+        return (urlsplit(self.authority_host).hostname or "") in _MICROSOFT_AUTHORITIES
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print the secret and the connection string's account key.
+        return (
+            f"Settings(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
+            f"graph_base_url={self.graph_base_url!r}, authority_host={self.authority_host!r})"
+        )
+
+
+def is_tenant_id(value: str) -> bool:
+    """A tenant is named by its GUID or by one of its domains (contoso.onmicrosoft.com)."""
+    return _is_guid(value) or bool(_DOMAIN.match(value))
+
+
+def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Settings:
+    """Read and check the settings; raise SettingsError listing every problem.
+
+    `needs_graph` is false for commands that only touch storage (config, employees, runs), so an
+    engineer reading the Employees table needs no app registration.
+    """
+    problems: list[str] = []
+
+    def get(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or _BY_NAME[name].default
+
+    tenant_id = get("ENTRA_TENANT_ID")
+    if tenant_id is None:
+        problems.append("ENTRA_TENANT_ID is not set: give the tenant's id or primary domain")
+    elif not is_tenant_id(tenant_id):
+        problems.append(f"ENTRA_TENANT_ID {tenant_id!r} is neither a GUID nor a domain name")
+
+    client_id = get("ENTRA_CLIENT_ID")
+    if client_id is None and needs_graph:
+        problems.append("ENTRA_CLIENT_ID is not set: give the app registration's client id")
+    elif client_id is not None and not _is_guid(client_id):
+        problems.append(f"ENTRA_CLIENT_ID {client_id!r} is not a GUID")
+
+    key_vault_url = get("KEY_VAULT_URL")
+    client_secret = get("ENTRA_CLIENT_SECRET")
+    if key_vault_url is not None:
+        problems += _url_problems("KEY_VAULT_URL", key_vault_url)
+    if needs_graph and key_vault_url is None and client_secret is None:
+        problems.append(
+            "no client secret source: set KEY_VAULT_URL (deployed) or ENTRA_CLIENT_SECRET "
+            "(local runs only)"
+        )
+
+    authority_host = (get("ENTRA_AUTHORITY_HOST") or "").rstrip("/")
+    problems += _url_problems("ENTRA_AUTHORITY_HOST", authority_host)
+    graph_base_url = (get("GRAPH_BASE_URL") or "").rstrip("/")
+    problems += _url_problems("GRAPH_BASE_URL", graph_base_url)
+    if re.search(r"/(v1\.0|beta)$", graph_base_url):
+        problems.append(
+            f"GRAPH_BASE_URL {graph_base_url!r} ends with a version segment: give the root "
+            "(https://graph.microsoft.com); the app adds /v1.0"
+        )
+
+    connection_string = get("TABLES_CONNECTION_STRING")
+    tables_endpoint = get("TABLES_ENDPOINT")
+    if connection_string and tables_endpoint:
+        problems.append(
+            "TABLES_CONNECTION_STRING and TABLES_ENDPOINT are both set: use the connection "
+            "string for Azurite or the endpoint for Azure, not both"
+        )
+    elif not connection_string and not tables_endpoint:
+        problems.append(
+            "no table storage: set TABLES_ENDPOINT (Azure, managed identity) or "
+            "TABLES_CONNECTION_STRING (Azurite)"
+        )
+    if tables_endpoint:
+        problems += _url_problems("TABLES_ENDPOINT", tables_endpoint)
+
+    schedule = get("SYNC_SCHEDULE") or ""
+    if len(schedule.split()) != 6:
+        problems.append(
+            f"SYNC_SCHEDULE {schedule!r} is not an NCRONTAB expression of 6 fields "
+            "(second minute hour day month weekday)"
+        )
+
+    interval_min = _hours(get("SYNC_INTERVAL_MIN_HOURS") or "", "SYNC_INTERVAL_MIN_HOURS", problems)
+    interval_max = _hours(get("SYNC_INTERVAL_MAX_HOURS") or "", "SYNC_INTERVAL_MAX_HOURS", problems)
+    if interval_min is not None and interval_max is not None and interval_min > interval_max:
+        problems.append(
+            f"SYNC_INTERVAL_MIN_HOURS ({interval_min:g}) is greater than "
+            f"SYNC_INTERVAL_MAX_HOURS ({interval_max:g})"
+        )
+
+    queues_endpoint = get("QUEUES_ENDPOINT")
+    if queues_endpoint:
+        problems += _url_problems("QUEUES_ENDPOINT", queues_endpoint)
+
+    managed_identity_client_id = get("AZURE_CLIENT_ID")
+    if managed_identity_client_id is not None and not _is_guid(managed_identity_client_id):
+        problems.append(f"AZURE_CLIENT_ID {managed_identity_client_id!r} is not a GUID")
+
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        tenant_id=tenant_id or "",
+        client_id=client_id,
+        key_vault_url=key_vault_url.rstrip("/") if key_vault_url else None,
+        client_secret_name=get("ENTRA_CLIENT_SECRET_NAME") or "",
+        client_secret=client_secret,
+        authority_host=authority_host,
+        graph_base_url=graph_base_url,
+        tables_connection_string=connection_string,
+        tables_endpoint=tables_endpoint.rstrip("/") if tables_endpoint else None,
+        sync_schedule=schedule,
+        sync_interval_min_hours=interval_min or 0.0,
+        sync_interval_max_hours=interval_max or 0.0,
+        queues_endpoint=queues_endpoint.rstrip("/") if queues_endpoint else None,
+        managed_identity_client_id=managed_identity_client_id,
+    )
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
+
+
+def _url_problems(name: str, value: str) -> list[str]:
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return []
+    if parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS:
+        return []
+    return [f"{name} {value!r} is not an https URL (plain http is accepted for localhost only)"]
+
+
+def _hours(value: str, name: str, problems: list[str]) -> float | None:
+    try:
+        hours = float(value)
+    except ValueError:
+        problems.append(f"{name} {value!r} is not a number of hours")
+        return None
+    if not 0.25 <= hours <= 168:
+        problems.append(f"{name} {value!r} is outside 0.25..168 hours")
+        return None
+    return hours

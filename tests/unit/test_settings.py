@@ -1,0 +1,97 @@
+"""App settings: defaults, and every problem reported together."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_core.settings import SETTINGS, SettingsError, Where, load_settings
+
+TENANT = "8f6a6c3e-1d2b-4c5e-9f70-123456789abc"
+CLIENT = "0b7f6a9c-2e3d-4f5a-8b9c-abcdef012345"
+LOCAL = {
+    "ENTRA_TENANT_ID": TENANT,
+    "ENTRA_CLIENT_ID": CLIENT,
+    "ENTRA_CLIENT_SECRET": "s3cr3t-value",
+    "TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def test_defaults():
+    settings = load_settings(LOCAL)
+    assert settings.graph_api_url == "https://graph.microsoft.com/v1.0"
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.authority_is_microsoft
+    assert settings.client_secret_name == "entra-client-secret"
+    assert settings.sync_schedule == "0 */15 * * * *"
+    assert (settings.sync_interval_min_hours, settings.sync_interval_max_hours) == (2, 4)
+
+
+def test_deployed_shape_with_key_vault_and_identity():
+    settings = load_settings(
+        {
+            "ENTRA_TENANT_ID": "contoso.onmicrosoft.com",
+            "ENTRA_CLIENT_ID": CLIENT,
+            "KEY_VAULT_URL": "https://kv-sync.vault.azure.net/",
+            "TABLES_ENDPOINT": "https://stsync.table.core.windows.net",
+            "AZURE_CLIENT_ID": CLIENT,
+            "GRAPH_BASE_URL": "https://graph.microsoft.us/",
+            "ENTRA_AUTHORITY_HOST": "https://login.microsoftonline.us",
+        }
+    )
+    assert settings.key_vault_url == "https://kv-sync.vault.azure.net"
+    assert settings.graph_api_url == "https://graph.microsoft.us/v1.0"
+    assert settings.authority_is_microsoft
+
+
+def test_a_local_authority_is_not_microsoft():
+    settings = load_settings({**LOCAL, "ENTRA_AUTHORITY_HOST": "https://localhost:8443"})
+    assert not settings.authority_is_microsoft
+
+
+def test_every_problem_at_once():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "ENTRA_CLIENT_ID": "not-a-guid",
+                "GRAPH_BASE_URL": "https://graph.microsoft.com/v1.0",
+                "ENTRA_AUTHORITY_HOST": "http://login.example.com",
+                "TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                "TABLES_ENDPOINT": "https://x.table.core.windows.net",
+                "SYNC_SCHEDULE": "*/5 * * * *",
+                "SYNC_INTERVAL_MIN_HOURS": "5",
+            }
+        )
+    text = "\n".join(caught.value.problems)
+    for expected in (
+        "ENTRA_TENANT_ID is not set",
+        "ENTRA_CLIENT_ID 'not-a-guid' is not a GUID",
+        "no client secret source",
+        "GRAPH_BASE_URL 'https://graph.microsoft.com/v1.0' ends with a version segment",
+        "ENTRA_AUTHORITY_HOST 'http://login.example.com' is not an https URL",
+        "TABLES_CONNECTION_STRING and TABLES_ENDPOINT are both set",
+        "SYNC_SCHEDULE '*/5 * * * *' is not an NCRONTAB expression of 6 fields",
+        "SYNC_INTERVAL_MIN_HOURS (5) is greater than SYNC_INTERVAL_MAX_HOURS (4)",
+    ):
+        assert expected in text
+    assert len(caught.value.problems) == 8
+
+
+def test_storage_only_commands_need_no_app_registration():
+    settings = load_settings(
+        {"ENTRA_TENANT_ID": TENANT, "TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true"},
+        needs_graph=False,
+    )
+    assert settings.client_id is None
+
+
+def test_secrets_stay_out_of_the_repr_and_errors():
+    settings = load_settings(LOCAL)
+    assert "s3cr3t-value" not in repr(settings)
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**LOCAL, "ENTRA_TENANT_ID": "??"})
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_local_only_settings_are_the_secret_and_the_connection_string():
+    local_only = {spec.name for spec in SETTINGS if spec.where is Where.LOCAL_ONLY}
+    assert local_only == {"ENTRA_CLIENT_SECRET", "TABLES_CONNECTION_STRING"}
