@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: unit, integration (simulator + Azurite, started by the fixtures), functions
+# and infrastructure tests. A skipped test fails the run (see tests/conftest.py).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+bash scripts/checkov.sh --install-only
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
