@@ -264,6 +264,7 @@ async def _synchronise(
     counts.deletesHeld = decision.held
     if not config.clean_up.enabled:
         counts.staleKept = len(stale)
+    counts.employees = len(stored) + (0 if request.dry_run else counts.created - counts.deleted)
     if decision.reason and decision.held:
         tally.warnings.append(decision.reason)
     shared = sorted(a for a, n in tally.addresses.items() if n > 1)

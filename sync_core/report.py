@@ -29,7 +29,8 @@ class Counts:
     unchanged: int = 0
     deleted: int = 0
     deletesHeld: int = 0
-    staleKept: int = 0
+    staleKept: int = 0  # out of scope but kept because clean-up is off
+    employees: int = 0  # stored employees of the tenant after the run
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,130 @@
+"""Shared fixtures: Azurite and the simulator, started once per session on free ports.
+
+The simulator's CA must be trusted before anything imports aiohttp (azure-core's async
+transport builds its TLS context at import), so trust is prepared first, before other imports.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from simulator.testing import prepare_trust
+
+CA = prepare_trust(tempfile.mkdtemp(prefix="entra-sync-trust-"))
+
+import json  # noqa: E402 - after the trust setup on purpose
+import uuid  # noqa: E402
+import zlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from devtools.azurite import Azurite, start_azurite  # noqa: E402
+from simulator import Simulator, World  # noqa: E402
+from simulator.generator import GeneratorOptions, generate_world, kind_of  # noqa: E402
+from sync_core.cli import main  # noqa: E402
+
+BASE_SEED = 20261126
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test proves nothing: fail the run (the integration tests must always run)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"FAILED: {skipped} test(s) skipped; every test must run", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    world = generate_world(GeneratorOptions(users=20, seed=BASE_SEED, tenant_name="Base Tenant"))
+    sim = Simulator(World.from_dict(world), ca=CA)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@dataclass
+class SimTenant:
+    """A tenant of its own for one test, in the shared simulator."""
+
+    id: str
+    name: str
+    users: list[dict[str, Any]]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [user for user in self.users if kind_of(user) == kind]
+
+
+def add_tenant(simulator: Simulator, users: int, seed: int, name: str) -> SimTenant:
+    tenant_id = str(uuid.UUID(int=uuid.uuid4().int))
+    world = generate_world(
+        GeneratorOptions(
+            users=users,
+            seed=seed,
+            tenant_id=tenant_id,
+            client_id=simulator.world.apps[0].client_id,
+            tenant_name=name,
+        )
+    )
+    tenant = world["tenants"][0]
+    simulator.add_tenant(tenant)
+    return SimTenant(tenant_id, name, tenant["users"])
+
+
+@pytest.fixture
+def tenant(simulator: Simulator, request: pytest.FixtureRequest) -> SimTenant:
+    """60 generated users of every kind; the seed follows the test's name, so runs repeat."""
+    seed = BASE_SEED + zlib.crc32(request.node.name.encode())
+    return add_tenant(simulator, 60, seed, "Contoso Ltd")
+
+
+@pytest.fixture
+def app_env(
+    simulator: Simulator, azurite: Azurite, tenant: SimTenant, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The app's settings for this tenant, in os.environ as a deployment would have them
+    (azure-identity reads the managed-identity endpoint from there)."""
+    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        **simulator.environment(tenant.id),
+        "TABLES_CONNECTION_STRING": azurite.connection_string,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(app_env: dict[str, str], capsys: pytest.CaptureFixture[str]):
+    """Runs `python -m sync_core ...` in-process, as an admin would from a shell."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
