@@ -36,11 +36,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # -v works before or after the command (`sync -v` is what an admin types); SUPPRESS keeps a
+    # subcommand from resetting a -v given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress"
+    )
     parser = _Parser(prog="python -m sync_core", description="Entra ID -> Employees table sync.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    config = commands.add_parser("config", help="validate, store or show a tenant configuration")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, help=help, parents=[common])
+
+    config = command("config", "validate, store or show a tenant configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     validate = config_commands.add_parser("validate", help="check a configuration file")
     validate.add_argument("--file", required=True, type=Path)
@@ -50,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_commands.add_parser("show", help="the effective configuration as JSON")
     _tenant(show)
 
-    check = commands.add_parser("check", help="Check Connectivity")
+    check = command("check", "Check Connectivity")
     _tenant(check)
     _json(check)
 
-    sync = commands.add_parser("sync", help="sync the tenant's users into the Employees table")
+    sync = command("sync", "sync the tenant's users into the Employees table")
     _tenant(sync)
     sync.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
     sync.add_argument(
@@ -62,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json(sync)
 
-    employees = commands.add_parser("employees", help="list the stored employees")
+    employees = command("employees", "list the stored employees")
     _tenant(employees)
     _json(employees)
 
-    runs = commands.add_parser("runs", help="recent run reports, newest first")
+    runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
     _json(runs)

@@ -95,7 +95,12 @@ def app_env(
 ) -> dict[str, str]:
     """The app's settings for this tenant, in os.environ as a deployment would have them
     (azure-identity reads the managed-identity endpoint from there)."""
-    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"):
+    for name in (
+        "ENTRA_CLIENT_SECRET",
+        "TABLES_ENDPOINT",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     env = {
         **simulator.environment(tenant.id),

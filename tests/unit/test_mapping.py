@@ -206,7 +206,9 @@ def test_hash_is_stable_and_moves_with_every_stored_value():
 
 
 def test_graph_properties_cover_fields_and_email_sources_only():
-    mapper = _mapper([{"name": "Cost", "source": "onPremisesExtensionAttributes.extensionAttribute3"}])
+    mapper = _mapper(
+        [{"name": "Cost", "source": "onPremisesExtensionAttributes.extensionAttribute3"}]
+    )
     assert mapper.graph_properties == {
         "id", "userPrincipalName", "mail", "proxyAddresses", "otherMails",
         "onPremisesExtensionAttributes",

@@ -10,7 +10,9 @@ from sync_core.plan import guard_deletions, plan_writes, stale_ids
 
 
 def employee(employee_id: str, digest: str) -> Employee:
-    return Employee(employee_id, f"{employee_id}@contoso.com", f"{employee_id}@contoso.com", (), (), digest)
+    return Employee(
+        employee_id, f"{employee_id}@contoso.com", f"{employee_id}@contoso.com", (), (), digest
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,10 @@ MEMBER = {
     "department": "Research & Development",
     "jobTitle": "Engineer",
     "proxyAddresses": ["SMTP:ada@contoso.com", "smtp:ada@fabrikam.com"],
-    "onPremisesExtensionAttributes": {"extensionAttribute1": "Signature", "extensionAttribute2": None},
+    "onPremisesExtensionAttributes": {
+        "extensionAttribute1": "Signature",
+        "extensionAttribute2": None,
+    },
     "employeeId": "",
 }
 

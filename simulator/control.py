@@ -1,0 +1,161 @@
+"""The control API under ``/_sim/``: what the Python API offers, over HTTP, for a standalone
+simulator (``python -m simulator serve``) driven from a shell or another process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from .context import context_of
+from .directory import UnknownTenantError
+from .world import Tenant, WorldError
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/_sim/health", health),
+        web.get("/_sim/requests", list_requests),
+        web.delete("/_sim/requests", clear_requests),
+        web.get("/_sim/faults", list_faults),
+        web.post("/_sim/faults", add_fault),
+        web.delete("/_sim/faults", clear_faults),
+        web.post("/_sim/tokens/expire", expire_tokens),
+        web.post("/_sim/tenants", add_tenant),
+        web.put("/_sim/tenants/{tenant}/consents/{client}", set_consent),
+        web.put("/_sim/tenants/{tenant}/users/{user}", put_user),
+        web.patch("/_sim/tenants/{tenant}/users/{user}", patch_user),
+        web.delete("/_sim/tenants/{tenant}/users/{user}", delete_user),
+    ]
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", **asdict(context_of(request).endpoints)})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    records = context_of(request).log.snapshot()
+    return web.json_response({"value": [r.to_dict() for r in records]})
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    context_of(request).log.clear()
+    return web.Response(status=204)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    return web.json_response(context_of(request).faults.describe())
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """Body: ``{"kind": "throttle"|"unavailable"|"dropConnection"|"latency", "count": 2,
+    "retryAfter": 1, "pathPrefix": "/v1.0/", "ms": 250}``."""
+    faults = context_of(request).faults
+    body = await _body(request)
+    kind = body.get("kind")
+    prefix = body.get("pathPrefix", "/v1.0/")
+    try:
+        if kind == "throttle":
+            faults.throttle(int(body.get("count", 1)), int(body.get("retryAfter", 1)), prefix)
+        elif kind == "unavailable":
+            retry_after = body.get("retryAfter")
+            faults.unavailable(
+                int(body.get("count", 1)), None if retry_after is None else int(retry_after), prefix
+            )
+        elif kind == "dropConnection":
+            faults.drop_connection(int(body.get("count", 1)), prefix)
+        elif kind == "latency":
+            faults.latency(int(body.get("ms", 0)), prefix)
+        else:
+            raise ValueError(
+                f"unknown fault kind {kind!r}: use throttle, unavailable, dropConnection or latency"
+            )
+    except (TypeError, ValueError) as error:
+        raise _bad_request(str(error)) from None
+    return web.Response(status=204)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    context_of(request).faults.clear()
+    return web.Response(status=204)
+
+
+async def expire_tokens(request: web.Request) -> web.Response:
+    context_of(request).issuer.expire_all()
+    return web.Response(status=204)
+
+
+async def add_tenant(request: web.Request) -> web.Response:
+    try:
+        context_of(request).directory.add_tenant(Tenant.from_dict(await _body(request)))
+    except WorldError as error:
+        raise _bad_request(str(error)) from None
+    return web.Response(status=201)
+
+
+async def set_consent(request: web.Request) -> web.Response:
+    roles = (await _body(request)).get("roles")
+    with _directory_errors():
+        context_of(request).directory.set_consent(
+            request.match_info["tenant"], request.match_info["client"], roles
+        )
+    return web.Response(status=204)
+
+
+async def put_user(request: web.Request) -> web.Response:
+    user = await _body(request) | {"id": request.match_info["user"]}
+    with _directory_errors():
+        context_of(request).directory.upsert_user(request.match_info["tenant"], user)
+    return web.Response(status=204)
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    changes = await _body(request)
+    with _directory_errors():
+        context_of(request).directory.patch_user(
+            request.match_info["tenant"], request.match_info["user"], changes
+        )
+    return web.Response(status=204)
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    with _directory_errors():
+        context_of(request).directory.remove_user(
+            request.match_info["tenant"], request.match_info["user"]
+        )
+    return web.Response(status=204)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as error:
+        raise _bad_request(f"the body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the body must be a JSON object")
+    return body
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@contextmanager
+def _directory_errors() -> Iterator[None]:
+    """Turns the directory's lookup and validation errors into 404s and 400s."""
+    try:
+        yield
+    except UnknownTenantError as error:
+        raise _not_found(f"no tenant {error.args[0]!r}") from None
+    except KeyError as error:
+        raise _not_found(str(error.args[0])) from None
+    except WorldError as error:
+        raise _bad_request(str(error)) from None
+
+
+def _not_found(message: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")

@@ -1,0 +1,170 @@
+"""The live directory: tenants, consents and users as they change while a simulator runs.
+
+Tests change users from their own thread while the server reads them on its event loop, so every
+access goes through one lock. User dicts are never mutated in place (a patch stores a new dict),
+which lets a page hand out references without copying.
+
+Paging walks the tenant's users ordered by id and continues after the last id a page returned.
+A round that overlaps changes therefore never returns a user twice and never skips a user that
+existed throughout; users added behind the cursor or removed ahead of it are simply seen or not,
+as with Graph.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .world import Tenant, World, WorldError
+
+UserPredicate = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    id: str
+    display_name: str
+    verified_domains: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    users: tuple[dict[str, Any], ...]
+    last_id: str | None
+    more: bool
+
+
+class UnknownTenantError(KeyError):
+    pass
+
+
+class _TenantState:
+    def __init__(self, tenant: Tenant):
+        self.info = TenantInfo(tenant.id, tenant.display_name, tenant.verified_domains)
+        self.consents: dict[str, tuple[str, ...]] = dict(tenant.consents)
+        self.users: dict[str, dict[str, Any]] = {u["id"].lower(): u for u in tenant.users}
+        self.order: list[str] = sorted(self.users)
+
+
+class Directory:
+    def __init__(self, world: World):
+        self._lock = threading.Lock()
+        self._tenants: dict[str, _TenantState] = {t.id: _TenantState(t) for t in world.tenants}
+
+    def find_tenant(self, name: str) -> TenantInfo | None:
+        """Entra accepts a tenant's GUID or any of its verified domain names."""
+        wanted = name.lower()
+        with self._lock:
+            state = self._tenants.get(wanted)
+            if state:
+                return state.info
+            for state in self._tenants.values():
+                if any(
+                    str(d.get("name", "")).lower() == wanted for d in state.info.verified_domains
+                ):
+                    return state.info
+        return None
+
+    def tenant_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._tenants)
+
+    def roles(self, tenant_id: str, client_id: str) -> tuple[str, ...] | None:
+        """Roles consented for the app in the tenant; None when the app has no service principal
+        there (never consented), which Entra reports as an unknown application."""
+        with self._lock:
+            return self._state(tenant_id).consents.get(client_id.lower())
+
+    def page(self, tenant_id: str, after: str | None, matches: UserPredicate, limit: int) -> Page:
+        found: list[dict[str, Any]] = []
+        with self._lock:
+            state = self._state(tenant_id)
+            start = bisect.bisect_right(state.order, after) if after else 0
+            for user_id in state.order[start:]:
+                user = state.users[user_id]
+                if not matches(user):
+                    continue
+                if len(found) == limit:
+                    return Page(tuple(found), found[-1]["id"].lower(), more=True)
+                found.append(user)
+        return Page(tuple(found), found[-1]["id"].lower() if found else after, more=False)
+
+    def count(self, tenant_id: str, matches: UserPredicate) -> int:
+        with self._lock:
+            return sum(1 for user in self._state(tenant_id).users.values() if matches(user))
+
+    def user(self, tenant_id: str, key: str) -> dict[str, Any] | None:
+        """A user by id or by userPrincipalName, as Graph's /users/{id-or-upn} resolves it."""
+        wanted = key.lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            user = state.users.get(wanted)
+            if user is None:
+                user = next(
+                    (
+                        u
+                        for u in state.users.values()
+                        if str(u.get("userPrincipalName", "")).lower() == wanted
+                    ),
+                    None,
+                )
+            return user
+
+    def upsert_user(self, tenant_id: str, user: Mapping[str, Any]) -> None:
+        if not isinstance(user.get("id"), str) or not user["id"]:
+            raise WorldError(["a user needs a string 'id'"])
+        key = user["id"].lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            if key not in state.users:
+                bisect.insort(state.order, key)
+            state.users[key] = dict(user)
+
+    def patch_user(self, tenant_id: str, user_id: str, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into the user; a None value clears the property, like a Graph PATCH."""
+        key = user_id.lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            if key not in state.users:
+                raise KeyError(f"no user {user_id!r} in tenant {tenant_id!r}")
+            merged = dict(state.users[key])
+            for name, value in changes.items():
+                if name == "id":
+                    continue
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            state.users[key] = merged
+
+    def remove_user(self, tenant_id: str, user_id: str) -> None:
+        key = user_id.lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            if state.users.pop(key, None) is None:
+                raise KeyError(f"no user {user_id!r} in tenant {tenant_id!r}")
+            state.order.remove(key)
+
+    def add_tenant(self, tenant: Tenant) -> None:
+        with self._lock:
+            if tenant.id in self._tenants:
+                raise WorldError([f"tenant {tenant.id} already exists"])
+            self._tenants[tenant.id] = _TenantState(tenant)
+
+    def set_consent(self, tenant_id: str, client_id: str, roles: Iterable[str] | None) -> None:
+        """Grant exactly ``roles``; None removes the app's service principal from the tenant."""
+        with self._lock:
+            consents = self._state(tenant_id).consents
+            if roles is None:
+                consents.pop(client_id.lower(), None)
+            else:
+                consents[client_id.lower()] = tuple(roles)
+
+    def _state(self, tenant_id: str) -> _TenantState:
+        state = self._tenants.get(tenant_id.lower())
+        if state is None:
+            raise UnknownTenantError(tenant_id)
+        return state

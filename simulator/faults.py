@@ -1,0 +1,98 @@
+"""Faults on demand: throttling, outages, dropped connections and latency.
+
+Faults are consumed in the order they were added, one per matching request, so a test can script
+"two 429s, then one 503, then success" and assert exactly how the client recovered.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+GRAPH_PREFIX = "/v1.0/"
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # "throttle" | "unavailable" | "drop_connection"
+    path_prefix: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class PendingFault:
+    fault: Fault
+    remaining: int
+
+
+class FaultPlan:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[PendingFault] = []
+        self._latency_ms = 0
+        self._latency_prefix = GRAPH_PREFIX
+
+    def throttle(self, count: int, retry_after: int = 1, path_prefix: str = GRAPH_PREFIX) -> None:
+        """Answer the next ``count`` matching requests with 429 and ``Retry-After``."""
+        self._add(Fault("throttle", path_prefix, retry_after), count)
+
+    def unavailable(
+        self, count: int, retry_after: int | None = None, path_prefix: str = GRAPH_PREFIX
+    ) -> None:
+        """Answer the next ``count`` matching requests with 503 (``Retry-After`` if given)."""
+        self._add(Fault("unavailable", path_prefix, retry_after), count)
+
+    def drop_connection(self, count: int, path_prefix: str = GRAPH_PREFIX) -> None:
+        """Close the connection without answering the next ``count`` matching requests."""
+        self._add(Fault("drop_connection", path_prefix), count)
+
+    def latency(self, ms: int, path_prefix: str = GRAPH_PREFIX) -> None:
+        """Delay every matching request by ``ms`` milliseconds until cleared (0 turns it off)."""
+        if ms < 0:
+            raise ValueError("latency must be >= 0 ms")
+        with self._lock:
+            self._latency_ms = ms
+            self._latency_prefix = path_prefix
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._latency_ms = 0
+
+    def take(self, path: str) -> Fault | None:
+        """The fault to inject into this request, if any; consuming it counts it down."""
+        with self._lock:
+            for index, pending in enumerate(self._pending):
+                if path.startswith(pending.fault.path_prefix):
+                    if pending.remaining <= 1:
+                        del self._pending[index]
+                    else:
+                        self._pending[index] = PendingFault(pending.fault, pending.remaining - 1)
+                    return pending.fault
+        return None
+
+    def delay_ms(self, path: str) -> int:
+        with self._lock:
+            return self._latency_ms if path.startswith(self._latency_prefix) else 0
+
+    def describe(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "pending": [
+                    {
+                        "kind": p.fault.kind,
+                        "count": p.remaining,
+                        "pathPrefix": p.fault.path_prefix,
+                        "retryAfter": p.fault.retry_after,
+                    }
+                    for p in self._pending
+                ],
+                "latencyMs": self._latency_ms,
+                "latencyPathPrefix": self._latency_prefix,
+            }
+
+    def _add(self, fault: Fault, count: int) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            self._pending.append(PendingFault(fault, count))

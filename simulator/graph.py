@@ -1,0 +1,236 @@
+"""Microsoft Graph v1.0: ``/organization``, ``/users``, ``/users/$count`` and ``/users/{id}``.
+
+Read-only on purpose: any other method is answered 405 (and logged), so a test can assert the
+app never writes to a customer's directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from . import odata
+from .context import context_of, request_id, utc_now
+from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
+from .schema import DEFAULT_SELECT, empty_value
+from .tokens import Grant, TokenError
+
+READ_USERS = frozenset(
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)
+# Assumption (see README): User.Read.All is accepted for /organization as well.
+READ_ORGANIZATION = READ_USERS | {"Organization.Read.All", "Organization.ReadWrite.All"}
+READ_MAILBOX_SETTINGS = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
+_ORGANIZATION_PROPERTIES = (
+    "id",
+    "displayName",
+    "verifiedDomains",
+    "tenantType",
+    "countryLetterCode",
+    "createdDateTime",
+)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.route("*", "/v1.0/{tail:.*}", dispatch)]
+
+
+async def dispatch(request: web.Request) -> web.Response:
+    try:
+        if request.method != "GET":
+            raise GraphError(
+                405,
+                "Request_BadRequest",
+                "Specified HTTP method is not allowed for the request uri.",
+                {"Allow": "GET"},
+            )
+        segments = [s for s in request.match_info["tail"].split("/") if s]
+        if segments == ["organization"]:
+            return organization(request)
+        if segments == ["users"]:
+            return users(request)
+        if segments == ["users", "$count"]:
+            return users_count(request)
+        if len(segments) == 2 and segments[0] == "users":
+            return user(request, segments[1])
+        first = segments[0] if segments else ""
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{first}'.")
+    except GraphError as error:
+        return graph_error(request, error)
+
+
+def graph_error(request: web.Request, error: GraphError) -> web.Response:
+    rid = request_id(request)
+    body = {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "innerError": {
+                "date": utc_now().strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": rid,
+                "client-request-id": request.headers.get("client-request-id", rid),
+            },
+        }
+    }
+    return web.json_response(
+        body, status=error.status, headers={**error.headers, **_id_headers(request)}
+    )
+
+
+def authorize(request: web.Request, allowed_roles: frozenset[str]) -> Grant:
+    ctx = context_of(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+    try:
+        grant = ctx.issuer.verify(token.strip())
+    except TokenError as error:
+        raise GraphError(401, "InvalidAuthenticationToken", error.reason) from None
+    if grant.audience not in ctx.endpoints.graph_audiences:
+        raise GraphError(
+            401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
+        )
+    if ctx.directory.find_tenant(grant.tenant_id) is None:
+        raise GraphError(
+            401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer."
+        )
+    if not allowed_roles.intersection(grant.roles):
+        raise GraphError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+    return grant
+
+
+def organization(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    grant = authorize(request, READ_ORGANIZATION)
+    tenant = ctx.directory.find_tenant(grant.tenant_id)
+    assert tenant is not None  # authorize() checked it
+    full = {
+        "id": tenant.id,
+        "displayName": tenant.display_name,
+        "verifiedDomains": [
+            {"capabilities": "Email, OfficeCommunicationsOnline", "type": "Managed", **d}
+            for d in tenant.verified_domains
+        ],
+        "tenantType": "AAD",
+        "countryLetterCode": None,
+        "createdDateTime": None,
+    }
+    wanted = _ORGANIZATION_PROPERTIES
+    if "$select" in request.query:
+        wanted = tuple(p.strip() for p in request.query["$select"].split(","))
+        for name in wanted:
+            if name not in _ORGANIZATION_PROPERTIES:
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    f"Could not find a property named "
+                    f"'{name}' on type 'microsoft.graph.organization'.",
+                )
+    item = {"id": tenant.id} | {name: full[name] for name in wanted}
+    return _json(
+        request, {"@odata.context": f"{_root(request)}/$metadata#organization", "value": [item]}
+    )
+
+
+def users(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    grant = authorize(request, READ_USERS)
+    query = parse_users_query(
+        request.query, request.headers.get("ConsistencyLevel"), ctx.page_key, grant.tenant_id
+    )
+    predicate = _predicate(query.filter)
+    page = ctx.directory.page(grant.tenant_id, query.after, predicate, query.top)
+    context_select = f"({','.join(query.select)})" if query.selected else ""
+    body: dict[str, Any] = {"@odata.context": f"{_root(request)}/$metadata#users{context_select}"}
+    if query.count and query.after is None:
+        body["@odata.count"] = ctx.directory.count(grant.tenant_id, predicate)
+    if page.more and page.last_id:
+        token = make_skiptoken(page.last_id, ctx.page_key, grant.tenant_id, query.options)
+        body["@odata.nextLink"] = _next_link(request, query.options, token)
+    body["value"] = [_project(u, query.select) for u in page.users]
+    return _json(request, body)
+
+
+def users_count(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    grant = authorize(request, READ_USERS)
+    if request.headers.get("ConsistencyLevel", "").strip().lower() != "eventual":
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            "Count is not currently supported without ConsistencyLevel:eventual.",
+        )
+    node = None
+    if "$filter" in request.query:
+        try:
+            node = odata.parse_filter(request.query["$filter"])
+        except odata.FilterError as error:
+            raise GraphError(400, "Request_BadRequest", str(error)) from None
+    total = ctx.directory.count(grant.tenant_id, _predicate(node))
+    return web.Response(text=str(total), content_type="text/plain", headers=_id_headers(request))
+
+
+def user(request: web.Request, key: str) -> web.Response:
+    ctx = context_of(request)
+    grant = authorize(request, READ_USERS)
+    select = parse_select(request.query.get("$select"), collection=False)
+    if "mailboxSettings" in select and not READ_MAILBOX_SETTINGS.intersection(grant.roles):
+        raise GraphError(
+            403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+        )
+    found = ctx.directory.user(grant.tenant_id, key)
+    if found is None:
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or "
+            "one of its queried reference-property objects are not present.",
+        )
+    suffix = f"({','.join(select)})" if select else ""
+    body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
+    body |= _project(found, select or DEFAULT_SELECT)
+    return _json(request, body)
+
+
+def _predicate(node: odata.Node | None) -> Any:
+    if node is None:
+        return lambda _user: True
+    return lambda candidate: odata.matches(node, candidate)
+
+
+def _project(user: Mapping[str, Any], select: tuple[str, ...]) -> dict[str, Any]:
+    projected: dict[str, Any] = {}
+    for name in select:
+        if name in user:
+            projected[name] = user[name]
+        elif name.startswith("extension_"):
+            # Directory extension names are matched case-insensitively, like other properties.
+            match = next((k for k in user if k.lower() == name.lower()), None)
+            projected[name] = user[match] if match else None
+        else:
+            projected[name] = empty_value(name)
+    return projected
+
+
+def _root(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}/v1.0"
+
+
+def _next_link(request: web.Request, options: tuple[tuple[str, str], ...], token: str) -> str:
+    # Graph's links keep $, commas, quotes and parentheses readable; anything else is escaped.
+    query = urlencode([*options, ("$skiptoken", token)], quote_via=quote, safe="$,'()/:@")
+    return f"{request.scheme}://{request.host}{request.path}?{query}"
+
+
+def _json(request: web.Request, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, headers=_id_headers(request))
+
+
+def _id_headers(request: web.Request) -> dict[str, str]:
+    rid = request_id(request)
+    return {"request-id": rid, "client-request-id": request.headers.get("client-request-id", rid)}

@@ -1,0 +1,122 @@
+"""The aiohttp application: every surface's routes behind one middleware that injects faults and
+records each request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from . import control, graph, identity, vault
+from .context import CONTEXT, Context, request_id, utc_now
+from .faults import Fault
+from .log import RequestRecord, safe_headers, safe_query
+from .tokens import TokenError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_application(ctx: Context) -> web.Application:
+    app = web.Application(middlewares=[_observe])
+    app[CONTEXT] = ctx
+    # Graph, vault and control first: their literal prefixes must win over "/{tenant}/...".
+    app.add_routes(control.routes() + graph.routes() + vault.routes() + identity.routes())
+    return app
+
+
+def surface_of(path: str) -> str:
+    if path.startswith("/_sim/"):
+        return "control"
+    if path.startswith("/v1.0/") or path == "/v1.0":
+        return "graph"
+    if path.startswith("/secrets/"):
+        return "vault"
+    if path.startswith("/msi/"):
+        return "msi"
+    return "token"
+
+
+@web.middleware
+async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    surface = surface_of(request.path)
+    injected: list[str] = []
+    status: int | None = None
+    try:
+        if surface != "control":
+            delay = ctx.faults.delay_ms(request.path)
+            if delay:
+                injected.append("latency")
+                await asyncio.sleep(delay / 1000)
+            fault = ctx.faults.take(request.path)
+            if fault is not None:
+                injected.append(fault.kind)
+                if fault.kind == "drop_connection":
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return web.Response(status=499)  # never reaches the client
+                response: web.StreamResponse = _fault_response(request, fault)
+                status = response.status
+                return response
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        ctx.log.append(
+            RequestRecord(
+                time=time.time(),
+                method=request.method,
+                path=request.path,
+                query=safe_query(request.query),
+                surface=surface,
+                tenant=_tenant_of(request, ctx, surface),
+                status=status,
+                fault="+".join(injected) or None,
+                headers=safe_headers(request.headers),
+            )
+        )
+
+
+def _fault_response(request: web.Request, fault: Fault) -> web.Response:
+    if fault.kind == "throttle":
+        status, code, message = 429, "TooManyRequests", "Too many requests. Retry later."
+    else:
+        status, code = 503, "ServiceUnavailable"
+        message = "The service is temporarily unavailable. Retry later."
+    headers = {"request-id": request_id(request)}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": utc_now().strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": request_id(request),
+                "client-request-id": request.headers.get("client-request-id", request_id(request)),
+            },
+        }
+    }
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _tenant_of(request: web.Request, ctx: Context, surface: str) -> str | None:
+    if surface == "token":
+        name = request.path.strip("/").split("/", 1)[0]
+        found = ctx.directory.find_tenant(name) if name else None
+        return found.id if found else name or None
+    if surface == "msi":
+        identity_ = ctx.world.managed_identity
+        return identity_.tenant_id if identity_ else None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        try:
+            return ctx.issuer.verify(token.strip()).tenant_id
+        except TokenError:
+            return None
+    return None

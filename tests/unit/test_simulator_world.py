@@ -1,0 +1,76 @@
+"""World files: loading, validation that reports every problem, and the live directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator import World, WorldError
+from simulator.directory import Directory
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "simulator_world.json"
+
+
+def test_fixture_world_round_trips() -> None:
+    world = World.load(FIXTURE)
+    assert World.from_dict(world.to_dict()) == world
+    assert "secrets" not in repr(world.apps[0])  # secrets stay out of reprs and logs
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(WorldError) as raised:
+        World.from_dict(
+            {
+                "apps": [{"clientId": "nope", "secrets": []}],
+                "managedIdentity": {"clientId": "also-nope", "tenantId": None},
+                "tenants": [
+                    {
+                        "id": "11111111-2222-4333-8444-555555555555",
+                        "consents": {"x": "User.Read.All"},
+                        "users": [{"id": "a", "userPrincipalName": "a@x"}, {"id": "A"}, {}],
+                    },
+                    {"id": "11111111-2222-4333-8444-555555555555"},
+                ],
+            }
+        )
+    text = str(raised.value)
+    for fragment in (
+        "apps[0].clientId must be a GUID",
+        "apps[0].secrets",
+        "managedIdentity.clientId",
+        "managedIdentity.tenantId",
+        "'x' is not a client id",
+        "must be a list of role names",
+        "users[1] (A) needs a 'userPrincipalName'",
+        "users[2] needs a string 'id'",
+        "duplicate user id",
+        "duplicate tenant id",
+    ):
+        assert fragment in text, fragment
+
+
+def test_directory_finds_tenants_by_id_or_domain_and_users_by_upn() -> None:
+    world = World.load(FIXTURE)
+    directory = Directory(world)
+    tenant = world.tenants[0]
+    assert directory.find_tenant(tenant.id.upper()).id == tenant.id
+    assert directory.find_tenant("CONTOSO.onmicrosoft.com").id == tenant.id
+    assert directory.find_tenant("fabrikam.com") is None
+    assert directory.user(tenant.id, "Adele.Vance@contoso.com")["displayName"] == "Adele Vance"
+
+
+def test_directory_pages_by_id_and_patches_copy_on_write() -> None:
+    world = World.load(FIXTURE)
+    directory = Directory(world)
+    tenant = world.tenants[0].id
+    first = directory.page(tenant, None, lambda _u: True, 4)
+    assert len(first.users) == 4 and first.more
+    before = first.users[0]
+    directory.patch_user(tenant, before["id"], {"jobTitle": "CEO", "mobilePhone": None})
+    assert before["jobTitle"] == "Retail Manager"  # a page already handed out does not change
+    assert directory.user(tenant, before["id"])["jobTitle"] == "CEO"
+    assert "mobilePhone" not in directory.user(tenant, before["id"])
+    rest = directory.page(tenant, first.last_id, lambda _u: True, 4)
+    assert len(rest.users) == 2 and not rest.more
+    assert directory.count(tenant, lambda u: u.get("userType") == "Guest") == 1
