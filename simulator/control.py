@@ -53,21 +53,22 @@ async def list_faults(request: web.Request) -> web.Response:
 
 async def add_fault(request: web.Request) -> web.Response:
     """Body: ``{"kind": "throttle"|"unavailable"|"dropConnection"|"latency", "count": 2,
-    "retryAfter": 1, "pathPrefix": "/v1.0/", "ms": 250}``."""
+    "retryAfter": 1, "pathPrefix": "/v1.0/", "after": 0, "ms": 250}``."""
     faults = context_of(request).faults
     body = await _body(request)
     kind = body.get("kind")
     prefix = body.get("pathPrefix", "/v1.0/")
     try:
+        count, after = int(body.get("count", 1)), int(body.get("after", 0))
         if kind == "throttle":
-            faults.throttle(int(body.get("count", 1)), int(body.get("retryAfter", 1)), prefix)
+            faults.throttle(count, int(body.get("retryAfter", 1)), prefix, after)
         elif kind == "unavailable":
             retry_after = body.get("retryAfter")
             faults.unavailable(
-                int(body.get("count", 1)), None if retry_after is None else int(retry_after), prefix
+                count, None if retry_after is None else int(retry_after), prefix, after
             )
         elif kind == "dropConnection":
-            faults.drop_connection(int(body.get("count", 1)), prefix)
+            faults.drop_connection(count, prefix, after)
         elif kind == "latency":
             faults.latency(int(body.get("ms", 0)), prefix)
         else:

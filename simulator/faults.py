@@ -23,6 +23,7 @@ class Fault:
 class PendingFault:
     fault: Fault
     remaining: int
+    after: int = 0  # matching requests let through first: a failure in the middle of paging
 
 
 class FaultPlan:
@@ -32,19 +33,26 @@ class FaultPlan:
         self._latency_ms = 0
         self._latency_prefix = GRAPH_PREFIX
 
-    def throttle(self, count: int, retry_after: int = 1, path_prefix: str = GRAPH_PREFIX) -> None:
-        """Answer the next ``count`` matching requests with 429 and ``Retry-After``."""
-        self._add(Fault("throttle", path_prefix, retry_after), count)
+    def throttle(
+        self, count: int, retry_after: int = 1, path_prefix: str = GRAPH_PREFIX, after: int = 0
+    ) -> None:
+        """Answer the next ``count`` matching requests (after ``after`` more) with 429."""
+        self._add(Fault("throttle", path_prefix, retry_after), count, after)
 
     def unavailable(
-        self, count: int, retry_after: int | None = None, path_prefix: str = GRAPH_PREFIX
+        self,
+        count: int,
+        retry_after: int | None = None,
+        path_prefix: str = GRAPH_PREFIX,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` matching requests with 503 (``Retry-After`` if given)."""
-        self._add(Fault("unavailable", path_prefix, retry_after), count)
+        """Answer the next ``count`` matching requests (after ``after`` more) with 503
+        (``Retry-After`` if given)."""
+        self._add(Fault("unavailable", path_prefix, retry_after), count, after)
 
-    def drop_connection(self, count: int, path_prefix: str = GRAPH_PREFIX) -> None:
+    def drop_connection(self, count: int, path_prefix: str = GRAPH_PREFIX, after: int = 0) -> None:
         """Close the connection without answering the next ``count`` matching requests."""
-        self._add(Fault("drop_connection", path_prefix), count)
+        self._add(Fault("drop_connection", path_prefix), count, after)
 
     def latency(self, ms: int, path_prefix: str = GRAPH_PREFIX) -> None:
         """Delay every matching request by ``ms`` milliseconds until cleared (0 turns it off)."""
@@ -64,6 +72,11 @@ class FaultPlan:
         with self._lock:
             for index, pending in enumerate(self._pending):
                 if path.startswith(pending.fault.path_prefix):
+                    if pending.after > 0:
+                        self._pending[index] = PendingFault(
+                            pending.fault, pending.remaining, pending.after - 1
+                        )
+                        return None
                     if pending.remaining <= 1:
                         del self._pending[index]
                     else:
@@ -84,6 +97,7 @@ class FaultPlan:
                         "count": p.remaining,
                         "pathPrefix": p.fault.path_prefix,
                         "retryAfter": p.fault.retry_after,
+                        "after": p.after,
                     }
                     for p in self._pending
                 ],
@@ -91,8 +105,8 @@ class FaultPlan:
                 "latencyPathPrefix": self._latency_prefix,
             }
 
-    def _add(self, fault: Fault, count: int) -> None:
-        if count < 1:
-            raise ValueError("count must be >= 1")
+    def _add(self, fault: Fault, count: int, after: int = 0) -> None:
+        if count < 1 or after < 0:
+            raise ValueError("count must be >= 1 and after >= 0")
         with self._lock:
-            self._pending.append(PendingFault(fault, count))
+            self._pending.append(PendingFault(fault, count, after))

@@ -11,6 +11,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.store import EMPLOYEES_TABLE
+from tests.conftest import add_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -180,14 +181,18 @@ def test_throttling_is_survived_and_counted(cli, tenant, simulator):
     assert result.json["counts"]["created"] > 0
 
 
-def test_a_run_that_fails_deletes_nothing_and_the_next_recovers(
-    cli, tenant, simulator, tmp_path, app_env
+def test_a_run_that_fails_mid_read_deletes_nothing_and_the_next_recovers(
+    cli, simulator, app_env, monkeypatch, tmp_path
 ):
+    big = add_tenant(simulator, 2500, seed=11, name="Northwind")  # three pages of 999
+    monkeypatch.setenv("ENTRA_TENANT_ID", big.id)
     config = {"cleanUp": {"enabled": True, "maxDeletePercent": 100, "maxDeletes": 100000}}
     assert cli("config", "set", "--file", write_config(tmp_path, config)).exit_code == 0
     assert cli("sync").exit_code == 0
-    before = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
-    simulator.faults.unavailable(50, retry_after=1, path_prefix="/v1.0/users")
+    before = stored_rows(app_env["TABLES_CONNECTION_STRING"], big.id)
+    # Page 1 arrives, then Graph stays down for page 2: without the rule "delete only after a
+    # complete read", everyone on pages 2 and 3 would be removed.
+    simulator.faults.unavailable(50, retry_after=1, path_prefix="/v1.0/users", after=1)
     try:
         failed = cli("sync", "--json")
     finally:
@@ -195,10 +200,19 @@ def test_a_run_that_fails_deletes_nothing_and_the_next_recovers(
     assert failed.exit_code == 1
     report = failed.json
     assert report["status"] == "failed" and report["counts"]["deleted"] == 0
-    assert report["errors"][0]["code"] == "graph_unavailable"
-    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id).keys() == before.keys()
-    recovered = cli("sync", "--json")
-    assert recovered.exit_code == 0 and recovered.json["counts"]["unchanged"] == len(before)
+    assert 0 < report["counts"]["read"] < 2500
+    assert report["errors"][0]["code"] == "graph_unavailable" and report["errors"][0]["fix"]
+    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], big.id).keys() == before.keys()
+    recovered = cli("sync", "--json").json
+    assert recovered["status"] == "succeeded"
+    assert recovered["counts"]["unchanged"] == len(before) and recovered["counts"]["read"] == 2500
+
+
+def test_dropped_connections_are_retried(cli, tenant, simulator):
+    simulator.faults.drop_connection(2, path_prefix="/v1.0/users")
+    result = cli("sync", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json["counts"]["created"] > 0
 
 
 def test_the_secret_is_read_from_key_vault_with_the_managed_identity(cli, tenant, simulator):
@@ -332,8 +346,6 @@ def test_missing_settings_are_listed_together(cli, monkeypatch):
 
 
 def test_a_large_tenant_pages_and_streams(cli, simulator, app_env, monkeypatch):
-    from tests.conftest import add_tenant
-
     big = add_tenant(simulator, 2500, seed=7, name="Fabrikam")
     monkeypatch.setenv("ENTRA_TENANT_ID", big.id)
     simulator.clear_requests()
