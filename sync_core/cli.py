@@ -164,6 +164,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             )
             report = await service.sync(request)
             _emit(args, report.to_json(), render_text(report))
+            if report.status == STATUS_FAILED and report.errors[0].code == "invalid_config":
+                return EXIT_USAGE  # a configuration problem, like `config set` rejecting one
             return {STATUS_FAILED: EXIT_FAILED, STATUS_HELD: EXIT_HELD}.get(report.status, EXIT_OK)
 
         if args.command == "employees":

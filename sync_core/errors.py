@@ -62,6 +62,12 @@ _AADSTS: dict[str, _Known] = {
         "Check the tenant id (ENTRA_TENANT_ID or the tenant you passed): use the Directory "
         "(tenant) ID from the Entra admin center, or the tenant's primary domain.",
     ),
+    "500011": _Known(
+        "graph_resource_unknown",
+        "Entra ID does not know the Graph resource the app asked a token for.",
+        "Check GRAPH_BASE_URL: it must be the Microsoft Graph root of the same cloud as "
+        "ENTRA_AUTHORITY_HOST (https://graph.microsoft.com for the public cloud).",
+    ),
     "700016": _Known(
         "unknown_app",
         "The app registration was not found in this tenant.",

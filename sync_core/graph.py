@@ -87,7 +87,7 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
                 self._stats.dropped += 1
                 if attempt == CONNECTION_RETRIES:
                     raise
-                delay = min(2.0**attempt, 30.0)
+                delay = min(0.5 * 2.0**attempt, 30.0)
                 log.warning("Graph connection dropped; retrying in %.0f s", delay)
                 await asyncio.sleep(delay)
                 continue

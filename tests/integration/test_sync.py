@@ -374,3 +374,37 @@ def test_store_survives_a_concurrent_second_writer(cli, tenant, app_env):
     assert report["counts"]["unchanged"] == len(
         stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
     )
+
+
+def test_a_stored_configuration_is_validated_again_before_each_run(cli, tenant, app_env):
+    # A configuration written by an older version (or by hand) that is no longer valid.
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    service.get_table_client("TenantConfigs").upsert_entity(
+        {
+            "PartitionKey": tenant.id,
+            "RowKey": "config",
+            "Config": json.dumps({"fields": [{"name": "Email", "source": "mail"}]}),
+        }  # fmt: skip
+    )
+    result = cli("sync", "--json")
+    assert result.exit_code == 2
+    assert result.json["status"] == "failed"
+    assert result.json["errors"][0]["code"] == "invalid_config"
+    assert "$.fields[0].name" in result.json["errors"][0]["message"]
+    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id) == {}
+
+
+def test_unreachable_graph_is_diagnosed(cli, tenant, simulator):
+    simulator.faults.drop_connection(20, path_prefix="/v1.0/")
+    try:
+        document = cli("check", "--json").json
+    finally:
+        simulator.faults.clear()
+    assert [p["code"] for p in document["problems"]] == ["graph_unreachable"]
+
+
+def test_a_graph_url_of_another_cloud_is_diagnosed(cli, tenant, monkeypatch):
+    monkeypatch.setenv("GRAPH_BASE_URL", "https://localhost:9")
+    document = cli("check", "--json").json
+    assert [p["code"] for p in document["problems"]] == ["graph_resource_unknown"]
+    assert "GRAPH_BASE_URL" in document["problems"][0]["fix"]
