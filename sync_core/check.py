@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ConfigError, TenantConfig
-from .credentials import entra_credential, read_client_secret
+from .credentials import read_client_secret
 from .errors import GraphRequestError, SyncFailure, classify_graph_error
+from .graph import GraphDirectory
 from .mapping import Mapper
 from .scope import Scope
-from .service import SyncService, _OwnedDirectory
+from .service import SyncService, open_directory
 from .settings import Settings
 
 
@@ -84,9 +85,7 @@ async def check_connectivity(settings: Settings, tenant_id: str) -> CheckResult:
         return _result(tenant_id, None, None, problems, warnings, passed)
     passed.append("the client secret is readable")
 
-    directory = _OwnedDirectory(
-        entra_credential(settings, tenant_id, secret), settings.graph_base_url
-    )
+    directory = open_directory(settings, tenant_id, secret)
     tenant_name: str | None = None
     counts: _Counts | None = None
     try:
@@ -117,7 +116,7 @@ class _Counts:
     importable: int
 
 
-async def _count_in_scope(directory: _OwnedDirectory, config: TenantConfig) -> _Counts:
+async def _count_in_scope(directory: GraphDirectory, config: TenantConfig) -> _Counts:
     """Read the directory exactly as a sync would (nothing is written) and count who is in
     scope and who has an address to import."""
     scope = Scope.from_config(config.filter)

@@ -150,13 +150,22 @@ async def run_sync(
     status, errors, tenant_name = STATUS_SUCCEEDED, [], None
     try:
         config = await _load_config(ports.configs, request.tenant_id)
-        directory = await ports.open_directory(request.tenant_id)
-        stats = directory.stats
+        # The stored index loads while the secret, the token and the tenant name are fetched.
+        stored = asyncio.create_task(ports.employees.load_hashes(request.tenant_id))
         try:
-            tenant_name = await _tenant_name(directory, tally)
-            held = await _synchronise(request, report.run_id, config, directory, ports, tally, now)
+            directory = await ports.open_directory(request.tenant_id)
+            stats = directory.stats
+            try:
+                tenant_name = await _tenant_name(directory, tally)
+                held = await _synchronise(
+                    request, report.run_id, config, directory, await stored, ports, tally, now
+                )
+            finally:
+                await directory.close()
         finally:
-            await directory.close()
+            # Cancels the load if the run failed first, and retrieves any error it had.
+            stored.cancel()
+            await asyncio.gather(stored, return_exceptions=True)
         if held:
             status = STATUS_HELD
     except Exception as error:  # every failure ends in the report, classified
@@ -228,6 +237,7 @@ async def _synchronise(
     run_id: str,
     config: TenantConfig,
     directory: UserDirectory,
+    stored: dict[str, str],
     ports: Ports,
     tally: _Tally,
     now: Callable[[], datetime],
@@ -236,7 +246,6 @@ async def _synchronise(
     deletions were held by the guard."""
     mapper = Mapper.from_config(config)
     scope = Scope.from_config(config.filter)
-    stored = await ports.employees.load_hashes(request.tenant_id)
     sink: EmployeeSink = (
         DryRunSink() if request.dry_run else ports.employees.writer(request.tenant_id)
     )

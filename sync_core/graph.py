@@ -104,8 +104,16 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
 class GraphDirectory:
     """The user source of a sync run: one tenant's directory, read-only."""
 
-    def __init__(self, credential: AsyncTokenCredential, graph_base_url: str):
+    def __init__(
+        self,
+        credential: AsyncTokenCredential,
+        graph_base_url: str,
+        *,
+        owns_credential: bool = False,
+    ):
         self.stats = GraphStats()
+        self._credential = credential
+        self._owns_credential = owns_credential
         self._api = f"{graph_base_url}/v1.0"
         host = urlsplit(graph_base_url).hostname or ""
         # Tokens are attached only to allowed hosts; a sovereign cloud or the simulator is not in
@@ -165,6 +173,8 @@ class GraphDirectory:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._owns_credential:
+            await self._credential.close()
 
     async def _get(self, url: str, *, advanced_query: bool = False) -> dict[str, Any]:
         request = RequestInformation()

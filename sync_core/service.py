@@ -21,16 +21,10 @@ from .settings import Settings
 from .store import ConfigStore, EmployeeStore, RunStore, ensure_tables, open_tables
 
 
-class _OwnedDirectory(GraphDirectory):
-    """A directory that also closes the credential it was built with."""
-
-    def __init__(self, credential: AsyncTokenCredential, graph_base_url: str):
-        super().__init__(credential, graph_base_url)
-        self._credential = credential
-
-    async def close(self) -> None:
-        await super().close()
-        await self._credential.close()
+def open_directory(settings: Settings, tenant_id: str, client_secret: str) -> GraphDirectory:
+    """One tenant's directory, read with the app registration's credential (closed with it)."""
+    credential = entra_credential(settings, tenant_id, client_secret)
+    return GraphDirectory(credential, settings.graph_base_url, owns_credential=True)
 
 
 class SyncService:
@@ -76,8 +70,7 @@ class SyncService:
     async def open_directory(self, tenant_id: str) -> GraphDirectory:
         if self._client_secret is None:
             self._client_secret = await read_client_secret(self.settings)
-        credential = entra_credential(self.settings, tenant_id, self._client_secret)
-        return _OwnedDirectory(credential, self.settings.graph_base_url)
+        return open_directory(self.settings, tenant_id, self._client_secret)
 
     async def effective_config(self, tenant_id: str) -> TenantConfig:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""
