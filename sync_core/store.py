@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .config import ConfigError, TenantConfig, parse_config
 from .mapping import Employee
-from .report import RunReport
+from .report import STATUS_FAILED, STATUS_HELD, STATUS_SUCCEEDED, RunError, RunReport
 
 EMPLOYEES_TABLE = "Employees"
 RUNS_TABLE = "SyncRuns"
@@ -311,3 +317,196 @@ def _decode_token(token: str | None) -> Any:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, json.JSONDecodeError):
         raise ValueError("the continuation token is not one this API issued") from None
+
+
+# --- Leases, the tenant registry and paged run history (the Functions surface) -----------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to run one tenant's sync, held by one run until `expires_at`."""
+
+    tenant_id: str
+    holder: str  # the run id
+    expires_at: datetime
+    etag: str
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+class LeaseLost(Exception):
+    """The lease was taken over or removed: the holder must stop writing."""
+
+
+class LeaseStore:
+    """One row per tenant in SyncLeases. Every change after the first is conditional on the ETag
+    the changer read, so of two workers racing for a tenant exactly one wins; an expired lease
+    (its worker crashed) is taken over the same way."""
+
+    PARTITION = "lease"
+
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(LEASES_TABLE)
+
+    async def get(self, tenant_id: str) -> Lease | None:
+        try:
+            entity = await self._table.get_entity(self.PARTITION, tenant_id)
+        except ResourceNotFoundError:
+            return None
+        return Lease(tenant_id, entity["Holder"], entity["ExpiresAt"], entity.metadata["etag"])
+
+    async def acquire(
+        self, tenant_id: str, holder: str, now: datetime, ttl: timedelta
+    ) -> Lease | None:
+        """The lease for `holder`, or None while another live holder has it."""
+        entity = self._entity(tenant_id, holder, now + ttl)
+        for _ in range(2):  # a second try only when the row vanished between create and read
+            try:
+                created = await self._table.create_entity(entity)
+            except ResourceExistsError:
+                pass
+            else:
+                return Lease(tenant_id, holder, now + ttl, created["etag"])
+            current = await self.get(tenant_id)
+            if current is None:
+                continue
+            if current.live(now):
+                return None
+            try:
+                updated = await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=current.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return None  # another worker took the expired lease first
+            return Lease(tenant_id, holder, now + ttl, updated["etag"])
+        return None
+
+    async def renew(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease:
+        try:
+            updated = await self._table.update_entity(
+                self._entity(lease.tenant_id, lease.holder, now + ttl),
+                mode=UpdateMode.REPLACE,
+                etag=lease.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise LeaseLost(f"the lease of tenant {lease.tenant_id} was taken over") from None
+        return Lease(lease.tenant_id, lease.holder, now + ttl, updated["etag"])
+
+    async def release(self, lease: Lease) -> bool:
+        """Give the lease back; False when it had already passed to someone else."""
+        try:
+            await self._table.delete_entity(
+                self.PARTITION,
+                lease.tenant_id,
+                etag=lease.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        return True
+
+    def _entity(self, tenant_id: str, holder: str, expires_at: datetime) -> dict[str, Any]:
+        return {
+            "PartitionKey": self.PARTITION,
+            "RowKey": tenant_id,
+            "Holder": holder,
+            "ExpiresAt": expires_at,
+        }
+
+
+class TenantRegistry:
+    """The tenants with a stored configuration and whether each is enabled, without parsing the
+    configurations (a tick of the timer reads this for every tenant)."""
+
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(CONFIGS_TABLE)
+
+    async def enabled_by_tenant(self) -> dict[str, bool]:
+        tenants: dict[str, bool] = {}
+        async for entity in self._table.query_entities(
+            "RowKey eq 'config'", select=["PartitionKey", "Enabled"]
+        ):
+            tenants[entity["PartitionKey"]] = entity.get("Enabled") is not False
+        return tenants
+
+    async def enabled(self, tenant_id: str) -> bool | None:
+        """Whether the tenant's stored configuration is enabled; None when none is stored."""
+        try:
+            entity = await self._table.get_entity(tenant_id, "config", select=["Enabled"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Enabled") is not False
+
+
+class RunHistory:
+    """Run records page by page, newest first; the cursor is the last run id of a page."""
+
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(RUNS_TABLE)
+
+    async def page(
+        self, tenant_id: str, top: int, after_run_id: str | None
+    ) -> tuple[list[RunReport], str | None]:
+        query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
+        if after_run_id:
+            query += " and RowKey gt @after"
+            parameters["after"] = run_row_key(after_run_id)  # ValueError: not a run id
+        reports: list[RunReport] = []
+        async for entity in self._table.query_entities(
+            query, parameters=parameters, results_per_page=top + 1
+        ):
+            if len(reports) == top:
+                return reports, reports[-1].run_id
+            reports.append(_report_of(entity))
+        return reports, None
+
+    async def note(self, report_if_absent: RunReport, error: RunError, replaces: str) -> bool:
+        """Add `error` to a run that has not finished (replacing its earlier errors of code
+        `replaces`). Conditional on the ETag, so a save by the run itself always wins; False
+        when the run had finished or changed meanwhile."""
+        tenant_id, run_id = report_if_absent.tenant_id, report_if_absent.run_id
+        try:
+            entity = await self._table.get_entity(tenant_id, run_row_key(run_id))
+        except ResourceNotFoundError:
+            entity = None
+        report = report_if_absent if entity is None else _report_of(entity)
+        if report.status in (STATUS_SUCCEEDED, STATUS_FAILED, STATUS_HELD):
+            return False
+        kept = tuple(e for e in report.errors if e.code != replaces)
+        noted = _run_entity(replace(report, errors=(*kept, error)))
+        try:
+            if entity is None:
+                await self._table.create_entity(noted)
+            else:
+                await self._table.update_entity(
+                    noted,
+                    mode=UpdateMode.REPLACE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+
+def _run_entity(report: RunReport) -> dict[str, Any]:
+    """The row RunStore.save writes for a report (same layout, for conditional writes)."""
+    document = json.dumps(report.to_json(), ensure_ascii=False)
+    chunks = [document[i : i + _CHUNK_CHARS] for i in range(0, len(document), _CHUNK_CHARS)]
+    entity: dict[str, Any] = {
+        "PartitionKey": report.tenant_id,
+        "RowKey": run_row_key(report.run_id),
+        "RunId": report.run_id,
+        "Status": report.status,
+        "StartedAt": report.started_at,
+        "Chunks": len(chunks),
+    }
+    if report.finished_at:
+        entity["FinishedAt"] = report.finished_at
+    entity.update({f"Report{i}": chunk for i, chunk in enumerate(chunks)})
+    return entity

@@ -384,7 +384,7 @@ def test_a_stored_configuration_is_validated_again_before_each_run(cli, tenant, 
             "PartitionKey": tenant.id,
             "RowKey": "config",
             "Config": json.dumps({"fields": [{"name": "Email", "source": "mail"}]}),
-        }  # fmt: skip
+        }
     )
     result = cli("sync", "--json")
     assert result.exit_code == 2

@@ -29,7 +29,7 @@ def report(**changes) -> RunReport:
             updated=1,
             unchanged=1,
             deletesHeld=7,
-        ),  # fmt: skip
+        ),
         excluded_by={"guest": 1, "disabled": 1},
         skipped_no_email=("room.4.12@contoso.com",),
         graph_requests=4,

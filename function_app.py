@@ -1,0 +1,104 @@
+"""The Azure Functions surface (Python v2 programming model): parse, call sync_core, answer.
+
+Nothing here decides anything: the schedule lives in sync_core.schedule and sync_core.dispatch,
+the queue worker in sync_core.worker, the HTTP API in sync_core.routes (docs/api.md). No client
+is built at import time: the host imports this module within its start-up limit, and every
+invocation opens what it needs.
+
+HTTP routes declare no method list on purpose: for a method a route does not list, the host
+answers a bare 404 (azure-functions-host#10098), so each route accepts every method and the app
+answers 405 with an `Allow` header itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import azure.functions as func
+
+from sync_core.api import ApiRequest, handle
+from sync_core.dispatch import scheduled_tick
+from sync_core.report import utc_now
+from sync_core.routes import ROUTES
+from sync_core.runqueue import POISON_QUEUE
+from sync_core.settings import load_settings
+from sync_core.store import SYNC_QUEUE
+from sync_core.worker import fail_poisoned_run, process_message
+
+# The Azure SDKs log every HTTP request at INFO: noise in Application Insights.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+# The queue trigger's connection: identity-based AzureWebJobsStorage__* in Azure (infra/), the
+# storage emulator locally (local.settings.sample.json).
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+
+
+@app.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False)
+async def scheduled_sync(timer: func.TimerRequest) -> None:
+    await scheduled_tick(load_settings(os.environ, needs_graph=False), utc_now())
+
+
+@app.queue_trigger(arg_name="message", queue_name=SYNC_QUEUE, connection=STORAGE_CONNECTION)
+async def sync_worker(message: func.QueueMessage) -> None:
+    await process_message(os.environ, message.get_body(), message.dequeue_count)
+
+
+@app.queue_trigger(arg_name="message", queue_name=POISON_QUEUE, connection=STORAGE_CONNECTION)
+async def sync_poison(message: func.QueueMessage) -> None:
+    await fail_poisoned_run(os.environ, message.get_body())
+
+
+@app.route(route=ROUTES["sync_now"].template)
+async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("sync_now", req)
+
+
+@app.route(route=ROUTES["get_run"].template)
+async def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("get_run", req)
+
+
+@app.route(route=ROUTES["list_runs"].template)
+async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("list_runs", req)
+
+
+@app.route(route=ROUTES["status"].template)
+async def status(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("status", req)
+
+
+@app.route(route=ROUTES["check_connectivity"].template)
+async def check_connectivity(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("check_connectivity", req)
+
+
+@app.route(route=ROUTES["tenant_config"].template)
+async def tenant_config(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("tenant_config", req)
+
+
+@app.route(route=ROUTES["list_employees"].template)
+async def list_employees(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("list_employees", req)
+
+
+async def _answer(function: str, req: func.HttpRequest) -> func.HttpResponse:
+    request = ApiRequest(
+        method=req.method,
+        url=req.url,
+        route_params=dict(req.route_params),
+        params=dict(req.params),
+        body=req.get_body() or b"",
+    )
+    response = await handle(ROUTES[function], request, os.environ)
+    return func.HttpResponse(
+        response.text(),
+        status_code=response.status,
+        headers=dict(response.headers),
+        mimetype="application/json",
+        charset="utf-8",
+    )

@@ -1,0 +1,267 @@
+"""The HTTP API's plumbing: requests and answers as plain data, validation, errors, URLs.
+
+function_app.py turns the Functions host's request into an `ApiRequest`, calls `handle`, and
+turns the `ApiResponse` back. Errors are always `{"error": {"code", "message", ...}}`; no stack
+trace or setting value beyond what an admin typed ever reaches a caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from azure.core.exceptions import AzureError
+
+from .errors import SyncFailure, classify_storage_error
+from .runqueue import RUN_ID
+from .settings import SettingsError, is_tenant_id
+
+log = logging.getLogger("sync_core.api")
+
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (the default)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    url: str
+    route_params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return json.dumps(self.body, ensure_ascii=False)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        fix: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.fix, self.headers = details, fix, headers or {}
+
+    def response(self) -> ApiResponse:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fix:
+            error["fix"] = self.fix
+        if self.details is not None:
+            error["details"] = self.details
+        return ApiResponse(self.status, {"error": error}, self.headers)
+
+
+Handler = Callable[[ApiRequest, Mapping[str, str]], Awaitable[ApiResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str  # the function's name in function_app.py
+    template: str  # under /api
+    methods: tuple[str, ...]
+    handler: Handler
+
+
+async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    """Answer one request; every failure becomes a JSON error, never an exception."""
+    if request.method.upper() not in route.methods:
+        allowed = ", ".join(route.methods)
+        return ApiError(
+            405,
+            "method_not_allowed",
+            f"{request.method.upper()} is not allowed here; use {allowed}.",
+            headers={"Allow": allowed},
+        ).response()
+    try:
+        return await route.handler(request, environ)
+    except ApiError as error:
+        return error.response()
+    except SettingsError as error:
+        log.error("the app's settings are invalid: %s", "; ".join(error.problems))
+        return ApiError(
+            500,
+            "invalid_settings",
+            f"The app's settings are invalid ({len(error.problems)} problem(s)); the function "
+            "log lists them.",
+            fix="Fix the function app's settings (README, Settings).",
+        ).response()
+    except (SyncFailure, AzureError) as error:
+        failure = error if isinstance(error, SyncFailure) else classify_storage_error(error)
+        log.warning("%s failed: %s", route.function, failure.message, exc_info=True)
+        return ApiError(
+            503 if failure.retriable else 500, failure.code, failure.message, fix=failure.fix
+        ).response()
+    except Exception:
+        log.exception("%s failed", route.function)
+        return ApiError(
+            500, "internal_error", "Unexpected error; the function log has the details."
+        ).response()
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def json_object(body: bytes, *, required: bool) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is {} unless one is required."""
+    if not body.strip():
+        if required:
+            raise ApiError(400, "missing_body", "The request needs a JSON object as its body.")
+        return {}
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "The body nests too deeply.") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}.",
+        ) from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+    return document
+
+
+def body_fields(document: dict[str, Any], kinds: Mapping[str, type]) -> dict[str, Any]:
+    """Check a body against {key: bool | str}: every problem reported at once."""
+    problems: list[dict[str, Any]] = []
+    for key in sorted(set(document) - set(kinds)):
+        problems.append(_problem(key, f"unknown key; allowed: {', '.join(kinds)}", document[key]))
+    for key, kind in kinds.items():
+        if key in document and not _is_kind(document[key], kind):
+            expected = "true or false" if kind is bool else "a string"
+            problems.append(_problem(key, f"must be {expected}", document[key]))
+    tenant = document.get("tenantId")
+    if isinstance(tenant, str) and "tenantId" in kinds and not is_tenant_id(tenant):
+        problems.append(_problem("tenantId", "is neither a GUID nor a domain name", tenant))
+    if problems:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "The request body is invalid: "
+            + "; ".join(f"{p['path']} {p['message']}" for p in problems),
+            details=problems,
+        )
+    return document
+
+
+def tenant_param(request: ApiRequest) -> str:
+    tenant = (request.route_params.get("tenantId") or "").strip()
+    if not is_tenant_id(tenant):
+        raise ApiError(
+            400,
+            "invalid_tenant_id",
+            f"{tenant!r} is not a tenant id: give the tenant's GUID or its domain name.",
+        )
+    return tenant.lower()
+
+
+def run_id_param(value: str | None, *, code: str = "invalid_run_id", what: str = "run id") -> str:
+    if not value or not RUN_ID.match(value):
+        raise ApiError(400, code, f"{value!r} is not a {what} this API issued.")
+    return value
+
+
+def int_param(request: ApiRequest, name: str, default: int, low: int, high: int) -> int:
+    raw = request.params.get(name)
+    if raw is None or raw == "":
+        return default
+    # isascii: "²".isdigit() holds but int("²") fails; the length bounds int() on huge input.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{name} must be a whole number from {low} to {high}; got {raw!r}.",
+        )
+    return int(raw)
+
+
+def wrap_token(tenant_id: str, token: str | None) -> str | None:
+    """A continuation token bound to its tenant: the store's own token is opaque (the table
+    service encodes its next keys), so the tenant travels beside it."""
+    if token is None:
+        return None
+    document = json.dumps({"tenantId": tenant_id, "next": token}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
+
+
+def unwrap_token(request: ApiRequest, tenant_id: str) -> str | None:
+    """The store's token inside `?continuation=`; 400 unless this API issued it for this
+    tenant."""
+    token = request.params.get("continuation") or None
+    if token is None:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        document = None
+    if (
+        not isinstance(document, dict)
+        or document.get("tenantId") != tenant_id
+        or not isinstance(document.get("next"), str)
+    ):
+        raise ApiError(
+            400,
+            "invalid_continuation",
+            "The continuation token is not one this API issued for this tenant; start again "
+            "without it.",
+        )
+    return document["next"]
+
+
+def unknown_tenant(tenant_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "unknown_tenant",
+        f"This app does not serve tenant {tenant_id}.",
+        fix="Register it by storing a configuration: PUT /api/config/{tenantId}.",
+    )
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def absolute_url(
+    request: ApiRequest, path: Sequence[str], query: Mapping[str, Any] | None = None
+) -> str:
+    """A URL of this API. Built from the scheme and host only: the caller's `code` (function key)
+    must never be echoed back."""
+    parts = urlsplit(request.url)
+    base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    url = f"{base}/{ROUTE_PREFIX}/" + "/".join(quote(segment, safe="") for segment in path)
+    wanted = {k: v for k, v in (query or {}).items() if v is not None}
+    return f"{url}?{urlencode(wanted)}" if wanted else url
+
+
+def ok(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> ApiResponse:
+    return ApiResponse(status, body, headers or {})
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    return isinstance(value, bool) if kind is bool else isinstance(value, kind)
+
+
+def _problem(key: str, message: str, value: Any) -> dict[str, Any]:
+    return {"path": f"$.{key}", "message": message, "value": value}

@@ -1,0 +1,303 @@
+"""Asking for runs: which tenants the app serves, Sync Now, the timer's tick, the status view.
+
+A run is requested by saving its record as `queued` first (so its status URL answers at once) and
+then sending its message; the worker (worker.py) turns it into `running` and a final report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .errors import SyncFailure
+from .report import (
+    STATUS_FAILED,
+    STATUS_QUEUED,
+    STATUS_RUNNING,
+    RunError,
+    RunReport,
+    new_run_id,
+    utc_now,
+)
+from .runqueue import RunMessage, RunQueue
+from .schedule import (
+    ENQUEUE_SPREAD,
+    TenantSchedule,
+    enqueue_delay,
+    first_in_flight,
+    plan_tenant,
+    waiting_for_its_offset,
+)
+from .service import SyncService
+from .settings import Settings
+from .store import ConfigStore, Lease, LeaseStore, RunHistory, RunStore, TenantRegistry
+
+log = logging.getLogger("sync_core.dispatch")
+
+# Enough history to count failures past the point where the backoff reaches its cap, and to find
+# the last success of a tenant that has been failing for a day or two.
+SCHEDULE_HISTORY = 10
+STATUS_HISTORY = 20
+TENANTS_IN_PARALLEL = 8
+
+
+@dataclass
+class Backend:
+    """Everything the functions touch in storage, opened once per invocation."""
+
+    settings: Settings
+    service: SyncService
+    leases: LeaseStore
+    registry: TenantRegistry
+    history: RunHistory
+
+    @property
+    def runs(self) -> RunStore:
+        return self.service.runs
+
+    @property
+    def configs(self) -> ConfigStore:
+        return self.service.configs
+
+
+@asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
+    # Clients are built per invocation, never at import: the Functions host imports the app
+    # within its 30 s start-up limit, and each invocation may run on a different event loop.
+    async with SyncService(settings) as service:
+        tables = service._tables  # the one place that reaches into the composition root
+        assert tables is not None
+        yield Backend(
+            settings, service, LeaseStore(tables), TenantRegistry(tables), RunHistory(tables)
+        )
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """What Sync Now answers: the run to follow, and whether this request created it."""
+
+    run_id: str
+    tenant_id: str
+    status: str
+    dry_run: bool
+    created: bool
+
+
+async def served_tenants(backend: Backend) -> dict[str, bool]:
+    """Tenant id -> enabled: ENTRA_TENANT_ID always, and every tenant with a configuration."""
+    tenants = {
+        tenant.lower(): on for tenant, on in (await backend.registry.enabled_by_tenant()).items()
+    }
+    home = backend.settings.tenant_id.lower()
+    tenants.setdefault(home, True)
+    return tenants
+
+
+async def tenant_enabled(backend: Backend, tenant_id: str) -> bool | None:
+    """Whether a served tenant is enabled; None when the app does not serve it."""
+    enabled = await backend.registry.enabled(tenant_id)
+    if enabled is None and tenant_id == backend.settings.tenant_id.lower():
+        return True
+    return enabled
+
+
+async def request_run(
+    backend: Backend, tenant_id: str, *, dry_run: bool, allow_deletes: bool, now: datetime
+) -> RunTicket:
+    """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
+    queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
+    history = await backend.runs.latest(tenant_id, top=5)
+    lease = await _lease_if_running(backend, history)
+    going = first_in_flight(history, lease, now)
+    if going is not None:
+        if waiting_for_its_offset(going, now):
+            # The delayed message arrives later, finds the run finished and is ignored.
+            async with RunQueue(backend.settings) as queue:
+                await queue.send(
+                    RunMessage(tenant_id, going.run_id, going.dry_run, False, "schedule")
+                )
+        return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
+    async with RunQueue(backend.settings) as queue:
+        report = await enqueue_run(
+            backend,
+            queue,
+            tenant_id,
+            dry_run=dry_run,
+            allow_deletes=allow_deletes,
+            trigger="api",
+            now=now,
+        )
+    return RunTicket(report.run_id, tenant_id, report.status, dry_run, created=True)
+
+
+async def enqueue_run(
+    backend: Backend,
+    queue: RunQueue,
+    tenant_id: str,
+    *,
+    dry_run: bool,
+    allow_deletes: bool,
+    trigger: str,
+    now: datetime,
+    delay: timedelta = timedelta(0),
+) -> RunReport:
+    report = RunReport(
+        run_id=new_run_id(now),
+        tenant_id=tenant_id,
+        tenant_name=None,
+        mode="full",
+        dry_run=dry_run,
+        status=STATUS_QUEUED,
+        started_at=now,
+        finished_at=None,
+        trigger=trigger,
+    )
+    await backend.runs.save(report)
+    message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger)
+    try:
+        await queue.send(message, delay)
+    except Exception as error:  # recorded on the run, then raised classified
+        failure = SyncFailure(
+            "queue_unavailable",
+            f"The run could not be queued: {type(error).__name__}.",
+            "Check QUEUES_ENDPOINT and the identity's Storage Queue Data Contributor role; "
+            "then ask again.",
+            retriable=True,
+        )
+        await backend.runs.save(
+            replace(
+                report,
+                status=STATUS_FAILED,
+                finished_at=utc_now(),
+                errors=(RunError(failure.code, failure.message, failure.fix),),
+            )
+        )
+        raise failure from error
+    return report
+
+
+@dataclass(frozen=True)
+class TickResult:
+    enqueued: tuple[str, ...]  # run ids
+    due: tuple[str, ...]  # tenant ids
+    skipped_disabled: tuple[str, ...]
+    failed: tuple[str, ...]  # tenants whose request could not be made
+
+
+async def scheduled_tick(
+    settings: Settings, now: datetime, *, spread: timedelta = ENQUEUE_SPREAD
+) -> TickResult:
+    """One tick of the timer: enqueue one run for each enabled tenant that is due."""
+    enqueued: list[str] = []
+    due: list[str] = []
+    failed: list[str] = []
+    async with open_backend(settings) as backend, RunQueue(settings) as queue:
+        tenants = await served_tenants(backend)  # a dict: each tenant once per tick
+        disabled = sorted(t for t, on in tenants.items() if not on)
+        slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
+
+        async def consider(tenant_id: str) -> None:
+            async with slots:
+                try:
+                    plan = await tenant_schedule(backend, tenant_id, now, SCHEDULE_HISTORY)
+                    if not plan.due:
+                        return
+                    due.append(tenant_id)
+                    report = await enqueue_run(
+                        backend,
+                        queue,
+                        tenant_id,
+                        dry_run=False,
+                        allow_deletes=False,
+                        trigger="schedule",
+                        now=now,
+                        delay=enqueue_delay(tenant_id, spread),
+                    )
+                    enqueued.append(report.run_id)
+                except Exception:  # one tenant's trouble must not stop the others
+                    failed.append(tenant_id)
+                    log.exception("could not schedule tenant %s", tenant_id)
+
+        await asyncio.gather(*(consider(t) for t, on in sorted(tenants.items()) if on))
+    result = TickResult(tuple(enqueued), tuple(sorted(due)), tuple(disabled), tuple(failed))
+    log.info(
+        "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed",
+        len(tenants),
+        len(due),
+        len(enqueued),
+        len(failed),
+        extra={
+            "event": "schedule_tick",
+            "tenants": len(tenants),
+            "due": len(due),
+            "enqueued": len(enqueued),
+            "failed": len(failed),
+        },
+    )
+    return result
+
+
+async def tenant_schedule(
+    backend: Backend, tenant_id: str, now: datetime, history_size: int
+) -> TenantSchedule:
+    history = await backend.runs.latest(tenant_id, top=history_size)
+    lease = await _lease_if_running(backend, history)
+    return plan_tenant(
+        tenant_id,
+        history,
+        lease,
+        now,
+        backend.settings.sync_interval_min_hours,
+        backend.settings.sync_interval_max_hours,
+    )
+
+
+async def status_of_tenants(backend: Backend, now: datetime) -> list[dict[str, Any]]:
+    """Per tenant: last run, last success, next due, employees (as of the last success)."""
+    tenants = await served_tenants(backend)
+    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
+
+    async def one(tenant_id: str) -> dict[str, Any]:
+        async with slots:
+            plan = await tenant_schedule(backend, tenant_id, now, STATUS_HISTORY)
+        return tenant_status_json(plan, tenants[tenant_id])
+
+    return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
+
+
+def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
+    def run(report: RunReport | None) -> dict[str, Any] | None:
+        if report is None:
+            return None
+        data = report.to_json()
+        keys = ("runId", "status", "trigger", "dryRun", "startedAt", "finishedAt", "errors")
+        return {key: data[key] for key in keys}
+
+    success = plan.last_success
+    return {
+        "tenantId": plan.tenant_id,
+        "enabled": enabled,
+        "intervalHours": round(plan.interval.total_seconds() / 3600, 2),
+        "lastRun": run(plan.last_run),
+        "lastSuccess": run(success),
+        "consecutiveFailures": plan.consecutive_failures,
+        "inFlight": run(plan.in_flight),
+        "due": enabled and plan.due,
+        "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
+        "employees": success.counts.employees if success else None,
+    }
+
+
+async def _lease_if_running(backend: Backend, history: list[RunReport]) -> Lease | None:
+    if any(report.status == STATUS_RUNNING for report in history):
+        return await backend.leases.get(history[0].tenant_id)
+    return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,291 @@
+"""The HTTP routes: each parses its request, asks sync_core, and answers JSON.
+
+Documented in docs/api.md and docs/openapi.yaml; ROUTES is the single list function_app.py
+registers and the binding tests compare against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from .api import (
+    ApiError,
+    ApiRequest,
+    ApiResponse,
+    Route,
+    absolute_url,
+    body_fields,
+    int_param,
+    json_object,
+    ok,
+    run_id_param,
+    tenant_param,
+    unknown_tenant,
+    unwrap_token,
+    wrap_token,
+)
+from .check import check_connectivity
+from .config import ConfigError, TenantConfig, parse_config
+from .dispatch import Backend, open_backend, request_run, status_of_tenants, tenant_enabled
+from .report import STATUS_QUEUED, STATUS_RUNNING, utc_now
+from .settings import Settings, SettingsError, load_settings
+from .store import employee_view
+
+MAX_EMPLOYEES_PAGE = 1000
+MAX_RUNS_PAGE = 100
+# Under the 230 s an HTTP answer may take on Azure; a check reads the whole directory.
+CHECK_TIMEOUT_SECONDS = 200
+POLL_AFTER_SECONDS = "10"
+
+
+def _settings(environ: Mapping[str, str]) -> Settings:
+    # Storage only: the API works before the app registration exists (a fresh deployment).
+    return load_settings(environ, needs_graph=False)
+
+
+async def _require_served(backend: Backend, tenant_id: str) -> bool:
+    enabled = await tenant_enabled(backend, tenant_id)
+    if enabled is None:
+        raise unknown_tenant(tenant_id)
+    return enabled
+
+
+async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    fields = body_fields(
+        json_object(request.body, required=False),
+        {"tenantId": str, "dryRun": bool, "allowDeletes": bool},
+    )
+    settings = _settings(environ)
+    tenant = (fields.get("tenantId") or settings.tenant_id).lower()
+    dry_run = fields.get("dryRun", False)
+    async with open_backend(settings) as backend:
+        if not await _require_served(backend, tenant) and not dry_run:
+            raise ApiError(
+                409,
+                "tenant_disabled",
+                f"Tenant {tenant} is disabled in its configuration; only a dry run is allowed.",
+                fix='Enable it ("enabled": true) with PUT /api/config/{tenantId}.',
+            )
+        ticket = await request_run(
+            backend,
+            tenant,
+            dry_run=dry_run,
+            allow_deletes=fields.get("allowDeletes", False),
+            now=utc_now(),
+        )
+    status_url = absolute_url(request, ("runs", tenant, ticket.run_id))
+    return ok(
+        {
+            "runId": ticket.run_id,
+            "tenantId": tenant,
+            "status": ticket.status,
+            "dryRun": ticket.dry_run,
+            "created": ticket.created,
+            "statusUrl": status_url,
+        },
+        202,
+        {"Location": status_url, "Retry-After": POLL_AFTER_SECONDS},
+    )
+
+
+async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    run_id = run_id_param(request.route_params.get("runId"))
+    async with open_backend(_settings(environ)) as backend:
+        await _require_served(backend, tenant)
+        report = await backend.runs.get(tenant, run_id)
+    if report is None:
+        raise ApiError(404, "unknown_run", f"Tenant {tenant} has no run {run_id}.")
+    going = report.status in (STATUS_QUEUED, STATUS_RUNNING)
+    return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if going else None)
+
+
+async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    top = int_param(request, "top", 20, 1, MAX_RUNS_PAGE)
+    after = request.params.get("continuation") or None
+    if after is not None:
+        run_id_param(after, code="invalid_continuation", what="continuation token")
+    async with open_backend(_settings(environ)) as backend:
+        await _require_served(backend, tenant)
+        reports, continuation = await backend.history.page(tenant, top, after)
+    runs = []
+    for report in reports:
+        summary = report.to_json()
+        del summary["skippedNoEmail"]  # the full list is on GET /api/runs/{tenantId}/{runId}
+        runs.append(summary)
+    return ok(
+        {
+            "tenantId": tenant,
+            "runs": runs,
+            "continuation": continuation,
+            "nextUrl": _next_url(request, ("runs", tenant), top, continuation),
+        }
+    )
+
+
+async def status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    settings = _settings(environ)
+    async with open_backend(settings) as backend:
+        tenants = await status_of_tenants(backend, utc_now())
+    return ok(
+        {
+            "schedule": settings.sync_schedule,
+            "intervalHours": {
+                "min": settings.sync_interval_min_hours,
+                "max": settings.sync_interval_max_hours,
+            },
+            "tenants": tenants,
+        }
+    )
+
+
+async def check(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    fields = body_fields(json_object(request.body, required=False), {"tenantId": str})
+    settings = _settings(environ)
+    tenant = (fields.get("tenantId") or settings.tenant_id).lower()
+    async with open_backend(settings) as backend:
+        await _require_served(backend, tenant)
+    try:
+        graph_settings = load_settings(environ, needs_graph=True)
+    except SettingsError as error:
+        # The check exists to say what is wrong; missing Graph settings are a finding.
+        return ok(_settings_findings(tenant, error))
+    try:
+        result = await asyncio.wait_for(
+            check_connectivity(graph_settings, tenant), CHECK_TIMEOUT_SECONDS
+        )
+    except TimeoutError:
+        raise ApiError(
+            504,
+            "check_timeout",
+            f"The check did not finish within {CHECK_TIMEOUT_SECONDS} s (it reads the whole "
+            "directory).",
+            fix="Run `python -m sync_core check` from a shell for very large tenants.",
+        ) from None
+    return ok(result.to_json())
+
+
+async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    if request.method.upper() == "PUT":
+        return await _put_config(request, environ, tenant)
+    async with open_backend(_settings(environ)) as backend:
+        await _require_served(backend, tenant)
+        try:
+            stored = await backend.configs.get(tenant)
+        except ConfigError as error:
+            raise ApiError(
+                409,
+                "invalid_stored_config",
+                "The stored configuration is no longer valid.",
+                details=error.to_json(),
+                fix="Store a valid one with PUT /api/config/{tenantId}.",
+            ) from None
+    return ok({"tenantId": tenant, "stored": stored is not None, "config": _config_json(stored)})
+
+
+async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: str) -> ApiResponse:
+    try:
+        config = parse_config(json_object(request.body, required=True))
+    except ConfigError as error:
+        raise ApiError(
+            400,
+            "invalid_config",
+            f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
+            details=error.to_json(),
+        ) from None
+    async with open_backend(_settings(environ)) as backend:
+        created = await backend.registry.enabled(tenant) is None
+        await backend.configs.put(tenant, config)
+    # Storing the first configuration of a tenant other than ENTRA_TENANT_ID registers it.
+    registered = created and tenant != backend.settings.tenant_id.lower()
+    url = absolute_url(request, ("config", tenant))
+    return ok(
+        {"tenantId": tenant, "stored": True, "registered": registered, "config": config.to_json()},
+        201 if created else 200,
+        {"Location": url} if created else None,
+    )
+
+
+async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    top = int_param(request, "top", 100, 1, MAX_EMPLOYEES_PAGE)
+    token = unwrap_token(request, tenant)
+    async with open_backend(_settings(environ)) as backend:
+        await _require_served(backend, tenant)
+        try:
+            config = await backend.service.effective_config(tenant)
+        except ConfigError as error:
+            raise ApiError(
+                409,
+                "invalid_stored_config",
+                "The stored configuration is invalid, so the field order is unknown.",
+                details=error.to_json(),
+            ) from None
+        try:
+            entities, next_token = await backend.service.employees.page(tenant, top, token)
+        except ValueError:
+            raise ApiError(
+                400, "invalid_continuation", "The continuation token is not one this API issued."
+            ) from None
+    names = [mapping.name for mapping in config.fields]
+    continuation = wrap_token(tenant, next_token)
+    return ok(
+        {
+            "tenantId": tenant,
+            "fields": ["Email", *names, "Aliases"],
+            "employees": [employee_view(entity, names) for entity in entities],
+            "continuation": continuation,
+            "nextUrl": _next_url(request, ("employees", tenant), top, continuation),
+        }
+    )
+
+
+def _next_url(
+    request: ApiRequest, path: tuple[str, ...], top: int, continuation: str | None
+) -> str | None:
+    if continuation is None:
+        return None
+    return absolute_url(request, path, {"top": top, "continuation": continuation})
+
+
+def _config_json(config: TenantConfig | None) -> dict[str, Any]:
+    return (config or TenantConfig()).to_json()
+
+
+def _settings_findings(tenant: str, error: SettingsError) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "tenantId": tenant,
+        "tenantName": None,
+        "usersInScope": None,
+        "usersRead": None,
+        "usersImportable": None,
+        "problems": [
+            {
+                "code": "invalid_settings",
+                "message": problem,
+                "fix": "Set it in the function app's settings (README, Settings).",
+            }
+            for problem in error.problems
+        ],
+        "warnings": [],
+        "passed": [],
+    }
+
+
+ROUTES: dict[str, Route] = {
+    route.function: route
+    for route in (
+        Route("sync_now", "sync", ("POST",), sync_now),
+        Route("get_run", "runs/{tenantId}/{runId}", ("GET",), get_run),
+        Route("list_runs", "runs/{tenantId}", ("GET",), list_runs),
+        Route("status", "status", ("GET",), status),
+        Route("check_connectivity", "check", ("POST",), check),
+        Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config),
+        Route("list_employees", "employees/{tenantId}", ("GET",), list_employees),
+    )
+}

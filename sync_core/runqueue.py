@@ -1,0 +1,146 @@
+"""The `sync-requests` queue: one message per requested run, read by the `sync_worker` function.
+
+The message is JSON {tenantId, runId, dryRun, allowDeletes, trigger}, base64-encoded as the
+Functions queue trigger expects by default. Locally the queue lives in Azurite (the connection
+string of TABLES_CONNECTION_STRING carries its QueueEndpoint); in Azure it is reached at
+QUEUES_ENDPOINT with the app's managed identity.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient
+
+from .credentials import azure_identity
+from .errors import SyncFailure
+from .settings import Settings, is_tenant_id
+from .store import SYNC_QUEUE
+
+POISON_QUEUE = f"{SYNC_QUEUE}-poison"
+TRIGGERS = frozenset({"schedule", "api", "cli"})
+RUN_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{6}$")
+_FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger"}
+
+
+class MalformedMessage(ValueError):
+    """A message this app did not write (or a newer version wrote); retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class RunMessage:
+    tenant_id: str
+    run_id: str
+    dry_run: bool = False
+    allow_deletes: bool = False
+    trigger: str = "api"
+
+    def to_text(self) -> str:
+        return json.dumps(
+            {
+                "tenantId": self.tenant_id,
+                "runId": self.run_id,
+                "dryRun": self.dry_run,
+                "allowDeletes": self.allow_deletes,
+                "trigger": self.trigger,
+            }
+        )
+
+
+def parse_message(body: str | bytes) -> RunMessage:
+    """The message the trigger delivered (already base64-decoded); MalformedMessage if it is
+    not one of ours."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        data: Any = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedMessage(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("not a JSON object")
+    problems = [f"unknown key {key!r}" for key in sorted(set(data) - _FIELDS)]
+    tenant, run_id = data.get("tenantId"), data.get("runId")
+    if not isinstance(tenant, str) or not is_tenant_id(tenant):
+        problems.append("tenantId is not a tenant id")
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        problems.append("runId is not a run id")
+    for key in ("dryRun", "allowDeletes"):
+        if not isinstance(data.get(key, False), bool):
+            problems.append(f"{key} is not a boolean")
+    if data.get("trigger", "api") not in TRIGGERS:
+        problems.append("trigger is not one of " + ", ".join(sorted(TRIGGERS)))
+    if problems:
+        raise MalformedMessage("; ".join(problems))
+    return RunMessage(
+        tenant_id=str(tenant).lower(),
+        run_id=str(run_id),
+        dry_run=data.get("dryRun", False),
+        allow_deletes=data.get("allowDeletes", False),
+        trigger=data.get("trigger", "api"),
+    )
+
+
+class RunQueue:
+    """`async with RunQueue(settings) as queue: await queue.send(message)`."""
+
+    def __init__(self, settings: Settings, queue_name: str = SYNC_QUEUE):
+        self._settings = settings
+        self._queue_name = queue_name
+        self._identity: AsyncTokenCredential | None = None
+        self._client: QueueClient | None = None
+
+    async def __aenter__(self) -> RunQueue:
+        settings = self._settings
+        policies: dict[str, Any] = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": TextBase64DecodePolicy(),
+        }
+        if settings.tables_connection_string:
+            self._client = QueueClient.from_connection_string(
+                settings.tables_connection_string, self._queue_name, **policies
+            )
+        elif settings.queues_endpoint:
+            self._identity = azure_identity(settings)
+            self._client = QueueClient(
+                settings.queues_endpoint, self._queue_name, credential=self._identity, **policies
+            )
+        else:
+            raise SyncFailure(
+                "queue_not_configured",
+                "No queue to send the run to: QUEUES_ENDPOINT is not set.",
+                "Set QUEUES_ENDPOINT to the storage account's queue endpoint (infra/ does).",
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._identity is not None:
+            await self._identity.close()
+
+    async def send(self, message: RunMessage, delay: timedelta = timedelta(0)) -> None:
+        """Enqueue; `delay` keeps the message invisible that long (spreading a tick's runs)."""
+        if self._client is None:
+            raise RuntimeError("use RunQueue in `async with`")
+        visibility = int(delay.total_seconds()) or None
+        try:
+            await self._client.send_message(message.to_text(), visibility_timeout=visibility)
+        except ResourceNotFoundError:
+            # The deployment creates the queue; a fresh Azurite does not have it yet.
+            try:
+                await self._client.create_queue()
+            except ResourceExistsError:
+                pass
+            await self._client.send_message(message.to_text(), visibility_timeout=visibility)

@@ -1,0 +1,363 @@
+"""The queue side: run one requested sync while holding the tenant's lease; give up on poison.
+
+What happens to a message:
+- malformed (not one this app wrote): logged and dropped; retrying could never help.
+- its run already finished (a redelivery after the host lost track): ignored.
+- the app registration settings are missing: the run is recorded failed with the problems.
+- another run of the tenant holds the lease: this run is recorded failed with code `superseded`
+  and does nothing. The live run syncs the tenant anyway; retrying later would only repeat it.
+- an earlier attempt of *this* run still holds the lease (its instance died a moment ago, or the
+  message was delivered twice): RunBusy is raised and the host retries after its visibility
+  timeout, by which time the dead attempt's lease has expired.
+- anything else that raises (storage down): the error is noted on the run record and raised, so
+  the host retries; after maxDequeueCount the message lands in `sync-requests-poison` and
+  `fail_poisoned_run` marks the run failed with the last noted cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from .dispatch import Backend, open_backend
+from .engine import RunRequest
+from .errors import SyncFailure, classify_storage_error
+from .report import STATUS_FAILED, STATUS_QUEUED, RunError, RunReport, utc_now
+from .runqueue import MalformedMessage, RunMessage, parse_message
+from .schedule import FINAL_STATUSES, SUPERSEDED
+from .settings import SettingsError, load_settings
+from .store import Lease, LeaseLost, LeaseStore
+
+log = logging.getLogger("sync_core.worker")
+
+# Renewed every minute, a lease outlives a stalled renewal by four more tries; a worker that
+# died frees its tenant within five minutes. The host's retry delay (host.json
+# visibilityTimeout, 2 minutes) times its 5 attempts spans longer than that.
+LEASE_TTL = timedelta(minutes=5)
+LEASE_RENEW_EVERY = timedelta(minutes=1)
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
+ATTEMPT_FAILED = "attempt_failed"
+
+
+class RunBusy(Exception):
+    """An earlier attempt of the same run still holds the tenant's lease: retry later."""
+
+
+@dataclass(frozen=True)
+class WorkOutcome:
+    action: str  # ran | dropped | already_finished | superseded | invalid_settings | lease_lost
+    # | gave_up | still_running
+    run_id: str | None = None
+    report: RunReport | None = None
+
+
+async def process_message(
+    environ: Mapping[str, str],
+    body: str | bytes,
+    dequeue_count: int | None = None,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    lease_ttl: timedelta = LEASE_TTL,
+    renew_every: timedelta = LEASE_RENEW_EVERY,
+) -> WorkOutcome:
+    """The `sync_worker` function: one message of `sync-requests`."""
+    try:
+        message = parse_message(body)
+    except MalformedMessage as error:
+        log.error(
+            "dropped a malformed sync request: %s",
+            error,
+            extra={"event": "sync_request_dropped", "dequeueCount": dequeue_count},
+        )
+        return WorkOutcome("dropped")
+    settings = load_settings(environ, needs_graph=False)  # raises: nothing to record it in
+    attempt = dequeue_count or 1
+    async with open_backend(settings) as backend:
+        try:
+            return await _work(backend, environ, message, attempt, now, lease_ttl, renew_every)
+        except Exception as error:
+            await _note_failed_attempt(backend, message, attempt, error, now())
+            raise
+
+
+async def fail_poisoned_run(
+    environ: Mapping[str, str], body: str | bytes, *, now: Callable[[], datetime] = utc_now
+) -> WorkOutcome:
+    """The poison function: the message failed MAX_DEQUEUE_COUNT times; close its run."""
+    try:
+        message = parse_message(body)
+    except MalformedMessage as error:
+        log.error("dropped a malformed poison message: %s", error)
+        return WorkOutcome("dropped")
+    settings = load_settings(environ, needs_graph=False)
+    async with open_backend(settings) as backend:
+        record = await backend.runs.get(message.tenant_id, message.run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            return WorkOutcome("already_finished", message.run_id, record)
+        lease = await backend.leases.get(message.tenant_id)
+        if lease is not None and lease.holder == message.run_id and lease.live(now()):
+            # An attempt of this run is alive (the poison message is a stale duplicate).
+            log.warning("run %s is still running; its poison message is ignored", message.run_id)
+            return WorkOutcome("still_running", message.run_id, record)
+        base = record or _queued(message, now())
+        causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
+        final = _closed(
+            base,
+            RunError(
+                "gave_up",
+                f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the poison "
+                f"queue. {causes[-1] if causes else 'No cause was recorded.'}",
+                "Look up this run id in the function log (Application Insights). The timer "
+                "requests a new run at its next tick; Sync Now can ask for one at once.",
+            ),
+            now(),
+        )
+        await backend.runs.save(final)
+        _log_finished(final, message, attempt=None)
+        return WorkOutcome("gave_up", message.run_id, final)
+
+
+async def _work(
+    backend: Backend,
+    environ: Mapping[str, str],
+    message: RunMessage,
+    attempt: int,
+    now: Callable[[], datetime],
+    lease_ttl: timedelta,
+    renew_every: timedelta,
+) -> WorkOutcome:
+    record = await backend.runs.get(message.tenant_id, message.run_id)
+    if record is not None and record.status in FINAL_STATUSES:
+        log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
+        return WorkOutcome("already_finished", message.run_id, record)
+    base = record or _queued(message, now())
+    try:
+        load_settings(environ, needs_graph=True)
+    except SettingsError as error:
+        final = _closed(
+            base,
+            RunError(
+                "invalid_settings",
+                "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
+                "Fix the function app's settings (see the README's Settings), then Sync Now.",
+            ),
+            now(),
+        )
+        await backend.runs.save(final)
+        _log_finished(final, message, attempt)
+        return WorkOutcome("invalid_settings", message.run_id, final)
+
+    lease = await _acquire(backend.leases, message, now(), lease_ttl)
+    if isinstance(lease, str):
+        final = _closed(
+            base,
+            RunError(
+                SUPERSEDED,
+                f"Another run of this tenant ({lease}) was in progress, so this request did "
+                "nothing: that run syncs the tenant.",
+            ),
+            now(),
+        )
+        await backend.runs.save(final)
+        _log_finished(final, message, attempt)
+        return WorkOutcome(SUPERSEDED, message.run_id, final)
+
+    _log_started(message, attempt)
+    keeper = LeaseKeeper(backend.leases, lease, lease_ttl, renew_every, now)
+    try:
+        async with keeper:
+            report = await backend.service.sync(
+                RunRequest(
+                    message.tenant_id,
+                    dry_run=message.dry_run,
+                    allow_deletes=message.allow_deletes,
+                    trigger=message.trigger,
+                    run_id=message.run_id,
+                )
+            )
+    except LeaseLost:
+        final = _closed(
+            (await backend.runs.get(message.tenant_id, message.run_id)) or base,
+            RunError(
+                "lease_lost",
+                "The run lost the tenant's lease (its renewal failed for longer than "
+                f"{int(lease_ttl.total_seconds())} s) and stopped so that two runs never write "
+                "at once. Rows written so far are correct; the next run completes the work.",
+            ),
+            now(),
+        )
+        await backend.runs.save(final)
+        _log_finished(final, message, attempt)
+        return WorkOutcome("lease_lost", message.run_id, final)
+    finally:
+        with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
+            await backend.leases.release(keeper.lease)
+    _log_finished(report, message, attempt)
+    return WorkOutcome("ran", message.run_id, report)
+
+
+async def _acquire(
+    leases: LeaseStore, message: RunMessage, now: datetime, ttl: timedelta
+) -> Lease | str:
+    """The lease, or the run id of the live run holding it. Raises RunBusy when the holder is an
+    earlier attempt of this very run."""
+    for _ in range(2):
+        lease = await leases.acquire(message.tenant_id, message.run_id, now, ttl)
+        if lease is not None:
+            return lease
+        holder = await leases.get(message.tenant_id)
+        if holder is None or not holder.live(now):
+            continue  # released or expired in between: try once more
+        if holder.holder == message.run_id:
+            raise RunBusy(
+                f"an earlier attempt of run {message.run_id} holds the lease of tenant "
+                f"{message.tenant_id} until {holder.expires_at.isoformat()}; retrying later"
+            )
+        return holder.holder
+    raise RunBusy(f"the lease of tenant {message.tenant_id} keeps changing hands; retrying later")
+
+
+class LeaseKeeper:
+    """Renews the lease in the background while the run goes on. If the lease is lost (taken
+    over after renewals failed for a whole TTL), the run is cancelled and LeaseLost raised."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        lease: Lease,
+        ttl: timedelta,
+        every: timedelta,
+        now: Callable[[], datetime],
+    ):
+        self.lease = lease
+        self._leases, self._ttl, self._every, self._now = leases, ttl, every, now
+        self._lost = False
+        self._owner: asyncio.Task[Any] | None = None
+        self._renewal: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._owner = asyncio.current_task()
+        self._renewal = asyncio.create_task(self._renew())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        assert self._renewal is not None and self._owner is not None
+        self._renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewal
+        if self._lost and kind is asyncio.CancelledError:
+            self._owner.uncancel()
+            raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._every.total_seconds())
+            try:
+                self.lease = await self._leases.renew(self.lease, self._now(), self._ttl)
+            except LeaseLost:
+                self._lost = True
+                assert self._owner is not None
+                self._owner.cancel()
+                return
+            except Exception:  # transient: the lease still has the rest of its TTL
+                log.warning("renewing the lease of %s failed", self.lease.tenant_id, exc_info=True)
+
+
+async def _note_failed_attempt(
+    backend: Backend, message: RunMessage, attempt: int, error: Exception, now: datetime
+) -> None:
+    """Best effort: keep the cause on the run record for the poison handler and the status URL;
+    never over a record the run itself has changed meanwhile (see RunHistory.note)."""
+    if isinstance(error, SyncFailure):
+        failure = error
+    elif isinstance(error, AzureError):
+        failure = classify_storage_error(error)
+    elif isinstance(error, RunBusy):
+        failure = SyncFailure("run_busy", str(error))
+    else:
+        failure = SyncFailure("internal_error", f"{type(error).__name__}: {error}")
+    log.warning(
+        "attempt %d of run %s failed: %s",
+        attempt,
+        message.run_id,
+        failure.message,
+        exc_info=not isinstance(error, RunBusy | SyncFailure),
+        extra={
+            "event": "sync_attempt_failed",
+            "tenantId": message.tenant_id,
+            "runId": message.run_id,
+            "attempt": attempt,
+            "code": failure.code,
+        },
+    )
+    note = RunError(ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix)
+    try:
+        await backend.history.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
+    except Exception:  # storage may be what failed; the log line above has the cause
+        log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
+
+
+def _queued(message: RunMessage, now: datetime) -> RunReport:
+    return RunReport(
+        run_id=message.run_id,
+        tenant_id=message.tenant_id,
+        tenant_name=None,
+        mode="full",
+        dry_run=message.dry_run,
+        status=STATUS_QUEUED,
+        started_at=now,
+        finished_at=None,
+        trigger=message.trigger,
+    )
+
+
+def _closed(report: RunReport, error: RunError, now: datetime) -> RunReport:
+    return replace(report, status=STATUS_FAILED, finished_at=now, errors=(*report.errors, error))
+
+
+def _log_started(message: RunMessage, attempt: int) -> None:
+    fields = {
+        "event": "sync_run_started",
+        "tenantId": message.tenant_id,
+        "runId": message.run_id,
+        "mode": "full",
+        "trigger": message.trigger,
+        "dryRun": message.dry_run,
+        "allowDeletes": message.allow_deletes,
+        "attempt": attempt,
+    }
+    # The fields go in the message too: the Functions host forwards the text of a log record to
+    # Application Insights, not its `extra` attributes.
+    log.info("sync run started %s", json.dumps(fields), extra=fields)
+
+
+def _log_finished(report: RunReport, message: RunMessage, attempt: int | None) -> None:
+    fields: dict[str, Any] = {
+        "event": "sync_run_finished",
+        "tenantId": report.tenant_id,
+        "runId": report.run_id,
+        "mode": report.mode,
+        "trigger": message.trigger,
+        "dryRun": report.dry_run,
+        "status": report.status,
+        "counts": report.to_json()["counts"],
+        "durationSeconds": report.duration_seconds,
+        "errors": [error.code for error in report.errors],
+        "attempt": attempt,
+    }
+    level = logging.WARNING if report.status == STATUS_FAILED else logging.INFO
+    log.log(level, "sync run finished %s", json.dumps(fields), extra=fields)

@@ -1,0 +1,178 @@
+"""The timer's tick against a storage account of its own: exactly the due tenants are enqueued,
+once each, disabled ones never, failing ones with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+from functions_harness import built_functions
+
+from devtools.azurite import Azurite, start_azurite
+from sync_core.config import TenantConfig
+from sync_core.dispatch import open_backend, scheduled_tick
+from sync_core.report import (
+    STATUS_FAILED,
+    STATUS_QUEUED,
+    STATUS_RUNNING,
+    STATUS_SUCCEEDED,
+    RunReport,
+    new_run_id,
+    utc_now,
+)
+from sync_core.schedule import interval_of
+from sync_core.settings import load_settings
+from sync_core.store import SYNC_QUEUE
+
+pytestmark = pytest.mark.integration
+
+HOUR, MINUTE = timedelta(hours=1), timedelta(minutes=1)
+HOME = "11111111-2222-4333-8444-555555555555"
+
+
+@pytest.fixture(scope="module")
+def own_storage() -> Iterator[Azurite]:
+    """A storage account no other test writes to, so a tick's result can be compared exactly."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def environ(own_storage: Azurite) -> dict[str, str]:
+    return {
+        "ENTRA_TENANT_ID": HOME,
+        "TABLES_CONNECTION_STRING": own_storage.connection_string,
+        "SYNC_INTERVAL_MIN_HOURS": "2",
+        "SYNC_INTERVAL_MAX_HOURS": "4",
+    }
+
+
+def report(tenant: str, at: datetime, status: str, *, dry: bool = False) -> RunReport:
+    return RunReport(
+        run_id=new_run_id(at), tenant_id=tenant, tenant_name=None, mode="full", dry_run=dry,
+        status=status, started_at=at, finished_at=None if status == STATUS_QUEUED else at,
+        trigger="schedule",
+    )  # fmt: skip
+
+
+def seed(environ: dict[str, str], configs: dict[str, bool], runs: list[RunReport]) -> None:
+    async def write() -> None:
+        async with open_backend(load_settings(environ, needs_graph=False)) as backend:
+            for tenant, enabled in configs.items():
+                await backend.configs.put(tenant, TenantConfig(enabled=enabled))
+            for run in runs:
+                await backend.runs.save(run)
+
+    asyncio.run(write())
+
+
+def visible_messages(environ: dict[str, str]) -> list[dict[str, Any]]:
+    queue = QueueClient.from_connection_string(
+        environ["TABLES_CONNECTION_STRING"],
+        SYNC_QUEUE,
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+    taken = []
+    for message in queue.receive_messages(max_messages=32):
+        taken.append(json.loads(message.content))
+        queue.delete_message(message)
+    return taken
+
+
+def tick(environ: dict[str, str], now: datetime, spread: timedelta = timedelta(0)) -> Any:
+    return asyncio.run(
+        scheduled_tick(load_settings(environ, needs_graph=False), now, spread=spread)
+    )
+
+
+def test_only_due_tenants_are_enqueued_once_each(environ: dict[str, str], caplog) -> None:
+    now = utc_now()
+    t = {name: str(uuid.uuid4()) for name in (
+        "never", "recent", "old", "disabled", "failed_once", "failing", "queued", "lost_message",
+        "dead_worker", "dry_only",
+    )}  # fmt: skip
+    configs = {tenant: name != "disabled" for name, tenant in t.items()}
+    runs = [
+        report(t["recent"], now - HOUR, STATUS_SUCCEEDED),
+        report(t["old"], now - 5 * HOUR, STATUS_SUCCEEDED),
+        report(t["failed_once"], now - 20 * MINUTE, STATUS_FAILED),
+        report(t["failed_once"], now - 5 * HOUR, STATUS_SUCCEEDED),
+        *(report(t["failing"], now - (20 + i) * MINUTE, STATUS_FAILED) for i in range(3)),
+        report(t["queued"], now - 5 * MINUTE, STATUS_QUEUED),
+        report(t["lost_message"], now - 2 * HOUR, STATUS_QUEUED),
+        report(t["dead_worker"], now - 3 * HOUR, STATUS_RUNNING),  # no lease: its worker died
+        report(t["dry_only"], now - MINUTE, STATUS_SUCCEEDED, dry=True),
+    ]
+    seed(environ, configs, runs)
+
+    result = tick(environ, now)
+    expected_due = {HOME, *(t[n] for n in ("never", "old", "failed_once", "lost_message",
+                                          "dead_worker", "dry_only"))}  # fmt: skip
+    assert set(result.due) == expected_due
+    assert result.skipped_disabled == (t["disabled"],)
+    assert result.failed == (), caplog.text
+    messages = visible_messages(environ)
+    assert sorted(m["tenantId"] for m in messages) == sorted(expected_due)  # once each
+    assert {m["trigger"] for m in messages} == {"schedule"}
+    assert sorted(m["runId"] for m in messages) == sorted(result.enqueued)
+
+    # The next tick: every tenant enqueued above has its run queued, so none is due twice; only
+    # the failing tenant's backoff (3 failures: 30 min after the last) has run out.
+    assert tick(environ, now + 15 * MINUTE).due == (t["failing"],)
+    assert [m["tenantId"] for m in visible_messages(environ)] == [t["failing"]]
+
+
+def test_failing_tenant_backs_off_and_a_healthy_one_waits_its_interval(environ) -> None:
+    now = utc_now()
+    failing, healthy = str(uuid.uuid4()), str(uuid.uuid4())
+    interval = interval_of(healthy, 2, 4)
+    seed(
+        environ,
+        {failing: True, healthy: True},
+        [
+            *(report(failing, now - (10 + i) * MINUTE, STATUS_FAILED) for i in range(2)),
+            report(healthy, now - interval + 5 * MINUTE, STATUS_SUCCEEDED),
+        ],
+    )
+    first = set(tick(environ, now).due)
+    assert failing not in first and healthy not in first  # 2 failures: 15 min; interval not up
+    later = set(tick(environ, now + 5 * MINUTE).due)
+    assert failing in later and healthy in later
+    visible_messages(environ)
+
+
+def test_a_tick_spreads_the_due_tenants_over_minutes(environ) -> None:
+    tenants = [str(uuid.uuid4()) for _ in range(4)]
+    seed(environ, dict.fromkeys(tenants, True), [])
+    visible_messages(environ)
+    result = tick(environ, utc_now(), spread=timedelta(minutes=10))
+    assert set(tenants) <= set(result.due)
+    # Delayed messages stay invisible: at most the few whose offset is under a second show now.
+    assert len(visible_messages(environ)) < len(result.enqueued)
+
+
+def test_the_timer_function_ticks(environ, monkeypatch, caplog) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    newcomer = str(uuid.uuid4())
+    seed(environ, {newcomer: True}, [])
+    visible_messages(environ)
+    caplog.set_level("INFO", logger="sync_core.dispatch")
+    function = built_functions()["scheduled_sync"].get_user_function()
+    assert asyncio.run(function(TimerRequest(past_due=False))) is None
+    assert "schedule tick:" in caplog.text
+
+    async def runs_of_newcomer() -> list[RunReport]:
+        async with open_backend(load_settings(environ, needs_graph=False)) as backend:
+            return await backend.runs.latest(newcomer)
+
+    (queued,) = asyncio.run(runs_of_newcomer())  # its message waits out the tenant's offset
+    assert queued.status == STATUS_QUEUED and queued.trigger == "schedule"
