@@ -21,6 +21,7 @@ from .check import check_connectivity, render_check
 from .config import ConfigError, TenantConfig, parse_config_text
 from .engine import RunRequest
 from .errors import SyncFailure
+from .exclusive import TenantBusy, sync_exclusively
 from .report import STATUS_FAILED, STATUS_HELD, render_text
 from .service import SyncService
 from .settings import Settings, SettingsError, is_tenant_id, load_settings
@@ -162,7 +163,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             request = RunRequest(
                 tenant_id, dry_run=args.dry_run, allow_deletes=args.allow_deletes, trigger="cli"
             )
-            report = await service.sync(request)
+            try:
+                # The same lease as the queue worker: never two runs of one tenant at once.
+                report = await sync_exclusively(service, request)
+            except TenantBusy as busy:
+                raise SyncFailure(
+                    "tenant_busy",
+                    f"Another run of this tenant ({busy.holder}) is in progress.",
+                    "Wait for it to finish (`runs` shows it), then sync again.",
+                ) from None
             _emit(args, report.to_json(), render_text(report))
             if report.status == STATUS_FAILED and report.errors[0].code == "invalid_config":
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one

@@ -70,11 +70,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
     # Clients are built per invocation, never at import: the Functions host imports the app
     # within its 30 s start-up limit, and each invocation may run on a different event loop.
     async with SyncService(settings) as service:
-        tables = service._tables  # the one place that reaches into the composition root
-        assert tables is not None
-        yield Backend(
-            settings, service, LeaseStore(tables), TenantRegistry(tables), RunHistory(tables)
-        )
+        yield Backend(settings, service, service.leases, service.registry, service.history)
 
 
 @dataclass(frozen=True)

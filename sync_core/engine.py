@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -134,16 +135,15 @@ async def run_sync(
         trigger=request.trigger,
     )
     await ports.runs.save(report)
-    log.info(
+    _log_event(
         "sync started",
-        extra={
-            "event": "sync_started",
-            "tenantId": request.tenant_id,
-            "runId": report.run_id,
-            "mode": report.mode,
-            "dryRun": request.dry_run,
-            "trigger": request.trigger,
-        },
+        event="sync_started",
+        tenantId=request.tenant_id,
+        runId=report.run_id,
+        mode=report.mode,
+        dryRun=request.dry_run,
+        allowDeletes=request.allow_deletes,
+        trigger=request.trigger,
     )
     tally = _Tally()
     stats = GraphStats()
@@ -191,19 +191,27 @@ async def run_sync(
         warnings=tuple(tally.warnings),
     )
     await ports.runs.save(final)
-    log.info(
+    _log_event(
         "sync finished",
-        extra={
-            "event": "sync_finished",
-            "tenantId": final.tenant_id,
-            "runId": final.run_id,
-            "mode": final.mode,
-            "status": final.status,
-            "counts": final.to_json()["counts"],
-            "durationSeconds": final.duration_seconds,
-        },
+        level=logging.WARNING if final.status == STATUS_FAILED else logging.INFO,
+        event="sync_finished",
+        tenantId=final.tenant_id,
+        runId=final.run_id,
+        mode=final.mode,
+        dryRun=final.dry_run,
+        trigger=final.trigger,
+        status=final.status,
+        counts=final.to_json()["counts"],
+        durationSeconds=final.duration_seconds,
+        errors=[error.code for error in final.errors],
     )
     return final
+
+
+def _log_event(message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """One structured line: the fields as JSON in the text (the Functions host forwards the text
+    of a record to Application Insights) and as `extra` (for log handlers that read them)."""
+    log.log(level, "%s %s", message, json.dumps(fields, ensure_ascii=False), extra=fields)
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +68,10 @@ class RunReport:
     @property
     def writes(self) -> int:
         return self.counts.created + self.counts.updated + self.counts.deleted
+
+    def closed_with(self, error: RunError, now: datetime) -> RunReport:
+        """This run, ended as failed for a reason found outside the engine."""
+        return replace(self, status=STATUS_FAILED, finished_at=now, errors=(*self.errors, error))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,16 @@ from .errors import classify_storage_error
 from .graph import GraphDirectory
 from .report import RunReport
 from .settings import Settings
-from .store import ConfigStore, EmployeeStore, RunStore, ensure_tables, open_tables
+from .store import (
+    ConfigStore,
+    EmployeeStore,
+    LeaseStore,
+    RunHistory,
+    RunStore,
+    TenantRegistry,
+    ensure_tables,
+    open_tables,
+)
 
 
 def open_directory(settings: Settings, tenant_id: str, client_secret: str) -> GraphDirectory:
@@ -51,6 +60,9 @@ class SyncService:
         self.employees = EmployeeStore(self._tables)
         self.runs = RunStore(self._tables)
         self.configs = ConfigStore(self._tables)
+        self.leases = LeaseStore(self._tables)
+        self.registry = TenantRegistry(self._tables)
+        self.history = RunHistory(self._tables)
         return self
 
     async def __aexit__(

@@ -16,14 +16,11 @@ What happens to a message:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from azure.core.exceptions import AzureError
@@ -31,25 +28,25 @@ from azure.core.exceptions import AzureError
 from .dispatch import Backend, open_backend
 from .engine import RunRequest
 from .errors import SyncFailure, classify_storage_error
+from .exclusive import (
+    LEASE_LOST,
+    LEASE_RENEW_EVERY,
+    LEASE_TTL,
+    RunBusy,
+    TenantBusy,
+    sync_exclusively,
+)
 from .report import STATUS_FAILED, STATUS_QUEUED, RunError, RunReport, utc_now
 from .runqueue import MalformedMessage, RunMessage, parse_message
 from .schedule import FINAL_STATUSES, SUPERSEDED
 from .settings import SettingsError, load_settings
-from .store import Lease, LeaseLost, LeaseStore
 
 log = logging.getLogger("sync_core.worker")
 
-# Renewed every minute, a lease outlives a stalled renewal by four more tries; a worker that
-# died frees its tenant within five minutes. The host's retry delay (host.json
-# visibilityTimeout, 2 minutes) times its 5 attempts spans longer than that.
-LEASE_TTL = timedelta(minutes=5)
-LEASE_RENEW_EVERY = timedelta(minutes=1)
+# The host's retry delay (host.json visibilityTimeout, 2 minutes) times its 5 attempts spans
+# longer than a lease (exclusive.LEASE_TTL), so a dead attempt's lease is gone before the last try.
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 ATTEMPT_FAILED = "attempt_failed"
-
-
-class RunBusy(Exception):
-    """An earlier attempt of the same run still holds the tenant's lease: retry later."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +107,7 @@ async def fail_poisoned_run(
             return WorkOutcome("still_running", message.run_id, record)
         base = record or _queued(message, now())
         causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
-        final = _closed(
-            base,
+        final = base.closed_with(
             RunError(
                 "gave_up",
                 f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the poison "
@@ -143,8 +139,7 @@ async def _work(
     try:
         load_settings(environ, needs_graph=True)
     except SettingsError as error:
-        final = _closed(
-            base,
+        final = base.closed_with(
             RunError(
                 "invalid_settings",
                 "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
@@ -156,125 +151,31 @@ async def _work(
         _log_finished(final, message, attempt)
         return WorkOutcome("invalid_settings", message.run_id, final)
 
-    lease = await _acquire(backend.leases, message, now(), lease_ttl)
-    if isinstance(lease, str):
-        final = _closed(
-            base,
+    request = RunRequest(
+        message.tenant_id,
+        dry_run=message.dry_run,
+        allow_deletes=message.allow_deletes,
+        trigger=message.trigger,
+        run_id=message.run_id,
+    )
+    try:
+        report = await sync_exclusively(
+            backend.service, request, now=now, ttl=lease_ttl, renew_every=renew_every
+        )
+    except TenantBusy as busy:
+        final = base.closed_with(
             RunError(
                 SUPERSEDED,
-                f"Another run of this tenant ({lease}) was in progress, so this request did "
-                "nothing: that run syncs the tenant.",
+                f"Another run of this tenant ({busy.holder}) was in progress, so this request "
+                "did nothing: that run syncs the tenant.",
             ),
             now(),
         )
         await backend.runs.save(final)
         _log_finished(final, message, attempt)
         return WorkOutcome(SUPERSEDED, message.run_id, final)
-
-    _log_started(message, attempt)
-    keeper = LeaseKeeper(backend.leases, lease, lease_ttl, renew_every, now)
-    try:
-        async with keeper:
-            report = await backend.service.sync(
-                RunRequest(
-                    message.tenant_id,
-                    dry_run=message.dry_run,
-                    allow_deletes=message.allow_deletes,
-                    trigger=message.trigger,
-                    run_id=message.run_id,
-                )
-            )
-    except LeaseLost:
-        final = _closed(
-            (await backend.runs.get(message.tenant_id, message.run_id)) or base,
-            RunError(
-                "lease_lost",
-                "The run lost the tenant's lease (its renewal failed for longer than "
-                f"{int(lease_ttl.total_seconds())} s) and stopped so that two runs never write "
-                "at once. Rows written so far are correct; the next run completes the work.",
-            ),
-            now(),
-        )
-        await backend.runs.save(final)
-        _log_finished(final, message, attempt)
-        return WorkOutcome("lease_lost", message.run_id, final)
-    finally:
-        with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
-            await backend.leases.release(keeper.lease)
-    _log_finished(report, message, attempt)
-    return WorkOutcome("ran", message.run_id, report)
-
-
-async def _acquire(
-    leases: LeaseStore, message: RunMessage, now: datetime, ttl: timedelta
-) -> Lease | str:
-    """The lease, or the run id of the live run holding it. Raises RunBusy when the holder is an
-    earlier attempt of this very run."""
-    for _ in range(2):
-        lease = await leases.acquire(message.tenant_id, message.run_id, now, ttl)
-        if lease is not None:
-            return lease
-        holder = await leases.get(message.tenant_id)
-        if holder is None or not holder.live(now):
-            continue  # released or expired in between: try once more
-        if holder.holder == message.run_id:
-            raise RunBusy(
-                f"an earlier attempt of run {message.run_id} holds the lease of tenant "
-                f"{message.tenant_id} until {holder.expires_at.isoformat()}; retrying later"
-            )
-        return holder.holder
-    raise RunBusy(f"the lease of tenant {message.tenant_id} keeps changing hands; retrying later")
-
-
-class LeaseKeeper:
-    """Renews the lease in the background while the run goes on. If the lease is lost (taken
-    over after renewals failed for a whole TTL), the run is cancelled and LeaseLost raised."""
-
-    def __init__(
-        self,
-        leases: LeaseStore,
-        lease: Lease,
-        ttl: timedelta,
-        every: timedelta,
-        now: Callable[[], datetime],
-    ):
-        self.lease = lease
-        self._leases, self._ttl, self._every, self._now = leases, ttl, every, now
-        self._lost = False
-        self._owner: asyncio.Task[Any] | None = None
-        self._renewal: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LeaseKeeper:
-        self._owner = asyncio.current_task()
-        self._renewal = asyncio.create_task(self._renew())
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        assert self._renewal is not None and self._owner is not None
-        self._renewal.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._renewal
-        if self._lost and kind is asyncio.CancelledError:
-            self._owner.uncancel()
-            raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
-
-    async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(self._every.total_seconds())
-            try:
-                self.lease = await self._leases.renew(self.lease, self._now(), self._ttl)
-            except LeaseLost:
-                self._lost = True
-                assert self._owner is not None
-                self._owner.cancel()
-                return
-            except Exception:  # transient: the lease still has the rest of its TTL
-                log.warning("renewing the lease of %s failed", self.lease.tenant_id, exc_info=True)
+    lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
+    return WorkOutcome(LEASE_LOST if lost else "ran", message.run_id, report)
 
 
 async def _note_failed_attempt(
@@ -323,26 +224,6 @@ def _queued(message: RunMessage, now: datetime) -> RunReport:
         finished_at=None,
         trigger=message.trigger,
     )
-
-
-def _closed(report: RunReport, error: RunError, now: datetime) -> RunReport:
-    return replace(report, status=STATUS_FAILED, finished_at=now, errors=(*report.errors, error))
-
-
-def _log_started(message: RunMessage, attempt: int) -> None:
-    fields = {
-        "event": "sync_run_started",
-        "tenantId": message.tenant_id,
-        "runId": message.run_id,
-        "mode": "full",
-        "trigger": message.trigger,
-        "dryRun": message.dry_run,
-        "allowDeletes": message.allow_deletes,
-        "attempt": attempt,
-    }
-    # The fields go in the message too: the Functions host forwards the text of a log record to
-    # Application Insights, not its `extra` attributes.
-    log.info("sync run started %s", json.dumps(fields), extra=fields)
 
 
 def _log_finished(report: RunReport, message: RunMessage, attempt: int | None) -> None:

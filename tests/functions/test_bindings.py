@@ -13,11 +13,12 @@ import pytest
 import yaml
 from functions_harness import built_functions
 
+from sync_core.exclusive import LEASE_RENEW_EVERY, LEASE_TTL
 from sync_core.routes import ROUTES
 from sync_core.runqueue import POISON_QUEUE
 from sync_core.schedule import QUEUED_TTL
 from sync_core.store import SYNC_QUEUE
-from sync_core.worker import LEASE_RENEW_EVERY, LEASE_TTL, MAX_DEQUEUE_COUNT
+from sync_core.worker import MAX_DEQUEUE_COUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 

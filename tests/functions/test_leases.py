@@ -12,11 +12,12 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.dispatch import open_backend
+from sync_core.exclusive import RunBusy
 from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
 from sync_core.runqueue import RunMessage
 from sync_core.settings import load_settings
 from sync_core.store import EMPLOYEES_TABLE, LEASES_TABLE, LeaseLost, LeaseStore
-from sync_core.worker import RunBusy, WorkOutcome, process_message
+from sync_core.worker import WorkOutcome, process_message
 
 pytestmark = pytest.mark.integration
 

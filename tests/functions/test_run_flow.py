@@ -15,11 +15,11 @@ import pytest
 from functions_harness import call, deliver, route_of
 
 from sync_core.dispatch import open_backend
+from sync_core.exclusive import RunBusy
 from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
 from sync_core.schedule import enqueue_delay
 from sync_core.service import SyncService
 from sync_core.settings import load_settings
-from sync_core.worker import RunBusy
 
 pytestmark = pytest.mark.integration
 

@@ -358,22 +358,46 @@ def test_a_large_tenant_pages_and_streams(cli, simulator, app_env, monkeypatch):
     )
 
 
-def test_store_survives_a_concurrent_second_writer(cli, tenant, app_env):
-    # Two syncs of one tenant racing (say the CLI and a scheduled run): upserts are idempotent,
-    # so both finish and the table ends with exactly one row per employee.
+def test_the_cli_never_runs_beside_another_run_of_the_tenant(cli, tenant, app_env):
+    # A worker's run holds the tenant's lease: the CLI must not write beside it.
+    from datetime import timedelta
+
+    from sync_core.report import utc_now
+    from sync_core.service import SyncService
+    from sync_core.settings import load_settings
+
+    async def hold_lease():
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            return await service.leases.acquire(
+                tenant.id, "20261126T000000000Z-worker", utc_now(), timedelta(minutes=5)
+            )
+
+    lease = asyncio.run(hold_lease())
+    assert lease is not None
+    busy = cli("sync")
+    assert busy.exit_code == 1 and "tenant_busy" in busy.stderr
+    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id) == {}
+
+    async def release():
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            await service.leases.release(lease)
+
+    asyncio.run(release())
+    assert cli("sync").exit_code == 0
+
+
+def test_two_cli_runs_racing_make_one_set_of_rows(cli, tenant, app_env):
     from sync_core.cli import main
 
     async def both() -> list[int]:
         loop = asyncio.get_running_loop()
-        return list(
-            await asyncio.gather(*(loop.run_in_executor(None, main, ["sync"]) for _ in range(2)))
-        )
+        runs = (loop.run_in_executor(None, main, ["sync"]) for _ in range(2))
+        return sorted(await asyncio.gather(*runs))
 
-    assert asyncio.run(both()) == [0, 0]
+    assert asyncio.run(both()) in ([0, 0], [0, 1])  # 1: the other held the lease
     report = cli("sync", "--json").json
-    assert report["counts"]["unchanged"] == len(
-        stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
-    )
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert report["counts"]["unchanged"] == len(rows) and report["counts"]["created"] == 0
 
 
 def test_a_stored_configuration_is_validated_again_before_each_run(cli, tenant, app_env):

@@ -1,0 +1,158 @@
+"""One run per tenant at a time, whatever starts it: the queue worker and the CLI alike.
+
+A run holds the tenant's lease (store.LeaseStore, ETag-guarded) for as long as it writes, renewing
+it in the background; a worker that dies frees its tenant when the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from .engine import RunRequest
+from .report import RunError, RunReport, new_run_id, utc_now
+from .service import SyncService
+from .store import Lease, LeaseLost, LeaseStore
+
+log = logging.getLogger("sync_core.exclusive")
+
+# Renewed every minute, a lease outlives a stalled renewal by four more tries; a worker that
+# died frees its tenant within five minutes.
+LEASE_TTL = timedelta(minutes=5)
+LEASE_RENEW_EVERY = timedelta(minutes=1)
+LEASE_LOST = "lease_lost"
+
+
+class TenantBusy(Exception):
+    """Another run holds the tenant's lease."""
+
+    def __init__(self, tenant_id: str, holder: str):
+        super().__init__(f"run {holder} of tenant {tenant_id} is in progress")
+        self.tenant_id = tenant_id
+        self.holder = holder
+
+
+class RunBusy(Exception):
+    """An earlier attempt of the same run still holds the tenant's lease: retry later."""
+
+
+async def sync_exclusively(
+    service: SyncService,
+    request: RunRequest,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    ttl: timedelta = LEASE_TTL,
+    renew_every: timedelta = LEASE_RENEW_EVERY,
+) -> RunReport:
+    """Run the sync while holding the tenant's lease.
+
+    Raises TenantBusy when another run holds it, RunBusy when an earlier attempt of this run
+    does. A run whose lease is taken over (renewals failed for a whole TTL) is stopped before it
+    writes more and comes back failed with code `lease_lost`.
+    """
+    run_id = request.run_id or new_run_id(now())
+    if request.run_id is None:
+        request = RunRequest(
+            request.tenant_id, request.dry_run, request.allow_deletes, request.trigger, run_id
+        )
+    lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl)
+    keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
+    try:
+        async with keeper:
+            return await service.sync(request)
+    except LeaseLost:
+        record = await service.runs.get(request.tenant_id, run_id)
+        if record is None:
+            raise
+        final = record.closed_with(
+            RunError(
+                LEASE_LOST,
+                "The run lost the tenant's lease (its renewal failed for longer than "
+                f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
+                "once. Rows written so far are correct; the next run completes the work.",
+            ),
+            now(),
+        )
+        await service.runs.save(final)
+        return final
+    finally:
+        with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
+            await service.leases.release(keeper.lease)
+
+
+async def acquire_lease(
+    leases: LeaseStore, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+) -> Lease:
+    """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it."""
+    for _ in range(2):
+        lease = await leases.acquire(tenant_id, run_id, now, ttl)
+        if lease is not None:
+            return lease
+        holder = await leases.get(tenant_id)
+        if holder is None or not holder.live(now):
+            continue  # released or expired in between: try once more
+        if holder.holder == run_id:
+            raise RunBusy(
+                f"an earlier attempt of run {run_id} holds the lease of tenant {tenant_id} "
+                f"until {holder.expires_at.isoformat()}; retrying later"
+            )
+        raise TenantBusy(tenant_id, holder.holder)
+    raise RunBusy(f"the lease of tenant {tenant_id} keeps changing hands; retrying later")
+
+
+class LeaseKeeper:
+    """Renews the lease in the background while the run goes on. If the lease is lost (taken
+    over after renewals failed for a whole TTL), the run is cancelled and LeaseLost raised."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        lease: Lease,
+        ttl: timedelta,
+        every: timedelta,
+        now: Callable[[], datetime],
+    ):
+        self.lease = lease
+        self._leases, self._ttl, self._every, self._now = leases, ttl, every, now
+        self._lost = False
+        self._owner: asyncio.Task[Any] | None = None
+        self._renewal: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._owner = asyncio.current_task()
+        self._renewal = asyncio.create_task(self._renew())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        assert self._renewal is not None and self._owner is not None
+        self._renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewal
+        if self._lost and kind is asyncio.CancelledError:
+            self._owner.uncancel()
+            raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._every.total_seconds())
+            try:
+                self.lease = await self._leases.renew(self.lease, self._now(), self._ttl)
+            except LeaseLost:
+                self._lost = True
+                assert self._owner is not None
+                self._owner.cancel()
+                return
+            except Exception:
+                log.warning("renewing the lease of %s failed", self.lease.tenant_id, exc_info=True)
