@@ -89,7 +89,7 @@ async def served_tenants(backend: Backend) -> dict[str, bool]:
     tenants = {
         tenant.lower(): on for tenant, on in (await backend.registry.enabled_by_tenant()).items()
     }
-    home = backend.settings.tenant_id.lower()
+    home = backend.settings.tenant_id
     tenants.setdefault(home, True)
     return tenants
 
@@ -97,7 +97,7 @@ async def served_tenants(backend: Backend) -> dict[str, bool]:
 async def tenant_enabled(backend: Backend, tenant_id: str) -> bool | None:
     """Whether a served tenant is enabled; None when the app does not serve it."""
     enabled = await backend.registry.enabled(tenant_id)
-    if enabled is None and tenant_id == backend.settings.tenant_id.lower():
+    if enabled is None and tenant_id == backend.settings.tenant_id:
         return True
     return enabled
 

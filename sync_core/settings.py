@@ -230,7 +230,8 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
     if problems:
         raise SettingsError(problems)
     return Settings(
-        tenant_id=tenant_id or "",
+        # Tenant ids are partition keys: one spelling, or one tenant would have two partitions.
+        tenant_id=(tenant_id or "").lower(),
         client_id=client_id,
         key_vault_url=key_vault_url.rstrip("/") if key_vault_url else None,
         client_secret_name=get("ENTRA_CLIENT_SECRET_NAME") or "",
