@@ -20,7 +20,7 @@ from azure.core.exceptions import AzureError
 
 from .errors import SyncFailure, classify_storage_error
 from .runqueue import RUN_ID
-from .settings import SettingsError, is_tenant_id
+from .settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
 log = logging.getLogger("sync_core.api")
 
@@ -154,7 +154,7 @@ def body_fields(document: dict[str, Any], kinds: Mapping[str, type]) -> dict[str
             problems.append(_problem(key, f"must be {expected}", document[key]))
     tenant = document.get("tenantId")
     if isinstance(tenant, str) and "tenantId" in kinds and not is_tenant_id(tenant):
-        problems.append(_problem("tenantId", "is neither a GUID nor a domain name", tenant))
+        problems.append(_problem("tenantId", TENANT_ID_RULE, tenant))
     if problems:
         raise ApiError(
             400,
@@ -172,7 +172,7 @@ def tenant_param(request: ApiRequest) -> str:
         raise ApiError(
             400,
             "invalid_tenant_id",
-            f"{tenant!r} is not a tenant id: give the tenant's GUID or its domain name.",
+            f"{tenant!r} {TENANT_ID_RULE}.",
         )
     return tenant.lower()
 

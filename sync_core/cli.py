@@ -24,7 +24,7 @@ from .errors import SyncFailure
 from .exclusive import TenantBusy, sync_exclusively
 from .report import STATUS_FAILED, STATUS_HELD, render_text
 from .service import SyncService
-from .settings import Settings, SettingsError, is_tenant_id, load_settings
+from .settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from .store import employee_view
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
 def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:
     tenant = args.tenant or settings.tenant_id
     if not is_tenant_id(tenant):
-        raise SettingsError([f"--tenant {tenant!r} is neither a GUID nor a domain name"])
+        raise SettingsError([f"--tenant {tenant!r} {TENANT_ID_RULE}"])
     return tenant.lower()
 
 

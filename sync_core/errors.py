@@ -60,7 +60,7 @@ _AADSTS: dict[str, _Known] = {
         "unknown_tenant",
         "Entra ID does not know this tenant.",
         "Check the tenant id (ENTRA_TENANT_ID or the tenant you passed): use the Directory "
-        "(tenant) ID from the Entra admin center, or the tenant's primary domain.",
+        "(tenant) ID from the Entra admin center.",
     ),
     "500011": _Known(
         "graph_resource_unknown",

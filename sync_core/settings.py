@@ -91,8 +91,9 @@ _MICROSOFT_AUTHORITIES = {
     "login.chinacloudapi.cn",
     "login.partner.microsoftonline.cn",
 }
-_DOMAIN = re.compile(
-    r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE
+TENANT_ID_RULE = (
+    "is not a tenant GUID: give the Directory (tenant) ID from the Entra admin center "
+    "(not a domain: the id keys the stored employees)"
 )
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -141,8 +142,9 @@ class Settings:
 
 
 def is_tenant_id(value: str) -> bool:
-    """A tenant is named by its GUID or by one of its domains (contoso.onmicrosoft.com)."""
-    return _is_guid(value) or bool(_DOMAIN.match(value))
+    """A tenant is named by its GUID. Entra also accepts a domain, but the id keys every stored
+    row: one tenant named two ways would get two copies of its employees."""
+    return _is_guid(value)
 
 
 def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Settings:
@@ -159,9 +161,9 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
     tenant_id = get("ENTRA_TENANT_ID")
     if tenant_id is None:
-        problems.append("ENTRA_TENANT_ID is not set: give the tenant's id or primary domain")
+        problems.append("ENTRA_TENANT_ID is not set: give the tenant's Directory (tenant) ID")
     elif not is_tenant_id(tenant_id):
-        problems.append(f"ENTRA_TENANT_ID {tenant_id!r} is neither a GUID nor a domain name")
+        problems.append(f"ENTRA_TENANT_ID {tenant_id!r} {TENANT_ID_RULE}")
 
     client_id = get("ENTRA_CLIENT_ID")
     if client_id is None and needs_graph:

@@ -29,7 +29,7 @@ def test_defaults():
 def test_deployed_shape_with_key_vault_and_identity():
     settings = load_settings(
         {
-            "ENTRA_TENANT_ID": "contoso.onmicrosoft.com",
+            "ENTRA_TENANT_ID": TENANT.upper(),
             "ENTRA_CLIENT_ID": CLIENT,
             "KEY_VAULT_URL": "https://kv-sync.vault.azure.net/",
             "TABLES_ENDPOINT": "https://stsync.table.core.windows.net",
@@ -38,6 +38,7 @@ def test_deployed_shape_with_key_vault_and_identity():
             "ENTRA_AUTHORITY_HOST": "https://login.microsoftonline.us",
         }
     )
+    assert settings.tenant_id == TENANT  # one spelling: it keys the stored rows
     assert settings.key_vault_url == "https://kv-sync.vault.azure.net"
     assert settings.graph_api_url == "https://graph.microsoft.us/v1.0"
     assert settings.authority_is_microsoft
@@ -95,3 +96,9 @@ def test_secrets_stay_out_of_the_repr_and_errors():
 def test_local_only_settings_are_the_secret_and_the_connection_string():
     local_only = {spec.name for spec in SETTINGS if spec.where is Where.LOCAL_ONLY}
     assert local_only == {"ENTRA_CLIENT_SECRET", "TABLES_CONNECTION_STRING"}
+
+
+def test_a_domain_is_refused_as_tenant_id():
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**LOCAL, "ENTRA_TENANT_ID": "contoso.onmicrosoft.com"})
+    assert "is not a tenant GUID" in caught.value.problems[0]
