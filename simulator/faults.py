@@ -14,7 +14,7 @@ GRAPH_PREFIX = "/v1.0/"
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "throttle" | "unavailable" | "drop_connection"
+    kind: str  # "throttle" | "unavailable" | "drop_connection" | "bad_gateway" | "cut_body"
     path_prefix: str
     retry_after: int | None = None
 
@@ -53,6 +53,15 @@ class FaultPlan:
     def drop_connection(self, count: int, path_prefix: str = GRAPH_PREFIX, after: int = 0) -> None:
         """Close the connection without answering the next ``count`` matching requests."""
         self._add(Fault("drop_connection", path_prefix), count, after)
+
+    def bad_gateway(self, count: int, path_prefix: str = GRAPH_PREFIX, after: int = 0) -> None:
+        """Answer 502 with an HTML page, as a gateway in front of Graph does: no Graph error
+        body to parse."""
+        self._add(Fault("bad_gateway", path_prefix), count, after)
+
+    def cut_body(self, count: int, path_prefix: str = GRAPH_PREFIX, after: int = 0) -> None:
+        """Send the real answer's headers and half its body, then drop the connection."""
+        self._add(Fault("cut_body", path_prefix), count, after)
 
     def latency(self, ms: int, path_prefix: str = GRAPH_PREFIX) -> None:
         """Delay every matching request by ``ms`` milliseconds until cleared (0 turns it off)."""

@@ -57,6 +57,8 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
                     if request.transport is not None:
                         request.transport.abort()
                     return web.Response(status=499)  # never reaches the client
+                if fault.kind == "cut_body":
+                    return await _cut_body(request, await handler(request))
                 response: web.StreamResponse = _fault_response(request, fault)
                 status = response.status
                 return response
@@ -82,7 +84,25 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
         )
 
 
+async def _cut_body(request: web.Request, answer: web.StreamResponse) -> web.StreamResponse:
+    body = (
+        answer.body if isinstance(answer, web.Response) and isinstance(answer.body, bytes) else b""
+    )
+    stream = web.StreamResponse(
+        status=answer.status,
+        headers={"Content-Type": answer.content_type, "Content-Length": str(len(body))},
+    )
+    await stream.prepare(request)
+    await stream.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.abort()
+    return stream
+
+
 def _fault_response(request: web.Request, fault: Fault) -> web.Response:
+    if fault.kind == "bad_gateway":
+        page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+        return web.Response(status=502, text=page, content_type="text/html")
     if fault.kind == "throttle":
         status, code, message = 429, "TooManyRequests", "Too many requests. Retry later."
     else:

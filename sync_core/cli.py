@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from azure.core.exceptions import AzureError
+
 from .check import check_connectivity, render_check
 from .config import ConfigError, TenantConfig, parse_config_text
 from .engine import RunRequest
-from .errors import SyncFailure
+from .errors import SyncFailure, classify_storage_error
 from .exclusive import TenantBusy, sync_exclusively
 from .report import STATUS_FAILED, STATUS_HELD, render_text
 from .service import SyncService
@@ -109,16 +111,39 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         tenant_id = _tenant_id(args, settings)
         return asyncio.run(_dispatch(args, settings, tenant_id))
     except SettingsError as error:
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, EXIT_USAGE, "invalid_settings", str(error), problems=error.problems)
     except ConfigError as error:
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, EXIT_USAGE, "invalid_config", str(error), problems=error.to_json())
     except SyncFailure as failure:
-        print(f"error [{failure.code}]: {failure.message}", file=sys.stderr)
-        if failure.fix:
-            print(f"what to do: {failure.fix}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
+    except AzureError as error:  # storage failed outside a run (config, runs, employees)
+        failure = classify_storage_error(error)
+        return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
+    except Exception as error:  # a bug: say so plainly, with the trace for a report
+        logging.getLogger(__name__).exception("unexpected error")
+        return _fail(args, EXIT_FAILED, "internal_error", f"{type(error).__name__}: {error}")
+
+
+def _fail(
+    args: argparse.Namespace,
+    exit_code: int,
+    code: str,
+    message: str,
+    fix: str | None = None,
+    problems: Any = None,
+) -> int:
+    """Errors in words on stderr; with --json also one document on stdout, as promised."""
+    # Settings and configuration errors are already a list of problems in words.
+    listed = code in ("invalid_settings", "invalid_config")
+    print(message if listed else f"error [{code}]: {message}", file=sys.stderr)
+    if fix:
+        print(f"what to do: {fix}", file=sys.stderr)
+    if getattr(args, "json", False):
+        error: dict[str, Any] = {"code": code, "message": message, "fix": fix}
+        if problems is not None:
+            error["problems"] = problems
+        sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+    return exit_code
 
 
 def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import Counter
@@ -59,6 +60,8 @@ class EmployeeSink(Protocol):
 
     async def flush(self) -> None: ...
 
+    async def abort(self) -> None: ...
+
 
 class EmployeeIndex(Protocol):
     async def load_hashes(self, tenant_id: str) -> dict[str, str]: ...
@@ -103,6 +106,9 @@ class DryRunSink:
         pass
 
     async def flush(self) -> None:
+        pass
+
+    async def abort(self) -> None:
         pass
 
 
@@ -259,26 +265,36 @@ async def _synchronise(
     )
     counts = tally.counts
     select = mapper.graph_properties | scope.graph_properties
-    async for page in _prefetched(directory.users(select, config.filter.odata)):
-        employees = _scope_and_map(page, scope, mapper, tally)
-        plan = plan_writes(employees, stored)
-        written_at = now()
-        for employee in plan.creates + plan.updates:
-            await sink.upsert(employee_entity(request.tenant_id, employee, run_id, written_at))
-        counts.created += len(plan.creates)
-        counts.updated += len(plan.updates)
-        counts.unchanged += len(plan.unchanged)
-    await sink.flush()
+    pages = _prefetched(directory.users(select, config.filter.odata))
+    try:
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                employees = _scope_and_map(page, scope, mapper, tally)
+                plan = plan_writes(employees, stored)
+                # Counted as planned, before the writes: the counts always add up, and a failed
+                # run's errors say where it stopped.
+                counts.created += len(plan.creates)
+                counts.updated += len(plan.updates)
+                counts.unchanged += len(plan.unchanged)
+                written_at = now()
+                for employee in plan.creates + plan.updates:
+                    entity = employee_entity(request.tenant_id, employee, run_id, written_at)
+                    await sink.upsert(entity)
+        await sink.flush()
 
-    stale = stale_ids(stored.keys(), tally.in_scope_ids)
-    decision = guard_deletions(
-        stale, len(stored), config.clean_up, allow_deletes=request.allow_deletes
-    )
-    for employee_id in decision.delete:
-        await sink.delete(employee_id)
-    await sink.flush()
-    counts.deleted = len(decision.delete)
-    counts.deletesHeld = decision.held
+        stale = stale_ids(stored.keys(), tally.in_scope_ids)
+        decision = guard_deletions(
+            stale, len(stored), config.clean_up, allow_deletes=request.allow_deletes
+        )
+        counts.deleted = len(decision.delete)
+        counts.deletesHeld = decision.held
+        for employee_id in decision.delete:
+            await sink.delete(employee_id)
+        await sink.flush()
+    finally:
+        # A failed or cancelled run stops writing now, not when its batches happen to finish:
+        # the lease that protects the tenant is released right after.
+        await sink.abort()
     if not config.clean_up.enabled:
         counts.staleKept = len(stale)
     counts.employees = len(stored) + (0 if request.dry_run else counts.created - counts.deleted)

@@ -19,6 +19,7 @@ import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
 from kiota_abstractions.api_client_builder import register_default_deserializer
+from kiota_abstractions.api_error import APIError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -83,6 +84,9 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         for attempt in range(CONNECTION_RETRIES + 1):
             try:
                 response = await self._inner.handle_async_request(request)
+                # The body is read here, inside the retry: a page of 999 users is large, and a
+                # connection dropped half-way through it is the likeliest drop of all.
+                await response.aread()
             except _CONNECTION_FAULTS:
                 self._stats.dropped += 1
                 if attempt == CONNECTION_RETRIES:
@@ -121,9 +125,10 @@ class GraphDirectory:
         auth = AzureIdentityAuthenticationProvider(
             credential, scopes=[f"{graph_base_url}/.default"], allowed_hosts=[host]
         )
+        # Kept to close it: the SDK wraps the client's transport in one that cannot close it.
+        self._transport = _GuardedTransport(httpx.AsyncHTTPTransport(http2=True), self.stats)
         self._http = httpx.AsyncClient(
-            transport=_GuardedTransport(httpx.AsyncHTTPTransport(http2=True), self.stats),
-            timeout=httpx.Timeout(100.0, connect=30.0),
+            transport=self._transport, timeout=httpx.Timeout(100.0, connect=30.0)
         )
         client = GraphClientFactory.create_with_default_middleware(
             client=self._http, options={RetryHandlerOption.get_key(): RETRY}
@@ -173,6 +178,7 @@ class GraphDirectory:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._transport.aclose()
         if self._owns_credential:
             await self._credential.close()
 
@@ -194,6 +200,10 @@ class GraphDirectory:
                 (main.code if main else None) or "unknown",
                 (main.message if main else None) or str(error),
             ) from None
+        except APIError as error:
+            # An error without Graph's JSON body: a gateway's HTML 502, an empty 503.
+            status = error.response_status_code or 0
+            raise GraphRequestError(status, f"HTTP{status}", "no Graph error body") from None
         except (httpx.HTTPError, AzureError) as error:
             raise classify_graph_error(error) from error
         return json.loads(content) if content else {}

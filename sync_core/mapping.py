@@ -15,6 +15,7 @@ from .paths import AttributePath, parse_path
 # Table Storage caps a string property at 64 KiB of UTF-16; a profile value that long is a data
 # error upstream, and cutting it keeps the rest of the employee flowing.
 MAX_VALUE_CHARS = 32_000
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 FieldValue = str | bool | int | float
@@ -137,8 +138,12 @@ def to_table_value(value: Any) -> FieldValue | None:
     """A Graph value as a Table Storage property; None for empty, so absent means empty."""
     if value is None:
         return None
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | float):
         return value
+    if isinstance(value, int):
+        # The table SDK writes a Python int as Int32; a larger one (a LargeInteger extension
+        # attribute) would fail the whole batch, so it is kept as text.
+        return value if _INT32_MIN <= value <= _INT32_MAX else str(value)
     if isinstance(value, str):
         value = value.strip()
         return value[:MAX_VALUE_CHARS] if value else None

@@ -151,6 +151,14 @@ class EmployeeWriter:
         if self._failure is not None:
             raise self._failure
 
+    async def abort(self) -> None:
+        """Stop: drop what is pending and cancel the transactions in flight (no-op after flush)."""
+        self._pending, self._pending_bytes = [], 0
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _add(self, operation: tuple[Any, ...], size: int) -> None:
         if self._failure is not None:
             raise self._failure

@@ -432,3 +432,37 @@ def test_a_graph_url_of_another_cloud_is_diagnosed(cli, tenant, monkeypatch):
     document = cli("check", "--json").json
     assert [p["code"] for p in document["problems"]] == ["graph_resource_unknown"]
     assert "GRAPH_BASE_URL" in document["problems"][0]["fix"]
+
+
+def test_a_connection_dropped_mid_page_is_retried(cli, tenant, simulator):
+    simulator.faults.cut_body(1, path_prefix="/v1.0/users")
+    result = cli("sync", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json["counts"]["read"] == len(tenant.users)
+
+
+def test_a_gateway_error_without_a_graph_body_is_classified(cli, tenant, simulator):
+    simulator.faults.bad_gateway(1, path_prefix="/v1.0/users")
+    result = cli("sync", "--json")
+    assert result.exit_code == 1
+    assert result.json["errors"][0]["code"] == "graph_unavailable"
+    check = cli("check", "--json")  # the gateway recovered: the check passes
+    assert check.exit_code == 0
+
+
+def test_errors_are_one_json_document_with_json(cli, monkeypatch):
+    monkeypatch.delenv("ENTRA_TENANT_ID")
+    result = cli("sync", "--json")
+    assert result.exit_code == 2
+    assert result.json["error"]["code"] == "invalid_settings"
+    assert any("ENTRA_TENANT_ID" in p for p in result.json["error"]["problems"])
+
+
+def test_unreachable_storage_is_an_error_not_a_traceback(cli, monkeypatch):
+    monkeypatch.setenv("TABLES_CONNECTION_STRING",
+                       "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+                       "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")  # fmt: skip
+    result = cli("employees", "--json")
+    assert result.exit_code == 1
+    assert result.json["error"]["code"] == "storage_unreachable"
+    assert "Traceback" not in result.stderr

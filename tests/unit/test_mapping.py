@@ -132,6 +132,9 @@ def test_aliases_exclude_the_chosen_mail_address_when_proxy_addresses_is_off():
         ({"a": 1}, '{"a": 1}'),
         (True, True),
         (42, 42),
+        (2**31 - 1, 2**31 - 1),
+        (4_100_000_000, "4100000000"),  # beyond Int32: text, or the whole batch would fail
+        (-(2**31) - 1, "-2147483649"),
         ("Zoë Núñez-O'Brien 李", "Zoë Núñez-O'Brien 李"),
         ("x" * 40_000, "x" * 32_000),
     ],
