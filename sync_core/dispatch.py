@@ -142,16 +142,8 @@ async def enqueue_run(
     now: datetime,
     delay: timedelta = timedelta(0),
 ) -> RunReport:
-    report = RunReport(
-        run_id=new_run_id(now),
-        tenant_id=tenant_id,
-        tenant_name=None,
-        mode="full",
-        dry_run=dry_run,
-        status=STATUS_QUEUED,
-        started_at=now,
-        finished_at=None,
-        trigger=trigger,
+    report = RunReport.begun(
+        new_run_id(now), tenant_id, STATUS_QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
     await backend.runs.save(report)
     message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger)

@@ -129,16 +129,13 @@ async def run_sync(
     request: RunRequest, ports: Ports, *, now: Callable[[], datetime] = utc_now
 ) -> RunReport:
     started = now()
-    report = RunReport(
-        run_id=request.run_id or new_run_id(started),
-        tenant_id=request.tenant_id,
-        tenant_name=None,
-        mode="full",
+    report = RunReport.begun(
+        request.run_id or new_run_id(started),
+        request.tenant_id,
+        STATUS_RUNNING,
         dry_run=request.dry_run,
-        status=STATUS_RUNNING,
-        started_at=started,
-        finished_at=None,
         trigger=request.trigger,
+        at=started,
     )
     await ports.runs.save(report)
     _log_event(

@@ -59,6 +59,23 @@ class RunReport:
     warnings: tuple[str, ...] = ()
     trigger: str = "cli"
 
+    @classmethod
+    def begun(
+        cls, run_id: str, tenant_id: str, status: str, *, dry_run: bool, trigger: str, at: datetime
+    ) -> RunReport:
+        """The record of a run that is queued or has just started: nothing counted yet."""
+        return cls(
+            run_id=run_id,
+            tenant_id=tenant_id,
+            tenant_name=None,
+            mode="full",
+            dry_run=dry_run,
+            status=status,
+            started_at=at,
+            finished_at=None,
+            trigger=trigger,
+        )
+
     @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:

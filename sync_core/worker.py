@@ -213,16 +213,13 @@ async def _note_failed_attempt(
 
 
 def _queued(message: RunMessage, now: datetime) -> RunReport:
-    return RunReport(
-        run_id=message.run_id,
-        tenant_id=message.tenant_id,
-        tenant_name=None,
-        mode="full",
+    return RunReport.begun(
+        message.run_id,
+        message.tenant_id,
+        STATUS_QUEUED,
         dry_run=message.dry_run,
-        status=STATUS_QUEUED,
-        started_at=now,
-        finished_at=None,
         trigger=message.trigger,
+        at=now,
     )
 
 
