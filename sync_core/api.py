@@ -18,11 +18,15 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from azure.core.exceptions import AzureError
 
+from .config import ConfigError
 from .errors import SyncFailure, classify_storage_error
-from .runqueue import RUN_ID
+from .report import is_run_id
 from .settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
 log = logging.getLogger("sync_core.api")
+
+MAX_BODY_BYTES = 256 * 1024  # a configuration of 200 fields and many rules is far below this
+MAX_ECHO_CHARS = 200
 
 ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (the default)
 
@@ -126,13 +130,17 @@ def json_object(body: bytes, *, required: bool) -> dict[str, Any]:
         if required:
             raise ApiError(400, "missing_body", "The request needs a JSON object as its body.")
         return {}
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes.")
     try:
-        document = json.loads(body.decode("utf-8"))
+        document = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
     except RecursionError:
         raise ApiError(400, "malformed_json", "The body nests too deeply.") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, ValueError) as error:
+        if not isinstance(error, json.JSONDecodeError):
+            raise ApiError(400, "malformed_json", str(error)) from None
         raise ApiError(
             400,
             "malformed_json",
@@ -178,7 +186,7 @@ def tenant_param(request: ApiRequest) -> str:
 
 
 def run_id_param(value: str | None, *, code: str = "invalid_run_id", what: str = "run id") -> str:
-    if not value or not RUN_ID.match(value):
+    if not is_run_id(value):
         raise ApiError(400, code, f"{value!r} is not a {what} this API issued.")
     return value
 
@@ -264,4 +272,22 @@ def _is_kind(value: Any, kind: type) -> bool:
 
 
 def _problem(key: str, message: str, value: Any) -> dict[str, Any]:
-    return {"path": f"$.{key}", "message": message, "value": value}
+    return {"path": f"$.{key}", "message": message, "value": echo(value)}
+
+
+def config_problems(error: ConfigError) -> list[dict[str, Any]]:
+    return [{**problem, "value": echo(problem["value"])} for problem in error.to_json()]
+
+
+def echo(value: Any) -> Any:
+    """What an error may repeat of the caller's input: short scalars only, so an error body
+    stays small and valid JSON whatever was sent."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"The body is not valid JSON: {name} is not a JSON number.")

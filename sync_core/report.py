@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -139,6 +140,21 @@ class RunReport:
 def new_run_id(now: datetime) -> str:
     """Sortable by start time and unique: 20261126T132301123Z-3f9a1c."""
     return f"{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+_RUN_ID = re.compile(r"\d{8}T\d{9}Z-[0-9a-f]{6}")
+
+
+def is_run_id(value: object) -> bool:
+    """A run id this app issued: the shape, and a start time that exists on the calendar (it
+    becomes the run's row key)."""
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+        return False
+    try:
+        datetime.strptime(value[:18], "%Y%m%dT%H%M%S%f")
+    except ValueError:
+        return False
+    return True
 
 
 def utc_now() -> datetime:

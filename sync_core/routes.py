@@ -17,6 +17,7 @@ from .api import (
     Route,
     absolute_url,
     body_fields,
+    config_problems,
     int_param,
     json_object,
     ok,
@@ -181,7 +182,7 @@ async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiR
                 409,
                 "invalid_stored_config",
                 "The stored configuration is no longer valid.",
-                details=error.to_json(),
+                details=config_problems(error),
                 fix="Store a valid one with PUT /api/config/{tenantId}.",
             ) from None
     return ok({"tenantId": tenant, "stored": stored is not None, "config": _config_json(stored)})
@@ -195,7 +196,7 @@ async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: s
             400,
             "invalid_config",
             f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
-            details=error.to_json(),
+            details=config_problems(error),
         ) from None
     async with open_backend(_settings(environ)) as backend:
         created = await backend.registry.enabled(tenant) is None
@@ -223,7 +224,7 @@ async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> Api
                 409,
                 "invalid_stored_config",
                 "The stored configuration is invalid, so the field order is unknown.",
-                details=error.to_json(),
+                details=config_problems(error),
             ) from None
         try:
             entities, next_token = await backend.service.employees.page(tenant, top, token)

@@ -9,7 +9,6 @@ QUEUES_ENDPOINT with the app's managed identity.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
@@ -22,12 +21,12 @@ from azure.storage.queue.aio import QueueClient
 
 from .credentials import azure_identity
 from .errors import SyncFailure
+from .report import is_run_id
 from .settings import Settings, is_tenant_id
 from .store import SYNC_QUEUE
 
 POISON_QUEUE = f"{SYNC_QUEUE}-poison"
 TRIGGERS = frozenset({"schedule", "api", "cli"})
-RUN_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{6}$")
 _FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger"}
 
 
@@ -69,7 +68,7 @@ def parse_message(body: str | bytes) -> RunMessage:
     tenant, run_id = data.get("tenantId"), data.get("runId")
     if not isinstance(tenant, str) or not is_tenant_id(tenant):
         problems.append("tenantId is not a tenant id")
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+    if not is_run_id(run_id):
         problems.append("runId is not a run id")
     for key in ("dryRun", "allowDeletes"):
         if not isinstance(data.get(key, False), bool):

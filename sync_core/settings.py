@@ -251,11 +251,12 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
 
 def _is_guid(value: str) -> bool:
+    # Only the canonical spelling: uuid.UUID also takes "urn:uuid:...", braces and hyphens
+    # anywhere, which would name one tenant several ways.
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
-    return len(value) == 36
 
 
 def _url_problems(name: str, value: str) -> list[str]:
