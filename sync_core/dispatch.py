@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .engine import log_run_finished
 from .errors import SyncFailure
 from .report import (
+    FINAL_STATUSES,
     STATUS_FAILED,
     STATUS_QUEUED,
     STATUS_RUNNING,
@@ -27,7 +29,9 @@ from .report import (
 from .runqueue import RunMessage, RunQueue
 from .schedule import (
     ENQUEUE_SPREAD,
+    QUEUED_TTL,
     TenantSchedule,
+    abandoned,
     enqueue_delay,
     first_in_flight,
     plan_tenant,
@@ -52,9 +56,6 @@ class Backend:
 
     settings: Settings
     service: SyncService
-    leases: LeaseStore
-    registry: TenantRegistry
-    history: RunHistory
 
     @property
     def runs(self) -> RunStore:
@@ -64,13 +65,29 @@ class Backend:
     def configs(self) -> ConfigStore:
         return self.service.configs
 
+    @property
+    def leases(self) -> LeaseStore:
+        return self.service.leases
+
+    @property
+    def pending(self) -> LeaseStore:
+        return self.service.pending
+
+    @property
+    def registry(self) -> TenantRegistry:
+        return self.service.registry
+
+    @property
+    def history(self) -> RunHistory:
+        return self.service.history
+
 
 @asynccontextmanager
 async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
     # Clients are built per invocation, never at import: the Functions host imports the app
     # within its 30 s start-up limit, and each invocation may run on a different event loop.
     async with SyncService(settings) as service:
-        yield Backend(settings, service, service.leases, service.registry, service.history)
+        yield Backend(settings, service)
 
 
 @dataclass(frozen=True)
@@ -118,17 +135,50 @@ async def request_run(
                     RunMessage(tenant_id, going.run_id, going.dry_run, False, "schedule")
                 )
         return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
-    async with RunQueue(backend.settings) as queue:
-        report = await enqueue_run(
-            backend,
-            queue,
-            tenant_id,
-            dry_run=dry_run,
-            allow_deletes=allow_deletes,
-            trigger="api",
-            now=now,
-        )
+    try:
+        async with RunQueue(backend.settings) as queue:
+            report = await enqueue_run(
+                backend,
+                queue,
+                tenant_id,
+                dry_run=dry_run,
+                allow_deletes=allow_deletes,
+                trigger="api",
+                now=now,
+            )
+    except RunPending as pending:  # another press or the timer got there first
+        record = await backend.runs.get(tenant_id, pending.run_id)
+        status = record.status if record else STATUS_QUEUED
+        return RunTicket(pending.run_id, tenant_id, status, bool(record and record.dry_run), False)
     return RunTicket(report.run_id, tenant_id, report.status, dry_run, created=True)
+
+
+class RunPending(Exception):
+    """The tenant already has a run queued or running."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} is pending")
+        self.run_id = run_id
+
+
+async def claim_pending(backend: Backend, tenant_id: str, run_id: str, now: datetime) -> None:
+    """Make `run_id` the tenant's one pending run, or raise RunPending with the one that is.
+
+    Reading the history and then queueing is not enough when two requests (two presses, a
+    press and a tick) race: this claim, created or taken over on its ETag, lets one win."""
+    for _ in range(3):
+        if await backend.pending.acquire(tenant_id, run_id, now, QUEUED_TTL) is not None:
+            return
+        current = await backend.pending.get(tenant_id)
+        if current is None:
+            continue  # released meanwhile: try again
+        record = await backend.runs.get(tenant_id, current.holder)
+        # No record yet: its requester is between claim and save.
+        if record is None or record.status not in FINAL_STATUSES:
+            raise RunPending(current.holder)
+        if await backend.pending.take_over(current, run_id, now, QUEUED_TTL) is not None:
+            return
+    raise RunPending(current.holder if current else run_id)
 
 
 async def enqueue_run(
@@ -145,6 +195,7 @@ async def enqueue_run(
     report = RunReport.begun(
         new_run_id(now), tenant_id, STATUS_QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
+    await claim_pending(backend, tenant_id, report.run_id, now)
     await backend.runs.save(report)
     message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger)
     try:
@@ -157,7 +208,7 @@ async def enqueue_run(
             "then ask again.",
             retriable=True,
         )
-        await backend.runs.save(
+        await backend.runs.save_unless_final(
             replace(
                 report,
                 status=STATUS_FAILED,
@@ -192,7 +243,9 @@ async def scheduled_tick(
         async def consider(tenant_id: str) -> None:
             async with slots:
                 try:
-                    plan = await tenant_schedule(backend, tenant_id, now, SCHEDULE_HISTORY)
+                    plan = await tenant_schedule(
+                        backend, tenant_id, now, SCHEDULE_HISTORY, close_abandoned=True
+                    )
                     if not plan.due:
                         return
                     due.append(tenant_id)
@@ -207,6 +260,8 @@ async def scheduled_tick(
                         delay=enqueue_delay(tenant_id, spread),
                     )
                     enqueued.append(report.run_id)
+                except RunPending:
+                    pass  # a Sync Now press queued one a moment ago: that run serves
                 except Exception:  # one tenant's trouble must not stop the others
                     failed.append(tenant_id)
                     log.exception("could not schedule tenant %s", tenant_id)
@@ -231,10 +286,29 @@ async def scheduled_tick(
 
 
 async def tenant_schedule(
-    backend: Backend, tenant_id: str, now: datetime, history_size: int
+    backend: Backend,
+    tenant_id: str,
+    now: datetime,
+    history_size: int,
+    *,
+    close_abandoned: bool = False,
 ) -> TenantSchedule:
     history = await backend.runs.latest(tenant_id, top=history_size)
     lease = await _lease_if_running(backend, history)
+    if close_abandoned:
+        # Closed so that a status URL stops saying queued/running for a run that is gone;
+        # conditional, in case the run ended meanwhile after all.
+        for report in abandoned(history, lease, now):
+            closed = report.closed_with(
+                RunError(
+                    "abandoned",
+                    "The run never finished: its queue message was lost or its worker stopped.",
+                    "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
+                ),
+                now,
+            )
+            if await backend.runs.save_unless_final(closed):
+                log_run_finished(closed)
     return plan_tenant(
         tenant_id,
         history,

@@ -194,21 +194,28 @@ async def run_sync(
         warnings=tuple(tally.warnings),
     )
     await ports.runs.save(final)
+    log_run_finished(final)
+    return final
+
+
+def log_run_finished(report: RunReport, **more: Any) -> None:
+    """The one line that ends every run, whoever ended it (the engine, or the worker for a
+    request that never reached it)."""
     _log_event(
         "sync finished",
-        level=logging.WARNING if final.status == STATUS_FAILED else logging.INFO,
+        level=logging.WARNING if report.status == STATUS_FAILED else logging.INFO,
         event="sync_finished",
-        tenantId=final.tenant_id,
-        runId=final.run_id,
-        mode=final.mode,
-        dryRun=final.dry_run,
-        trigger=final.trigger,
-        status=final.status,
-        counts=final.to_json()["counts"],
-        durationSeconds=final.duration_seconds,
-        errors=[error.code for error in final.errors],
+        tenantId=report.tenant_id,
+        runId=report.run_id,
+        mode=report.mode,
+        dryRun=report.dry_run,
+        trigger=report.trigger,
+        status=report.status,
+        counts=report.to_json()["counts"],
+        durationSeconds=report.duration_seconds,
+        errors=[error.code for error in report.errors],
+        **more,
     )
-    return final
 
 
 def _log_event(message: str, *, level: int = logging.INFO, **fields: Any) -> None:

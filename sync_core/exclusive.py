@@ -16,8 +16,8 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from .engine import RunRequest
-from .report import RunError, RunReport, new_run_id, utc_now
+from .engine import RunRequest, log_run_finished
+from .report import FINAL_STATUSES, RunError, RunReport, new_run_id, utc_now
 from .service import SyncService
 from .store import Lease, LeaseLost, LeaseStore
 
@@ -43,6 +43,14 @@ class RunBusy(Exception):
     """An earlier attempt of the same run still holds the tenant's lease: retry later."""
 
 
+class RunAlreadyFinished(Exception):
+    """Another delivery of the same run finished it while this one waited for the lease."""
+
+    def __init__(self, record: RunReport):
+        super().__init__(f"run {record.run_id} already {record.status}")
+        self.record = record
+
+
 async def sync_exclusively(
     service: SyncService,
     request: RunRequest,
@@ -65,6 +73,11 @@ async def sync_exclusively(
     lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl)
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
     try:
+        # Looked at again under the lease: a redelivered message may have been run to the end
+        # by another worker between the caller's first look and this lease.
+        record = await service.runs.get(request.tenant_id, run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            raise RunAlreadyFinished(record)
         async with keeper:
             return await service.sync(request)
     except LeaseLost:
@@ -80,7 +93,8 @@ async def sync_exclusively(
             ),
             now(),
         )
-        await service.runs.save(final)
+        await service.runs.save_unless_final(final)
+        log_run_finished(final)
         return final
     finally:
         with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
@@ -122,6 +136,7 @@ class LeaseKeeper:
         self.lease = lease
         self._leases, self._ttl, self._every, self._now = leases, ttl, every, now
         self._lost = False
+        self._stop = asyncio.Event()
         self._owner: asyncio.Task[Any] | None = None
         self._renewal: asyncio.Task[None] | None = None
 
@@ -137,22 +152,37 @@ class LeaseKeeper:
         trace: TracebackType | None,
     ) -> None:
         assert self._renewal is not None and self._owner is not None
-        self._renewal.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._renewal
+        # Stopped, not cancelled: a renewal cut off mid-request may still land, leaving the
+        # release below with an outdated ETag and the tenant locked for a whole TTL.
+        self._stop.set()
+        await self._renewal
         if self._lost and kind is asyncio.CancelledError:
             self._owner.uncancel()
             raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
 
     async def _renew(self) -> None:
+        every = self._every.total_seconds()
         while True:
-            await asyncio.sleep(self._every.total_seconds())
-            try:
-                self.lease = await self._leases.renew(self.lease, self._now(), self._ttl)
-            except LeaseLost:
-                self._lost = True
-                assert self._owner is not None
-                self._owner.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every)
+            if self._stop.is_set():
                 return
-            except Exception:
+            try:
+                # Bounded: a renewal hanging in the SDK's own retries must not outlive the lease.
+                renewed = self._leases.renew(self.lease, self._now(), self._ttl)
+                self.lease = await asyncio.wait_for(renewed, every)
+            except LeaseLost:
+                self._give_up()
+                return
+            except Exception:  # transient: the lease keeps the rest of its TTL
                 log.warning("renewing the lease of %s failed", self.lease.tenant_id, exc_info=True)
+            # Renewals kept failing and the lease is about to lapse: stop before another worker
+            # may take it over, rather than find out after both have written.
+            if self._now() + self._every >= self.lease.expires_at:
+                self._give_up()
+                return
+
+    def _give_up(self) -> None:
+        self._lost = True
+        assert self._owner is not None
+        self._owner.cancel()

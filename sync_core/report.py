@@ -13,6 +13,7 @@ STATUS_RUNNING = "running"
 STATUS_SUCCEEDED = "succeeded"
 STATUS_FAILED = "failed"
 STATUS_HELD = "held"
+FINAL_STATUSES = frozenset({STATUS_SUCCEEDED, STATUS_FAILED, STATUS_HELD})
 
 # A report lists skipped users by UPN so an admin can fix them; past this many the list is cut
 # (the count stays exact) to keep the stored run record within Table Storage's entity size.

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .report import (
-    STATUS_FAILED,
     STATUS_HELD,
     STATUS_QUEUED,
     STATUS_RUNNING,
@@ -44,7 +43,6 @@ EXPEDITE_MARGIN = timedelta(seconds=15)  # nearly visible anyway: not worth a se
 # A run that found another run of its tenant going records this code and runs nothing; it is
 # neither a sync nor a failure of the tenant.
 SUPERSEDED = "superseded"
-FINAL_STATUSES = frozenset({STATUS_SUCCEEDED, STATUS_FAILED, STATUS_HELD})
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,16 @@ def in_flight(report: RunReport, lease: Lease | None, now: datetime) -> bool:
     if report.status == STATUS_RUNNING:
         return lease is not None and lease.holder == report.run_id and lease.live(now)
     return False
+
+
+def abandoned(history: Sequence[RunReport], lease: Lease | None, now: datetime) -> list[RunReport]:
+    """Runs left queued or running that will never end by themselves: the message was lost, or
+    the worker died and its lease expired."""
+    return [
+        report
+        for report in history
+        if report.status in (STATUS_QUEUED, STATUS_RUNNING) and not in_flight(report, lease, now)
+    ]
 
 
 def waiting_for_its_offset(report: RunReport, now: datetime) -> bool:

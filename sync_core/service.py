@@ -61,6 +61,7 @@ class SyncService:
         self.runs = RunStore(self._tables)
         self.configs = ConfigStore(self._tables)
         self.leases = LeaseStore(self._tables)
+        self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
         self.history = RunHistory(self._tables)
         return self

@@ -25,7 +25,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .config import ConfigError, TenantConfig, parse_config
 from .mapping import Employee
-from .report import STATUS_FAILED, STATUS_HELD, STATUS_SUCCEEDED, RunError, RunReport
+from .report import FINAL_STATUSES, RunError, RunReport
 
 EMPLOYEES_TABLE = "Employees"
 RUNS_TABLE = "SyncRuns"
@@ -214,21 +214,36 @@ class RunStore:
         self._table: TableClient = service.get_table_client(RUNS_TABLE)
 
     async def save(self, report: RunReport) -> None:
-        document = json.dumps(report.to_json(), ensure_ascii=False)
-        entity: dict[str, Any] = {
-            "PartitionKey": report.tenant_id,
-            "RowKey": run_row_key(report.run_id),
-            "RunId": report.run_id,
-            "Status": report.status,
-            "StartedAt": report.started_at,
-            "Chunks": 0,
-        }
-        if report.finished_at:
-            entity["FinishedAt"] = report.finished_at
-        chunks = [document[i : i + _CHUNK_CHARS] for i in range(0, len(document), _CHUNK_CHARS)]
-        entity["Chunks"] = len(chunks)
-        entity.update({f"Report{i}": chunk for i, chunk in enumerate(chunks)})
-        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        """Write the record as it is: for the run that holds the tenant's lease."""
+        await self._table.upsert_entity(_run_entity(report), mode=UpdateMode.REPLACE)
+
+    async def save_unless_final(self, report: RunReport) -> bool:
+        """Write the record unless the stored one has already ended: for writers that do not
+        hold the lease (a superseded request, the poison handler), which must never rewrite a
+        run that finished meanwhile. False when the stored record had ended."""
+        entity = _run_entity(report)
+        for _ in range(3):
+            try:
+                current = await self._table.get_entity(report.tenant_id, entity["RowKey"])
+            except ResourceNotFoundError:
+                try:
+                    await self._table.create_entity(entity)
+                except ResourceExistsError:
+                    continue  # written meanwhile: look again
+                return True
+            if current.get("Status") in FINAL_STATUSES:
+                return False
+            try:
+                await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # changed meanwhile: look again
+            return True
+        return False
 
     async def get(self, tenant_id: str, run_id: str) -> RunReport | None:
         try:
@@ -352,14 +367,14 @@ class LeaseStore:
     the changer read, so of two workers racing for a tenant exactly one wins; an expired lease
     (its worker crashed) is taken over the same way."""
 
-    PARTITION = "lease"
-
-    def __init__(self, service: TableServiceClient):
+    def __init__(self, service: TableServiceClient, partition: str = "lease"):
+        # "lease": the run writing a tenant; "pending": the run queued for it (dispatch.py).
         self._table: TableClient = service.get_table_client(LEASES_TABLE)
+        self._partition = partition
 
     async def get(self, tenant_id: str) -> Lease | None:
         try:
-            entity = await self._table.get_entity(self.PARTITION, tenant_id)
+            entity = await self._table.get_entity(self._partition, tenant_id)
         except ResourceNotFoundError:
             return None
         return Lease(tenant_id, entity["Holder"], entity["ExpiresAt"], entity.metadata["etag"])
@@ -381,17 +396,24 @@ class LeaseStore:
                 continue
             if current.live(now):
                 return None
-            try:
-                updated = await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=current.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                return None  # another worker took the expired lease first
-            return Lease(tenant_id, holder, now + ttl, updated["etag"])
+            return await self.take_over(current, holder, now, ttl)
         return None
+
+    async def take_over(
+        self, current: Lease, holder: str, now: datetime, ttl: timedelta
+    ) -> Lease | None:
+        """Replace `current` (expired, or known to be over) by `holder`; None when someone
+        changed it first."""
+        try:
+            updated = await self._table.update_entity(
+                self._entity(current.tenant_id, holder, now + ttl),
+                mode=UpdateMode.REPLACE,
+                etag=current.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return None  # another worker took it first
+        return Lease(current.tenant_id, holder, now + ttl, updated["etag"])
 
     async def renew(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease:
         try:
@@ -409,7 +431,7 @@ class LeaseStore:
         """Give the lease back; False when it had already passed to someone else."""
         try:
             await self._table.delete_entity(
-                self.PARTITION,
+                self._partition,
                 lease.tenant_id,
                 etag=lease.etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -420,7 +442,7 @@ class LeaseStore:
 
     def _entity(self, tenant_id: str, holder: str, expires_at: datetime) -> dict[str, Any]:
         return {
-            "PartitionKey": self.PARTITION,
+            "PartitionKey": self._partition,
             "RowKey": tenant_id,
             "Holder": holder,
             "ExpiresAt": expires_at,
@@ -483,7 +505,7 @@ class RunHistory:
         except ResourceNotFoundError:
             entity = None
         report = report_if_absent if entity is None else _report_of(entity)
-        if report.status in (STATUS_SUCCEEDED, STATUS_FAILED, STATUS_HELD):
+        if report.status in FINAL_STATUSES:
             return False
         kept = tuple(e for e in report.errors if e.code != replaces)
         noted = _run_entity(replace(report, errors=(*kept, error)))

@@ -16,29 +16,28 @@ What happens to a message:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from .dispatch import Backend, open_backend
-from .engine import RunRequest
+from .dispatch import Backend, open_backend, tenant_enabled
+from .engine import RunRequest, log_run_finished
 from .errors import SyncFailure, classify_storage_error
 from .exclusive import (
     LEASE_LOST,
     LEASE_RENEW_EVERY,
     LEASE_TTL,
+    RunAlreadyFinished,
     RunBusy,
     TenantBusy,
     sync_exclusively,
 )
-from .report import STATUS_FAILED, STATUS_QUEUED, RunError, RunReport, utc_now
+from .report import FINAL_STATUSES, STATUS_QUEUED, RunError, RunReport, utc_now
 from .runqueue import MalformedMessage, RunMessage, parse_message
-from .schedule import FINAL_STATUSES, SUPERSEDED
+from .schedule import SUPERSEDED
 from .settings import SettingsError, load_settings
 
 log = logging.getLogger("sync_core.worker")
@@ -117,8 +116,8 @@ async def fail_poisoned_run(
             ),
             now(),
         )
-        await backend.runs.save(final)
-        _log_finished(final, message, attempt=None)
+        await backend.runs.save_unless_final(final)
+        log_run_finished(final)
         return WorkOutcome("gave_up", message.run_id, final)
 
 
@@ -147,9 +146,24 @@ async def _work(
             ),
             now(),
         )
-        await backend.runs.save(final)
-        _log_finished(final, message, attempt)
+        await backend.runs.save_unless_final(final)
+        log_run_finished(final, attempt=attempt)
         return WorkOutcome("invalid_settings", message.run_id, final)
+
+    if not message.dry_run and not await tenant_enabled(backend, message.tenant_id):
+        # Disabled (or its configuration removed) after this run was queued: a real run would
+        # write for a tenant the admin has stopped.
+        final = base.closed_with(
+            RunError(
+                "tenant_disabled",
+                "The tenant was disabled or is no longer served, so this run did nothing.",
+                'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
+            ),
+            now(),
+        )
+        await backend.runs.save_unless_final(final)
+        log_run_finished(final, attempt=attempt)
+        return WorkOutcome("tenant_disabled", message.run_id, final)
 
     request = RunRequest(
         message.tenant_id,
@@ -162,6 +176,9 @@ async def _work(
         report = await sync_exclusively(
             backend.service, request, now=now, ttl=lease_ttl, renew_every=renew_every
         )
+    except RunAlreadyFinished as finished:
+        log.info("run %s already finished; message ignored", message.run_id)
+        return WorkOutcome("already_finished", message.run_id, finished.record)
     except TenantBusy as busy:
         final = base.closed_with(
             RunError(
@@ -171,8 +188,8 @@ async def _work(
             ),
             now(),
         )
-        await backend.runs.save(final)
-        _log_finished(final, message, attempt)
+        await backend.runs.save_unless_final(final)
+        log_run_finished(final, attempt=attempt)
         return WorkOutcome(SUPERSEDED, message.run_id, final)
     lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
     return WorkOutcome(LEASE_LOST if lost else "ran", message.run_id, report)
@@ -221,21 +238,3 @@ def _queued(message: RunMessage, now: datetime) -> RunReport:
         trigger=message.trigger,
         at=now,
     )
-
-
-def _log_finished(report: RunReport, message: RunMessage, attempt: int | None) -> None:
-    fields: dict[str, Any] = {
-        "event": "sync_run_finished",
-        "tenantId": report.tenant_id,
-        "runId": report.run_id,
-        "mode": report.mode,
-        "trigger": message.trigger,
-        "dryRun": report.dry_run,
-        "status": report.status,
-        "counts": report.to_json()["counts"],
-        "durationSeconds": report.duration_seconds,
-        "errors": [error.code for error in report.errors],
-        "attempt": attempt,
-    }
-    level = logging.WARNING if report.status == STATUS_FAILED else logging.INFO
-    log.log(level, "sync run finished %s", json.dumps(fields), extra=fields)
