@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from .engine import log_run_finished
 from .errors import SyncFailure
 from .report import (
     FINAL_STATUSES,
-    STATUS_FAILED,
     STATUS_QUEUED,
     STATUS_RUNNING,
     RunError,
@@ -130,10 +129,12 @@ async def request_run(
     if going is not None:
         if waiting_for_its_offset(going, now):
             # The delayed message arrives later, finds the run finished and is ignored.
-            async with RunQueue(backend.settings) as queue:
-                await queue.send(
-                    RunMessage(tenant_id, going.run_id, going.dry_run, False, "schedule")
-                )
+            message = RunMessage(tenant_id, going.run_id, going.dry_run, False, "schedule")
+            try:
+                async with RunQueue(backend.settings) as queue:
+                    await queue.send(message)
+            except Exception as error:  # the queued run still comes at its offset
+                raise _queue_unavailable(error) from error
         return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
     try:
         async with RunQueue(backend.settings) as queue:
@@ -201,23 +202,22 @@ async def enqueue_run(
     try:
         await queue.send(message, delay)
     except Exception as error:  # recorded on the run, then raised classified
-        failure = SyncFailure(
-            "queue_unavailable",
-            f"The run could not be queued: {type(error).__name__}.",
-            "Check QUEUES_ENDPOINT and the identity's Storage Queue Data Contributor role; "
-            "then ask again.",
-            retriable=True,
-        )
-        await backend.runs.save_unless_final(
-            replace(
-                report,
-                status=STATUS_FAILED,
-                finished_at=utc_now(),
-                errors=(RunError(failure.code, failure.message, failure.fix),),
-            )
-        )
+        failure = _queue_unavailable(error)
+        failed = report.closed_with(RunError(failure.code, failure.message, failure.fix), utc_now())
+        await backend.runs.save_unless_final(failed)
+        log_run_finished(failed)
         raise failure from error
     return report
+
+
+def _queue_unavailable(error: Exception) -> SyncFailure:
+    return SyncFailure(
+        "queue_unavailable",
+        f"The run could not be queued: {type(error).__name__}.",
+        "Check QUEUES_ENDPOINT and the identity's Storage Queue Data Contributor role; "
+        "then ask again.",
+        retriable=True,
+    )
 
 
 @dataclass(frozen=True)

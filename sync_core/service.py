@@ -29,6 +29,8 @@ from .store import (
     open_tables,
 )
 
+_TABLES_READY: set[str] = set()
+
 
 def open_directory(settings: Settings, tenant_id: str, client_secret: str) -> GraphDirectory:
     """One tenant's directory, read with the app registration's credential (closed with it)."""
@@ -53,7 +55,10 @@ class SyncService:
             settings.tables_connection_string, settings.tables_endpoint, self._identity
         )
         try:
-            await ensure_tables(self._tables)
+            # Once per process and account: a function app opens a service per invocation.
+            if self._tables.url not in _TABLES_READY:
+                await ensure_tables(self._tables)
+                _TABLES_READY.add(self._tables.url)
         except Exception as error:  # classified for the admin, then raised
             await self.close()
             raise classify_storage_error(error) from error

@@ -207,7 +207,8 @@ async def _note_failed_attempt(
     elif isinstance(error, RunBusy):
         failure = SyncFailure("run_busy", str(error))
     else:
-        failure = SyncFailure("internal_error", f"{type(error).__name__}: {error}")
+        # The record is shown over HTTP: the type only; the message and trace go to the log.
+        failure = SyncFailure("internal_error", f"Unexpected {type(error).__name__}.")
     log.warning(
         "attempt %d of run %s failed: %s",
         attempt,
