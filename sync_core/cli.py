@@ -244,10 +244,9 @@ def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:
     widths = {
         n: min(36, max([len(n)] + [len(str(e.get(n) or "")) for e in employees])) for n in shown
     }
-    lines = ["  ".join(n.ljust(widths[n]) for n in shown)]
+    lines = ["  ".join(n.ljust(widths[n]) for n in shown).rstrip()]
     for employee in employees:
-        lines.append(
-            "  ".join(str(employee.get(n) or "")[: widths[n]].ljust(widths[n]) for n in shown)
-        )
+        cells = (str(employee.get(n) or "")[: widths[n]].ljust(widths[n]) for n in shown)
+        lines.append("  ".join(cells).rstrip())
     lines.append(f"{len(employees)} employees ({len(names)} fields each; --json shows them all)")
     return "\n".join(lines)
