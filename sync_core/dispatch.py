@@ -38,7 +38,7 @@ from .schedule import (
 )
 from .service import SyncService
 from .settings import Settings
-from .store import ConfigStore, Lease, LeaseStore, RunHistory, RunStore, TenantRegistry
+from .store import ConfigStore, Lease, LeaseStore, RunStore, TenantRegistry
 
 log = logging.getLogger("sync_core.dispatch")
 
@@ -75,10 +75,6 @@ class Backend:
     @property
     def registry(self) -> TenantRegistry:
         return self.service.registry
-
-    @property
-    def history(self) -> RunHistory:
-        return self.service.history
 
 
 @asynccontextmanager

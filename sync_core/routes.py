@@ -111,7 +111,7 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
         run_id_param(after, code="invalid_continuation", what="continuation token")
     async with open_backend(_settings(environ)) as backend:
         await _require_served(backend, tenant)
-        reports, continuation = await backend.history.page(tenant, top, after)
+        reports, continuation = await backend.runs.page(tenant, top, after)
     runs = []
     for report in reports:
         summary = report.to_json()

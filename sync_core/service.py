@@ -22,7 +22,6 @@ from .store import (
     ConfigStore,
     EmployeeStore,
     LeaseStore,
-    RunHistory,
     RunStore,
     TenantRegistry,
     ensure_tables,
@@ -68,7 +67,6 @@ class SyncService:
         self.leases = LeaseStore(self._tables)
         self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
-        self.history = RunHistory(self._tables)
         return self
 
     async def __aexit__(

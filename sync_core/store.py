@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,29 +221,66 @@ class RunStore:
         """Write the record unless the stored one has already ended: for writers that do not
         hold the lease (a superseded request, the poison handler), which must never rewrite a
         run that finished meanwhile. False when the stored record had ended."""
-        entity = _run_entity(report)
+        return await self.change_unless_final(report.tenant_id, report.run_id, lambda _: report)
+
+    async def note(self, report_if_absent: RunReport, error: RunError, replaces: str) -> bool:
+        """Add `error` to a run that has not ended, replacing its earlier errors of code
+        `replaces` (the cause of a failed attempt, for the poison handler and the status URL)."""
+
+        def noted(current: RunReport | None) -> RunReport:
+            report = current or report_if_absent
+            kept = tuple(e for e in report.errors if e.code != replaces)
+            return replace(report, errors=(*kept, error))
+
+        return await self.change_unless_final(
+            report_if_absent.tenant_id, report_if_absent.run_id, noted
+        )
+
+    async def change_unless_final(
+        self, tenant_id: str, run_id: str, change: Callable[[RunReport | None], RunReport]
+    ) -> bool:
+        """Apply `change` to the stored record (None: there is none yet) and write it, on the
+        ETag read, unless the record has ended; re-read and re-apply when someone wrote first."""
+        row_key = run_row_key(run_id)
         for _ in range(3):
             try:
-                current = await self._table.get_entity(report.tenant_id, entity["RowKey"])
+                current = await self._table.get_entity(tenant_id, row_key)
             except ResourceNotFoundError:
-                try:
-                    await self._table.create_entity(entity)
-                except ResourceExistsError:
-                    continue  # written meanwhile: look again
-                return True
-            if current.get("Status") in FINAL_STATUSES:
+                current = None
+            if current is not None and current.get("Status") in FINAL_STATUSES:
                 return False
+            entity = _run_entity(change(None if current is None else _report_of(current)))
             try:
-                await self._table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=current.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue  # changed meanwhile: look again
+                if current is None:
+                    await self._table.create_entity(entity)
+                else:
+                    await self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=current.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                continue  # written meanwhile: look again
             return True
         return False
+
+    async def page(
+        self, tenant_id: str, top: int, after_run_id: str | None
+    ) -> tuple[list[RunReport], str | None]:
+        """Runs newest first, `top` at a time; the cursor is the last run id of a page."""
+        query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
+        if after_run_id:
+            query += " and RowKey gt @after"
+            parameters["after"] = run_row_key(after_run_id)  # ValueError: not a run id
+        reports: list[RunReport] = []
+        async for entity in self._table.query_entities(
+            query, parameters=parameters, results_per_page=top + 1
+        ):
+            if len(reports) == top:
+                return reports, reports[-1].run_id
+            reports.append(_report_of(entity))
+        return reports, None
 
     async def get(self, tenant_id: str, run_id: str) -> RunReport | None:
         try:
@@ -471,57 +508,6 @@ class TenantRegistry:
         except ResourceNotFoundError:
             return None
         return entity.get("Enabled") is not False
-
-
-class RunHistory:
-    """Run records page by page, newest first; the cursor is the last run id of a page."""
-
-    def __init__(self, service: TableServiceClient):
-        self._table: TableClient = service.get_table_client(RUNS_TABLE)
-
-    async def page(
-        self, tenant_id: str, top: int, after_run_id: str | None
-    ) -> tuple[list[RunReport], str | None]:
-        query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
-        if after_run_id:
-            query += " and RowKey gt @after"
-            parameters["after"] = run_row_key(after_run_id)  # ValueError: not a run id
-        reports: list[RunReport] = []
-        async for entity in self._table.query_entities(
-            query, parameters=parameters, results_per_page=top + 1
-        ):
-            if len(reports) == top:
-                return reports, reports[-1].run_id
-            reports.append(_report_of(entity))
-        return reports, None
-
-    async def note(self, report_if_absent: RunReport, error: RunError, replaces: str) -> bool:
-        """Add `error` to a run that has not finished (replacing its earlier errors of code
-        `replaces`). Conditional on the ETag, so a save by the run itself always wins; False
-        when the run had finished or changed meanwhile."""
-        tenant_id, run_id = report_if_absent.tenant_id, report_if_absent.run_id
-        try:
-            entity = await self._table.get_entity(tenant_id, run_row_key(run_id))
-        except ResourceNotFoundError:
-            entity = None
-        report = report_if_absent if entity is None else _report_of(entity)
-        if report.status in FINAL_STATUSES:
-            return False
-        kept = tuple(e for e in report.errors if e.code != replaces)
-        noted = _run_entity(replace(report, errors=(*kept, error)))
-        try:
-            if entity is None:
-                await self._table.create_entity(noted)
-            else:
-                await self._table.update_entity(
-                    noted,
-                    mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            return False
-        return True
 
 
 def _run_entity(report: RunReport) -> dict[str, Any]:

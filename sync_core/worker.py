@@ -199,7 +199,7 @@ async def _note_failed_attempt(
     backend: Backend, message: RunMessage, attempt: int, error: Exception, now: datetime
 ) -> None:
     """Best effort: keep the cause on the run record for the poison handler and the status URL;
-    never over a record the run itself has changed meanwhile (see RunHistory.note)."""
+    never over a record the run itself has changed meanwhile (see RunStore.note)."""
     if isinstance(error, SyncFailure):
         failure = error
     elif isinstance(error, AzureError):
@@ -225,7 +225,7 @@ async def _note_failed_attempt(
     )
     note = RunError(ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix)
     try:
-        await backend.history.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
+        await backend.runs.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
     except Exception:  # storage may be what failed; the log line above has the cause
         log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
 
