@@ -5,6 +5,7 @@ Each link is tried even when an earlier one failed, so an admin sees every probl
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,11 @@ class CheckResult:
         }
 
 
-async def check_connectivity(settings: Settings, tenant_id: str) -> CheckResult:
+async def check_connectivity(
+    settings: Settings, tenant_id: str, *, count_budget_seconds: float | None = None
+) -> CheckResult:
+    """Every link, then a read of the whole directory to count who would be imported; with a
+    budget (the HTTP route has one), counting stops when it runs out and the counts are null."""
     problems: list[Problem] = []
     warnings: list[str] = []
     passed: list[str] = []
@@ -99,8 +104,17 @@ async def check_connectivity(settings: Settings, tenant_id: str) -> CheckResult:
                 "Graph refused /organization, so the tenant name is unknown; grant "
                 "Organization.Read.All to show it (the sync does not need it)."
             )
-        counts = await _count_in_scope(directory, config)
+        await directory.count_probe()  # one small listing: the permission, proven fast
         passed.append("the app may list users (User.Read.All)")
+        try:
+            counts = await asyncio.wait_for(
+                _count_in_scope(directory, config), count_budget_seconds
+            )
+        except TimeoutError:
+            warnings.append(
+                f"Counting the users in scope took longer than {count_budget_seconds:g} s and "
+                "was stopped; run `python -m sync_core check` for the counts."
+            )
     except (SyncFailure, GraphRequestError) as error:
         failure = classify_graph_error(error)
         problems.append(Problem(failure.code, failure.message, failure.fix))

@@ -466,3 +466,19 @@ def test_unreachable_storage_is_an_error_not_a_traceback(cli, monkeypatch):
     assert result.exit_code == 1
     assert result.json["error"]["code"] == "storage_unreachable"
     assert "Traceback" not in result.stderr
+
+
+def test_check_with_a_counting_budget_still_answers(tenant, simulator, app_env):
+    from sync_core.check import check_connectivity
+    from sync_core.settings import load_settings
+
+    simulator.faults.latency(1000, path_prefix="/v1.0/users")
+    try:
+        result = asyncio.run(
+            check_connectivity(load_settings(app_env), tenant.id, count_budget_seconds=0.5)
+        )
+    finally:
+        simulator.faults.clear()
+    assert result.ok and result.users_in_scope is None
+    assert any("took longer than 0.5 s" in w for w in result.warnings)
+    assert "the app may list users (User.Read.All)" in result.passed
