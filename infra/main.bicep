@@ -142,6 +142,10 @@ module app 'modules/function-app.bicep' = {
 
 // azd stores these in .azure/<env>/.env; docs/deploy.md uses them.
 output AZURE_LOCATION string = location
+// The deployment's own tenant and subscription, for signing back in after registering the app in
+// another tenant (docs/deploy.md, step 3).
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_SUBSCRIPTION_ID string = subscription().subscriptionId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.name
 output AZURE_KEY_VAULT_NAME string = vault.outputs.name

@@ -26,8 +26,9 @@ param syncIntervalMaxHours string
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-// Built from the account name rather than primaryEndpoints so there is no trailing slash, and from
-// the environment's suffix so sovereign clouds work.
+// Built from the account name rather than primaryEndpoints so there is no trailing slash. The app
+// itself runs in public Azure (AzureWebJobsStorage__accountName assumes public endpoints); only
+// the synced tenant may live in a sovereign cloud (ENTRA_AUTHORITY_HOST, GRAPH_BASE_URL).
 var tablesEndpoint = 'https://${storageAccountName}.table.${environment().suffixes.storage}'
 var queuesEndpoint = 'https://${storageAccountName}.queue.${environment().suffixes.storage}'
 

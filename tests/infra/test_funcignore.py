@@ -1,8 +1,9 @@
 """.funcignore keeps the deployed package to the app itself.
 
-azd (like Core Tools) reads .funcignore with .gitignore semantics, so git is the judge here: the
-rules are loaded as a scratch repository's exclude file and `git check-ignore --no-index` says
-which paths they drop. Nothing is created on disk for the paths, so probes for directories that
+azd (like Core Tools) reads .funcignore with gitignore-style patterns (azd through the
+go-gitignore library, which agrees with git on the simple name and anchored patterns used here;
+keep it to those). git is the judge in this test: the rules are loaded as a scratch
+repository's exclude file and `git check-ignore --no-index` says which paths they drop. Nothing is created on disk for the paths, so probes for directories that
 only exist on a developer's machine (.venv/, node_modules/) work in a fresh clone too.
 """
 
@@ -54,7 +55,9 @@ MUST_NOT_SHIP = [
     "package-lock.json",
     "requirements-dev.txt",
     "requirements-checkov.txt",
-    "pyproject.toml",
+    "ruff.toml",
+    "pytest.ini",
+    "main_env/bin/python",  # azd restore's environment: <folder name>_env
     ".gitignore",
     ".gitattributes",
     ".github/workflows/ci.yml",
