@@ -204,7 +204,7 @@ async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: s
         created = await backend.registry.enabled(tenant) is None
         await backend.configs.put(tenant, config)
     # Storing the first configuration of a tenant other than ENTRA_TENANT_ID registers it.
-    registered = created and tenant != backend.settings.tenant_id.lower()
+    registered = created and tenant != backend.settings.tenant_id
     url = absolute_url(request, ("config", tenant))
     return ok(
         {"tenantId": tenant, "stored": True, "registered": registered, "config": config.to_json()},

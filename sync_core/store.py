@@ -7,6 +7,7 @@ transactions (one partition, at most 100 operations, under 4 MiB), several in fl
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -363,16 +364,12 @@ def _entity_bytes(entity: dict[str, Any]) -> int:
 def _encode_token(token: Any) -> str | None:
     if not token:
         return None
-    import base64
-
     return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
 
 
 def _decode_token(token: str | None) -> Any:
     if not token:
         return None
-    import base64
-
     try:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, json.JSONDecodeError):

@@ -36,10 +36,9 @@ def with_backend(app_env: dict[str, str], work: Callable[[Any], Awaitable[T]]) -
 def queue_run(app_env: dict[str, str], tenant_id: str) -> str:
     """A queued run record and its message text, as Sync Now or the timer leave them."""
     now = utc_now()
-    report = RunReport(
-        run_id=new_run_id(now), tenant_id=tenant_id, tenant_name=None, mode="full",
-        dry_run=False, status=STATUS_QUEUED, started_at=now, finished_at=None, trigger="api",
-    )  # fmt: skip
+    report = RunReport.begun(
+        new_run_id(now), tenant_id, STATUS_QUEUED, dry_run=False, trigger="api", at=now
+    )
     with_backend(app_env, lambda backend: backend.runs.save(report))
     return RunMessage(tenant_id, report.run_id).to_text()
 

@@ -285,14 +285,6 @@ async def save(app_env: dict[str, str], report: RunReport) -> None:
 
 
 def queued(tenant_id: str, at: datetime) -> RunReport:
-    return RunReport(
-        run_id=new_run_id(at),
-        tenant_id=tenant_id,
-        tenant_name=None,
-        mode="full",
-        dry_run=False,
-        status=STATUS_QUEUED,
-        started_at=at,
-        finished_at=None,
-        trigger="api",
+    return RunReport.begun(
+        new_run_id(at), tenant_id, STATUS_QUEUED, dry_run=False, trigger="api", at=at
     )
