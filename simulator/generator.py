@@ -4,11 +4,13 @@ Every id and choice comes from one seeded ``random.Random``, so a seed always yi
 world (tests and benchmarks can name users by index). The mix of kinds, in share of users:
 
     member        80 %  full profile, licensed, SMTP/smtp/X500/SIP proxy addresses
-    guest          6 %  #EXT# UPN, userType Guest, external mail, no SMTP: primary
+    guest          6 %  #EXT# UPN, userType Guest, external mail; some with no proxy address, some
+                        with smtp:<external>, some with SMTP:<the #EXT# form> as primary
     shared         3 %  disabled shared mailbox ("Sales Team"), unlicensed
     room           2 %  disabled room mailbox ("Room 4.12 Berlin"), unlicensed
     service        3 %  svc-... account, no job title, no mailbox
-    unlicensed     3 %  member without licenses
+    unlicensed     3 %  member without licenses; about half without a mailbox (no mail, no
+                        proxyAddresses: Exchange Online creates the mailbox with the license)
     no_email       2 %  no mail, no proxyAddresses, no otherMails
     other_mail     1 %  the only address is in otherMails
 
@@ -256,9 +258,11 @@ def kind_of(user: dict[str, Any]) -> str:
         return str(purpose)
     if str(user.get("userPrincipalName", "")).startswith("svc-"):
         return "service"
-    if not user.get("mail") and not user.get("proxyAddresses"):
-        return "other_mail" if user.get("otherMails") else "no_email"
-    return "member" if user.get("assignedLicenses") else "unlicensed"
+    if not user.get("assignedLicenses"):
+        if user.get("mail") or user.get("proxyAddresses") or not user.get("otherMails"):
+            return "unlicensed"
+        return "other_mail"
+    return "member" if user.get("mail") or user.get("proxyAddresses") else "no_email"
 
 
 def _kinds(rng: random.Random, count: int) -> list[str]:
@@ -417,7 +421,12 @@ class _UserBuilder:
     def _unlicensed(self, user: dict[str, Any], index: int) -> None:
         local, short = self._person(user)
         self._profile(user, index)
-        self._mailbox(user, local, short)
+        # Exchange Online provisions a mailbox when a license with Exchange is assigned; a user
+        # that never had one has no `mail` and no proxyAddresses ("Add users and assign licenses
+        # at the same time", learn.microsoft.com/microsoft-365/admin/add-users). Some kept the
+        # mailbox of a license removed later (it stays for 30 days).
+        if self.rng.random() < 0.5:
+            self._mailbox(user, local, short)
 
     def _no_email(self, user: dict[str, Any], index: int) -> None:
         self._person(user)
@@ -445,8 +454,13 @@ class _UserBuilder:
                 "companyName": external.split(".")[0].title() if rng.random() < 0.3 else None,
             }
         )
-        if rng.random() < 0.5:
+        roll = rng.random()
+        if roll < 0.5:
             user["proxyAddresses"] = [f"smtp:{address}"]
+        elif roll < 0.8:
+            # Real tenants show the guest's internal form as its primary SMTP address (the UPN
+            # under the tenant's initial domain), which reaches no mailbox.
+            user["proxyAddresses"] = [f"SMTP:{user['userPrincipalName']}", f"smtp:{address}"]
 
     def _shared(self, user: dict[str, Any], _index: int) -> None:
         name = _SHARED[self.shared_count % len(_SHARED)]

@@ -17,6 +17,7 @@ from .paths import AttributePath, parse_path
 MAX_VALUE_CHARS = 32_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_GUEST_MARK = "#ext#"
 
 FieldValue = str | bool | int | float
 
@@ -25,7 +26,7 @@ FieldValue = str | bool | int | float
 class Employee:
     id: str
     user_principal_name: str
-    email: str
+    email: str | None  # None: in scope but without a usable address (the row is marked)
     aliases: tuple[str, ...]
     fields: tuple[tuple[str, FieldValue], ...]  # configured order; empty sources are left out
     source_hash: str
@@ -63,9 +64,13 @@ class Mapper:
 
     def map(self, user: Mapping[str, Any]) -> Employee | None:
         """The employee for a user, or None when the user has no usable email address."""
+        employee = self.employee(user)
+        return employee if employee.email is not None else None
+
+    def employee(self, user: Mapping[str, Any]) -> Employee:
+        """The employee for a user, with `email` None when it has no usable address: a stored
+        employee whose address disappeared is kept current and marked (see engine.py)."""
         addresses = resolve_addresses(user, self.email_rules)
-        if addresses.email is None:
-            return None
         values: list[tuple[str, FieldValue]] = []
         for name, path in self.fields:
             value = to_table_value(path.read(user))
@@ -96,9 +101,7 @@ def resolve_addresses(user: Mapping[str, Any], rules: EmailRules) -> EmailAddres
         )
         candidates.append(("otherMails", other))
     if rules.user_principal_name:
-        upn = user.get("userPrincipalName") or ""
-        # A guest's UPN (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) reaches no mailbox.
-        candidates.append(("userPrincipalName", None if "#ext#" in upn.lower() else _address(upn)))
+        candidates.append(("userPrincipalName", _address(user.get("userPrincipalName"))))
     source, email = next(((s, a) for s, a in candidates if a is not None), (None, None))
     excluded = {email, primary}
     aliases: list[str] = []
@@ -131,6 +134,10 @@ def _address(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     address = value.strip().lower()
+    # A guest's internal form (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) reaches no
+    # mailbox, whichever property carries it: the UPN, `mail` or an smtp proxy address.
+    if _GUEST_MARK in address:
+        return None
     return address if _ADDRESS.match(address) else None
 
 
@@ -156,7 +163,7 @@ def to_table_value(value: Any) -> FieldValue | None:
 
 
 def source_hash(
-    upn: str, email: str, aliases: tuple[str, ...], fields: tuple[tuple[str, FieldValue], ...]
+    upn: str, email: str | None, aliases: tuple[str, ...], fields: tuple[tuple[str, FieldValue], ...]
 ) -> str:
     """A digest of everything stored from the source: equal digests mean no write is needed.
 

@@ -6,12 +6,11 @@ with the reason it was left out; `filter.odata` is the admin's way to narrow wha
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ScopeFilter, ScopeRule
+from .config import ScopeFilter, ScopeRule, compile_regex
 from .paths import AttributePath, parse_path
 
 REASON_DISABLED = "disabled"
@@ -111,7 +110,7 @@ def _predicate(operator: str, expected: Any) -> Predicate:
     if operator == "isFalse":
         return lambda v: v is False
     if operator == "regexMatch":
-        pattern = re.compile(expected, re.IGNORECASE)
+        pattern = compile_regex(expected)  # RE2: linear time, whatever the pattern
         return lambda v: v is not None and pattern.search(_text(v)) is not None
     if operator == "in":
         options = {_text(item) for item in expected}

@@ -88,6 +88,13 @@ def errors_of(document):
          "$.filter.exclude[0][0].value", "x"),
         ({"filter": {"exclude": [[{"attribute": "city", "operator": "regexMatch", "value": "(("}]]}},
          "$.filter.exclude[0][0].value", "(("),
+        # A backreference: RE2 (linear time) has none, so the rule is refused when stored.
+        ({"filter": {"include": [[{"attribute": "city", "operator": "notRegexMatch",
+                                   "value": "(a)\\1"}]]}},
+         "$.filter.include[0][0].value", "(a)\\1"),
+        ({"filter": {"exclude": [[{"attribute": "city", "operator": "regexMatch",
+                                   "value": "^(?=x)"}]]}},
+         "$.filter.exclude[0][0].value", "^(?=x)"),
         ({"filter": {"exclude": [[{"attribute": "city", "operator": "equals"}]]}},
          "$.filter.exclude[0][0].value", None),
         ({"filter": {"exclude": [[{"attribute": "town", "operator": "isNull"}]]}},
@@ -125,3 +132,14 @@ def test_all_errors_are_reported_at_once():
 def test_invalid_json_text_is_a_config_error():
     with pytest.raises(ConfigError, match="not valid JSON"):
         parse_config_text('{"fields": [}')
+
+
+def test_a_regex_rule_re2_cannot_compile_is_refused_with_the_reason():
+    with pytest.raises(ConfigError) as raised:
+        parse_config(
+            {"filter": {"exclude": [[{"attribute": "city", "operator": "regexMatch",
+                                      "value": "(x+)\\1"}]]}}
+        )  # fmt: skip
+    (problem,) = raised.value.problems
+    assert problem[0] == "$.filter.exclude[0][0].value"
+    assert "RE2" in problem[1] and "backreference" in problem[1]

@@ -67,6 +67,21 @@ DEFAULT_RULES = EmailRules()
             id="guest #EXT# UPN is never an address",
         ),
         pytest.param(
+            {"proxyAddresses": ["SMTP:alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                                "smtp:alice@fabrikam.com"],
+             "mail": "Alice@Fabrikam.com"},
+            ALL_SOURCES, "alice@fabrikam.com", "mail",
+            id="guest #EXT# primary proxy address is skipped: mail",
+        ),
+        pytest.param(
+            {"proxyAddresses": ["SMTP:alice_fabrikam.com#EXT#@contoso.onmicrosoft.com"],
+             "mail": "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+             "otherMails": ["alice_fabrikam.com#ext#@contoso.onmicrosoft.com"],
+             "userPrincipalName": "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com"},
+            ALL_SOURCES, None, None,
+            id="guest with #EXT# in every source: no address",
+        ),
+        pytest.param(
             {"proxyAddresses": ["SMTP:"], "mail": "  "},
             ALL_SOURCES, None, None,
             id="empty entries are no address",
@@ -104,6 +119,10 @@ def test_email_precedence(user, rules, email, source):
         pytest.param(
             ["SMTP:a@contoso.com", "SMTP:b@contoso.com"], DEFAULT_RULES, ("b@contoso.com",),
             id="a second upper-case entry is an alias",
+        ),
+        pytest.param(
+            ["SMTP:a@contoso.com", "smtp:a_fabrikam.com#EXT#@contoso.onmicrosoft.com"],
+            DEFAULT_RULES, (), id="a guest's #EXT# form is never an alias",
         ),
         pytest.param([], DEFAULT_RULES, (), id="none"),
     ],

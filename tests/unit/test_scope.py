@@ -133,3 +133,12 @@ def test_graph_properties_come_from_presets_and_rules():
     }  # fmt: skip
     bare = _scope(excludeDisabled=False, excludeGuests=False)
     assert bare.graph_properties == frozenset()
+
+
+# A pattern that backtracks catastrophically in Python's `re` (2^n steps on "aaa...a!"): under
+# RE2 it is linear, so this finishes at once; without RE2 it would hang until the guard fails it.
+@pytest.mark.timeout(30)
+def test_a_catastrophic_backtracking_pattern_evaluates_in_linear_time():
+    scope = _scope(exclude=[[rule("jobTitle", "regexMatch", "(a+)+$")]])
+    assert scope.exclusion_reason({**MEMBER, "jobTitle": "a" * 200_000 + "!"}) is None
+    assert scope.exclusion_reason({**MEMBER, "jobTitle": "A" * 200_000}) == "exclude[0]"

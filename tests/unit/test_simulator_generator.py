@@ -62,8 +62,12 @@ def test_the_awkward_cases_are_present() -> None:
 
     for guest in by_kind["guest"]:
         assert "#EXT#@" in guest["userPrincipalName"] and guest["userType"] == "Guest"
-        assert not any(p.startswith("SMTP:") for p in guest["proxyAddresses"])
+        primaries = [p for p in guest["proxyAddresses"] if p.startswith("SMTP:")]
+        assert primaries in ([], [f"SMTP:{guest['userPrincipalName']}"])
         assert guest["mail"] and guest["mail"].split("@")[1] not in ("contoso.com",)
+    # As in real tenants: some guests carry their #EXT# form as the primary SMTP address.
+    assert any("#EXT#@" in p for g in by_kind["guest"] for p in g["proxyAddresses"])
+    assert any(not g["proxyAddresses"] for g in by_kind["guest"])
     for resource in by_kind["shared"] + by_kind["room"]:
         assert resource["accountEnabled"] is False and resource["assignedLicenses"] == []
     assert any(re.match(r"Room \d\.\d\d \w+", r["displayName"]) for r in by_kind["room"])
@@ -74,6 +78,9 @@ def test_the_awkward_cases_are_present() -> None:
     for user in by_kind["other_mail"]:
         assert not user["mail"] and not user["proxyAddresses"] and user["otherMails"]
     assert all(u["assignedLicenses"] == [] for u in by_kind["unlicensed"])
+    # Unlicensed users without a mailbox (never licensed) and with one (license removed).
+    assert any(not u["mail"] and not u["proxyAddresses"] for u in by_kind["unlicensed"])
+    assert any(u["mail"] and u["proxyAddresses"] for u in by_kind["unlicensed"])
 
     names = " ".join(u["displayName"] for u in users)
     for fragment in ("Zoë", "Łukasz", "Søren", "Núñez", "Björk", "李", "O'Brien", "D'Angelo"):
