@@ -20,7 +20,8 @@ from .paths import PathError, parse_path
 RESERVED_FIELD_NAMES = frozenset(
     name.lower()
     for name in (
-        "Email", "Aliases", "UserPrincipalName", "SourceHash", "SyncedAt", "RunId",
+        "Email", "EmailMissingSince", "Aliases", "UserPrincipalName", "SourceHash", "SyncedAt",
+        "RunId",
         "PartitionKey", "RowKey", "Timestamp", "ETag", "odata",
     )
 )  # fmt: skip
@@ -171,6 +172,10 @@ class CleanUp(_Model):
     enabled: bool = False
     max_deletes: int = Field(default=500, ge=0)
     max_delete_percent: float = Field(default=20, ge=0, le=100)
+    # How long a stored employee may stay in scope without an address before Clean Up removes
+    # it. At least an hour: one read in which a mailbox property was briefly empty must never
+    # delete anyone.
+    email_missing_grace_hours: float = Field(default=24, ge=1, le=8760)
 
 
 class TenantConfig(_Model):

@@ -9,7 +9,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from azure.core.exceptions import AzureError
@@ -23,7 +23,7 @@ from .errors import (
 )
 from .graph import GraphStats, Organization
 from .mapping import Employee, Mapper
-from .plan import guard_deletions, plan_writes, stale_ids
+from .plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 from .report import (
     STATUS_FAILED,
     STATUS_HELD,
@@ -36,9 +36,14 @@ from .report import (
     utc_now,
 )
 from .scope import Scope
-from .store import employee_entity
+from .store import StoredIndex, employee_entity
 
 log = logging.getLogger("sync_core.run")
+
+# Scope rules (RE2: linear in the value) and mapping cost a bounded time per user; handing the
+# event loop back every so many users keeps the lease renewal (exclusive.LeaseKeeper, a task on
+# the same loop) and the writer's batches going however large the page and heavy the rules.
+USERS_BETWEEN_YIELDS = 32
 
 
 class UserDirectory(Protocol):
@@ -64,7 +69,7 @@ class EmployeeSink(Protocol):
 
 
 class EmployeeIndex(Protocol):
-    async def load_hashes(self, tenant_id: str) -> dict[str, str]: ...
+    async def load_index(self, tenant_id: str) -> StoredIndex: ...
 
     def writer(self, tenant_id: str) -> EmployeeSink: ...
 
@@ -112,13 +117,16 @@ class DryRunSink:
         pass
 
 
-class _Tally:
+class Tally:
     """The run's running totals; turned into the frozen report at the end."""
 
     def __init__(self) -> None:
         self.counts = Counts()
         self.excluded_by: Counter[str] = Counter()
         self.skipped: list[str] = []
+        self.no_address: list[str] = []
+        # In scope without an address and already marked by an earlier run: id -> since when.
+        self.marked_since: dict[str, datetime] = {}
         self.warnings: list[str] = []
         self.read_ids: set[str] = set()
         self.in_scope_ids: set[str] = set()
@@ -148,13 +156,13 @@ async def run_sync(
         allowDeletes=request.allow_deletes,
         trigger=request.trigger,
     )
-    tally = _Tally()
+    tally = Tally()
     stats = GraphStats()
     status, errors, tenant_name = STATUS_SUCCEEDED, [], None
     try:
         config = await _load_config(ports.configs, request.tenant_id)
         # The stored index loads while the secret, the token and the tenant name are fetched.
-        stored = asyncio.create_task(ports.employees.load_hashes(request.tenant_id))
+        stored = asyncio.create_task(ports.employees.load_index(request.tenant_id))
         try:
             directory = await ports.open_directory(request.tenant_id)
             stats = directory.stats
@@ -188,6 +196,7 @@ async def run_sync(
         counts=tally.counts,
         excluded_by=dict(tally.excluded_by),
         skipped_no_email=tuple(tally.skipped),
+        no_address=tuple(tally.no_address),
         graph_requests=stats.requests,
         graph_throttled=stats.throttled,
         errors=tuple(errors),
@@ -236,7 +245,7 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
     return config or TenantConfig()
 
 
-async def _tenant_name(directory: UserDirectory, tally: _Tally) -> str | None:
+async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
     try:
         return (await directory.organization()).display_name
     except GraphRequestError as error:
@@ -255,9 +264,9 @@ async def _synchronise(
     run_id: str,
     config: TenantConfig,
     directory: UserDirectory,
-    stored: dict[str, str],
+    index: StoredIndex,
     ports: Ports,
-    tally: _Tally,
+    tally: Tally,
     now: Callable[[], datetime],
 ) -> bool:
     """Read, plan, write; delete last, and only after a complete read. Returns whether
@@ -268,12 +277,13 @@ async def _synchronise(
         DryRunSink() if request.dry_run else ports.employees.writer(request.tenant_id)
     )
     counts = tally.counts
+    stored = index.hashes
     select = mapper.graph_properties | scope.graph_properties
     pages = _prefetched(directory.users(select, config.filter.odata))
     try:
         async with contextlib.aclosing(pages):
             async for page in pages:
-                employees = _scope_and_map(page, scope, mapper, tally)
+                employees = await scope_and_map(page, scope, mapper, index, tally)
                 plan = plan_writes(employees, stored)
                 # Counted as planned, before the writes: the counts always add up, and a failed
                 # run's errors say where it stopped.
@@ -282,13 +292,24 @@ async def _synchronise(
                 counts.unchanged += len(plan.unchanged)
                 written_at = now()
                 for employee in plan.creates + plan.updates:
-                    entity = employee_entity(request.tenant_id, employee, run_id, written_at)
+                    entity = employee_entity(
+                        request.tenant_id,
+                        employee,
+                        run_id,
+                        written_at,
+                        tally.marked_since.get(employee.id),
+                    )
                     await sink.upsert(entity)
         await sink.flush()
 
         stale = stale_ids(stored.keys(), tally.in_scope_ids)
+        grace = timedelta(hours=config.clean_up.email_missing_grace_hours)
+        expired = expired_without_address(tally.marked_since, now(), grace)
         decision = guard_deletions(
-            stale, len(stored), config.clean_up, allow_deletes=request.allow_deletes
+            tuple(sorted({*stale, *expired})),
+            len(stored),
+            config.clean_up,
+            allow_deletes=request.allow_deletes,
         )
         counts.deleted = len(decision.delete)
         counts.deletesHeld = decision.held
@@ -304,6 +325,12 @@ async def _synchronise(
     counts.employees = len(stored) + (0 if request.dry_run else counts.created - counts.deleted)
     if decision.reason and decision.held:
         tally.warnings.append(decision.reason)
+    removed_without_address = len(set(expired) & set(decision.delete))
+    if removed_without_address:
+        tally.warnings.append(
+            f"{removed_without_address} employee(s) in scope had no email address for more than "
+            f"{config.clean_up.email_missing_grace_hours:g} h and were removed by Clean Up."
+        )
     shared = sorted(a for a, n in tally.addresses.items() if n > 1)
     if shared:
         tally.warnings.append(
@@ -313,12 +340,14 @@ async def _synchronise(
     return decision.held > 0
 
 
-def _scope_and_map(
-    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, tally: _Tally
+async def scope_and_map(
+    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, index: StoredIndex, tally: Tally
 ) -> list[Employee]:
     employees: list[Employee] = []
     counts = tally.counts
-    for user in page:
+    for position, user in enumerate(page):
+        if position % USERS_BETWEEN_YIELDS == USERS_BETWEEN_YIELDS - 1:
+            await asyncio.sleep(0)
         user_id = user.get("id")
         # Paging over a changing directory can repeat a user; the first sighting counts.
         if not user_id or user_id in tally.read_ids:
@@ -334,12 +363,20 @@ def _scope_and_map(
         # In scope without an address still counts as present: clean-up must not remove an
         # employee because a mailbox property was briefly empty.
         tally.in_scope_ids.add(user_id)
-        employee = mapper.map(user)
-        if employee is None:
-            counts.skippedNoEmail += 1
-            tally.skipped.append(user.get("userPrincipalName") or user_id)
-            continue
-        tally.addresses[employee.email] += 1
+        employee = mapper.employee(user)
+        if employee.email is None:
+            if user_id not in index.hashes:
+                counts.skippedNoEmail += 1
+                tally.skipped.append(user.get("userPrincipalName") or user_id)
+                continue
+            # Stored, but its address is gone: the row stays (marked, its fields kept current)
+            # until it has had no address for the grace period; see docs/configuration.md.
+            counts.noAddress += 1
+            tally.no_address.append(user.get("userPrincipalName") or user_id)
+            if user_id in index.email_missing_since:
+                tally.marked_since[user_id] = index.email_missing_since[user_id]
+        else:
+            tally.addresses[employee.email] += 1
         employees.append(employee)
     return employees
 

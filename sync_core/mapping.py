@@ -163,7 +163,10 @@ def to_table_value(value: Any) -> FieldValue | None:
 
 
 def source_hash(
-    upn: str, email: str | None, aliases: tuple[str, ...], fields: tuple[tuple[str, FieldValue], ...]
+    upn: str,
+    email: str | None,
+    aliases: tuple[str, ...],
+    fields: tuple[tuple[str, FieldValue], ...],
 ) -> str:
     """A digest of everything stored from the source: equal digests mean no write is needed.
 

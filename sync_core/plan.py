@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from .config import CleanUp
 from .mapping import Employee
@@ -35,6 +36,15 @@ def plan_writes(employees: Iterable[Employee], stored_hashes: Mapping[str, str])
 def stale_ids(stored_ids: Iterable[str], seen_ids: Set[str]) -> tuple[str, ...]:
     """Stored employees the completed read did not return in scope, in a stable order."""
     return tuple(sorted(i for i in stored_ids if i not in seen_ids))
+
+
+def expired_without_address(
+    missing_since: Mapping[str, datetime], now: datetime, grace: timedelta
+) -> tuple[str, ...]:
+    """Employees in scope that have had no address for the whole grace period: Clean Up may
+    remove them. `missing_since` holds the in-scope employees without an address this run and
+    when their row was first marked."""
+    return tuple(sorted(i for i, since in missing_since.items() if now - since >= grace))
 
 
 @dataclass(frozen=True)

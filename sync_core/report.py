@@ -26,6 +26,9 @@ class Counts:
     inScope: int = 0
     excluded: int = 0
     skippedNoEmail: int = 0
+    # Stored employees still in scope whose address disappeared: kept, updated and marked
+    # (EmailMissingSince); counted in updated/unchanged too.
+    noAddress: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -55,6 +58,7 @@ class RunReport:
     counts: Counts = field(default_factory=Counts)
     excluded_by: dict[str, int] = field(default_factory=dict)
     skipped_no_email: tuple[str, ...] = ()
+    no_address: tuple[str, ...] = ()  # UPNs of the marked employees (see Counts.noAddress)
     graph_requests: int = 0
     graph_throttled: int = 0
     errors: tuple[RunError, ...] = ()
@@ -108,6 +112,7 @@ class RunReport:
             "excludedBy": dict(sorted(self.excluded_by.items())),
             "skippedNoEmail": list(self.skipped_no_email[:MAX_LISTED_SKIPS]),
             "skippedNoEmailListed": min(len(self.skipped_no_email), MAX_LISTED_SKIPS),
+            "noAddress": list(self.no_address[:MAX_LISTED_SKIPS]),
             "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
@@ -131,6 +136,7 @@ class RunReport:
             counts=Counts(**{k: v for k, v in data.get("counts", {}).items() if k in known}),
             excluded_by=dict(data.get("excludedBy", {})),
             skipped_no_email=tuple(data.get("skippedNoEmail", ())),
+            no_address=tuple(data.get("noAddress", ())),
             graph_requests=data.get("graph", {}).get("requests", 0),
             graph_throttled=data.get("graph", {}).get("throttled", 0),
             errors=tuple(RunError(**e) for e in data.get("errors", ())),
@@ -188,6 +194,7 @@ def render_text(report: RunReport) -> str:
     lines += [
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
+        f"      kept, address gone     {c.noAddress:>7}",
         f"      added                  {c.created:>7}",
         f"      updated                {c.updated:>7}",
         f"      unchanged              {c.unchanged:>7}",
@@ -203,6 +210,17 @@ def render_text(report: RunReport) -> str:
         lines += [
             "",
             "  Skipped for lack of an email address (fix in Entra ID or allow more sources):",
+        ]
+        lines += [f"    - {upn}" for upn in shown]
+        if more:
+            lines.append(f"    ... and {more} more (see the JSON report)")
+    if report.no_address:
+        shown = report.no_address[:10]
+        more = len(report.no_address) - len(shown)
+        lines += [
+            "",
+            "  Kept without a current address (row marked EmailMissingSince; Clean Up removes it "
+            "after the grace period):",
         ]
         lines += [f"    - {upn}" for upn in shown]
         if more:

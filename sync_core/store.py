@@ -40,6 +40,7 @@ MAX_BATCH_BYTES = 3_500_000  # under the 4 MiB transaction limit, with room for 
 BATCHES_IN_FLIGHT = 4
 _CHUNK_CHARS = 30_000  # a string property holds 64 KiB of UTF-16
 BOOKKEEPING = ("SourceHash", "SyncedAt", "RunId")
+EMAIL_MISSING_SINCE = "EmailMissingSince"
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
 
 
@@ -62,15 +63,24 @@ async def ensure_tables(service: TableServiceClient) -> None:
 
 
 def employee_entity(
-    tenant_id: str, employee: Employee, run_id: str, now: datetime
+    tenant_id: str,
+    employee: Employee,
+    run_id: str,
+    now: datetime,
+    email_missing_since: datetime | None = None,
 ) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": tenant_id,
         "RowKey": employee.id,
-        "Email": employee.email,
         "Aliases": json.dumps(list(employee.aliases)),
         "UserPrincipalName": employee.user_principal_name,
     }
+    if employee.email is not None:
+        entity["Email"] = employee.email
+    else:
+        # No current address: `Email` is left out (a reader never mails a removed mailbox) and
+        # the row says since when; the engine passes the first time, kept across runs.
+        entity[EMAIL_MISSING_SINCE] = email_missing_since or now
     entity.update(employee.fields)
     entity.update({"SourceHash": employee.source_hash, "SyncedAt": now, "RunId": run_id})
     return entity
@@ -85,21 +95,31 @@ def employee_view(entity: dict[str, Any], field_names: Sequence[str]) -> dict[st
     return view
 
 
+@dataclass(frozen=True)
+class StoredIndex:
+    hashes: dict[str, str]  # employee id -> source hash
+    email_missing_since: dict[str, datetime]  # the rows marked as having no current address
+
+
 class EmployeeStore:
     def __init__(self, service: TableServiceClient):
         self._table: TableClient = service.get_table_client(EMPLOYEES_TABLE)
 
-    async def load_hashes(self, tenant_id: str) -> dict[str, str]:
-        """The stored index of a tenant, id -> source hash: all a run keeps in memory."""
+    async def load_index(self, tenant_id: str) -> StoredIndex:
+        """The stored index of a tenant (id -> source hash, and the rows marked without an
+        address): all a run keeps in memory."""
         hashes: dict[str, str] = {}
+        missing: dict[str, datetime] = {}
         async for entity in self._table.query_entities(
             "PartitionKey eq @tenant",
             parameters={"tenant": tenant_id},
-            select=["RowKey", "SourceHash"],
+            select=["RowKey", "SourceHash", EMAIL_MISSING_SINCE],
             results_per_page=1000,
         ):
             hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
-        return hashes
+            if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
+                missing[entity["RowKey"]] = since
+        return StoredIndex(hashes, missing)
 
     async def page(
         self, tenant_id: str, top: int, continuation: str | None

@@ -23,7 +23,8 @@ DEFAULT_JSON = {
     "email": {"proxyAddresses": True, "otherMails": True, "userPrincipalName": False},
     "filter": {"excludeDisabled": True, "excludeGuests": True, "excludeUnlicensed": False,
                "odata": None, "include": [], "exclude": []},
-    "cleanUp": {"enabled": False, "maxDeletes": 500, "maxDeletePercent": 20.0},
+    "cleanUp": {"enabled": False, "maxDeletes": 500, "maxDeletePercent": 20.0,
+                "emailMissingGraceHours": 24.0},
 }  # fmt: skip
 
 
@@ -102,6 +103,13 @@ def errors_of(document):
         ({"cleanUp": {"maxDeletes": -1}}, "$.cleanUp.maxDeletes", -1),
         ({"cleanUp": {"maxDeletePercent": 101}}, "$.cleanUp.maxDeletePercent", 101),
         ({"cleanUp": {"maxDeletes": "500"}}, "$.cleanUp.maxDeletes", "500"),
+        ({"cleanUp": {"emailMissingGraceHours": 0}}, "$.cleanUp.emailMissingGraceHours", 0),
+        ({"cleanUp": {"emailMissingGraceHours": 9000}}, "$.cleanUp.emailMissingGraceHours",
+         9000),
+        ({"cleanUp": {"emailMissingGraceHours": "24"}}, "$.cleanUp.emailMissingGraceHours",
+         "24"),
+        ({"fields": [{"name": "EmailMissingSince", "source": "mail"}]}, "$.fields[0].name",
+         "EmailMissingSince"),
         ({"cleanup": {}}, "$.cleanup", {}),
         ([], "$", []),
     ],

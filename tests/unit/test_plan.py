@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from sync_core.config import CleanUp
 from sync_core.mapping import Employee
-from sync_core.plan import guard_deletions, plan_writes, stale_ids
+from sync_core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 
 
 def employee(employee_id: str, digest: str) -> Employee:
@@ -71,3 +73,22 @@ def test_guard_explains_both_limits():
     decision = guard_deletions(tuple("abcdefg"), 10, ON, allow_deletes=False)
     assert "maxDeletes (5)" in decision.reason
     assert "70.0%" in decision.reason and "maxDeletePercent (20%)" in decision.reason
+
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("missing_since", "grace_hours", "expired"),
+    [
+        pytest.param({}, 24, (), id="none missing"),
+        pytest.param({"a": NOW - timedelta(hours=23, minutes=59)}, 24, (), id="within grace"),
+        pytest.param({"a": NOW - timedelta(hours=24)}, 24, ("a",), id="exactly the grace"),
+        pytest.param(
+            {"b": NOW - timedelta(days=3), "a": NOW - timedelta(hours=2), "c": NOW},
+            1, ("a", "b"), id="several, sorted, one just marked",
+        ),
+    ],
+)  # fmt: skip
+def test_expired_without_address(missing_since, grace_hours, expired):
+    assert expired_without_address(missing_since, NOW, timedelta(hours=grace_hours)) == expired

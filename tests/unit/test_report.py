@@ -25,6 +25,7 @@ def report(**changes) -> RunReport:
             inScope=8,
             excluded=2,
             skippedNoEmail=1,
+            noAddress=1,
             created=5,
             updated=1,
             unchanged=1,
@@ -32,6 +33,7 @@ def report(**changes) -> RunReport:
         ),
         excluded_by={"guest": 1, "disabled": 1},
         skipped_no_email=("room.4.12@contoso.com",),
+        no_address=("left.mailbox@contoso.com",),
         graph_requests=4,
         graph_throttled=1,
         errors=(RunError("x", "message", "fix"),),
@@ -45,11 +47,13 @@ def test_json_contract():
     document = report().to_json()
     assert set(document) >= {
         "runId", "tenantId", "tenantName", "mode", "dryRun", "status", "startedAt", "finishedAt",
-        "durationSeconds", "counts", "excludedBy", "skippedNoEmail", "graph", "errors",
+        "durationSeconds", "counts", "excludedBy", "skippedNoEmail", "noAddress", "graph",
+        "errors",
     }  # fmt: skip
+    assert document["noAddress"] == ["left.mailbox@contoso.com"]
     assert set(document["counts"]) >= {
         "read", "inScope", "excluded", "skippedNoEmail", "created", "updated", "unchanged",
-        "deleted", "deletesHeld",
+        "deleted", "deletesHeld", "noAddress",
     }  # fmt: skip
     assert document["startedAt"] == "2026-11-26T13:23:01.123Z"
     assert document["durationSeconds"] == 4.25
@@ -72,6 +76,7 @@ def test_text_explains_the_run():
     text = render_text(report())
     assert "Contoso Ltd" in text and "HELD" in text
     assert "guests" in text and "room.4.12@contoso.com" in text
+    assert "Kept without a current address" in text and "left.mailbox@contoso.com" in text
     assert "Removals held by the guard       7" in text
     assert "What to do: fix" in text and "Warning: 7 deletions held" in text
     assert "dry run" in render_text(report(dry_run=True, status="succeeded"))
