@@ -1,7 +1,8 @@
 """The command line: `python -m sync_core <command>`.
 
 Exit codes: 0 success; 1 the run failed; 2 bad usage, settings or configuration; 3 the run
-finished but deletions were held by the guard. With --json, stdout carries exactly one JSON
+finished but deletions were held by the guard; 130 interrupted (Ctrl-C): a sync closes its own
+run record as failed with code `cancelled` first. With --json, stdout carries exactly one JSON
 document and everything else goes to stderr.
 """
 
@@ -21,15 +22,34 @@ from azure.core.exceptions import AzureError
 
 from .check import check_connectivity, render_check
 from .config import ConfigError, TenantConfig, parse_config_text
-from .engine import RunRequest
+from .engine import RunRequest, log_run_finished
 from .errors import SyncFailure, classify_storage_error
 from .exclusive import TenantBusy, sync_exclusively
-from .report import STATUS_FAILED, STATUS_HELD, render_text
+from .report import (
+    FINAL_STATUSES,
+    STATUS_FAILED,
+    STATUS_HELD,
+    RunError,
+    new_run_id,
+    render_text,
+    utc_now,
+)
 from .service import SyncService
 from .settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from .store import employee_view
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+CANCELLED = "cancelled"
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a sync; its run record has been closed (when storage allowed)."""
+
+    def __init__(self, run_id: str, closed: bool):
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.closed = closed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,6 +130,21 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         settings = load_settings(env, needs_graph=args.command in ("check", "sync"))
         tenant_id = _tenant_id(args, settings)
         return asyncio.run(_dispatch(args, settings, tenant_id))
+    except Interrupted as stopped:
+        message = f"Interrupted: run {stopped.run_id} stopped before it finished" + (
+            " and was recorded as failed (cancelled)."
+            if stopped.closed
+            else "; the timer or the next run closes its record."
+        )
+        return _fail(
+            args,
+            EXIT_INTERRUPTED,
+            CANCELLED,
+            message,
+            "Rows written so far are correct; sync again.",
+        )
+    except KeyboardInterrupt:  # before a run began, or a second Ctrl-C while closing one
+        return _fail(args, EXIT_INTERRUPTED, CANCELLED, "Interrupted.")
     except SettingsError as error:
         return _fail(args, EXIT_USAGE, "invalid_settings", str(error), problems=error.problems)
     except ConfigError as error:
@@ -186,11 +221,24 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
 
         if args.command == "sync":
             request = RunRequest(
-                tenant_id, dry_run=args.dry_run, allow_deletes=args.allow_deletes, trigger="cli"
+                tenant_id,
+                dry_run=args.dry_run,
+                allow_deletes=args.allow_deletes,
+                trigger="cli",
+                run_id=new_run_id(utc_now()),  # known here, to close the run on Ctrl-C
             )
             try:
                 # The same lease as the queue worker: never two runs of one tenant at once.
                 report = await sync_exclusively(service, request)
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.run cancels this task; the run has stopped writing and released
+                # its lease on the way out. Close its record rather than leave it `running`.
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                assert request.run_id is not None
+                closed = await _close_interrupted(service, tenant_id, request.run_id)
+                raise Interrupted(request.run_id, closed) from None
             except TenantBusy as busy:
                 raise SyncFailure(
                     "tenant_busy",
@@ -230,6 +278,28 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             or "no runs yet",
         )
         return EXIT_OK
+
+
+async def _close_interrupted(service: SyncService, tenant_id: str, run_id: str) -> bool:
+    try:
+        record = await service.runs.get(tenant_id, run_id)
+        if record is None or record.status in FINAL_STATUSES:
+            return record is not None
+        final = record.closed_with(
+            RunError(
+                CANCELLED,
+                "The run was interrupted (Ctrl-C) before it finished. Rows written so far are "
+                "correct; nothing was deleted unless the run had reached its clean-up.",
+                "Sync again; the next run completes the work.",
+            ),
+            utc_now(),
+        )
+        if not await service.runs.save_unless_final(final):
+            return False
+        log_run_finished(final)
+        return True
+    except AzureError:  # the record stays `running` until the timer or the next run closes it
+        return False
 
 
 def _emit(args: argparse.Namespace, document: Any, text: str) -> None:

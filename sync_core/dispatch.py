@@ -40,6 +40,8 @@ from .service import SyncService
 from .settings import Settings
 from .store import ConfigStore, Lease, LeaseStore, RunStore, TenantRegistry
 
+ABANDONED = "abandoned"
+
 log = logging.getLogger("sync_core.dispatch")
 
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
@@ -290,21 +292,15 @@ async def tenant_schedule(
     close_abandoned: bool = False,
 ) -> TenantSchedule:
     history = await backend.runs.latest(tenant_id, top=history_size)
-    lease = await _lease_if_running(backend, history)
     if close_abandoned:
-        # Closed so that a status URL stops saying queued/running for a run that is gone;
-        # conditional, in case the run ended meanwhile after all.
-        for report in abandoned(history, lease, now):
-            closed = report.closed_with(
-                RunError(
-                    "abandoned",
-                    "The run never finished: its queue message was lost or its worker stopped.",
-                    "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
-                ),
-                now,
-            )
-            if await backend.runs.save_unless_final(closed):
-                log_run_finished(closed)
+        # Not only the recent history: a run whose process died long ago, buried under later
+        # runs, would otherwise say `running` forever.
+        unfinished = await backend.runs.unfinished(tenant_id)
+        lease = await _lease_if_running(backend, [*history, *unfinished])
+        closed = await close_abandoned_runs(backend.runs, unfinished, lease, now, "the timer")
+        history = [closed.get(report.run_id, report) for report in history]
+    else:
+        lease = await _lease_if_running(backend, history)
     return plan_tenant(
         tenant_id,
         history,
@@ -313,6 +309,45 @@ async def tenant_schedule(
         backend.settings.sync_interval_min_hours,
         backend.settings.sync_interval_max_hours,
     )
+
+
+async def close_abandoned_runs(
+    runs: RunStore,
+    unfinished: list[RunReport],
+    lease: Lease | None,
+    now: datetime,
+    closed_by: str,
+    *,
+    keep: str | None = None,
+) -> dict[str, RunReport]:
+    """Close as failed (`abandoned`) each of `unfinished` that will never end by itself: queued
+    with its message lost, or running without a live lease (its process was interrupted,
+    killed or crashed). Conditional on the record, in case the run ended meanwhile after all.
+    `keep`: the caller's own run. Returns the records closed, by run id."""
+    closed: dict[str, RunReport] = {}
+    for report in abandoned(unfinished, lease, now):
+        if report.run_id == keep:
+            continue
+        if report.status == STATUS_RUNNING:
+            what = (
+                "The run stopped before it finished: its process ended or stalled (interrupted, "
+                "killed, its host crashed) and its lease expired."
+            )
+        else:
+            what = "The run never started: its queue message was lost."
+        final = report.closed_with(
+            RunError(
+                ABANDONED,
+                f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
+                "a later run completes the work.",
+                "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
+            ),
+            now,
+        )
+        if await runs.save_unless_final(final):
+            log_run_finished(final)
+            closed[report.run_id] = final
+    return closed
 
 
 async def status_of_tenants(backend: Backend, now: datetime) -> list[dict[str, Any]]:

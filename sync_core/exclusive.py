@@ -16,6 +16,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from .dispatch import close_abandoned_runs
 from .engine import RunRequest, log_run_finished
 from .report import FINAL_STATUSES, RunError, RunReport, new_run_id, utc_now
 from .service import SyncService
@@ -78,6 +79,7 @@ async def sync_exclusively(
         record = await service.runs.get(request.tenant_id, run_id)
         if record is not None and record.status in FINAL_STATUSES:
             raise RunAlreadyFinished(record)
+        await _close_dead_runs(service, request.tenant_id, lease, run_id, now())
         async with keeper:
             return await service.sync(request)
     except LeaseLost:
@@ -99,6 +101,20 @@ async def sync_exclusively(
     finally:
         with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
             await service.leases.release(keeper.lease)
+
+
+async def _close_dead_runs(
+    service: SyncService, tenant_id: str, lease: Lease, run_id: str, now: datetime
+) -> None:
+    """Holding the lease, no other run of the tenant can be running: any record that says so
+    belongs to a process that died. Best effort: the timer closes them too."""
+    try:
+        unfinished = await service.runs.unfinished(tenant_id)
+        await close_abandoned_runs(
+            service.runs, unfinished, lease, now, f"run {run_id}", keep=run_id
+        )
+    except AzureError:
+        log.warning("could not close the abandoned runs of %s", tenant_id, exc_info=True)
 
 
 async def acquire_lease(

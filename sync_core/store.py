@@ -314,6 +314,18 @@ class RunStore:
             return None
         return _report_of(entity)
 
+    async def unfinished(self, tenant_id: str) -> list[RunReport]:
+        """Every run of the tenant still recorded queued or running, newest first, however old
+        and however many runs came after it (a run whose process died stays so until closed)."""
+        return [
+            _report_of(entity)
+            async for entity in self._table.query_entities(
+                # Spaced: the SDK substitutes @names split on whitespace, so none touches a ")".
+                "PartitionKey eq @tenant and ( Status eq @queued or Status eq @running )",
+                parameters={"tenant": tenant_id, "queued": "queued", "running": "running"},
+            )
+        ]
+
     async def latest(self, tenant_id: str, top: int = 20) -> list[RunReport]:
         reports: list[RunReport] = []
         async for entity in self._table.query_entities(

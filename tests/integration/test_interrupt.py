@@ -1,0 +1,71 @@
+"""Ctrl-C during `python -m sync_core sync`: the process exits 130 without a traceback and its
+run record is closed, not left `running`. The real CLI in a subprocess, a real SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableServiceClient
+
+from sync_core.dispatch import open_backend
+from sync_core.report import STATUS_RUNNING, RunReport
+from sync_core.settings import load_settings
+from sync_core.store import RUNS_TABLE
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _statuses(connection_string: str, tenant_id: str) -> list[str]:
+    table = TableServiceClient.from_connection_string(connection_string).get_table_client(
+        RUNS_TABLE
+    )
+    try:
+        rows = table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
+        return [row["Status"] for row in rows]
+    except ResourceNotFoundError:  # the CLI has not created its tables yet
+        return []
+
+
+async def _records(app_env, tenant_id: str) -> list[RunReport]:
+    async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
+        return await backend.runs.latest(tenant_id)
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_closes_the_run_and_exits_130_without_a_traceback(simulator, tenant, app_env):
+    connection = app_env["TABLES_CONNECTION_STRING"]
+    simulator.faults.latency(1500)  # every Graph request slow: the run is mid-way for seconds
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sync_core", "sync", "--json"],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Interrupt once the run has begun (its record says running), not after a guessed sleep.
+        while STATUS_RUNNING not in _statuses(connection, tenant.id):
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        simulator.faults.clear()
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "Interrupted" in stderr
+    (record,) = asyncio.run(_records(app_env, tenant.id))
+    assert record.status == "failed" and record.finished_at is not None
+    assert record.errors[-1].code == "cancelled"
+    assert '"code": "cancelled"' in stdout  # --json: one document on stdout, as promised
