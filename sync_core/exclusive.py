@@ -79,8 +79,8 @@ async def sync_exclusively(
         record = await service.runs.get(request.tenant_id, run_id)
         if record is not None and record.status in FINAL_STATUSES:
             raise RunAlreadyFinished(record)
-        await _close_dead_runs(service, request.tenant_id, lease, run_id, now())
         async with keeper:
+            await _close_dead_runs(service, request.tenant_id, lease, run_id, now())
             return await service.sync(request)
     except LeaseLost:
         record = await service.runs.get(request.tenant_id, run_id)
