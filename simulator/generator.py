@@ -421,10 +421,11 @@ class _UserBuilder:
     def _unlicensed(self, user: dict[str, Any], index: int) -> None:
         local, short = self._person(user)
         self._profile(user, index)
-        # Exchange Online provisions a mailbox when a license with Exchange is assigned; a user
-        # that never had one has no `mail` and no proxyAddresses ("Add users and assign licenses
-        # at the same time", learn.microsoft.com/microsoft-365/admin/add-users). Some kept the
-        # mailbox of a license removed later (it stays for 30 days).
+        # Exchange Online creates a mailbox only for an account given a license with Exchange
+        # ("To add a mailbox for an existing Microsoft Entra account, you need to add a license
+        # to the account": learn.microsoft.com/powershell/module/exchangepowershell/enable-mailbox);
+        # a user never licensed has no `mail` and no proxyAddresses. Others kept the mailbox of
+        # a license removed later.
         if self.rng.random() < 0.5:
             self._mailbox(user, local, short)
 
@@ -458,8 +459,9 @@ class _UserBuilder:
         if roll < 0.5:
             user["proxyAddresses"] = [f"smtp:{address}"]
         elif roll < 0.8:
-            # Real tenants show the guest's internal form as its primary SMTP address (the UPN
-            # under the tenant's initial domain), which reaches no mailbox.
+            # Seen in real tenants (issue 7): the guest's internal form, its UPN under the
+            # tenant's initial domain, as the primary SMTP address; it reaches no mailbox
+            # (PLATFORM-NOTES: "A #EXT# UPN is never a usable email").
             user["proxyAddresses"] = [f"SMTP:{user['userPrincipalName']}", f"smtp:{address}"]
 
     def _shared(self, user: dict[str, Any], _index: int) -> None:
