@@ -21,8 +21,17 @@ from .tokens import Grant, TokenError
 READ_USERS = frozenset(
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 )
-# Assumption (see README): User.Read.All is accepted for /organization as well.
-READ_ORGANIZATION = READ_USERS | {"Organization.Read.All", "Organization.ReadWrite.All"}
+# Application permissions of GET /organization (Graph docs, api-reference/v1.0/api/
+# organization-get.md): User.Read.All is not among them, so an app without Organization.Read.All
+# (or a Directory.* role) is refused with 403.
+READ_ORGANIZATION = frozenset(
+    {
+        "Organization.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 READ_MAILBOX_SETTINGS = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
 _ORGANIZATION_PROPERTIES = (
     "id",
@@ -116,7 +125,7 @@ def organization(request: web.Request) -> web.Response:
             {"capabilities": "Email, OfficeCommunicationsOnline", "type": "Managed", **d}
             for d in tenant.verified_domains
         ],
-        "tenantType": "AAD",
+        "tenantType": tenant.tenant_type,
         "countryLetterCode": None,
         "createdDateTime": None,
     }
@@ -140,8 +149,13 @@ def organization(request: web.Request) -> web.Response:
 def users(request: web.Request) -> web.Response:
     ctx = context_of(request)
     grant = authorize(request, READ_USERS)
+    _refuse_advanced_query_in_b2c(request, grant.tenant_id)
     query = parse_users_query(
-        request.query, request.headers.get("ConsistencyLevel"), ctx.page_key, grant.tenant_id
+        request.query,
+        request.headers.get("ConsistencyLevel"),
+        ctx.page_key,
+        grant.tenant_id,
+        page_token_max_age=ctx.faults.page_token_max_age(),
     )
     predicate = _predicate(query.filter)
     page = ctx.directory.page(grant.tenant_id, query.after, predicate, query.top)
@@ -159,6 +173,7 @@ def users(request: web.Request) -> web.Response:
 def users_count(request: web.Request) -> web.Response:
     ctx = context_of(request)
     grant = authorize(request, READ_USERS)
+    _refuse_advanced_query_in_b2c(request, grant.tenant_id)
     if request.headers.get("ConsistencyLevel", "").strip().lower() != "eventual":
         raise GraphError(
             400,
@@ -195,6 +210,19 @@ def user(request: web.Request, key: str) -> web.Response:
     body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
     body |= _project(found, select or DEFAULT_SELECT)
     return _json(request, body)
+
+
+def _refuse_advanced_query_in_b2c(request: web.Request, tenant_id: str) -> None:
+    """Azure AD B2C has no advanced queries (concepts/aad-advanced-queries.md: "not available
+    for Azure AD B2C tenants"); it answers $count and ConsistencyLevel with 400
+    Request_BadRequest (microsoft-graph-docs issues #9856 and #10493 quote the answers)."""
+    tenant = context_of(request).directory.find_tenant(tenant_id)
+    if tenant is None or tenant.tenant_type != "AADB2C":
+        return
+    if request.headers.get("ConsistencyLevel"):
+        raise GraphError(400, "Request_BadRequest", "This request is not supported by the service")
+    if request.path.endswith("/$count") or any(k.lower() == "$count" for k in request.query):
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
 
 
 def _predicate(node: odata.Node | None) -> Any:

@@ -114,7 +114,7 @@ def test_client_secret_credential_gets_a_token_with_the_consented_roles(sim, app
             return (await cred.get_token(f"{sim.base_url}/.default")).token
 
     token = asyncio.run(scenario())
-    assert claims(token)["roles"] == ["User.Read.All"]
+    assert claims(token)["roles"] == ["User.Read.All", "Organization.Read.All"]
     assert claims(token)["tid"] == app["tenant"]
 
 
