@@ -188,6 +188,7 @@ class GraphDirectory:
         url: str | None = first
         listing = PageTrail(first)
         restarts = 0
+        fell_back = False  # the advanced parameters were refused: reading without them
         while url is not None:
             try:
                 content = await self._send(url, advanced_query=advanced)
@@ -204,15 +205,17 @@ class GraphDirectory:
                     listing = PageTrail(first)
                     continue
                 if url == first and advanced and refuses_advanced_query(error):
-                    advanced = False
-                    self.stats.advanced_query_refused = True
+                    advanced, fell_back = False, True
                     log.warning("Graph refused an advanced query; reading without it (B2C?)")
                     url = first = self._users_url(query, advanced=False)
                     listing = PageTrail(first)
                     continue
-                if self.stats.advanced_query_refused and error.code == UNSUPPORTED_QUERY:
+                if fell_back and error.code == UNSUPPORTED_QUERY:
                     raise filter_needs_advanced_query_failure(error) from None
                 raise
+            # Said only once the plain query worked: a filter refused both ways (a typo) is
+            # reported as Graph's refusal, not as a tenant without advanced queries.
+            self.stats.advanced_query_refused = fell_back
             page = parse_users_page(content, listing.page_number)
             listing.follow(page.next_link)
             yield page.users

@@ -237,3 +237,18 @@ def test_without_organization_read_all_the_sync_runs_and_says_why_the_name_is_mi
     assert any("Organization.Read.All" in w for w in report["warnings"])
     organization = [r for r in simulator.requests if r.path == "/v1.0/organization"]
     assert organization and organization[0].status == 403
+
+
+def test_a_filter_graph_refuses_both_ways_is_reported_as_refused_not_as_b2c(
+    cli, tenant, simulator, tmp_path
+):
+    config = {"filter": {"odata": "departmnt eq 'Sales'"}}
+    assert cli("config", "set", "--file", write_config(tmp_path, config)).exit_code == 0
+    simulator.clear_requests()
+    result = cli("sync", "--json")
+    assert result.exit_code == 1
+    report = result.json
+    assert report["errors"][0]["code"] == "graph_rejected_request"
+    assert "departmnt" in report["errors"][0]["message"]
+    assert not any("advanced queries" in w for w in report["warnings"])
+    assert [r.query.get("$count") for r in listing_requests(simulator)] == ["true", None]
