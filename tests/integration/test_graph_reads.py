@@ -252,3 +252,13 @@ def test_a_filter_graph_refuses_both_ways_is_reported_as_refused_not_as_b2c(
     assert "departmnt" in report["errors"][0]["message"]
     assert not any("advanced queries" in w for w in report["warnings"])
     assert [r.query.get("$count") for r in listing_requests(simulator)] == ["true", None]
+
+
+def test_check_counts_each_user_once_when_the_listing_restarts(cli, big_tenant, simulator):
+    simulator.faults.expire_page_tokens(1)
+    try:
+        result = cli("check", "--json")
+    finally:
+        simulator.faults.clear()
+    assert result.exit_code == 0, result.stdout
+    assert result.json["usersRead"] == 2100
