@@ -33,6 +33,14 @@ READ_ORGANIZATION = frozenset(
     }
 )
 READ_MAILBOX_SETTINGS = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
+# Properties Graph serves only with a further permission and otherwise sends as null, without
+# an error: the lifecycle dates need User-LifeCycleInfo.Read.All in app-only calls (Graph's user
+# resource page; a field report of both coming back null without it: Azure/LogicAppsUX #4925).
+_READ_LIFECYCLE = frozenset({"User-LifeCycleInfo.Read.All", "User-LifeCycleInfo.ReadWrite.All"})
+GATED_PROPERTIES: dict[str, frozenset[str]] = {
+    "employeeHireDate": _READ_LIFECYCLE,
+    "employeeLeaveDateTime": _READ_LIFECYCLE,
+}
 _ORGANIZATION_PROPERTIES = (
     "id",
     "displayName",
@@ -166,7 +174,7 @@ def users(request: web.Request) -> web.Response:
     if page.more and page.last_id:
         token = make_skiptoken(page.last_id, ctx.page_key, grant.tenant_id, query.options)
         body["@odata.nextLink"] = _next_link(request, query.options, token)
-    body["value"] = [_project(u, query.select) for u in page.users]
+    body["value"] = [_project(u, query.select, grant.roles) for u in page.users]
     return _json(request, body)
 
 
@@ -208,7 +216,7 @@ def user(request: web.Request, key: str) -> web.Response:
         )
     suffix = f"({','.join(select)})" if select else ""
     body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
-    body |= _project(found, select or DEFAULT_SELECT)
+    body |= _project(found, select or DEFAULT_SELECT, grant.roles)
     return _json(request, body)
 
 
@@ -231,10 +239,15 @@ def _predicate(node: odata.Node | None) -> Any:
     return lambda candidate: odata.matches(node, candidate)
 
 
-def _project(user: Mapping[str, Any], select: tuple[str, ...]) -> dict[str, Any]:
+def _project(
+    user: Mapping[str, Any], select: tuple[str, ...], roles: tuple[str, ...]
+) -> dict[str, Any]:
     projected: dict[str, Any] = {}
     for name in select:
-        if name in user:
+        gate = GATED_PROPERTIES.get(name)
+        if gate is not None and not gate.intersection(roles):
+            projected[name] = empty_value(name)
+        elif name in user:
             projected[name] = user[name]
         elif name.startswith("extension_"):
             # Directory extension names are matched case-insensitively, like other properties.

@@ -527,3 +527,30 @@ def test_a_b2c_tenant_refuses_advanced_queries(sim, app) -> None:
     assert counted.status_code == 400 and "$count" in counted.json()["error"]["message"]
     assert default.status_code == 200
     assert organization["value"][0]["tenantType"] == "AADB2C"
+
+
+def test_lifecycle_dates_come_back_empty_without_their_permission(sim, app) -> None:
+    dated = "0a000000-0000-4000-8000-0000000000d7"
+    sim.upsert_user(
+        app["tenant"],
+        {
+            "id": dated,
+            "userPrincipalName": "dated@contoso.com",
+            "employeeHireDate": "2020-01-01T00:00:00Z",
+            "employeeLeaveDateTime": "2030-01-01T00:00:00Z",
+        },
+    )
+    url = f"/v1.0/users/{dated}?$select=id,employeeHireDate,employeeLeaveDateTime"
+    try:
+        with httpx.Client(verify=TRUST, base_url=sim.base_url) as client:
+            hidden = client.get(url, headers=bearer_for(sim, app)).json()
+            sim.set_consent(
+                app["tenant"], app["client"], [*CONSENTED, "User-LifeCycleInfo.Read.All"]
+            )
+            shown = client.get(url, headers=bearer_for(sim, app)).json()
+    finally:
+        sim.set_consent(app["tenant"], app["client"], CONSENTED)
+        sim.remove_user(app["tenant"], dated)
+    assert hidden["employeeHireDate"] is None and hidden["employeeLeaveDateTime"] is None
+    assert shown["employeeHireDate"] == "2020-01-01T00:00:00Z"
+    assert shown["employeeLeaveDateTime"] == "2030-01-01T00:00:00Z"
