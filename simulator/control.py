@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .context import context_of
 from .directory import UnknownTenantError
+from .faults import USERS_PREFIX
 from .world import Tenant, WorldError
 
 
@@ -52,12 +53,15 @@ async def list_faults(request: web.Request) -> web.Response:
 
 
 async def add_fault(request: web.Request) -> web.Response:
-    """Body: ``{"kind": "throttle"|"unavailable"|"dropConnection"|"latency", "count": 2,
-    "retryAfter": 1, "pathPrefix": "/v1.0/", "after": 0, "ms": 250}``."""
+    """Body: ``{"kind": "throttle"|"unavailable"|"dropConnection"|"latency"|"malformedPage"|
+    "expiredPageToken"|"pageTokenLifetime", "count": 2, "retryAfter": 1, "pathPrefix": "/v1.0/",
+    "after": 0, "ms": 250, "form": "no_value", "seconds": 30}``. ``form`` is one of
+    ``faults.MALFORMED_FORMS``; ``seconds`` null makes page tokens last forever again."""
     faults = context_of(request).faults
     body = await _body(request)
     kind = body.get("kind")
-    prefix = body.get("pathPrefix", "/v1.0/")
+    listing = kind in ("malformedPage", "expiredPageToken")
+    prefix = body.get("pathPrefix", USERS_PREFIX if listing else "/v1.0/")
     try:
         count, after = int(body.get("count", 1)), int(body.get("after", 0))
         if kind == "throttle":
@@ -71,9 +75,17 @@ async def add_fault(request: web.Request) -> web.Response:
             faults.drop_connection(count, prefix, after)
         elif kind == "latency":
             faults.latency(int(body.get("ms", 0)), prefix)
+        elif kind == "malformedPage":
+            faults.malformed_page(str(body.get("form")), count, prefix, after)
+        elif kind == "expiredPageToken":
+            faults.expire_page_tokens(count, prefix, after)
+        elif kind == "pageTokenLifetime":
+            seconds = body.get("seconds")
+            faults.page_token_lifetime(None if seconds is None else float(seconds))
         else:
             raise ValueError(
-                f"unknown fault kind {kind!r}: use throttle, unavailable, dropConnection or latency"
+                f"unknown fault kind {kind!r}: use throttle, unavailable, dropConnection, "
+                "latency, malformedPage, expiredPageToken or pageTokenLifetime"
             )
     except (TypeError, ValueError) as error:
         raise _bad_request(str(error)) from None

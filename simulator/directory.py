@@ -28,6 +28,7 @@ class TenantInfo:
     id: str
     display_name: str
     verified_domains: tuple[dict[str, Any], ...]
+    tenant_type: str = "AAD"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class UnknownTenantError(KeyError):
 
 class _TenantState:
     def __init__(self, tenant: Tenant):
-        self.info = TenantInfo(tenant.id, tenant.display_name, tenant.verified_domains)
+        self.info = TenantInfo(
+            tenant.id, tenant.display_name, tenant.verified_domains, tenant.tenant_type
+        )
         self.consents: dict[str, tuple[str, ...]] = dict(tenant.consents)
         self.users: dict[str, dict[str, Any]] = {u["id"].lower(): u for u in tenant.users}
         self.order: list[str] = sorted(self.users)

@@ -242,7 +242,7 @@ def generate_world(options: GeneratorOptions) -> dict[str, Any]:
                         "type": "Managed",
                     },
                 ],
-                "consents": {client_id: ["User.Read.All"]},
+                "consents": {client_id: ["User.Read.All", "Organization.Read.All"]},
                 "users": users,
             }
         ],

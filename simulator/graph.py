@@ -21,9 +21,26 @@ from .tokens import Grant, TokenError
 READ_USERS = frozenset(
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 )
-# Assumption (see README): User.Read.All is accepted for /organization as well.
-READ_ORGANIZATION = READ_USERS | {"Organization.Read.All", "Organization.ReadWrite.All"}
+# Application permissions of GET /organization (Graph docs, api-reference/v1.0/api/
+# organization-get.md): User.Read.All is not among them, so an app without Organization.Read.All
+# (or a Directory.* role) is refused with 403.
+READ_ORGANIZATION = frozenset(
+    {
+        "Organization.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 READ_MAILBOX_SETTINGS = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
+# Properties Graph serves only with a further permission and otherwise sends as null, without
+# an error: the lifecycle dates need User-LifeCycleInfo.Read.All in app-only calls (Graph's user
+# resource page; a field report of both coming back null without it: Azure/LogicAppsUX #4925).
+_READ_LIFECYCLE = frozenset({"User-LifeCycleInfo.Read.All", "User-LifeCycleInfo.ReadWrite.All"})
+GATED_PROPERTIES: dict[str, frozenset[str]] = {
+    "employeeHireDate": _READ_LIFECYCLE,
+    "employeeLeaveDateTime": _READ_LIFECYCLE,
+}
 _ORGANIZATION_PROPERTIES = (
     "id",
     "displayName",
@@ -116,7 +133,7 @@ def organization(request: web.Request) -> web.Response:
             {"capabilities": "Email, OfficeCommunicationsOnline", "type": "Managed", **d}
             for d in tenant.verified_domains
         ],
-        "tenantType": "AAD",
+        "tenantType": tenant.tenant_type,
         "countryLetterCode": None,
         "createdDateTime": None,
     }
@@ -140,8 +157,13 @@ def organization(request: web.Request) -> web.Response:
 def users(request: web.Request) -> web.Response:
     ctx = context_of(request)
     grant = authorize(request, READ_USERS)
+    _refuse_advanced_query_in_b2c(request, grant.tenant_id)
     query = parse_users_query(
-        request.query, request.headers.get("ConsistencyLevel"), ctx.page_key, grant.tenant_id
+        request.query,
+        request.headers.get("ConsistencyLevel"),
+        ctx.page_key,
+        grant.tenant_id,
+        page_token_max_age=ctx.faults.page_token_max_age(),
     )
     predicate = _predicate(query.filter)
     page = ctx.directory.page(grant.tenant_id, query.after, predicate, query.top)
@@ -152,13 +174,14 @@ def users(request: web.Request) -> web.Response:
     if page.more and page.last_id:
         token = make_skiptoken(page.last_id, ctx.page_key, grant.tenant_id, query.options)
         body["@odata.nextLink"] = _next_link(request, query.options, token)
-    body["value"] = [_project(u, query.select) for u in page.users]
+    body["value"] = [_project(u, query.select, grant.roles) for u in page.users]
     return _json(request, body)
 
 
 def users_count(request: web.Request) -> web.Response:
     ctx = context_of(request)
     grant = authorize(request, READ_USERS)
+    _refuse_advanced_query_in_b2c(request, grant.tenant_id)
     if request.headers.get("ConsistencyLevel", "").strip().lower() != "eventual":
         raise GraphError(
             400,
@@ -193,8 +216,21 @@ def user(request: web.Request, key: str) -> web.Response:
         )
     suffix = f"({','.join(select)})" if select else ""
     body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
-    body |= _project(found, select or DEFAULT_SELECT)
+    body |= _project(found, select or DEFAULT_SELECT, grant.roles)
     return _json(request, body)
+
+
+def _refuse_advanced_query_in_b2c(request: web.Request, tenant_id: str) -> None:
+    """Azure AD B2C has no advanced queries (concepts/aad-advanced-queries.md: "not available
+    for Azure AD B2C tenants"); it answers $count and ConsistencyLevel with 400
+    Request_BadRequest (microsoft-graph-docs issues #9856 and #10493 quote the answers)."""
+    tenant = context_of(request).directory.find_tenant(tenant_id)
+    if tenant is None or tenant.tenant_type != "AADB2C":
+        return
+    if request.headers.get("ConsistencyLevel"):
+        raise GraphError(400, "Request_BadRequest", "This request is not supported by the service")
+    if request.path.endswith("/$count") or any(k.lower() == "$count" for k in request.query):
+        raise GraphError(400, "Request_BadRequest", "$count is not currently supported.")
 
 
 def _predicate(node: odata.Node | None) -> Any:
@@ -203,10 +239,15 @@ def _predicate(node: odata.Node | None) -> Any:
     return lambda candidate: odata.matches(node, candidate)
 
 
-def _project(user: Mapping[str, Any], select: tuple[str, ...]) -> dict[str, Any]:
+def _project(
+    user: Mapping[str, Any], select: tuple[str, ...], roles: tuple[str, ...]
+) -> dict[str, Any]:
     projected: dict[str, Any] = {}
     for name in select:
-        if name in user:
+        gate = GATED_PROPERTIES.get(name)
+        if gate is not None and not gate.intersection(roles):
+            projected[name] = empty_value(name)
+        elif name in user:
             projected[name] = user[name]
         elif name.startswith("extension_"):
             # Directory extension names are matched case-insensitively, like other properties.

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ def parse_users_query(
     page_key: bytes,
     tenant_id: str,
     collection: bool = True,
+    page_token_max_age: float | None = None,
 ) -> UsersQuery:
     options = {key.lower(): value for key, value in query.items()}
     for name in _UNIMPLEMENTED:
@@ -77,10 +79,18 @@ def parse_users_query(
                 "Request_UnsupportedQuery",
                 f"Operator '{needs_advanced[0]}' {odata.ADVANCED_QUERY_HINT}",
             )
+        advanced_only = odata.advanced_properties(node)
+        if advanced_only and not advanced:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Unsupported or invalid query filter clause specified for property "
+                f"'{advanced_only[0].split('/')[0]}' of resource 'User'.",
+            )
     kept = tuple((k, v) for k, v in query.items() if k.lower() != "$skiptoken")
     after = None
     if "$skiptoken" in options:
-        after = read_skiptoken(options["$skiptoken"], page_key, tenant_id, kept)
+        after = read_skiptoken(options["$skiptoken"], page_key, tenant_id, kept, page_token_max_age)
     return UsersQuery(select or DEFAULT_SELECT, bool(select), top, node, count, after, kept)
 
 
@@ -148,22 +158,39 @@ def _flag(value: str | None) -> bool:
 
 
 def make_skiptoken(
-    last_id: str, key: bytes, tenant_id: str, options: tuple[tuple[str, str], ...]
+    last_id: str,
+    key: bytes,
+    tenant_id: str,
+    options: tuple[tuple[str, str], ...],
+    issued: float | None = None,
 ) -> str:
-    payload = json.dumps({"t": tenant_id, "a": last_id}, separators=(",", ":")).encode()
-    mac = _mac(key, payload, options)
-    return base64.urlsafe_b64encode(mac + payload).rstrip(b"=").decode()
+    stamp = time.time() if issued is None else issued
+    payload = json.dumps({"t": tenant_id, "a": last_id, "i": stamp}, separators=(",", ":"))
+    mac = _mac(key, payload.encode(), options)
+    return base64.urlsafe_b64encode(mac + payload.encode()).rstrip(b"=").decode()
 
 
-def read_skiptoken(
-    token: str, key: bytes, tenant_id: str, options: tuple[tuple[str, str], ...]
-) -> str:
-    invalid = GraphError(
+def expired_page_token() -> GraphError:
+    """Graph's answer to a page token it no longer honours (field reports: msgraph-sdk-dotnet
+    #2254); the client has to list again from the first page."""
+    return GraphError(
         400,
         "Directory_ExpiredPageToken",
         "The specified page token value has expired or is invalid and can no longer be included "
         "in your request.",
     )
+
+
+def read_skiptoken(
+    token: str,
+    key: bytes,
+    tenant_id: str,
+    options: tuple[tuple[str, str], ...],
+    max_age: float | None = None,
+) -> str:
+    """The last id served before this token; a token older than ``max_age`` seconds has
+    expired, as page tokens do on Graph."""
+    invalid = expired_page_token()
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except ValueError:
@@ -173,6 +200,8 @@ def read_skiptoken(
         raise invalid
     data = json.loads(payload)
     if data.get("t") != tenant_id:
+        raise invalid
+    if max_age is not None and time.time() - float(data.get("i", 0)) > max_age:
         raise invalid
     return str(data["a"])
 

@@ -26,7 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .schema import COMPLEX_TYPE_NAMES, Kind, canonical_property, member_kind, property_kind
+from .schema import (
+    ADVANCED_ONLY,
+    COMPLEX_TYPE_NAMES,
+    Kind,
+    canonical_property,
+    member_kind,
+    property_kind,
+)
 
 
 class FilterError(ValueError):
@@ -507,6 +514,45 @@ def advanced_operators(node: Node) -> list[str]:
             name = "$count"
         if name and name not in found:
             found.append(name)
+        for child in _children(item):
+            visit(child)
+
+    visit(node)
+    return found
+
+
+def advanced_properties(node: Node) -> list[str]:
+    """Properties the filter compares in a way Graph serves only in advanced-query mode, in
+    order of appearance: any comparison, ``in`` or ``startsWith`` on a property of
+    ``schema.ADVANCED_ONLY``, and a comparison with ``null`` (the "null values" column of
+    Graph's filter table marks it Advanced for every user property that accepts it)."""
+    found: list[str] = []
+
+    def note(operand: Node) -> None:
+        if isinstance(operand, Property) and operand.variable is None and operand.path:
+            name = operand.text
+            if name not in found:
+                found.append(name)
+
+    def advanced_only(operand: Node) -> bool:
+        return (
+            isinstance(operand, Property)
+            and bool(operand.path)
+            and (operand.variable is None and operand.path[0] in ADVANCED_ONLY)
+        )
+
+    def visit(item: Node | None) -> None:
+        if item is None:
+            return
+        if isinstance(item, Compare):
+            for side, other in ((item.left, item.right), (item.right, item.left)):
+                null = isinstance(other, Literal) and other.kind == "null"
+                if advanced_only(side) or null:
+                    note(side)
+        elif isinstance(item, In | Call):
+            subject = item.operand if isinstance(item, In) else item.subject
+            if advanced_only(subject):
+                note(subject)
         for child in _children(item):
             visit(child)
 

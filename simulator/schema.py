@@ -160,6 +160,33 @@ NOT_IN_COLLECTION: frozenset[str] = frozenset(
     }
 )
 
+# Properties Graph filters only in advanced-query mode (ConsistencyLevel: eventual + $count=true),
+# whatever the operator, eq and startsWith included. Source: the user rows of Graph's filter
+# table (microsoft-graph-docs includes/filter-directory-objects.md, shown in
+# concepts/aad-advanced-queries.md), where these are marked "Advanced" in the eq column; faxNumber,
+# employeeOrgData and createdDateTime as the current table has them (see PLATFORM-NOTES).
+ADVANCED_ONLY: frozenset[str] = frozenset(
+    {
+        "companyName",
+        "createdDateTime",
+        "employeeHireDate",
+        "employeeOrgData",
+        "employeeType",
+        "faxNumber",
+        "mobilePhone",
+        "officeLocation",
+        "onPremisesExtensionAttributes",
+        "onPremisesImmutableId",
+        "onPremisesLastSyncDateTime",
+        "onPremisesSamAccountName",
+        "passwordPolicies",
+        "postalCode",
+        "preferredLanguage",
+        "showInAddressList",
+        "streetAddress",
+    }
+)
+
 _DIRECTORY_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
 _BY_LOWER = {name.lower(): name for name in USER_PROPERTIES}
 

@@ -4,14 +4,17 @@ records each request."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from . import control, graph, identity, vault
 from .context import CONTEXT, Context, request_id, utc_now
-from .faults import Fault
+from .faults import EXPIRED_PAGE_TOKEN, MALFORMED_FORMS, Fault
+from .graph_query import expired_page_token
 from .log import RequestRecord, safe_headers, safe_query
 from .tokens import TokenError
 
@@ -50,9 +53,18 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
             if delay:
                 injected.append("latency")
                 await asyncio.sleep(delay / 1000)
-            fault = ctx.faults.take(request.path)
+            follows_next_link = any(key.lower() == "$skiptoken" for key in request.query)
+            fault = ctx.faults.take(request.path, follows_next_link=follows_next_link)
             if fault is not None:
                 injected.append(fault.kind)
+                if fault.kind in MALFORMED_FORMS:
+                    response = _malformed(request, fault.kind, await handler(request))
+                    status = response.status
+                    return response
+                if fault.kind == EXPIRED_PAGE_TOKEN:
+                    response = graph.graph_error(request, expired_page_token())
+                    status = response.status
+                    return response
                 if fault.kind == "drop_connection":
                     if request.transport is not None:
                         request.transport.abort()
@@ -97,6 +109,36 @@ async def _cut_body(request: web.Request, answer: web.StreamResponse) -> web.Str
     if request.transport is not None:
         request.transport.abort()
     return stream
+
+
+# Where a foreign next link points: a host the app never asked for (RFC 2606 reserved name).
+FOREIGN_HOST = "graph.example.net"
+
+
+def _malformed(request: web.Request, form: str, answer: web.StreamResponse) -> web.Response:
+    """The real answer altered into one of the forms a proxy or a faulty gateway can send."""
+    headers = {"request-id": request_id(request)}
+    if form == "empty_body":
+        return web.Response(status=200, headers=headers, content_type="application/json")
+    if form == "no_content":
+        return web.Response(status=204, headers=headers)
+    raw = answer.body if isinstance(answer, web.Response) else None
+    if answer.status != 200 or not isinstance(raw, bytes):
+        return answer  # an error stays an error: only a page can be malformed
+    body = json.loads(raw)
+    if form == "no_value":
+        body.pop("value", None)
+    elif form == "value_not_list":
+        body["value"] = {user["id"]: user for user in body.get("value", [])}
+    elif form == "item_without_id" and body.get("value"):
+        body["value"][0].pop("id", None)
+    elif form == "foreign_next_link":
+        link = urlsplit(body.get("@odata.nextLink") or str(request.url))
+        port = f":{link.port}" if link.port else ""
+        body["@odata.nextLink"] = urlunsplit(link._replace(netloc=FOREIGN_HOST + port))
+    elif form == "repeat_next_link":
+        body["@odata.nextLink"] = str(request.url)
+    return web.json_response(body, headers=headers)
 
 
 def _fault_response(request: web.Request, fault: Fault) -> web.Response:

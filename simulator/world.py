@@ -50,6 +50,9 @@ class Tenant:
     verified_domains: tuple[dict[str, Any], ...]
     consents: Mapping[str, tuple[str, ...]]
     users: tuple[dict[str, Any], ...]
+    # "AAD" (a workforce tenant) or "AADB2C" (Azure AD B2C: no advanced queries), the values of
+    # organization.tenantType.
+    tenant_type: str = "AAD"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Tenant:
@@ -66,7 +69,11 @@ class Tenant:
             "verifiedDomains": list(self.verified_domains),
             "consents": {client: list(roles) for client, roles in self.consents.items()},
             "users": list(self.users),
+            "tenantType": self.tenant_type,
         }
+
+
+TENANT_TYPES = ("AAD", "AADB2C")
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,17 @@ def _tenant(data: Any, where: str, problems: list[str]) -> Tenant:
             problems.append(f"{where}.users[{i}] ({user['id']}) needs a 'userPrincipalName'")
         users.append(dict(user))
     _unique([u["id"].lower() for u in users], f"user id in {where}", problems)
-    return Tenant(tenant_id, str(data.get("displayName") or ""), domains, consents, tuple(users))
+    tenant_type = data.get("tenantType", "AAD")
+    if tenant_type not in TENANT_TYPES:
+        problems.append(f"{where}.tenantType must be one of {', '.join(TENANT_TYPES)}")
+    return Tenant(
+        tenant_id,
+        str(data.get("displayName") or ""),
+        domains,
+        consents,
+        tuple(users),
+        tenant_type if tenant_type in TENANT_TYPES else "AAD",
+    )
 
 
 def _list(data: Mapping[str, Any], key: str, problems: list[str]) -> list[Any]:

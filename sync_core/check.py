@@ -137,8 +137,13 @@ async def _count_in_scope(directory: GraphDirectory, config: TenantConfig) -> _C
     mapper = Mapper.from_config(config)
     select = scope.graph_properties | mapper.graph_properties
     read = in_scope = importable = 0
+    seen: set[str] = set()
     async for page in directory.users(select, config.filter.odata):
         for user in page:
+            # A listing restarted after an expired page token repeats users: count them once.
+            if user["id"] in seen:
+                continue
+            seen.add(user["id"])
             read += 1
             if scope.exclusion_reason(user) is None:
                 in_scope += 1

@@ -188,6 +188,7 @@ async def run_sync(
             failure.message,
             exc_info=not isinstance(error, SyncFailure | GraphRequestError),
         )
+    tally.warnings.extend(_reading_warnings(stats))
     final = replace(
         report,
         tenant_name=tenant_name,
@@ -338,6 +339,22 @@ async def _synchronise(
             f"e.g. {', '.join(shared[:5])}"
         )
     return decision.held > 0
+
+
+def _reading_warnings(stats: GraphStats) -> list[str]:
+    """What the admin should know about how the listing went, even when it went well."""
+    warnings: list[str] = []
+    if stats.listing_restarts:
+        warnings.append(
+            f"Graph's page token expired during the listing, which restarted from the first "
+            f"page {stats.listing_restarts} time(s); users read twice were counted once."
+        )
+    if stats.advanced_query_refused:
+        warnings.append(
+            "This tenant refused Graph's advanced queries (as Azure AD B2C tenants do): "
+            "filter.odata was sent without ConsistencyLevel and $count."
+        )
+    return warnings
 
 
 async def scope_and_map(

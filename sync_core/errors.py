@@ -150,6 +150,66 @@ def classify_graph_error(error: BaseException) -> SyncFailure:
     return SyncFailure("graph_failed", f"Reading from Microsoft Graph failed: {error}")
 
 
+# Why a listing is refused: a page that does not prove where the directory ends must never be
+# taken as its end (an empty 200 read as "no more users" would delete every employee).
+_INCOMPLETE = "The listing cannot be proven complete, so the run stopped and deleted nothing."
+
+
+def malformed_page_failure(page_number: int, problem: str) -> SyncFailure:
+    return SyncFailure(
+        "graph_malformed_page",
+        f"Microsoft Graph's answer to page {page_number} of the user listing is not a users "
+        f"collection: {problem}. {_INCOMPLETE}",
+        "Usually transient: the next run reads again. If it repeats, check what sits between "
+        "the app and Graph (a proxy, a TLS-inspecting firewall, a gateway rewriting answers) "
+        "and the Microsoft 365 service health.",
+        retriable=True,
+    )
+
+
+def unexpected_next_link_failure(page_number: int, problem: str) -> SyncFailure:
+    return SyncFailure(
+        "graph_unexpected_next_link",
+        f"Page {page_number} of the user listing links its next page {problem}; the app only "
+        f"follows links back to the listing it asked Graph for. {_INCOMPLETE}",
+        "Check GRAPH_BASE_URL and any proxy that rewrites Graph's answers; next links must "
+        "stay on the same scheme, host and path as the listing.",
+    )
+
+
+def pagination_loop_failure(page_number: int) -> SyncFailure:
+    return SyncFailure(
+        "graph_pagination_loop",
+        f"Page {page_number} of the user listing links back to a page already read (the same "
+        f"next link or the same page token): following it would loop forever. {_INCOMPLETE}",
+        "Usually transient: the next run reads again. If it repeats, check for a proxy or "
+        "cache that replays Graph's answers, and report it to Microsoft support.",
+        retriable=True,
+    )
+
+
+def page_token_expired_failure(restarts: int) -> SyncFailure:
+    return SyncFailure(
+        "graph_page_token_expired",
+        f"Microsoft Graph's page token expired again after the listing restarted {restarts} "
+        f"time(s) from the first page. {_INCOMPLETE}",
+        "Usually transient on large tenants: the next run reads again. If it repeats, run the "
+        "sync when the directory is quieter, or narrow filter.odata so the listing is shorter.",
+        retriable=True,
+    )
+
+
+def filter_needs_advanced_query_failure(error: GraphRequestError) -> SyncFailure:
+    return SyncFailure(
+        "filter_needs_advanced_query",
+        "This tenant refuses Graph's advanced queries (as Azure AD B2C tenants do), and "
+        f"filter.odata needs one: {error.message}",
+        "In filter.odata use only eq, startsWith and in on properties Graph filters by default "
+        "(docs/configuration.md lists them), and express the rest as include/exclude rules, "
+        "which the app evaluates itself.",
+    )
+
+
 def classify_vault_error(error: BaseException, vault_url: str, secret_name: str) -> SyncFailure:
     if isinstance(error, ResourceNotFoundError):
         return SyncFailure(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -31,7 +31,15 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 
-from .errors import GraphRequestError, classify_graph_error
+from .errors import (
+    GraphRequestError,
+    classify_graph_error,
+    filter_needs_advanced_query_failure,
+    malformed_page_failure,
+    page_token_expired_failure,
+    pagination_loop_failure,
+    unexpected_next_link_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,8 @@ class GraphStats:
     requests: int = 0
     throttled: int = 0
     dropped: int = 0
+    listing_restarts: int = 0  # the listing began again after an expired page token
+    advanced_query_refused: bool = False  # the tenant refused advanced queries (B2C)
 
 
 @dataclass(frozen=True)
@@ -141,36 +151,81 @@ class GraphDirectory:
 
     async def organization(self) -> Organization:
         body = await self._get(f"{self._api}/organization?$select=id,displayName,verifiedDomains")
-        org = (body.get("value") or [{}])[0]
-        domains = org.get("verifiedDomains") or []
-        default = next((d.get("name") for d in domains if d.get("isDefault")), None)
-        return Organization(org.get("id", ""), org.get("displayName"), default)
+        # Only the tenant's name and domain come from here, for display: an odd answer leaves
+        # them unknown instead of failing the run.
+        value = body.get("value")
+        org = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else {}
+        domains = org.get("verifiedDomains")
+        default = next(
+            (
+                d.get("name")
+                for d in (domains if isinstance(domains, list) else [])
+                if isinstance(d, dict) and d.get("isDefault")
+            ),
+            None,
+        )
+        name = org.get("displayName")
+        return Organization(
+            str(org.get("id", "")), name if isinstance(name, str) else None, default
+        )
 
     async def users(
         self, select: Iterable[str], odata_filter: str | None = None, page_size: int = PAGE_SIZE
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of users with only the selected properties, following @odata.nextLink."""
+        """Pages of users with only the selected properties, following @odata.nextLink.
+
+        The listing ends only on a well-formed page without a nextLink: any other answer raises,
+        so the caller never mistakes a broken page for the end of the directory."""
         query = [("$select", ",".join(sorted(select))), ("$top", str(page_size))]
-        advanced = odata_filter is not None and needs_advanced_query(odata_filter)
         if odata_filter is not None:
             query.append(("$filter", odata_filter))
-        if advanced:
-            query.append(("$count", "true"))
-        url: str | None = f"{self._api}/users?" + "&".join(
-            f"{name}={quote(value, safe=',/$')}" for name, value in query
-        )
-        seen_links: set[str] = set()
+        # Every $filter goes as an advanced query: many ordinary-looking filters need it (the
+        # per-property table of Graph's concepts/aad-advanced-queries.md), and default filters
+        # work with it too. Only a tenant that refuses advanced queries (Azure AD B2C) reads
+        # without them, after Graph said so on the first page.
+        advanced = odata_filter is not None
+        first = self._users_url(query, advanced)
+        url: str | None = first
+        listing = PageTrail(first)
+        restarts = 0
+        fell_back = False  # the advanced parameters were refused: reading without them
         while url is not None:
-            body = await self._get(url, advanced_query=advanced)
-            yield body.get("value") or []
-            url = body.get("@odata.nextLink")
-            if url is not None:
-                # A link that repeats would loop forever and read the tenant again and again.
-                if url in seen_links:
-                    raise GraphRequestError(
-                        500, "PagingLoop", "Graph returned the same nextLink twice"
-                    )
-                seen_links.add(url)
+            try:
+                content = await self._send(url, advanced_query=advanced)
+            except GraphRequestError as error:
+                if url != first and is_expired_page_token(error):
+                    restarts += 1
+                    if restarts > MAX_LISTING_RESTARTS:
+                        raise page_token_expired_failure(restarts - 1) from None
+                    # Graph's page tokens expire on large tenants and slow readers; the
+                    # listing starts again and the caller counts each user once.
+                    self.stats.listing_restarts += 1
+                    log.warning("Graph's page token expired; listing users from the start again")
+                    url = first
+                    listing = PageTrail(first)
+                    continue
+                if url == first and advanced and refuses_advanced_query(error):
+                    advanced, fell_back = False, True
+                    log.warning("Graph refused an advanced query; reading without it (B2C?)")
+                    url = first = self._users_url(query, advanced=False)
+                    listing = PageTrail(first)
+                    continue
+                if fell_back and error.code == UNSUPPORTED_QUERY:
+                    raise filter_needs_advanced_query_failure(error) from None
+                raise
+            # Said only once the plain query worked: a filter refused both ways (a typo) is
+            # reported as Graph's refusal, not as a tenant without advanced queries.
+            self.stats.advanced_query_refused = fell_back
+            page = parse_users_page(content, listing.page_number)
+            listing.follow(page.next_link)
+            yield page.users
+            url = page.next_link
+
+    def _users_url(self, query: list[tuple[str, str]], advanced: bool) -> str:
+        options = [*query, ("$count", "true")] if advanced else query
+        return f"{self._api}/users?" + "&".join(
+            f"{name}={quote(value, safe=',/$')}" for name, value in options
+        )
 
     async def count_probe(self) -> None:
         """One cheap listing request: proves the token and the User.Read.All permission."""
@@ -182,7 +237,16 @@ class GraphDirectory:
         if self._owns_credential:
             await self._credential.close()
 
-    async def _get(self, url: str, *, advanced_query: bool = False) -> dict[str, Any]:
+    async def _get(self, url: str) -> dict[str, Any]:
+        content = await self._send(url)
+        try:
+            body = json.loads(content) if content else {}
+        except ValueError:
+            body = {}
+        return body if isinstance(body, dict) else {}
+
+    async def _send(self, url: str, *, advanced_query: bool = False) -> bytes | None:
+        """The raw body of a GET; None when Graph (or something in between) sent none."""
         request = RequestInformation()
         request.http_method = Method.GET
         request.url = url
@@ -206,24 +270,92 @@ class GraphDirectory:
             raise GraphRequestError(status, f"HTTP{status}", "no Graph error body") from None
         except (httpx.HTTPError, AzureError) as error:
             raise classify_graph_error(error) from error
-        return json.loads(content) if content else {}
+        return content
 
 
-def needs_advanced_query(odata_filter: str) -> bool:
-    """Graph serves `ne`, `not`, `endsWith` and `$count` only as advanced queries, which need
-    `ConsistencyLevel: eventual` and `$count=true`; without them the request fails with 400."""
-    code = _without_string_literals(odata_filter).lower()
-    words = set(code.replace("(", " ").replace(")", " ").split())
-    return bool(words & {"ne", "not"}) or "endswith(" in code.replace(" ", "") or "$count" in code
+EXPIRED_PAGE_TOKEN = "Directory_ExpiredPageToken"
+UNSUPPORTED_QUERY = "Request_UnsupportedQuery"
+# A listing restarts at most this often after its page token expired; then the run fails.
+MAX_LISTING_RESTARTS = 2
 
 
-def _without_string_literals(text: str) -> str:
-    out: list[str] = []
-    in_string = False
-    for char in text:
-        if char == "'":
-            in_string = not in_string  # '' inside a literal toggles twice: still inside
-            out.append(" ")
-        elif not in_string:
-            out.append(char)
-    return "".join(out)
+@dataclass(frozen=True)
+class UsersPage:
+    users: list[dict[str, Any]]
+    next_link: str | None
+
+
+def parse_users_page(content: bytes | None, page_number: int) -> UsersPage:
+    """A listing page, proven well-formed: a JSON object whose `value` is a list of objects each
+    with a non-empty string `id`. Anything else (no body, a 204, HTML from a proxy, a body
+    without `value`) raises: it is not the end of the directory, whatever its status was."""
+    if not content:
+        raise malformed_page_failure(page_number, "the answer has no body (HTTP 204 or empty)")
+    try:
+        body = json.loads(content)
+    except ValueError:
+        raise malformed_page_failure(page_number, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise malformed_page_failure(page_number, "the body is not a JSON object")
+    if "value" not in body:
+        raise malformed_page_failure(page_number, "the body has no 'value'")
+    users = body["value"]
+    if not isinstance(users, list):
+        raise malformed_page_failure(page_number, "'value' is not a list")
+    for position, user in enumerate(users, start=1):
+        if not isinstance(user, dict):
+            raise malformed_page_failure(page_number, f"item {position} is not an object")
+        user_id = user.get("id")
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise malformed_page_failure(page_number, f"item {position} has no 'id'")
+    next_link = body.get("@odata.nextLink")
+    if next_link is not None and not isinstance(next_link, str):
+        raise unexpected_next_link_failure(page_number, "with a value that is not a URL")
+    return UsersPage(users, next_link)
+
+
+class PageTrail:
+    """The links one listing has followed: each next link must lead back to the listing asked
+    for (same scheme, host and path) and to a page token not seen before, or it would read
+    another resource or loop forever."""
+
+    def __init__(self, first_url: str):
+        parts = urlsplit(first_url)
+        self._origin = (parts.scheme, parts.netloc.lower(), parts.path)
+        self._links = {first_url}
+        self._tokens: set[str | None] = {_page_token(first_url)}
+        self.page_number = 1
+
+    def follow(self, next_link: str | None) -> None:
+        if next_link is None:
+            return
+        parts = urlsplit(next_link)
+        if (parts.scheme, parts.netloc.lower(), parts.path) != self._origin:
+            where = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else next_link
+            raise unexpected_next_link_failure(self.page_number, f"to {where[:200]}")
+        token = _page_token(next_link)
+        if next_link in self._links or token in self._tokens:
+            raise pagination_loop_failure(self.page_number)
+        self._links.add(next_link)
+        self._tokens.add(token)
+        self.page_number += 1
+
+
+def _page_token(url: str) -> str | None:
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name.lower() == "$skiptoken":
+            return value
+    return None
+
+
+def is_expired_page_token(error: GraphRequestError) -> bool:
+    return error.status == 400 and error.code == EXPIRED_PAGE_TOKEN
+
+
+def refuses_advanced_query(error: GraphRequestError) -> bool:
+    """Azure AD B2C has no advanced queries and answers 400 Request_BadRequest to `$count` and
+    `ConsistencyLevel: eventual` ("This request is not supported by the service", "$count is
+    not currently supported": microsoft-graph-docs issues #9856, #10493). Filter errors Graph
+    raises in any tenant come back the same way without the parameters, so retrying without
+    them costs one request and hides nothing."""
+    return error.status == 400 and error.code == "Request_BadRequest"

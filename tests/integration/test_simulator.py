@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 WORLD_FILE = Path(__file__).parents[1] / "fixtures" / "simulator_world.json"
 ERROR_MAPPING: dict[str, Any] = {"4XX": ODataError, "5XX": ODataError}
 UNKNOWN = "99999999-9999-4999-8999-999999999999"
+CONSENTED = ["User.Read.All", "Organization.Read.All"]  # as in the world file
 TRUST = ssl.create_default_context(cafile=str(CA.ca_path))
 
 
@@ -114,7 +115,7 @@ def test_client_secret_credential_gets_a_token_with_the_consented_roles(sim, app
             return (await cred.get_token(f"{sim.base_url}/.default")).token
 
     token = asyncio.run(scenario())
-    assert claims(token)["roles"] == ["User.Read.All"]
+    assert claims(token)["roles"] == ["User.Read.All", "Organization.Read.All"]
     assert claims(token)["tid"] == app["tenant"]
 
 
@@ -382,7 +383,7 @@ def test_missing_consent_is_forbidden(sim, app) -> None:
         with pytest.raises(ODataError) as raised:
             asyncio.run(scenario())
     finally:
-        sim.set_consent(app["tenant"], app["client"], ["User.Read.All"])
+        sim.set_consent(app["tenant"], app["client"], CONSENTED)
     assert raised.value.response_status_code == 403
     assert raised.value.error.code == "Authorization_RequestDenied"
 
@@ -430,3 +431,126 @@ def test_bad_tokens_writes_and_control_api(sim, app) -> None:
     assert "expired" in expired
     assert ("PATCH", 405) in {(r["method"], r["status"]) for r in logged}
     assert bearer["Authorization"] not in json.dumps(logged)
+
+
+def bearer_for(sim: Simulator, app: dict[str, str], **changes: str) -> dict[str, str]:
+    async def token() -> str:
+        async with credential(sim, app, **changes) as cred:
+            return (await cred.get_token(f"{sim.base_url}/.default")).token
+
+    return {"Authorization": f"Bearer {asyncio.run(token())}"}
+
+
+def test_malformed_listing_pages_are_served_on_demand(sim, app) -> None:
+    bearer = bearer_for(sim, app)
+    url = "/v1.0/users?$select=id,mail&$top=2"
+    with httpx.Client(verify=TRUST, base_url=sim.base_url, headers=bearer) as client:
+
+        def altered(form: str) -> httpx.Response:
+            fault = {"kind": "malformedPage", "form": form}
+            assert client.post("/_sim/faults", json=fault).status_code == 204
+            return client.get(url)
+
+        empty = altered("empty_body")
+        assert (empty.status_code, empty.content) == (200, b"")
+        assert altered("no_content").status_code == 204
+        no_value = altered("no_value").json()
+        assert "value" not in no_value and "@odata.nextLink" in no_value
+        assert isinstance(altered("value_not_list").json()["value"], dict)
+        assert "id" not in altered("item_without_id").json()["value"][0]
+        foreign = altered("foreign_next_link").json()["@odata.nextLink"]
+        assert httpx.URL(foreign).host == "graph.example.net" and "$skiptoken=" in foreign
+        repeated = altered("repeat_next_link")
+        assert repeated.json()["@odata.nextLink"] == str(repeated.request.url)
+        assert client.get(url).json()["value"]  # each fault answers once
+        refused = client.post("/_sim/faults", json={"kind": "malformedPage", "form": "odd"})
+        assert refused.status_code == 400
+
+
+def test_page_tokens_expire_on_demand_and_with_time(sim, app) -> None:
+    bearer = bearer_for(sim, app)
+    with httpx.Client(verify=TRUST, base_url=sim.base_url, headers=bearer) as client:
+        assert client.post("/_sim/faults", json={"kind": "expiredPageToken"}).status_code == 204
+        first = client.get("/v1.0/users?$top=2")  # no page token: the fault waits
+        assert first.status_code == 200
+        next_link = first.json()["@odata.nextLink"]
+        expired = client.get(next_link)
+        assert expired.status_code == 400
+        assert expired.json()["error"]["code"] == "Directory_ExpiredPageToken"
+        assert client.get(next_link).status_code == 200  # one expiry, as asked
+
+        lifetime = {"kind": "pageTokenLifetime", "seconds": 0}
+        assert client.post("/_sim/faults", json=lifetime).status_code == 204
+        assert client.get("/_sim/faults").json()["pageTokenLifetime"] == 0
+        assert client.get(next_link).json()["error"]["code"] == "Directory_ExpiredPageToken"
+        forever = {"kind": "pageTokenLifetime", "seconds": None}
+        assert client.post("/_sim/faults", json=forever).status_code == 204
+        assert client.get(next_link).status_code == 200
+
+
+def test_organization_needs_organization_read_all(sim, app) -> None:
+    sim.set_consent(app["tenant"], app["client"], ["User.Read.All"])
+    try:
+        bearer = bearer_for(sim, app)
+        with httpx.Client(verify=TRUST, base_url=sim.base_url, headers=bearer) as client:
+            organization = client.get("/v1.0/organization")
+            users = client.get("/v1.0/users?$top=1")
+    finally:
+        sim.set_consent(app["tenant"], app["client"], CONSENTED)
+    assert organization.status_code == 403
+    assert organization.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert users.status_code == 200
+
+
+def test_a_b2c_tenant_refuses_advanced_queries(sim, app) -> None:
+    b2c = "0b2c0b2c-0000-4000-8000-000000000b2c"
+    sim.add_tenant(
+        {
+            "id": b2c,
+            "displayName": "Woodgrove B2C",
+            "tenantType": "AADB2C",
+            "verifiedDomains": [{"name": "woodgroveb2c.onmicrosoft.com", "isDefault": True}],
+            "consents": {app["client"]: CONSENTED},
+            "users": [{"id": UNKNOWN, "userPrincipalName": "a@woodgroveb2c.onmicrosoft.com"}],
+        }
+    )
+    bearer = bearer_for(sim, app, tenant=b2c)
+    advanced = {**bearer, "ConsistencyLevel": "eventual"}
+    query = "/v1.0/users?$filter=userType eq 'Member' or userType eq null"
+    with httpx.Client(verify=TRUST, base_url=sim.base_url) as client:
+        refused = client.get(query + "&$count=true", headers=advanced)
+        counted = client.get("/v1.0/users/$count", headers=bearer)
+        default = client.get("/v1.0/users?$filter=startswith(displayName,'a')", headers=bearer)
+        organization = client.get("/v1.0/organization", headers=bearer).json()
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "Request_BadRequest"
+    assert "not supported by the service" in refused.json()["error"]["message"]
+    assert counted.status_code == 400 and "$count" in counted.json()["error"]["message"]
+    assert default.status_code == 200
+    assert organization["value"][0]["tenantType"] == "AADB2C"
+
+
+def test_lifecycle_dates_come_back_empty_without_their_permission(sim, app) -> None:
+    dated = "0a000000-0000-4000-8000-0000000000d7"
+    sim.upsert_user(
+        app["tenant"],
+        {
+            "id": dated,
+            "userPrincipalName": "dated@contoso.com",
+            "employeeHireDate": "2020-01-01T00:00:00Z",
+            "employeeLeaveDateTime": "2030-01-01T00:00:00Z",
+        },
+    )
+    url = f"/v1.0/users/{dated}?$select=id,employeeHireDate,employeeLeaveDateTime"
+    try:
+        with httpx.Client(verify=TRUST, base_url=sim.base_url) as client:
+            hidden = client.get(url, headers=bearer_for(sim, app)).json()
+            sim.set_consent(
+                app["tenant"], app["client"], [*CONSENTED, "User-LifeCycleInfo.Read.All"]
+            )
+            shown = client.get(url, headers=bearer_for(sim, app)).json()
+    finally:
+        sim.set_consent(app["tenant"], app["client"], CONSENTED)
+        sim.remove_user(app["tenant"], dated)
+    assert hidden["employeeHireDate"] is None and hidden["employeeLeaveDateTime"] is None
+    assert shown["employeeHireDate"] == "2020-01-01T00:00:00Z"
+    assert shown["employeeLeaveDateTime"] == "2030-01-01T00:00:00Z"

@@ -121,7 +121,9 @@ def test_world_loads_and_holds_the_secret_for_the_identity() -> None:
     assert tenant.display_name == "Fabrikam Inc"
     assert tenant.verified_domains[0]["name"] == "fabrikam.com"
     assert world.apps[0].client_id == "6a1f4f43-4a6b-4c52-9b0d-2f1e3c4d5e6f"
-    assert tenant.consents == {"6a1f4f43-4a6b-4c52-9b0d-2f1e3c4d5e6f": ("User.Read.All",)}
+    assert tenant.consents == {
+        "6a1f4f43-4a6b-4c52-9b0d-2f1e3c4d5e6f": ("User.Read.All", "Organization.Read.All")
+    }
     assert world.key_vault.secrets == {"entra-client-secret": "s3cret"}
     assert world.managed_identity is not None
     assert world.key_vault.readers == (world.managed_identity.client_id,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from simulator.graph_query import GraphError, make_skiptoken, parse_users_query, read_skiptoken
@@ -251,3 +253,62 @@ def test_skiptoken_is_bound_to_query_and_tenant() -> None:
         read_skiptoken(
             token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], KEY, TENANT, options
         )
+
+
+# Graph's filter table (concepts/aad-advanced-queries.md, includes/filter-directory-objects.md):
+# eq/startsWith/in on these properties, and any comparison with null, are advanced queries.
+ADVANCED_ONLY_FILTERS = [
+    ("companyName eq 'Contoso'", "companyName"),
+    ("startswith(officeLocation,'B')", "officeLocation"),
+    ("mobilePhone eq '+1 555'", "mobilePhone"),
+    ("postalCode eq '98052'", "postalCode"),
+    ("startswith(streetAddress,'1 ')", "streetAddress"),
+    ("faxNumber eq '1'", "faxNumber"),
+    ("employeeType eq 'Contractor'", "employeeType"),
+    ("preferredLanguage eq 'en-US'", "preferredLanguage"),
+    ("onPremisesExtensionAttributes/extensionAttribute1 eq 'x'", "onPremisesExtensionAttributes"),
+    ("employeeOrgData/division eq 'Sales'", "employeeOrgData"),
+    ("createdDateTime ge 2024-01-01T00:00:00Z", "createdDateTime"),
+    ("employeeHireDate le 2024-01-01T00:00:00Z", "employeeHireDate"),
+    ("showInAddressList eq true", "showInAddressList"),
+    ("companyName in ('A','B')", "companyName"),
+    ("city eq null", "city"),
+    ("accountEnabled eq true and department eq null", "department"),
+]
+
+
+@pytest.mark.parametrize(("text", "prop"), ADVANCED_ONLY_FILTERS)
+def test_properties_graph_filters_only_in_advanced_queries_are_refused_without_them(text, prop):
+    for consistency, options in ((None, {}), ("eventual", {}), (None, {"$count": "false"})):
+        with pytest.raises(GraphError) as raised:
+            _query({"$filter": text, **options}, consistency)
+        assert (raised.value.status, raised.value.code) == (400, "Request_UnsupportedQuery")
+        assert f"property '{prop}' of resource 'User'" in raised.value.message
+    accepted = _query({"$filter": text, "$count": "true"}, "eventual")
+    assert accepted.filter is not None and accepted.count
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "department eq 'Sales'",
+        "startswith(displayName,'A')",
+        "city in ('Oslo','Bergen')",
+        "userType eq 'Member' and accountEnabled eq true",
+        "proxyAddresses/any(p:startswith(p,'smtp:'))",
+        "assignedLicenses/any(x:x/skuId eq 05e9a617-0261-4cee-bb44-138d3ef5d965)",
+    ],
+)
+def test_default_filters_work_with_and_without_the_advanced_parameters(text):
+    assert _query({"$filter": text}).filter is not None
+    assert _query({"$filter": text, "$count": "true"}, "eventual").filter is not None
+
+
+def test_page_tokens_expire_after_the_configured_lifetime() -> None:
+    options = (("$select", "id"), ("$top", "5"))
+    token = make_skiptoken("u1", KEY, TENANT, options, issued=time.time() - 60)
+    assert read_skiptoken(token, KEY, TENANT, options) == "u1"
+    assert read_skiptoken(token, KEY, TENANT, options, max_age=120) == "u1"
+    with pytest.raises(GraphError) as raised:
+        read_skiptoken(token, KEY, TENANT, options, max_age=30)
+    assert (raised.value.status, raised.value.code) == (400, "Directory_ExpiredPageToken")
