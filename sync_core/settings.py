@@ -325,7 +325,7 @@ def _connection_string_problems(value: str) -> list[str]:
         if pairs["usedevelopmentstorage"].lower() != "true" or len(pairs) > 1:
             problems.append(f"{name}: UseDevelopmentStorage=true must stand alone")
         return problems
-    if not pairs.get("accountname"):
+    if not pairs.get("accountname") and not pairs.get("tableendpoint"):
         problems.append(f"{name} has no AccountName: {_CONNECTION_SHAPE}")
     key = pairs.get("accountkey")
     if not key and not pairs.get("sharedaccesssignature"):
