@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(
                 "\nTry it yourself: `bash scripts/demo.sh --keep` keeps the simulator and "
-                "Azurite running after the demo; this demo's stop now."
+                "Azurite running after the demo. The simulator and Azurite of this run stop now."
             )
     finally:
         simulator.stop()
@@ -105,11 +106,15 @@ def _keep_running(workdir: Path, env: dict[str, str]) -> None:
         + "\nPress Ctrl-C here to stop them.",
         flush=True,
     )
+    # Ctrl-C or a plain `kill` ends the wait and the caller stops both. Set explicitly: a shell
+    # without job control starts background commands with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("\nstopping the simulator and Azurite")
+        print("\nstopping the simulator and Azurite", flush=True)
 
 
 def _step(title: str, env: dict[str, str], *command: str, head: int | None = None) -> None:
