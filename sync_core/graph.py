@@ -94,8 +94,9 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
                 delay = min(0.5 * 2.0**attempt, 30.0)
                 # A name that does not resolve or a refused connection never reached Graph:
                 # "unreachable", not a connection that dropped half-way.
-                what = "unreachable" if isinstance(error, httpx.ConnectError) else "dropped"
-                log.warning("Graph connection %s; retrying in %.1f s", what, delay)
+                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                what = "connection dropped" if connected else "could not be reached"
+                log.warning("Graph %s; retrying in %.1f s", what, delay)
                 await asyncio.sleep(delay)
                 continue
             self._stats.requests += 1

@@ -307,3 +307,32 @@ def test_demo_keep_leaves_the_simulator_and_azurite_running_for_the_cli(tmp_path
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)
     assert demo.returncode == 0
+
+
+def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -> None:
+    """The transport's retry notice and the classification agree: a name that does not resolve
+    never reached Graph ("could not be reached"), it is not a dropped connection."""
+    import asyncio
+
+    import httpx
+
+    from sync_core.errors import classify_graph_error
+    from sync_core.graph import GraphStats, _GuardedTransport
+
+    async def get() -> BaseException:
+        transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats())
+        try:
+            request = httpx.Request("GET", "https://graph.nonexistent.invalid/v1.0/users")
+            await transport.handle_async_request(request)
+        except Exception as error:  # noqa: BLE001 - the error is the subject of the test
+            return error
+        finally:
+            await transport.aclose()
+        raise AssertionError("an unresolvable host answered")
+
+    caplog.set_level("WARNING", logger="sync_core.graph")
+    error = asyncio.run(get())
+    notices = [record.getMessage() for record in caplog.records]
+    assert notices and all("could not be reached" in notice for notice in notices)
+    assert not any("dropped" in notice for notice in notices)
+    assert classify_graph_error(error).code == "graph_unreachable"
