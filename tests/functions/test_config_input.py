@@ -5,6 +5,7 @@ Then a fuzz test: random JSON documents and random bytes, to both entry points."
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from typing import Any
@@ -186,6 +187,22 @@ plausible = st.fixed_dictionaries(
                     ),
                     max_size=2,
                 ),
+                # Any float, NaN and infinities included (json.dumps writes them bare): valid
+                # in this place, so only the JSON reader can refuse them.
+                "exclude": st.lists(
+                    st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "attribute": st.just("city"),
+                                "operator": st.just("equals"),
+                                "value": st.floats() | st.integers() | st.text(max_size=8),
+                            }
+                        ),
+                        min_size=1,
+                        max_size=2,
+                    ),
+                    max_size=2,
+                ),
             },
         ),
         "cleanUp": st.fixed_dictionaries(
@@ -197,8 +214,14 @@ plausible = st.fixed_dictionaries(
         ),
     },
 )
-# json.dumps writes NaN and Infinity for such floats: the reader must refuse them.
-documents = (plausible | near_schema | json_values).map(
+# A float where any number is valid: NaN and the infinities (json.dumps writes them bare) can only
+# be refused by the JSON reader, and once were stored by the CLI.
+any_float_value = (st.sampled_from([math.nan, math.inf, -math.inf]) | st.floats()).map(
+    lambda number: {
+        "filter": {"exclude": [[{"attribute": "city", "operator": "equals", "value": number}]]}
+    }
+)
+documents = (plausible | any_float_value | near_schema | json_values).map(
     lambda document: json.dumps(document).encode()
 )
 
