@@ -1,15 +1,19 @@
 """The demo: a generated tenant served by the simulator, synced into Azurite by the real CLI.
 
-    python -m devtools.demo [--users 3000] [--seed 1]
+    python -m devtools.demo [--users 3000] [--seed 1] [--keep]
 
 Runs Check Connectivity, a first sync, a change in the directory and a second sync, then shows
-the Employees table. Nothing here needs an Azure account or the internet.
+the Employees table. Nothing here needs an Azure account or the internet. With --keep the
+simulator and Azurite stay up afterwards and the demo writes the environment the CLI needs to a
+file to `source`, so you can run the commands yourself; Ctrl-C stops them.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=3000, help="size of the tenant (default 3000)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the simulator and Azurite running afterwards (Ctrl-C stops them)",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="entra-sync-demo-"))
@@ -61,14 +70,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n(In the directory, {member['displayName']} becomes Head of Signatures.)")
         _step("Second sync: only the change is written", env, "sync")
         _step("The Employees table (first rows)", env, "employees", head=12)
-        print(
-            "\nTry it yourself with the same commands (python -m sync_core --help); "
-            "this demo's simulator and Azurite stop now."
-        )
+        if args.keep:
+            _keep_running(workdir, {name: env[name] for name in _cli_environment(simulator)})
+        else:
+            print(
+                "\nTry it yourself: `bash scripts/demo.sh --keep` keeps the simulator and "
+                "Azurite running after the demo. The simulator and Azurite of this run stop now."
+            )
     finally:
         simulator.stop()
         azurite.stop()
     return 0
+
+
+def _cli_environment(simulator: object) -> list[str]:
+    names = list(simulator.environment())  # type: ignore[attr-defined]
+    return [*names, "TABLES_CONNECTION_STRING"]
+
+
+def _keep_running(workdir: Path, env: dict[str, str]) -> None:
+    """Write the CLI's environment to a file to `source`, then wait for Ctrl-C."""
+    env_file = workdir / "env.sh"
+    env_file.write_text(
+        "# Environment of the demo's simulator and Azurite (bash scripts/demo.sh --keep).\n"
+        + "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+    )
+    print(
+        "\nThe simulator and Azurite keep running. In another shell:\n\n"
+        f"  source {env_file}\n"
+        f"  {ROOT}/bin/sync-core runs\n"
+        f"  {ROOT}/bin/sync-core employees --json | head -c 600\n"
+        f"  {ROOT}/bin/sync-core config show\n\n"
+        f"The environment ({env_file}):\n"
+        + "".join(f"  {name}={value}\n" for name, value in env.items())
+        + "\nPress Ctrl-C here to stop them.",
+        flush=True,
+    )
+    # Ctrl-C or a plain `kill` ends the wait and the caller stops both. Set explicitly: a shell
+    # without job control starts background commands with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping the simulator and Azurite", flush=True)
 
 
 def _step(title: str, env: dict[str, str], *command: str, head: int | None = None) -> None:

@@ -22,7 +22,7 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Tenant whose users are synced (GUID or domain). Empty means this subscription\'s tenant.')
+@description('Directory (tenant) ID whose users are synced: a GUID, not a domain (the app refuses domains). Empty means this subscription\'s tenant.')
 param entraTenantId string = ''
 
 @description('Client id of the Entra app registration; empty until the app is registered (docs/deploy.md).')

@@ -18,14 +18,14 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from azure.core.exceptions import AzureError
 
-from .config import ConfigError
+from .config import MAX_DOCUMENT_BYTES, ConfigError, DocumentError, read_json_document
 from .errors import SyncFailure, classify_storage_error
 from .report import is_run_id
 from .settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
 log = logging.getLogger("sync_core.api")
 
-MAX_BODY_BYTES = 256 * 1024  # a configuration of 200 fields and many rules is far below this
+MAX_BODY_BYTES = MAX_DOCUMENT_BYTES  # as for a configuration file given to the CLI
 MAX_ECHO_CHARS = 200
 
 ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (the default)
@@ -125,26 +125,23 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
 
 
 def json_object(body: bytes, *, required: bool) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is {} unless one is required."""
+    """The body as a JSON object; an empty body is {} unless one is required. Read with the
+    CLI's reader, so both refuse the same documents in the same words."""
     if not body.strip():
         if required:
             raise ApiError(400, "missing_body", "The request needs a JSON object as its body.")
         return {}
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes.")
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
-    except RecursionError:
-        raise ApiError(400, "malformed_json", "The body nests too deeply.") from None
-    except (json.JSONDecodeError, ValueError) as error:
-        if not isinstance(error, json.JSONDecodeError):
-            raise ApiError(400, "malformed_json", str(error)) from None
+        document = read_json_document(body, max_bytes=MAX_BODY_BYTES)
+    except DocumentError as error:
+        if error.too_large:
+            raise ApiError(
+                413, "body_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes."
+            ) from None
         raise ApiError(
             400,
             "malformed_json",
-            f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}.",
+            f"The body is not a JSON document this API accepts: {error.message}.",
         ) from None
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_body", "The body must be a JSON object.")
@@ -287,7 +284,3 @@ def echo(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     return f"<{type(value).__name__}>"
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"The body is not valid JSON: {name} is not a JSON number.")

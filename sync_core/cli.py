@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from azure.core.exceptions import AzureError
 
 from .check import check_connectivity, render_check
-from .config import ConfigError, TenantConfig, parse_config_text
+from .config import MAX_DOCUMENT_BYTES, ConfigError, TenantConfig, parse_config_bytes
 from .engine import RunRequest, log_run_finished
 from .errors import SyncFailure, classify_storage_error
 from .exclusive import TenantBusy, sync_exclusively
@@ -115,14 +115,7 @@ def _json(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    # The Azure SDKs log every HTTP request at INFO; that is noise for an admin.
-    logging.getLogger("azure").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _configure_logging(args.verbose)
     env = dict(os.environ if environ is None else environ)
     try:
         if args.command == "config" and args.config_command == "validate":
@@ -154,9 +147,35 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except AzureError as error:  # storage failed outside a run (config, runs, employees)
         failure = classify_storage_error(error)
         return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
-    except Exception as error:  # a bug: say so plainly, with the trace for a report
-        logging.getLogger(__name__).exception("unexpected error")
-        return _fail(args, EXIT_FAILED, "internal_error", f"{type(error).__name__}: {error}")
+    except Exception as error:  # a bug: say so plainly; the trace with -v, for a report
+        logging.getLogger(__name__).info("unexpected error", exc_info=True)
+        return _fail(
+            args,
+            EXIT_FAILED,
+            "internal_error",
+            f"{type(error).__name__}: {error}",
+            "This is a bug: run the command again with -v and report the trace it prints.",
+        )
+
+
+# Loggers of the SDKs under us. Without -v they are silent: their warnings (MSAL's and
+# azure-identity's blocks with trace ids and correlation ids, retry notices) repeat what our own
+# message says, in words an admin cannot act on. With -v they show at INFO, as ours do.
+_SDK_LOGGERS = ("azure", "msal", "httpx", "httpcore", "urllib3", "kiota_http", "msgraph")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for name in _SDK_LOGGERS:
+        # The SDKs log every HTTP request at INFO: noise even with -v; their warnings stay at -v.
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
+    # The run's own log lines (a JSON summary for the Functions host, a failure's trace) repeat
+    # the report the CLI prints on stdout; with -v they show.
+    logging.getLogger("sync_core.run").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def _fail(
@@ -177,7 +196,7 @@ def _fail(
         error: dict[str, Any] = {"code": code, "message": message, "fix": fix}
         if problems is not None:
             error["problems"] = problems
-        sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        _write_stdout(json.dumps({"error": error}, ensure_ascii=False))
     return exit_code
 
 
@@ -190,16 +209,32 @@ def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:
 
 def _validate(path: Path) -> int:
     _read_config_file(path)
-    print(f"{path}: valid")
+    _write_stdout(f"{path}: valid")
     return EXIT_OK
 
 
 def _read_config_file(path: Path) -> TenantConfig:
+    """The file read as HTTP reads a body: the same bytes limit and the same JSON reader."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as error:
-        raise ConfigError([("$", f"cannot read {path}: {error.strerror}", str(path))]) from None
-    return parse_config_text(text)
+        reason = error.strerror or type(error).__name__
+        raise ConfigError([("$", f"cannot read {path}: {reason}", str(path))]) from None
+    return parse_config_bytes(raw)
+
+
+def _write_stdout(text: str) -> None:
+    """One line (or block) on stdout. A reader that stops early (`employees | head`) is not a
+    failure of the command: what is left goes to devnull and the command ends with its own
+    outcome (Python's signal docs, "Note on SIGPIPE")."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush goes there too
+        os.close(devnull)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str) -> int:
@@ -213,10 +248,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             if args.config_command == "set":
                 config = _read_config_file(args.file)
                 await service.configs.put(tenant_id, config)
-                print(f"stored the configuration of {tenant_id}; it applies from the next run")
+                _write_stdout(
+                    f"stored the configuration of {tenant_id}; it applies from the next run"
+                )
                 return EXIT_OK
             config = await service.effective_config(tenant_id)
-            print(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
+            _write_stdout(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
             return EXIT_OK
 
         if args.command == "sync":
@@ -304,9 +341,9 @@ async def _close_interrupted(service: SyncService, tenant_id: str, run_id: str) 
 
 def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        _write_stdout(json.dumps(document, ensure_ascii=False))
     else:
-        print(text)
+        _write_stdout(text)
 
 
 def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:

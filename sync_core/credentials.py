@@ -6,11 +6,15 @@ Azure), never with the app registration: the registration only reads the directo
 
 from __future__ import annotations
 
+from typing import Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.keyvault.secrets.aio import SecretClient
 
-from .errors import SyncFailure, classify_vault_error
+from .errors import SyncFailure, classify_token_error, classify_vault_error
 from .settings import Settings
 
 
@@ -51,13 +55,36 @@ async def read_client_secret(settings: Settings) -> str:
     return secret.value
 
 
-def entra_credential(
-    settings: Settings, tenant_id: str, client_secret: str
-) -> ClientSecretCredential:
+class EntraCredential(ClientSecretCredential):
+    """The app registration's credential. It knows where its secret came from, so a secret
+    Entra ID refuses is classified with the right advice: ENTRA_CLIENT_SECRET is fixed in the
+    environment, a Key Vault secret in the vault."""
+
+    def __init__(self, *args: Any, secret_from_environment: bool, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._secret_from_environment = secret_from_environment
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        try:
+            return await super().get_token(*scopes, **kwargs)
+        except ClientAuthenticationError as error:
+            raise self._classified(error) from error
+
+    async def get_token_info(self, *scopes: str, **kwargs: Any) -> AccessTokenInfo:
+        try:
+            return await super().get_token_info(*scopes, **kwargs)
+        except ClientAuthenticationError as error:
+            raise self._classified(error) from error
+
+    def _classified(self, error: ClientAuthenticationError) -> SyncFailure:
+        return classify_token_error(error, secret_from_environment=self._secret_from_environment)
+
+
+def entra_credential(settings: Settings, tenant_id: str, client_secret: str) -> EntraCredential:
     """The app registration's credential in one tenant (the app may serve several)."""
     if settings.client_id is None:
         raise SyncFailure("no_client_id", "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID.")
-    return ClientSecretCredential(
+    return EntraCredential(
         tenant_id,
         settings.client_id,
         client_secret,
@@ -65,4 +92,6 @@ def entra_credential(
         # Instance discovery asks login.microsoftonline.com about the authority; a sovereign or
         # local authority is not in its list, so discovery would fail or leak the call.
         disable_instance_discovery=not settings.authority_is_microsoft,
+        # read_client_secret prefers the environment: the secret came from there when set.
+        secret_from_environment=bool(settings.client_secret),
     )

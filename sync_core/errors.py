@@ -77,9 +77,34 @@ _AADSTS: dict[str, _Known] = {
 }
 
 
-def classify_token_error(error: BaseException) -> SyncFailure:
+# A secret given in ENTRA_CLIENT_SECRET (local runs) is fixed there, not in Key Vault.
+_FROM_ENVIRONMENT: dict[str, _Known] = {
+    "7000215": _Known(
+        "wrong_secret",
+        "Entra ID rejected the client secret taken from ENTRA_CLIENT_SECRET.",
+        "Create a new client secret for the app registration and set ENTRA_CLIENT_SECRET to its "
+        "Value (not its Secret ID); or unset ENTRA_CLIENT_SECRET to read the secret from Key "
+        "Vault.",
+    ),
+    "7000222": _Known(
+        "expired_secret",
+        "The client secret taken from ENTRA_CLIENT_SECRET has expired.",
+        "Create a new client secret for the app registration and set ENTRA_CLIENT_SECRET to its "
+        "Value.",
+    ),
+}
+
+
+def classify_token_error(
+    error: BaseException, *, secret_from_environment: bool = False
+) -> SyncFailure:
+    """`secret_from_environment`: the secret came from ENTRA_CLIENT_SECRET, not Key Vault, so
+    the advice about a rejected secret names that setting."""
     text = _chain_text(error)
     for code in re.findall(r"AADSTS(\d+)", text):
+        if secret_from_environment and code in _FROM_ENVIRONMENT:
+            known = _FROM_ENVIRONMENT[code]
+            return SyncFailure(known.code, f"{known.message} (AADSTS{code})", known.fix)
         if code in _AADSTS:
             known = _AADSTS[code]
             return SyncFailure(known.code, f"{known.message} (AADSTS{code})", known.fix)
@@ -246,6 +271,22 @@ def classify_vault_error(error: BaseException, vault_url: str, secret_name: str)
 def classify_storage_error(error: BaseException) -> SyncFailure:
     if isinstance(error, SyncFailure):
         return error
+    if (
+        isinstance(error, HttpResponseError)
+        and error.status_code == 403
+        and _signature_refused(error)
+    ):
+        # A shared-key signature that does not verify: the key, not a role. Azure answers
+        # AuthenticationFailed (Table service error codes); Azurite AuthorizationFailure, both
+        # with "Server failed to authenticate the request".
+        return SyncFailure(
+            "storage_key_rejected",
+            "Table Storage could not verify the request's signature: the account key (or SAS) "
+            "in TABLES_CONNECTION_STRING is not the account's.",
+            "Copy key1 or key2 again from the storage account's Access keys (locally: the "
+            "connection string Azurite prints); in Azure, use TABLES_ENDPOINT with the managed "
+            "identity instead of a key.",
+        )
     if isinstance(error, HttpResponseError) and error.status_code == 403:
         return SyncFailure(
             "storage_forbidden",
@@ -260,6 +301,13 @@ def classify_storage_error(error: BaseException) -> SyncFailure:
             retriable=True,
         )
     return SyncFailure("storage_failed", f"Table Storage failed: {_first_line(str(error))}")
+
+
+def _signature_refused(error: HttpResponseError) -> bool:
+    code = str(getattr(error, "error_code", "") or "")
+    return code.endswith("AuthenticationFailed") or "failed to authenticate the request" in str(
+        error.message or error
+    )
 
 
 def _is_connection_problem(error: BaseException) -> bool:

@@ -97,12 +97,16 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
                 # The body is read here, inside the retry: a page of 999 users is large, and a
                 # connection dropped half-way through it is the likeliest drop of all.
                 await response.aread()
-            except _CONNECTION_FAULTS:
+            except _CONNECTION_FAULTS as error:
                 self._stats.dropped += 1
                 if attempt == CONNECTION_RETRIES:
                     raise
                 delay = min(0.5 * 2.0**attempt, 30.0)
-                log.warning("Graph connection dropped; retrying in %.0f s", delay)
+                # A name that does not resolve or a refused connection never reached Graph:
+                # "unreachable", not a connection that dropped half-way.
+                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                what = "connection dropped" if connected else "could not be reached"
+                log.warning("Graph %s; retrying in %.1f s", what, delay)
                 await asyncio.sleep(delay)
                 continue
             self._stats.requests += 1

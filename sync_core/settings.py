@@ -1,11 +1,16 @@
 """App settings, read from the environment once and validated as a whole.
 
+A problem names the setting and the shape it expects, never the value: a connection string
+carries an account key, and a client secret pasted into the wrong setting must not reach a log.
+
 The same names are the Function App's app settings; `SETTINGS` is the single definition that the
 infrastructure tests compare the Bicep template against.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from collections.abc import Mapping
@@ -163,13 +168,13 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
     if tenant_id is None:
         problems.append("ENTRA_TENANT_ID is not set: give the tenant's Directory (tenant) ID")
     elif not is_tenant_id(tenant_id):
-        problems.append(f"ENTRA_TENANT_ID {tenant_id!r} {TENANT_ID_RULE}")
+        problems.append(f"ENTRA_TENANT_ID {TENANT_ID_RULE}")
 
     client_id = get("ENTRA_CLIENT_ID")
     if client_id is None and needs_graph:
         problems.append("ENTRA_CLIENT_ID is not set: give the app registration's client id")
     elif client_id is not None and not _is_guid(client_id):
-        problems.append(f"ENTRA_CLIENT_ID {client_id!r} is not a GUID")
+        problems.append("ENTRA_CLIENT_ID is not a GUID (the Application (client) ID)")
 
     key_vault_url = get("KEY_VAULT_URL")
     client_secret = get("ENTRA_CLIENT_SECRET")
@@ -187,7 +192,7 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
     problems += _url_problems("GRAPH_BASE_URL", graph_base_url)
     if re.search(r"/(v1\.0|beta)$", graph_base_url):
         problems.append(
-            f"GRAPH_BASE_URL {graph_base_url!r} ends with a version segment: give the root "
+            "GRAPH_BASE_URL ends with a version segment: give the root "
             "(https://graph.microsoft.com); the app adds /v1.0"
         )
 
@@ -204,13 +209,17 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
             "TABLES_CONNECTION_STRING (Azurite)"
         )
     if tables_endpoint:
-        problems += _url_problems("TABLES_ENDPOINT", tables_endpoint)
+        # Identity-based access: azure-core sends a bearer token over https only.
+        problems += _url_problems("TABLES_ENDPOINT", tables_endpoint, https_only=True)
+    if connection_string:
+        problems += _connection_string_problems(connection_string)
+        connection_string = _canonical_connection_string(connection_string)
 
     schedule = get("SYNC_SCHEDULE") or ""
     if len(schedule.split()) != 6:
         problems.append(
-            f"SYNC_SCHEDULE {schedule!r} is not an NCRONTAB expression of 6 fields "
-            "(second minute hour day month weekday)"
+            f"SYNC_SCHEDULE is not an NCRONTAB expression of 6 fields "
+            f"(second minute hour day month weekday); it has {len(schedule.split())}"
         )
 
     interval_min = _hours(get("SYNC_INTERVAL_MIN_HOURS") or "", "SYNC_INTERVAL_MIN_HOURS", problems)
@@ -223,11 +232,11 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
     queues_endpoint = get("QUEUES_ENDPOINT")
     if queues_endpoint:
-        problems += _url_problems("QUEUES_ENDPOINT", queues_endpoint)
+        problems += _url_problems("QUEUES_ENDPOINT", queues_endpoint, https_only=True)
 
     managed_identity_client_id = get("AZURE_CLIENT_ID")
     if managed_identity_client_id is not None and not _is_guid(managed_identity_client_id):
-        problems.append(f"AZURE_CLIENT_ID {managed_identity_client_id!r} is not a GUID")
+        problems.append("AZURE_CLIENT_ID is not a GUID (the managed identity's client id)")
 
     if problems:
         raise SettingsError(problems)
@@ -259,22 +268,120 @@ def _is_guid(value: str) -> bool:
         return False
 
 
-def _url_problems(name: str, value: str) -> list[str]:
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
+def _url_problems(name: str, value: str, *, https_only: bool = False) -> list[str]:
+    if _is_url(value, allow_local_http=not https_only):
         return []
-    if parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS:
-        return []
-    return [f"{name} {value!r} is not an https URL (plain http is accepted for localhost only)"]
+    if https_only:
+        return [f"{name} is not an https URL such as https://<account>.table.core.windows.net"]
+    return [f"{name} is not an https URL (plain http is accepted for localhost only)"]
+
+
+# The keys of a storage connection string (Microsoft's "Configure Azure Storage connection
+# strings", storage/common/storage-configure-connection-string), compared ignoring case as the
+# SDKs do.
+_CONNECTION_KEYS = {
+    "defaultendpointsprotocol", "accountname", "accountkey", "endpointsuffix",
+    "sharedaccesssignature", "usedevelopmentstorage",
+    *(f"{service}{kind}endpoint" for service in ("table", "queue", "blob", "file")
+      for kind in ("", "secondary")),
+}  # fmt: skip
+_CONNECTION_SHAPE = (
+    "the expected shape is DefaultEndpointsProtocol=https;AccountName=<account>;"
+    "AccountKey=<key>;EndpointSuffix=core.windows.net, or UseDevelopmentStorage=true for Azurite"
+)
+
+
+def _connection_pairs(value: str) -> dict[str, str] | None:
+    pairs: dict[str, str] = {}
+    for segment in value.split(";"):
+        if not segment.strip():
+            continue
+        key, equals, text = segment.partition("=")
+        if not equals or not key.strip():
+            return None
+        pairs[key.strip().lower()] = text.strip()
+    return pairs
+
+
+def _connection_string_problems(value: str) -> list[str]:
+    """The connection string's shape, checked before the SDK sees it (it raises a bare
+    ValueError, or fails at the first request on a key that is not base64). No problem repeats
+    the value: it holds the account key."""
+    name = "TABLES_CONNECTION_STRING"
+    pairs = _connection_pairs(value)
+    if not pairs:
+        return [f"{name} is not a connection string of key=value parts: {_CONNECTION_SHAPE}"]
+    problems: list[str] = []
+    # A key is named only when it looks like one: a pasted key or SAS may contain "=".
+    unknown = sorted(key for key in pairs if key not in _CONNECTION_KEYS)
+    if unknown:
+        shown = [key for key in unknown if re.fullmatch(r"[a-z]{1,40}", key)]
+        problems.append(
+            f"{name} has {len(unknown)} unknown key(s)"
+            + (f" ({', '.join(shown)})" if shown else "")
+            + f": {_CONNECTION_SHAPE}"
+        )
+    if "usedevelopmentstorage" in pairs:
+        if pairs["usedevelopmentstorage"].lower() != "true" or len(pairs) > 1:
+            problems.append(f"{name}: UseDevelopmentStorage=true must stand alone")
+        return problems
+    if not pairs.get("accountname") and not pairs.get("tableendpoint"):
+        problems.append(f"{name} has no AccountName: {_CONNECTION_SHAPE}")
+    key = pairs.get("accountkey")
+    if not key and not pairs.get("sharedaccesssignature"):
+        problems.append(f"{name} has neither AccountKey nor SharedAccessSignature")
+    elif key and not _is_base64(key):
+        problems.append(
+            f"{name}: AccountKey is not base64; copy key1 or key2 from the storage account's "
+            "Access keys"
+        )
+    protocol = pairs.get("defaultendpointsprotocol")
+    if protocol is not None and protocol.lower() not in ("http", "https"):
+        problems.append(f"{name}: DefaultEndpointsProtocol must be https or http")
+    # Azurite is reached over plain http on any host name (a container's, say).
+    endpoints = (key for key in pairs if key.endswith("endpoint") and key in _CONNECTION_KEYS)
+    for key_name in endpoints:
+        if not _is_url(pairs[key_name].replace("http://", "https://", 1), allow_local_http=False):
+            problems.append(f"{name}: {key_name} is not an http(s) URL")
+    return problems
+
+
+def _canonical_connection_string(value: str) -> str:
+    # The SDK recognises the development shortcut only when it is the whole string.
+    pairs = _connection_pairs(value) or {}
+    if pairs.get("usedevelopmentstorage", "").lower() == "true" and len(pairs) == 1:
+        return "UseDevelopmentStorage=true"
+    return value
+
+
+def _is_base64(value: str) -> bool:
+    try:
+        return bool(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _is_url(value: str, *, allow_local_http: bool) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        host = parts.hostname
+    except ValueError:  # "https://[::1" and other malformed authorities
+        return False
+    if any(char.isspace() for char in value) or not host:
+        return False
+    return parts.scheme == "https" or (
+        allow_local_http and parts.scheme == "http" and host in _LOCAL_HOSTS
+    )
 
 
 def _hours(value: str, name: str, problems: list[str]) -> float | None:
     try:
         hours = float(value)
     except ValueError:
-        problems.append(f"{name} {value!r} is not a number of hours")
+        problems.append(f"{name} is not a number of hours")
         return None
     if not 0.25 <= hours <= 168:
-        problems.append(f"{name} {value!r} is outside 0.25..168 hours")
+        problems.append(f"{name} is outside 0.25..168 hours")
         return None
     return hours

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from .config import ConfigError, TenantConfig, parse_config
+from .config import ConfigError, TenantConfig, parse_config, stored_form
 from .mapping import Employee
 from .report import FINAL_STATUSES, RunError, RunReport
 
@@ -39,6 +39,7 @@ MAX_BATCH_OPERATIONS = 100
 MAX_BATCH_BYTES = 3_500_000  # under the 4 MiB transaction limit, with room for the envelope
 BATCHES_IN_FLIGHT = 4
 _CHUNK_CHARS = 30_000  # a string property holds 64 KiB of UTF-16
+_CONFIG_CHUNK_UNITS = 32_000  # UTF-16 code units, under a string property's 32,767
 BOOKKEEPING = ("SourceHash", "SyncedAt", "RunId")
 EMAIL_MISSING_SINCE = "EmailMissingSince"
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
@@ -350,23 +351,26 @@ class ConfigStore:
         except ResourceNotFoundError:
             return None
         try:
-            return parse_config(json.loads(entity["Config"]))
-        except (ConfigError, json.JSONDecodeError, KeyError) as error:
+            return parse_config(json.loads(_config_text(entity)))
+        except (ConfigError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             if isinstance(error, ConfigError):
                 raise
             raise ConfigError([("$", "the stored configuration is not valid JSON", None)]) from None
 
     async def put(self, tenant_id: str, config: TenantConfig) -> None:
-        await self._table.upsert_entity(
-            {
-                "PartitionKey": tenant_id,
-                "RowKey": "config",
-                "Config": json.dumps(config.to_json(), ensure_ascii=False),
-                "Enabled": config.enabled,
-                "UpdatedAt": datetime.now(UTC),
-            },
-            mode=UpdateMode.REPLACE,
-        )
+        """Store a validated configuration. Its text is split over properties (Config0..N), as
+        run reports are: one string property holds 32,767 UTF-16 code units, and config.py's
+        MAX_CONFIG_BYTES keeps the whole far below the entity's 1 MiB."""
+        chunks = utf16_chunks(stored_form(config), _CONFIG_CHUNK_UNITS)
+        entity: dict[str, Any] = {
+            "PartitionKey": tenant_id,
+            "RowKey": "config",
+            "ConfigChunks": len(chunks),
+            "Enabled": config.enabled,
+            "UpdatedAt": datetime.now(UTC),
+        }
+        entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def tenant_ids(self) -> list[str]:
         ids: list[str] = []
@@ -375,6 +379,27 @@ class ConfigStore:
         ):
             ids.append(entity["PartitionKey"])
         return ids
+
+
+def _config_text(entity: dict[str, Any]) -> str:
+    if "ConfigChunks" not in entity:
+        return entity["Config"]  # stored before configurations were split
+    return "".join(entity[f"Config{i}"] for i in range(int(entity["ConfigChunks"])))
+
+
+def utf16_chunks(text: str, units: int) -> list[str]:
+    """`text` in pieces of at most `units` UTF-16 code units each (a character outside the
+    Basic Multilingual Plane counts two), never splitting a character."""
+    chunks: list[str] = []
+    start = size = 0
+    for index, char in enumerate(text):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if size + width > units:
+            chunks.append(text[start:index])
+            start, size = index, 0
+        size += width
+    chunks.append(text[start:])
+    return chunks
 
 
 def run_row_key(run_id: str) -> str:

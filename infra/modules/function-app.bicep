@@ -21,8 +21,10 @@ param syncSchedule string
 param syncIntervalMinHours string
 param syncIntervalMaxHours string
 
-@description('Upper bound on scale-out; a sync is I/O bound on Graph and Table Storage, not on CPU.')
-@minValue(1)
+@description('Upper bound on scale-out; a sync is I/O bound on Graph and Table Storage, not on CPU. Flex Consumption accepts 40 at the lowest.')
+// Flex Consumption's lowest maximum instance count is 40 (Microsoft's flex-consumption-plan
+// documentation); a smaller value fails at deployment, so it fails here, at validation.
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from sync_core.settings import SETTINGS, SettingSpec, Where
+from sync_core.settings import SETTINGS, SettingSpec, Where, is_tenant_id
 from sync_core.store import SYNC_QUEUE, TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -603,3 +603,23 @@ def test_setting_is_a_deployment_parameter_with_the_code_default(spec: SettingSp
         assert given == f"${{{spec.name}={spec.default}}}", (
             f"main.parameters.json: {param} should be ${{{spec.name}={spec.default}}}"
         )
+
+
+def test_flex_consumption_maximum_instance_count_is_at_least_40() -> None:
+    """Flex Consumption's lowest allowed maximum is 40 (Microsoft's flex-consumption-plan
+    documentation): a smaller value must fail validation, not the deployment."""
+    param = template(module_file("app"))["parameters"]["maximumInstanceCount"]
+    floors = [d["argument"] for d in param["decorators"] if d["type"] == "min_value"]
+    assert floors == [40]
+
+
+def test_tenant_parameter_and_sample_settings_ask_for_a_guid() -> None:
+    """The app refuses a domain as tenant (settings.is_tenant_id): what guides an admin says so."""
+    description = next(
+        d["argument"]
+        for d in main()["parameters"]["entraTenantId"]["decorators"]
+        if d["type"] == "description"
+    )
+    assert "GUID" in description and "or domain" not in description
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    assert is_tenant_id(sample["ENTRA_TENANT_ID"]) and is_tenant_id(sample["ENTRA_CLIENT_ID"])

@@ -41,6 +41,7 @@ MUST_NOT_SHIP = [
     "devtools/azurite.py",
     "docs/deploy.md",
     "scripts/checkov.sh",
+    "bin/sync-core",
     "node_modules/azurite/package.json",
     "node_modules/.bin/azurite",
     ".venv/bin/python",

@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from sync_core.config import ConfigError, TenantConfig, parse_config, parse_config_text
+from sync_core.config import (
+    RESERVED_FIELD_NAMES,
+    ConfigError,
+    TenantConfig,
+    parse_config,
+    parse_config_bytes,
+    parse_config_text,
+)
 
 DEFAULT_JSON = {
     "enabled": True,
@@ -73,7 +80,7 @@ def errors_of(document):
          "extension_123_cost"),
         ({"fields": [{"name": "T"}]}, "$.fields[0].source", {"name": "T"}),
         ({"fields": [{"name": "A", "source": "city"}, {"name": "a", "source": "state"}]},
-         "$.fields", None),
+         "$.fields[1].name", "a"),
         ({"fields": "givenName"}, "$.fields", "givenName"),
         ({"email": {"proxyAddresses": "yes"}}, "$.email.proxyAddresses", "yes"),
         ({"email": {"mailNickname": True}}, "$.email.mailNickname", True),
@@ -151,3 +158,165 @@ def test_a_regex_rule_re2_cannot_compile_is_refused_with_the_reason():
     (problem,) = raised.value.problems
     assert problem[0] == "$.filter.exclude[0][0].value"
     assert "RE2" in problem[1] and "backreference" in problem[1]
+
+
+# --- issue 8: every bad configuration gets a clear answer ----------------------------------------
+
+
+def problems_of(document):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    return caught.value.problems
+
+
+def field(name, source="city"):
+    return {"name": name, "source": source}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("id", "Entra object id"),
+        ("ID", "Entra object id"),
+        ("Email", "email rules"),
+        ("Aliases", "other addresses"),
+        ("UserPrincipalName", "bookkeeping"),
+        ("SourceHash", "bookkeeping"),
+        ("SyncedAt", "bookkeeping"),
+        ("RunId", "bookkeeping"),
+        ("PartitionKey", "Table Storage"),
+        ("RowKey", "Table Storage"),
+        ("Timestamp", "Table Storage"),
+        ("ETag", "Table Storage"),
+        ("odata", "Table Storage"),
+        ("odata.etag", "odata.*"),
+        ("odata.type", "odata.*"),
+    ],
+)
+def test_field_names_the_app_writes_or_answers_are_reserved(name, reason):
+    ((path, message, value),) = problems_of({"fields": [field(name)]})
+    assert (path, value) == ("$.fields[0].name", name)
+    assert message.startswith("is reserved") and reason in message
+
+
+def test_every_column_the_store_writes_is_reserved():
+    """EMPLOYEE_COLUMNS is the one list of the store's own columns: a column added to
+    store.employee_entity without it would let a configured field overwrite it."""
+    from datetime import UTC, datetime
+
+    from sync_core.config import EMPLOYEE_COLUMNS
+    from sync_core.mapping import Employee
+    from sync_core.store import employee_entity
+
+    employee = Employee(
+        id="00000000-0000-0000-0000-000000000001",
+        email="a@contoso.com",
+        aliases=(),
+        user_principal_name="a@contoso.com",
+        fields={},
+        source_hash="h",
+    )
+    written = set(employee_entity("t", employee, "run", datetime.now(UTC))) - {
+        "PartitionKey",
+        "RowKey",
+    }
+    assert written <= set(EMPLOYEE_COLUMNS)
+    assert {name.lower() for name in EMPLOYEE_COLUMNS} <= RESERVED_FIELD_NAMES
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "suggestion"),
+    [
+        ({"clean_up": {"enabled": True}}, "$.clean_up", "cleanUp"),
+        ({"Cleanup": {}}, "$.Cleanup", "cleanUp"),
+        ({"feilds": []}, "$.feilds", "fields"),
+        ({"email": {"proxy_addresses": False}}, "$.email.proxy_addresses", "proxyAddresses"),
+        ({"filter": {"excludeGuest": True}}, "$.filter.excludeGuest", "excludeGuests"),
+        ({"filter": {"include": [[{"attribute": "city", "operator": "isNull", "val": 1}]]}},
+         "$.filter.include[0][0].val", "value"),
+        ({"cleanUp": {"max_deletes": 5}}, "$.cleanUp.max_deletes", "maxDeletes"),
+    ],
+)  # fmt: skip
+def test_unknown_keys_are_refused_with_the_closest_valid_name(document, path, suggestion):
+    ((found_path, message, _),) = problems_of(document)
+    assert found_path == path
+    assert f"did you mean {suggestion!r}?" in message and "allowed here:" in message
+
+
+def test_snake_case_is_not_an_alias():
+    """One spelling per key: `clean_up` used to work silently beside `cleanUp`."""
+    with pytest.raises(ConfigError, match=r"\$\.clean_up: unknown key"):
+        parse_config({"clean_up": {"enabled": True}})
+    assert parse_config({"cleanUp": {"enabled": True}}).clean_up.enabled
+
+
+def test_per_field_and_cross_field_errors_come_in_one_pass():
+    problems = problems_of(
+        {
+            "fields": [field("Dept", "department"), field("dept", "nope"), field("id")],
+            "cleanUp": {"maxDeletes": -1},
+            "clean_up": {},
+        }
+    )
+    paths = [path for path, _, _ in problems]
+    assert sorted(paths) == sorted(
+        ["$.fields[1].source", "$.fields[2].name", "$.cleanUp.maxDeletes", "$.clean_up",
+         "$.fields[1].name"]
+    )  # fmt: skip
+    duplicate = next(m for p, m, _ in problems if p == "$.fields[1].name")
+    assert "used twice" in duplicate and "$.fields[0].name" in duplicate
+
+
+def test_too_many_fields_is_reported_beside_other_errors():
+    problems = problems_of({"fields": [field(f"F{i}") for i in range(201)], "enabled": "yes"})
+    assert {path for path, _, _ in problems} == {"$.fields", "$.enabled"}
+
+
+def test_the_size_limit_is_validated_and_stated():
+    """What validates can be stored: a configuration over the stored limit is refused by
+    validation with the limit in words, not by Table Storage later."""
+    names = [f"Department number {i:06d} of the company" for i in range(7000)]
+    document = {"filter": {"include": [[{"attribute": "department", "operator": "in",
+                                         "value": names}]]}}  # fmt: skip
+    ((path, message, _),) = problems_of(document)
+    assert path == "$" and "262144" in message and "256 KiB" in message
+    fits = {"filter": {"include": [[{"attribute": "department", "operator": "in",
+                                     "value": names[:3000]}]]}}  # fmt: skip
+    assert len(parse_config(fits).filter.include[0][0].value) == 3000
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b'{"cleanUp": {"maxDeletePercent": NaN}}', "NaN is not a JSON number"),
+        (b'{"cleanUp": {"maxDeletePercent": Infinity}}', "Infinity is not a JSON number"),
+        (b'{"cleanUp": {"maxDeletePercent": -Infinity}}', "-Infinity is not a JSON number"),
+        (b'{"cleanUp": {"maxDeletePercent": 1e400}}', "out of range"),
+        (b'{"enabled": true, "enabled": false}', 'duplicate key "enabled"'),
+        (b'{"fields": [{"name": "A", "source": "city", "name": "B"}]}', 'duplicate key "name"'),
+        (b'{"enabled": true, "x": "\xff"}', "not UTF-8"),
+        (b'{"a": ' + b"[" * 50 + b"]" * 50 + b"}", "nests deeper than 20 levels"),
+        (b"[" * 100_000, "nests deeper than 20 levels"),
+        (b'{"fields": [{"name": "A", "source": "\\ud800"}]}', "lone surrogate"),
+        (b'{"cleanUp": {"maxDeletes": ' + b"9" * 5000 + b"}}", "too many digits"),
+        (b'{"fields": [}', "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"x" * (1024 * 1024 + 1), "at most 1048576"),
+    ],
+)
+def test_documents_that_are_not_strict_json_are_refused(raw, words):
+    with pytest.raises(ConfigError) as caught:
+        parse_config_bytes(raw)
+    ((path, message, _),) = caught.value.problems
+    assert path == "$" and words in message
+
+
+def test_a_byte_order_mark_is_accepted():
+    assert parse_config_bytes(b"\xef\xbb\xbf{}").to_json() == DEFAULT_JSON
+
+
+def test_strings_stay_strings_and_brackets_inside_them_do_not_count_as_nesting():
+    odata = "startswith(displayName,'" + "[{" * 30 + "')"
+    assert (
+        parse_config_bytes(json.dumps({"filter": {"odata": odata}}).encode()).filter.odata == odata
+    )

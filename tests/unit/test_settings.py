@@ -65,12 +65,12 @@ def test_every_problem_at_once():
     text = "\n".join(caught.value.problems)
     for expected in (
         "ENTRA_TENANT_ID is not set",
-        "ENTRA_CLIENT_ID 'not-a-guid' is not a GUID",
+        "ENTRA_CLIENT_ID is not a GUID",
         "no client secret source",
-        "GRAPH_BASE_URL 'https://graph.microsoft.com/v1.0' ends with a version segment",
-        "ENTRA_AUTHORITY_HOST 'http://login.example.com' is not an https URL",
+        "GRAPH_BASE_URL ends with a version segment",
+        "ENTRA_AUTHORITY_HOST is not an https URL",
         "TABLES_CONNECTION_STRING and TABLES_ENDPOINT are both set",
-        "SYNC_SCHEDULE '*/5 * * * *' is not an NCRONTAB expression of 6 fields",
+        "SYNC_SCHEDULE is not an NCRONTAB expression of 6 fields",
         "SYNC_INTERVAL_MIN_HOURS (5) is greater than SYNC_INTERVAL_MAX_HOURS (4)",
     ):
         assert expected in text
@@ -102,3 +102,99 @@ def test_a_domain_is_refused_as_tenant_id():
     with pytest.raises(SettingsError) as caught:
         load_settings({**LOCAL, "ENTRA_TENANT_ID": "contoso.onmicrosoft.com"})
     assert "is not a tenant GUID" in caught.value.problems[0]
+
+
+# --- issue 8: malformed settings are settings errors that never repeat a value -----------------
+
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+PASTED_SECRET = "Zq8~Xv3.Qm-9Lk2_Hs7Tb5Rn1Wc4Yd6Fg0Jp8Ue"  # the shape of an Entra client secret
+BAD_SETTINGS = {
+    "connection string: no key=value": (
+        {"TABLES_CONNECTION_STRING": "just-some-words"},
+        "TABLES_CONNECTION_STRING is not a connection string",
+    ),
+    "connection string: a secret pasted in": (
+        {"TABLES_CONNECTION_STRING": PASTED_SECRET},
+        "TABLES_CONNECTION_STRING is not a connection string",
+    ),
+    "connection string: key not base64": (
+        {"TABLES_CONNECTION_STRING": f"AccountName=acct;AccountKey={PASTED_SECRET};"
+                                     "EndpointSuffix=core.windows.net"},
+        "AccountKey is not base64",
+    ),
+    "connection string: no account name": (
+        {"TABLES_CONNECTION_STRING": f"DefaultEndpointsProtocol=https;AccountKey={AZURITE_KEY}"},
+        "has no AccountName",
+    ),
+    "connection string: no key": (
+        {"TABLES_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountName=acct"},
+        "neither AccountKey nor SharedAccessSignature",
+    ),
+    "connection string: unknown key": (
+        {"TABLES_CONNECTION_STRING": f"AccountName=a;AccountKey={AZURITE_KEY};Acount=x"},
+        "1 unknown key(s) (acount)",
+    ),
+    "connection string: bad endpoint": (
+        {"TABLES_CONNECTION_STRING": f"AccountName=a;AccountKey={AZURITE_KEY};"
+                                     "TableEndpoint=localhost:10002"},
+        "tableendpoint is not an http(s) URL",
+    ),
+    "connection string: development storage with more": (
+        {"TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true;AccountName=x"},
+        "UseDevelopmentStorage=true must stand alone",
+    ),
+    "tables endpoint: malformed authority": (
+        {"TABLES_CONNECTION_STRING": "", "TABLES_ENDPOINT": "https://[stsync.table"},
+        "TABLES_ENDPOINT is not an https URL",
+    ),
+    "tables endpoint: http with a token": (
+        {"TABLES_CONNECTION_STRING": "", "TABLES_ENDPOINT": "http://127.0.0.1:10002/acct"},
+        "TABLES_ENDPOINT is not an https URL",
+    ),
+    "tables endpoint: port not a number": (
+        {"TABLES_CONNECTION_STRING": "", "TABLES_ENDPOINT": "https://st.table.core.windows.net:x"},
+        "TABLES_ENDPOINT is not an https URL",
+    ),
+    "key vault: a secret pasted in": ({"KEY_VAULT_URL": PASTED_SECRET}, "KEY_VAULT_URL is not"),
+    "key vault: malformed": ({"KEY_VAULT_URL": "https://[kv"}, "KEY_VAULT_URL is not an https"),
+    "graph: spaces": ({"GRAPH_BASE_URL": "https://graph microsoft com"}, "GRAPH_BASE_URL is not"),
+    "queues endpoint": ({"QUEUES_ENDPOINT": "ftp://q"}, "QUEUES_ENDPOINT is not an https URL"),
+    "tenant: a secret pasted in": ({"ENTRA_TENANT_ID": PASTED_SECRET}, "ENTRA_TENANT_ID is not"),
+    "client id: a secret pasted in": ({"ENTRA_CLIENT_ID": PASTED_SECRET}, "ENTRA_CLIENT_ID is not"),
+    "identity: a secret pasted in": ({"AZURE_CLIENT_ID": PASTED_SECRET}, "AZURE_CLIENT_ID is not"),
+    "schedule: a secret pasted in": ({"SYNC_SCHEDULE": PASTED_SECRET}, "SYNC_SCHEDULE is not"),
+    "interval: a secret pasted in": (
+        {"SYNC_INTERVAL_MIN_HOURS": PASTED_SECRET}, "SYNC_INTERVAL_MIN_HOURS is not a number"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "words"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
+def test_malformed_settings_name_the_setting_and_never_echo_the_value(change, words):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**LOCAL, **change})
+    text = str(caught.value)
+    assert words in text
+    for value in change.values():
+        if value:
+            assert value not in text
+    assert AZURITE_KEY not in text and PASTED_SECRET not in text
+
+
+@pytest.mark.parametrize(
+    "connection_string",
+    [
+        "UseDevelopmentStorage=true",
+        "UseDevelopmentStorage=true;",
+        f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={AZURITE_KEY};"
+        "EndpointSuffix=core.windows.net",
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        "TableEndpoint=http://azurite:10002/devstoreaccount1;",
+        "TableEndpoint=https://acct.table.core.windows.net;SharedAccessSignature=sv=2024&sig=x",
+    ],
+)
+def test_well_formed_connection_strings_are_accepted(connection_string):
+    settings = load_settings({**LOCAL, "TABLES_CONNECTION_STRING": connection_string})
+    assert settings.tables_connection_string
