@@ -79,7 +79,9 @@ async def sync_exclusively(
         if record is not None and record.status in FINAL_STATUSES:
             raise RunAlreadyFinished(record)
         async with keeper:
-            return await service.sync(request)
+            # The lease fences the run's writes too: once another run takes it over, Table
+            # Storage refuses whatever this one still sends (store.py, fence rows).
+            return await service.sync(request, lease)
     except LeaseLost:
         record = await service.runs.get(request.tenant_id, run_id)
         if record is None:

@@ -26,6 +26,7 @@ class Counts:
     inScope: int = 0
     excluded: int = 0
     skippedNoEmail: int = 0
+    skippedUnstorable: int = 0  # in scope, but Table Storage cannot hold the row (retried)
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -33,6 +34,24 @@ class Counts:
     deletesHeld: int = 0
     staleKept: int = 0  # out of scope but kept because clean-up is off
     employees: int = 0  # stored employees of the tenant after the run
+
+    def problems(self) -> list[str]:
+        """The ways these counts fail to add up (none for a run that was not cut short)."""
+        found = []
+        if self.read != self.inScope + self.excluded:
+            found.append("read != inScope + excluded")
+        placed = (
+            self.created
+            + self.updated
+            + self.unchanged
+            + self.skippedNoEmail
+            + self.skippedUnstorable
+        )
+        if self.inScope != placed:
+            found.append(
+                "inScope != created + updated + unchanged + skippedNoEmail + skippedUnstorable"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,7 @@ class RunReport:
     counts: Counts = field(default_factory=Counts)
     excluded_by: dict[str, int] = field(default_factory=dict)
     skipped_no_email: tuple[str, ...] = ()
+    skipped_unstorable: tuple[str, ...] = ()  # "upn: reason"
     graph_requests: int = 0
     graph_throttled: int = 0
     errors: tuple[RunError, ...] = ()
@@ -108,6 +128,7 @@ class RunReport:
             "excludedBy": dict(sorted(self.excluded_by.items())),
             "skippedNoEmail": list(self.skipped_no_email[:MAX_LISTED_SKIPS]),
             "skippedNoEmailListed": min(len(self.skipped_no_email), MAX_LISTED_SKIPS),
+            "skippedUnstorable": list(self.skipped_unstorable[:MAX_LISTED_SKIPS]),
             "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
@@ -131,6 +152,7 @@ class RunReport:
             counts=Counts(**{k: v for k, v in data.get("counts", {}).items() if k in known}),
             excluded_by=dict(data.get("excludedBy", {})),
             skipped_no_email=tuple(data.get("skippedNoEmail", ())),
+            skipped_unstorable=tuple(data.get("skippedUnstorable", ())),
             graph_requests=data.get("graph", {}).get("requests", 0),
             graph_throttled=data.get("graph", {}).get("throttled", 0),
             errors=tuple(RunError(**e) for e in data.get("errors", ())),
@@ -188,6 +210,7 @@ def render_text(report: RunReport) -> str:
     lines += [
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
+        f"      skipped, too large     {c.skippedUnstorable:>7}",
         f"      added                  {c.created:>7}",
         f"      updated                {c.updated:>7}",
         f"      unchanged              {c.unchanged:>7}",
@@ -205,6 +228,13 @@ def render_text(report: RunReport) -> str:
             "  Skipped for lack of an email address (fix in Entra ID or allow more sources):",
         ]
         lines += [f"    - {upn}" for upn in shown]
+        if more:
+            lines.append(f"    ... and {more} more (see the JSON report)")
+    if report.skipped_unstorable:
+        shown = report.skipped_unstorable[:10]
+        more = len(report.skipped_unstorable) - len(shown)
+        lines += ["", "  Skipped because Table Storage cannot hold them (retried every run):"]
+        lines += [f"    - {entry}" for entry in shown]
         if more:
             lines.append(f"    ... and {more} more (see the JSON report)")
     for warning in report.warnings:

@@ -116,7 +116,8 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
     runs = []
     for report in reports:
         summary = report.to_json()
-        del summary["skippedNoEmail"]  # the full list is on GET /api/runs/{tenantId}/{runId}
+        # The full lists are on GET /api/runs/{tenantId}/{runId}.
+        del summary["skippedNoEmail"], summary["skippedUnstorable"]
         runs.append(summary)
     return ok(
         {
