@@ -182,25 +182,35 @@ class EmployeeStore:
         nothing is fenced."""
         if lease is None:
             return EmployeeWriter(self._table, tenant_id, None)
-        rows = [_fence_row(tenant_id, slot, lease, "raised") for slot in range(BATCHES_IN_FLIGHT)]
-        written = await asyncio.gather(
-            *(self._table.upsert_entity(row, mode=UpdateMode.REPLACE) for row in rows)
-        )
-        # Checked after the rows are rewritten: a holder that took the lease later rewrites
-        # them after this, so whatever this run writes is refused from then on.
-        current = await self._leases.get(tenant_id)
-        if current is None or current.token != lease.token:
-            raise LeaseLost(f"the lease of tenant {tenant_id} passed to another run")
-        fence = _Fence(lease, [result["etag"] for result in written])
+        fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
+        await fence.raise_slots(range(BATCHES_IN_FLIGHT))
         return EmployeeWriter(self._table, tenant_id, fence)
 
 
 @dataclass
 class _Fence:
-    """The fence rows this writer raised, with the ETag each had after its last change."""
+    """The fence rows a lease holder raised, with the ETag each had after its last change."""
 
+    table: TableClient
+    leases: LeaseStore
     lease: Lease
     etags: list[str]
+
+    async def raise_slots(self, slots: Sequence[int]) -> None:
+        """Rewrite these slots' rows as this holder's, then check the lease is still its own
+        (LeaseLost if not). In this order: a holder that took the lease after the check
+        rewrites the rows after these writes, so this one's transactions are refused from
+        then on; checking first would leave a gap between check and rewrite."""
+        tenant_id = self.lease.tenant_id
+        rows = [_fence_row(tenant_id, slot, self.lease, "raised") for slot in slots]
+        written = await asyncio.gather(
+            *(self.table.upsert_entity(row, mode=UpdateMode.REPLACE) for row in rows)
+        )
+        current = await self.leases.get(tenant_id)
+        if current is None or current.token != self.lease.token:
+            raise LeaseLost(f"the lease of tenant {tenant_id} passed to another run")
+        for slot, result in zip(slots, written, strict=True):
+            self.etags[slot] = result["etag"]
 
 
 def _fence_row(tenant_id: str, slot: int, lease: Lease, batch: str) -> dict[str, Any]:
@@ -290,6 +300,7 @@ class EmployeeWriter:
             self._free_slots.put_nowait(slot)
 
     async def _transact(self, batch: list[tuple[tuple[Any, ...], str]], slot: int) -> None:
+        repairs = 0
         while batch:
             operations = [operation for operation, _ in batch]
             batch_id = secrets.token_hex(8)
@@ -303,9 +314,17 @@ class EmployeeWriter:
                     if await self._landed(slot, batch_id):
                         self.committed.update(change for _, change in batch)
                         return
-                    raise LeaseLost(
-                        f"the lease of tenant {self._tenant_id} passed to another run"
-                    ) from None
+                    # Someone else rewrote the row: a newer holder (then raising it again
+                    # finds the lease gone: LeaseLost), or a stale one that lost its own check
+                    # after rewriting it (then this run raises it again and goes on).
+                    repairs += 1
+                    if repairs > 2:
+                        raise LeaseLost(
+                            f"the fence of tenant {self._tenant_id} keeps changing hands"
+                        ) from None
+                    assert self._fence is not None
+                    await self._fence.raise_slots([slot])
+                    continue
                 # A transaction is atomic: one already-deleted row (a retried request whose
                 # answer was lost, or a row removed by hand) fails it whole. Deletes are
                 # idempotent in intent: drop that one and send the rest again, still fenced.
