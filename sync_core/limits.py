@@ -16,6 +16,7 @@ unit + 4).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ MAX_STRING_UNITS = 32_767  # 64 KiB of UTF-16, counted in code units (an emoji i
 MAX_ENTITY_BYTES = 1024 * 1024
 MAX_KEY_UNITS = 512  # PartitionKey / RowKey: 1 KiB of UTF-16
 MAX_PROPERTIES = 255  # 252 custom + PartitionKey, RowKey, Timestamp
-_FORBIDDEN_KEY_CHARS = frozenset("/\\#?")
+_FORBIDDEN_IN_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 _REPLACEMENT = "\ufffd"
 
 
@@ -74,7 +75,7 @@ def fitted_json(value: list[Any] | dict[str, Any], max_units: int = MAX_STRING_U
     """
     if isinstance(value, dict):
         parts = [
-            json.dumps(key, ensure_ascii=False) + ": " + _element(item)
+            clean_text(json.dumps(key, ensure_ascii=False)) + ": " + _element(item)
             for key, item in sorted(value.items())
         ]
         opening, closing = "{", "}"
@@ -103,11 +104,12 @@ def key_problem(name: str, key: str) -> str | None:
     """Why `key` cannot be a PartitionKey / RowKey, or None."""
     if not key:
         return f"{name} is empty"
-    if utf16_units(key) > MAX_KEY_UNITS:
+    units, clean = _measure(key)
+    if units > MAX_KEY_UNITS:
         return f"{name} is longer than 1 KiB"
-    if any(c in _FORBIDDEN_KEY_CHARS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in key):
+    if _FORBIDDEN_IN_KEYS.search(key):
         return f"{name} holds a character Table Storage refuses in keys (/ \\ # ? or control)"
-    if clean_text(key) != key:
+    if not clean:
         return f"{name} holds a lone surrogate"
     return None
 
@@ -137,6 +139,17 @@ def _value_bytes(value: Any) -> int:
     return 2 * utf16_units(str(value)) + 4
 
 
+def _measure(text: str) -> tuple[int, bool]:
+    """UTF-16 units, and whether the text is free of NUL and lone surrogates: one pass each."""
+    if text.isascii():
+        return len(text), "\x00" not in text
+    try:
+        units = len(text.encode("utf-16-le")) // 2  # strict: any surrogate code point fails
+    except UnicodeEncodeError:
+        return utf16_units(text), False
+    return units, "\x00" not in text
+
+
 def entity_problem(entity: Mapping[str, Any]) -> str | None:
     """Why Table Storage would refuse `entity`, in words for the report, or None."""
     for name in ("PartitionKey", "RowKey"):
@@ -145,13 +158,19 @@ def entity_problem(entity: Mapping[str, Any]) -> str | None:
             return problem
     if len(entity) > MAX_PROPERTIES - 1:  # Timestamp is added by the service
         return f"{len(entity)} properties, more than Table Storage allows"
+    size = 4 + 2 * (len(str(entity["PartitionKey"])) + len(str(entity["RowKey"])))
     for name, value in entity.items():
+        if name in ("PartitionKey", "RowKey"):
+            continue
         if isinstance(value, str):
-            if utf16_units(value) > MAX_STRING_UNITS:
+            units, clean = _measure(value)
+            if units > MAX_STRING_UNITS:
                 return f"{name} is longer than 32,767 UTF-16 units"
-            if clean_text(value) != value:
+            if not clean:
                 return f"{name} holds NUL or a lone surrogate"
-    size = entity_bytes(entity)
+            size += 8 + 2 * utf16_units(name) + 2 * units + 4
+        else:
+            size += 8 + 2 * utf16_units(name) + _value_bytes(value)
     if size > MAX_ENTITY_BYTES:
         return f"the entity needs {size:,} bytes, more than Table Storage's 1 MiB"
     return None
