@@ -22,6 +22,7 @@ from .errors import (
     classify_storage_error,
 )
 from .graph import GraphStats, Organization
+from .limits import clean_text
 from .mapping import Employee, Mapper
 from .plan import guard_deletions, plan_writes, stale_ids
 from .report import (
@@ -337,7 +338,7 @@ async def _synchronise(
                         # Not written, so tried again next run; still in scope, so clean-up
                         # never removes it for this.
                         counts.skippedUnstorable += 1
-                        upn = employee.user_principal_name or employee.id
+                        upn = clean_text(employee.user_principal_name or employee.id)
                         tally.unstorable.append(f"{upn}: {refused.reason}")
                         continue
                     if change == "created":
@@ -368,7 +369,7 @@ async def _synchronise(
     if shared:
         tally.warnings.append(
             f"{len(shared)} address(es) belong to more than one employee, "
-            f"e.g. {', '.join(shared[:5])}"
+            f"e.g. {clean_text(', '.join(shared[:5]))}"
         )
     return decision.held > 0
 
@@ -397,7 +398,8 @@ def _scope_and_map(
         employee = mapper.map(user)
         if employee is None:
             counts.skippedNoEmail += 1
-            tally.skipped.append(user.get("userPrincipalName") or user_id)
+            # Cleaned: a lone surrogate in a UPN must not break the report's JSON or text.
+            tally.skipped.append(clean_text(user.get("userPrincipalName") or user_id))
             continue
         tally.addresses[employee.email] += 1
         employees.append(employee)

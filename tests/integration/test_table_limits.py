@@ -52,7 +52,21 @@ def test_values_past_the_limits_are_cleaned_and_cut_the_same_way_every_run(
         "long": newcomer(member, 1, jobTitle="T" * 40_000),
         # 32,768 units: one emoji too many; the city exactly at the limit is kept whole.
         "emoji": newcomer(member, 2, jobTitle=EMOJI * 16_384, city=EMOJI * 16_383 + "x"),
-        "surrogate": newcomer(member, 3, givenName="Zo\ud800e", surname="\udfffO'Brien"),
+        "surrogate": newcomer(
+            member,
+            3,
+            givenName="Zo\ud800e",
+            surname="\udfffO'Brien",
+            userPrincipalName="zo\ud800e@contoso.com",
+        ),
+        "no address": newcomer(
+            member,
+            6,
+            userPrincipalName="x\udc00@contoso.com",
+            mail=None,
+            proxyAddresses=[],
+            otherMails=[],
+        ),
         "nul": newcomer(member, 4, city="Lon\x00don", department="\x00"),
         "phones": newcomer(member, 5, businessPhones=[EMOJI * 20_000, "+1 555 0100"]),
     }
@@ -80,6 +94,8 @@ def test_values_past_the_limits_are_cleaned_and_cut_the_same_way_every_run(
     assert rows[users["emoji"]["id"]]["City"] == EMOJI * 16_383 + "x"
     assert rows[users["surrogate"]["id"]]["FirstName"] == "Zo\ufffde"
     assert rows[users["surrogate"]["id"]]["LastName"] == "\ufffdO'Brien"
+    assert rows[users["surrogate"]["id"]]["UserPrincipalName"] == "zo\ufffde@contoso.com"
+    assert "x\ufffd@contoso.com" in report["skippedNoEmail"]  # the report stays printable
     assert rows[users["nul"]["id"]]["City"] == "London"
     assert "Department" not in rows[users["nul"]["id"]]  # nothing left: empty means absent
     for user in heavy:
