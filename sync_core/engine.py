@@ -324,8 +324,9 @@ async def _synchronise(
             async for page in pages:
                 employees = _scope_and_map(page, scope, mapper, tally)
                 plan = plan_writes(employees, stored)
-                # Counted as planned, before the writes: the counts always add up, and a failed
-                # run's errors say where it stopped.
+                # Counted when handed to the writer, before the writes land: the counts always
+                # add up, and a failed run's errors say where it stopped (a run that lost its
+                # lease reports what was committed instead, see _lease_lost).
                 counts.unchanged += len(plan.unchanged)
                 written_at = now()
                 changes = [(e, "created") for e in plan.creates]
