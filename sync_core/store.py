@@ -33,7 +33,7 @@ from azure.core.exceptions import (
 )
 from azure.core.serialization import AzureJSONEncoder
 from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables._serialize import _add_entity_properties  # the SDK's own body builder
+from azure.data.tables._serialize import _add_entity_properties  # see operation_bytes
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .config import ConfigError, TenantConfig, parse_config
@@ -85,7 +85,7 @@ def employee_entity(
     tenant_id: str, employee: Employee, run_id: str, now: datetime
 ) -> dict[str, Any]:
     """The row of an employee. Values are cleaned and cut to Table Storage's limits the same
-    way every run; whether the whole row fits is `unstorable_reason`'s question."""
+    way every run; whether the whole row fits is `storable_size`'s question."""
     entity: dict[str, Any] = {
         "PartitionKey": tenant_id,
         "RowKey": employee.id,
@@ -111,7 +111,10 @@ class UnstorableEmployee(Exception):
 def operation_bytes(entity: dict[str, Any]) -> int:
     """What one upsert of `entity` adds to a transaction on the wire: its body exactly as the
     SDK serialises it (JSON with non-ASCII escaped: 6 bytes a CJK character, 12 an emoji), plus
-    the part's envelope and URL (keys percent-encoded: at most 3 bytes a UTF-8 byte)."""
+    the part's envelope and URL (keys percent-encoded: at most 3 bytes a UTF-8 byte).
+
+    The body comes from the SDK's own (private) serialiser of the pinned version: measured, not
+    guessed; tests/unit/test_limits.py checks the sum against the whole body the SDK sends."""
     body = json.dumps(_add_entity_properties(entity), cls=AzureJSONEncoder)
     keys = len(str(entity["PartitionKey"]).encode()) + len(str(entity["RowKey"]).encode())
     return len(body) + _OPERATION_ENVELOPE_BYTES + len(EMPLOYEES_TABLE) + 3 * keys
