@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
+from sync_core.report import Counts
 from sync_core.service import SyncService
 from sync_core.settings import load_settings
 from sync_core.store import EMPLOYEES_TABLE
@@ -45,6 +46,7 @@ def assert_counts_add_up(report: dict[str, Any]) -> None:
         + counts["skippedNoEmail"]
         + counts["skippedUnstorable"]
     )
+    assert Counts(**counts).problems() == []
 
 
 def test_values_past_the_limits_are_cleaned_and_cut_the_same_way_every_run(
@@ -129,6 +131,8 @@ def test_a_user_that_cannot_be_stored_is_skipped_kept_and_retried(
     joiner = newcomer(victim, 7, jobTitle=huge)
     simulator.upsert_user(tenant.id, joiner)
     before = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    planned = cli("sync", "--dry-run", "--json").json  # a dry run reports the same skips
+    assert planned["counts"]["skippedUnstorable"] == 2 and len(planned["skippedUnstorable"]) == 2
 
     result = cli("sync", "--json")
     assert result.exit_code == 0, result.stderr
