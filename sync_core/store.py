@@ -205,7 +205,7 @@ class _Fence:
         rewrites the rows after these writes, so this one's transactions are refused from
         then on; checking first would leave a gap between check and rewrite."""
         tenant_id = self.lease.tenant_id
-        rows = [_fence_row(tenant_id, slot, self.lease, "raised") for slot in slots]
+        rows = [_fence_row(tenant_id, slot, self.lease) for slot in slots]
         written = await asyncio.gather(
             *(self.table.upsert_entity(row, mode=UpdateMode.REPLACE) for row in rows)
         )
@@ -216,13 +216,12 @@ class _Fence:
             self.etags[slot] = result["etag"]
 
 
-def _fence_row(tenant_id: str, slot: int, lease: Lease, batch: str) -> dict[str, Any]:
+def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
     return {
         "PartitionKey": tenant_id,
         "RowKey": f"{FENCE_ROW_PREFIX}{slot}",
         "Holder": lease.holder,
         "LeaseToken": lease.token,
-        "Batch": batch,  # which transaction changed it last: tells a lost answer from a rival
     }
 
 
@@ -306,20 +305,19 @@ class EmployeeWriter:
         repairs = 0
         while batch:
             operations = [operation for operation, _ in batch]
-            batch_id = secrets.token_hex(8)
             if self._fence is not None:
-                operations.append(self._fence_update(slot, batch_id))
+                operations.append(self._fence_update(slot))
             try:
                 results = await self._table.submit_transaction(operations)
             except TableTransactionError as error:
                 fenced = self._fence is not None and error.index == len(batch)
                 if fenced and error.status_code in (404, 412):
-                    if await self._landed(slot, batch_id):
-                        self.committed.update(change for _, change in batch)
-                        return
-                    # Someone else rewrote the row: a newer holder (then raising it again
-                    # finds the lease gone: LeaseLost), or a stale one that lost its own check
-                    # after rewriting it (then this run raises it again and goes on).
+                    # The slot's row moved: a newer holder rewrote it (raising it again then
+                    # finds the lease gone: LeaseLost); or a stale holder did, before failing
+                    # its own check; or this very transaction landed and its answer was lost
+                    # (the SDK resends a POST answered 500/503/504). In the last two cases the
+                    # lease is still this run's: the row is raised again and the transaction
+                    # resent, which writes the same rows again.
                     repairs += 1
                     if repairs > 2:
                         raise LeaseLost(
@@ -344,31 +342,17 @@ class EmployeeWriter:
             self.committed.update(change for _, change in batch)
             return
 
-    def _fence_update(self, slot: int, batch_id: str) -> tuple[Any, ...]:
+    def _fence_update(self, slot: int) -> tuple[Any, ...]:
         assert self._fence is not None
         return (
             "update",
-            _fence_row(self._tenant_id, slot, self._fence.lease, batch_id),
+            _fence_row(self._tenant_id, slot, self._fence.lease),
             {
                 "mode": UpdateMode.REPLACE,
                 "etag": self._fence.etags[slot],
                 "match_condition": MatchConditions.IfNotModified,
             },
         )
-
-    async def _landed(self, slot: int, batch_id: str) -> bool:
-        """Whether the refused transaction is this one's own, committed by an earlier attempt
-        whose answer was lost (the SDK retries a transaction on a dropped connection): then the
-        fence row carries its batch id, and its ETag is the slot's new one."""
-        assert self._fence is not None
-        try:
-            row = await self._table.get_entity(self._tenant_id, f"{FENCE_ROW_PREFIX}{slot}")
-        except ResourceNotFoundError:
-            return False
-        if row.get("Batch") != batch_id or row.get("LeaseToken") != self._fence.lease.token:
-            return False
-        self._fence.etags[slot] = row.metadata["etag"]
-        return True
 
 
 class RunStore:

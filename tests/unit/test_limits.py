@@ -212,7 +212,7 @@ def test_measured_sizes_cover_the_body_the_sdk_sends(text):
     # own envelope (two boundaries, a few headers) is well under 1 KB.
     assert real <= measured + 1_000
     lease = Lease(TENANT, "20261130T135324804Z-b490e8", NOW, FENCE_ETAG, "f" * 32)
-    fence = _fence_row(TENANT, 3, lease, "0123456789abcdef")
+    fence = _fence_row(TENANT, 3, lease)
     assert _wire_body(entities, fence) - real <= _FENCE_OPERATION_BYTES
     assert measured - real < 400 * len(entities)
     per_char = {"李": 6, "😀": 12}.get(text[0])
