@@ -4,12 +4,16 @@ Table Storage (Azurite here) refuse a stale writer's transactions whole."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
+import threading
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from azure.data.tables.aio import TableServiceClient
 
 from sync_core.cli import main
 from sync_core.engine import RunRequest
@@ -18,7 +22,7 @@ from sync_core.graph import GraphDirectory
 from sync_core.report import new_run_id, utc_now
 from sync_core.service import SyncService
 from sync_core.settings import load_settings
-from sync_core.store import LeaseLost
+from sync_core.store import EmployeeStore, LeaseLost, LeaseStore, ensure_tables
 from tests.integration.test_sync import stored_rows
 
 pytestmark = pytest.mark.integration
@@ -150,3 +154,83 @@ def test_a_stale_holder_raising_the_fence_late_is_refused_and_the_holder_goes_on
     asyncio.run(scenario())
     rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
     assert len(rows) == 150 and {r["Title"] for r in rows.values()} == {"new"}
+
+
+class LosingProxy:
+    """A proxy in front of Azurite that forwards every request and, for the first `lose`
+    transactions, answers 503 once Azurite has committed them: a front end that timed out after
+    the storage did the work. azure-core resends a POST answered 500/503/504
+    (azure/core/pipeline/policies/_retry.py, `_is_method_retryable`)."""
+
+    def __init__(self, table_port: int, lose: int):
+        self.lose, self.lost = lose, 0
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection("127.0.0.1", table_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                if self.path.endswith("$batch") and proxy.lose > proxy.lost:
+                    proxy.lost += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            # http.server dispatches on these names.
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_MERGE = _forward  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LosingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_transaction_resent_after_its_answer_was_lost_is_not_a_lost_lease(
+    tenant, azurite, app_env
+):
+    with LosingProxy(azurite.table_port, lose=2) as proxy:
+        through_proxy = azurite.connection_string.replace(
+            f":{azurite.table_port}/", f":{proxy.port}/"
+        )
+
+        async def scenario() -> dict[str, int]:
+            async with TableServiceClient.from_connection_string(through_proxy) as service:
+                await ensure_tables(service)
+                leases = LeaseStore(service)
+                lease = await leases.acquire(tenant.id, new_run_id(utc_now()), utc_now(),
+                                             timedelta(minutes=5))  # fmt: skip
+                assert lease is not None
+                writer = await EmployeeStore(service).writer(tenant.id, lease)
+                for number in range(120):  # two transactions, each landing unanswered once
+                    await writer.upsert(row(tenant.id, number, "new"), "created")
+                await writer.flush()
+                await leases.release(lease)
+                return dict(writer.committed)
+
+        committed = asyncio.run(scenario())
+    assert proxy.lost == 2
+    assert committed == {"created": 120}
+    assert len(stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)) == 120
