@@ -210,7 +210,7 @@ def render_text(report: RunReport) -> str:
     lines += [
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
-        f"      skipped, too large     {c.skippedUnstorable:>7}",
+        f"      skipped, cannot store  {c.skippedUnstorable:>7}",
         f"      added                  {c.created:>7}",
         f"      updated                {c.updated:>7}",
         f"      unchanged              {c.unchanged:>7}",

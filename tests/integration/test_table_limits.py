@@ -153,7 +153,7 @@ def test_a_user_that_cannot_be_stored_is_skipped_kept_and_retried(
     assert rows[victim["id"]]["_etag"] == before[victim["id"]]["_etag"]
     assert joiner["id"] not in rows
     text = cli("sync").stdout
-    assert "skipped, too large           2" in text and victim["userPrincipalName"] in text
+    assert "skipped, cannot store        2" in text and victim["userPrincipalName"] in text
 
     # Retried every run: once the data fits again, the joiner is a create and the victim an
     # update.

@@ -89,7 +89,7 @@ def test_users_table_storage_cannot_hold_are_counted_listed_and_explained():
     assert document["skippedUnstorable"] == list(unstorable)
     assert RunReport.from_json(document).skipped_unstorable == unstorable
     text = render_text(original)
-    assert "skipped, too large           2" in text
+    assert "skipped, cannot store        2" in text
     assert "cannot hold them (retried every run)" in text and "big@contoso.com" in text
 
 
