@@ -6,12 +6,16 @@ All variants run in one process, one after the other, against the same simulator
 latency per Graph request, as a real tenant has) and the same Azurite, so the ratios hold on a
 noisy machine even when the absolute seconds do not:
 
-- ours, first run: `SyncService.sync` into an empty partition (every employee is a create);
+- ours, first run: `sync_exclusively` (lease held, writes fenced, as the CLI and the worker run)
+  into an empty partition (every employee is a create);
 - ours, no change: the same again (every employee unchanged: reads only);
 - baseline: what a script would do: msgraph typed `User` models page by page, then one
   `upsert_entity` per user;
 - floor, read: the Graph pages alone, read raw, nothing done with them;
-- floor, write: the same number of entities written in batched transactions, nothing read.
+- floor, write: the same number of entities written in batched transactions, nothing read;
+- floor, write fenced: the same, each transaction carrying its slot's fence-row update (the
+  writer a run holding the lease uses); its ratio to the unfenced floor is the fence's cost.
+  Both are the mean of two rounds run A B B A into fresh partitions.
 
 Performance is measured here, never asserted in tests.
 """
@@ -70,6 +74,7 @@ def main() -> None:
 
 async def _measure(tenants: dict[str, str], users: int) -> dict[str, float]:
     from sync_core.engine import RunRequest
+    from sync_core.exclusive import sync_exclusively
     from sync_core.service import SyncService
     from sync_core.settings import load_settings
 
@@ -77,13 +82,20 @@ async def _measure(tenants: dict[str, str], users: int) -> dict[str, float]:
     results: dict[str, float] = {}
     async with SyncService(settings) as service:
         request = RunRequest(tenants["ours"], trigger="bench")
-        results["ours, first run"] = await _timed(lambda: service.sync(request))
-        results["ours, no change"] = await _timed(lambda: service.sync(request))
+        results["ours, first run"] = await _timed(lambda: sync_exclusively(service, request))
+        results["ours, no change"] = await _timed(lambda: sync_exclusively(service, request))
         results["baseline script"] = await _timed(lambda: _baseline(service, tenants["baseline"]))
         results["floor, read"] = await _timed(lambda: _floor_read(service, tenants["floor"]))
-        results["floor, write"] = await _timed(
-            lambda: _floor_write(service, tenants["floor"], users)
-        )
+        # Unfenced and fenced writes alternate (A B B A), each into a fresh partition: Azurite
+        # slows down as the table grows, which would otherwise favour whichever ran first.
+        seconds: dict[bool, float] = {False: 0.0, True: 0.0}
+        for round_, fenced in enumerate((False, True, True, False)):
+            partition = f"{round_}" * 8 + tenants["floor"][8:]
+            seconds[fenced] += await _timed(
+                lambda: _floor_write(service, partition, users, fenced=fenced)  # noqa: B023
+            )
+        results["floor, write"] = seconds[False] / 2
+        results["floor, write fenced"] = seconds[True] / 2
     return results
 
 
@@ -156,8 +168,17 @@ async def _floor_read(service, tenant_id: str) -> None:
         await directory.close()
 
 
-async def _floor_write(service, tenant_id: str, users: int) -> None:
-    writer = service.employees.writer(tenant_id)
+async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> None:
+    from datetime import timedelta
+
+    from sync_core.report import new_run_id, utc_now
+
+    lease = None
+    if fenced:
+        lease = await service.leases.acquire(
+            tenant_id, new_run_id(utc_now()), utc_now(), timedelta(minutes=5)
+        )
+    writer = await service.employees.writer(tenant_id, lease)
     for index in range(users):
         await writer.upsert(
             {
@@ -171,9 +192,12 @@ async def _floor_write(service, tenant_id: str, users: int) -> None:
                 "Department": "Research",
                 "City": "London",
                 "SourceHash": "0" * 32,
-            }
+            },
+            "created",
         )
     await writer.flush()
+    if lease is not None:
+        await service.leases.release(lease)
 
 
 def _print(results: dict[str, float], args: argparse.Namespace) -> None:
@@ -189,6 +213,8 @@ def _print(results: dict[str, float], args: argparse.Namespace) -> None:
     print(f"- ours (first run) / floor (slower of read and write alone): {ours / floor:.2f}")
     no_change = results["ours, no change"] / results["floor, read"]
     print(f"- ours (no change) / floor read: {no_change:.2f}")
+    fence = results["floor, write fenced"] / results["floor, write"]
+    print(f"- floor write fenced / unfenced (the fence's cost): {fence:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from .errors import (
     classify_storage_error,
 )
 from .graph import GraphStats, Organization
+from .limits import clean_text
 from .mapping import Employee, Mapper
 from .plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 from .report import (
@@ -36,9 +37,18 @@ from .report import (
     utc_now,
 )
 from .scope import Scope
-from .store import StoredIndex, employee_entity
+from .store import (
+    Lease,
+    LeaseLost,
+    StoredIndex,
+    UnstorableEmployee,
+    employee_entity,
+    storable_size,
+)
 
 log = logging.getLogger("sync_core.run")
+
+LEASE_LOST = "lease_lost"
 
 # Scope rules (RE2: linear in the value) and mapping cost a bounded time per user; handing the
 # event loop back every so many users keeps the lease renewal (exclusive.LeaseKeeper, a task on
@@ -59,7 +69,9 @@ class UserDirectory(Protocol):
 
 
 class EmployeeSink(Protocol):
-    async def upsert(self, entity: dict[str, Any]) -> None: ...
+    committed: Counter[str]  # accepted by the store, by change: created, updated, deleted
+
+    async def upsert(self, entity: dict[str, Any], change: str) -> None: ...
 
     async def delete(self, employee_id: str) -> None: ...
 
@@ -71,7 +83,7 @@ class EmployeeSink(Protocol):
 class EmployeeIndex(Protocol):
     async def load_index(self, tenant_id: str) -> StoredIndex: ...
 
-    def writer(self, tenant_id: str) -> EmployeeSink: ...
+    async def writer(self, tenant_id: str, lease: Lease | None) -> EmployeeSink: ...
 
 
 class RunRecorder(Protocol):
@@ -99,13 +111,20 @@ class Ports:
     employees: EmployeeIndex
     runs: RunRecorder
     configs: ConfigSource
+    # The tenant's lease held for this run: the writes are fenced by it. None only where no
+    # other run can write (the benchmark).
+    lease: Lease | None = None
 
 
 class DryRunSink:
-    """Stands in for the writer in a dry run: the plan is computed and counted, nothing written."""
+    """Stands in for the writer in a dry run: the plan is computed and counted, nothing written
+    (a row Table Storage could not hold is reported as the real run would)."""
 
-    async def upsert(self, entity: dict[str, Any]) -> None:
-        pass
+    def __init__(self) -> None:
+        self.committed: Counter[str] = Counter()
+
+    async def upsert(self, entity: dict[str, Any], change: str) -> None:
+        storable_size(entity)
 
     async def delete(self, employee_id: str) -> None:
         pass
@@ -127,6 +146,7 @@ class Tally:
         self.no_address: list[str] = []
         # In scope without an address and already marked by an earlier run: id -> since when.
         self.marked_since: dict[str, datetime] = {}
+        self.unstorable: list[str] = []
         self.warnings: list[str] = []
         self.read_ids: set[str] = set()
         self.in_scope_ids: set[str] = set()
@@ -159,8 +179,16 @@ async def run_sync(
     tally = Tally()
     stats = GraphStats()
     status, errors, tenant_name = STATUS_SUCCEEDED, [], None
+    sink: EmployeeSink | None = None
     try:
         config = await _load_config(ports.configs, request.tenant_id)
+        # The fence goes up before the stored index is read: whatever a run that held the
+        # lease before wrote is in the index, and whatever it writes from now on is refused.
+        sink = (
+            DryRunSink()
+            if request.dry_run
+            else await ports.employees.writer(request.tenant_id, ports.lease)
+        )
         # The stored index loads while the secret, the token and the tenant name are fetched.
         stored = asyncio.create_task(ports.employees.load_index(request.tenant_id))
         try:
@@ -169,7 +197,7 @@ async def run_sync(
             try:
                 tenant_name = await _tenant_name(directory, tally)
                 held = await _synchronise(
-                    request, report.run_id, config, directory, await stored, ports, tally, now
+                    request, report.run_id, config, directory, await stored, sink, tally, now
                 )
             finally:
                 await directory.close()
@@ -179,6 +207,10 @@ async def run_sync(
             await asyncio.gather(stored, return_exceptions=True)
         if held:
             status = STATUS_HELD
+    except LeaseLost:
+        status = STATUS_FAILED
+        errors.append(_lease_lost(tally.counts, sink))
+        log.warning("sync stopped: the lease passed to another run")
     except Exception as error:  # every failure ends in the report, classified
         failure = error if isinstance(error, SyncFailure) else _classify(error)
         status = STATUS_FAILED
@@ -198,6 +230,7 @@ async def run_sync(
         excluded_by=dict(tally.excluded_by),
         skipped_no_email=tuple(tally.skipped),
         no_address=tuple(tally.no_address),
+        skipped_unstorable=tuple(tally.unstorable),
         graph_requests=stats.requests,
         graph_throttled=stats.throttled,
         errors=tuple(errors),
@@ -260,13 +293,33 @@ async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
         return None
 
 
+def _lease_lost(counts: Counts, sink: EmployeeSink | None) -> RunError:
+    """The run's lease passed to another run and the fence refused this run's writes: the
+    counts become what Table Storage accepted, and the error says so."""
+    committed = sink.committed if sink is not None else Counter()
+    planned = counts.created + counts.updated + counts.deleted
+    counts.created = committed["created"]
+    counts.updated = committed["updated"]
+    counts.deleted = committed["deleted"]
+    refused = planned - (counts.created + counts.updated + counts.deleted)
+    return RunError(
+        LEASE_LOST,
+        "The run lost the tenant's lease to a newer run, and Table Storage refused its writes "
+        f"from then on (the fence). Written before that: {counts.created} added, "
+        f"{counts.updated} updated, {counts.deleted} removed; {refused} planned write(s) were "
+        "not made. The newer run's rows stand; nothing of this run overwrote them.",
+        "Nothing to repair. If it happens often, a run stalls for longer than the lease "
+        "(5 minutes): look for a paused host or a storage outage in the logs.",
+    )
+
+
 async def _synchronise(
     request: RunRequest,
     run_id: str,
     config: TenantConfig,
     directory: UserDirectory,
     index: StoredIndex,
-    ports: Ports,
+    sink: EmployeeSink,
     tally: Tally,
     now: Callable[[], datetime],
 ) -> bool:
@@ -274,9 +327,6 @@ async def _synchronise(
     deletions were held by the guard."""
     mapper = Mapper.from_config(config)
     scope = Scope.from_config(config.filter)
-    sink: EmployeeSink = (
-        DryRunSink() if request.dry_run else ports.employees.writer(request.tenant_id)
-    )
     counts = tally.counts
     stored = index.hashes
     select = mapper.graph_properties | scope.graph_properties
@@ -286,13 +336,14 @@ async def _synchronise(
             async for page in pages:
                 employees = await scope_and_map(page, scope, mapper, index, tally)
                 plan = plan_writes(employees, stored)
-                # Counted as planned, before the writes: the counts always add up, and a failed
-                # run's errors say where it stopped.
-                counts.created += len(plan.creates)
-                counts.updated += len(plan.updates)
+                # Counted when handed to the writer, before the writes land: the counts always
+                # add up, and a failed run's errors say where it stopped (a run that lost its
+                # lease reports what was committed instead, see _lease_lost).
                 counts.unchanged += len(plan.unchanged)
                 written_at = now()
-                for employee in plan.creates + plan.updates:
+                changes = [(e, "created") for e in plan.creates]
+                changes += [(e, "updated") for e in plan.updates]
+                for employee, change in changes:
                     entity = employee_entity(
                         request.tenant_id,
                         employee,
@@ -300,7 +351,19 @@ async def _synchronise(
                         written_at,
                         tally.marked_since.get(employee.id),
                     )
-                    await sink.upsert(entity)
+                    try:
+                        await sink.upsert(entity, change)
+                    except UnstorableEmployee as refused:
+                        # Not written, so tried again next run; still in scope, so clean-up
+                        # never removes it for this.
+                        counts.skippedUnstorable += 1
+                        upn = clean_text(employee.user_principal_name or employee.id)
+                        tally.unstorable.append(f"{upn}: {refused.reason}")
+                        continue
+                    if change == "created":
+                        counts.created += 1
+                    else:
+                        counts.updated += 1
         await sink.flush()
 
         stale = stale_ids(stored.keys(), tally.in_scope_ids)
@@ -336,7 +399,7 @@ async def _synchronise(
     if shared:
         tally.warnings.append(
             f"{len(shared)} address(es) belong to more than one employee, "
-            f"e.g. {', '.join(shared[:5])}"
+            f"e.g. {clean_text(', '.join(shared[:5]))}"
         )
     return decision.held > 0
 
@@ -384,12 +447,13 @@ async def scope_and_map(
         if employee.email is None:
             if user_id not in index.hashes:
                 counts.skippedNoEmail += 1
-                tally.skipped.append(user.get("userPrincipalName") or user_id)
+                # Cleaned: a lone surrogate in a UPN must not break the report's JSON or text.
+                tally.skipped.append(clean_text(user.get("userPrincipalName") or user_id))
                 continue
             # Stored, but its address is gone: the row stays (marked, its fields kept current)
             # until it has had no address for the grace period; see docs/configuration.md.
             counts.noAddress += 1
-            tally.no_address.append(user.get("userPrincipalName") or user_id)
+            tally.no_address.append(clean_text(user.get("userPrincipalName") or user_id))
             if user_id in index.email_missing_since:
                 tally.marked_since[user_id] = index.email_missing_since[user_id]
         else:

@@ -81,7 +81,9 @@ async def sync_exclusively(
             raise RunAlreadyFinished(record)
         async with keeper:
             await _close_dead_runs(service, request.tenant_id, lease, run_id, now())
-            return await service.sync(request)
+            # The lease fences the run's writes too: once another run takes it over, Table
+            # Storage refuses whatever this one still sends (store.py, fence rows).
+            return await service.sync(request, lease)
     except LeaseLost:
         record = await service.runs.get(request.tenant_id, run_id)
         if record is None:

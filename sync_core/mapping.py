@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import EmailRules, TenantConfig
+from .limits import clean_text, fitted_json, fitted_text
 from .paths import AttributePath, parse_path
 
-# Table Storage caps a string property at 64 KiB of UTF-16; a profile value that long is a data
-# error upstream, and cutting it keeps the rest of the employee flowing.
-MAX_VALUE_CHARS = 32_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GUEST_MARK = "#ext#"
@@ -152,14 +150,17 @@ def to_table_value(value: Any) -> FieldValue | None:
         # attribute) would fail the whole batch, so it is kept as text.
         return value if _INT32_MIN <= value <= _INT32_MAX else str(value)
     if isinstance(value, str):
-        value = value.strip()
-        return value[:MAX_VALUE_CHARS] if value else None
+        # A profile value past Table Storage's limits is a data error upstream: cleaned and cut
+        # the same way every run (limits.py), it keeps the rest of the employee flowing.
+        value = clean_text(value).strip()
+        return fitted_text(value) if value else None
     if isinstance(value, list | dict):
         if not value:
             return None
-        # Table Storage has no list or object type; JSON keeps the structure readable.
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)[:MAX_VALUE_CHARS]
-    return str(value)
+        # Table Storage has no list or object type; JSON keeps the structure readable, and a
+        # cut drops whole trailing elements so it stays JSON.
+        return fitted_json(value)
+    return fitted_text(str(value))
 
 
 def source_hash(
@@ -178,4 +179,6 @@ def source_hash(
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate in a UPN or alias must not crash the run (the stored
+    # values are cleaned; the digest only needs to be stable).
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]

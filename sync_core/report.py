@@ -29,6 +29,7 @@ class Counts:
     # Stored employees still in scope whose address disappeared: kept, updated and marked
     # (EmailMissingSince); counted in updated/unchanged too.
     noAddress: int = 0
+    skippedUnstorable: int = 0  # in scope, but Table Storage cannot hold the row (retried)
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -36,6 +37,24 @@ class Counts:
     deletesHeld: int = 0
     staleKept: int = 0  # out of scope but kept because clean-up is off
     employees: int = 0  # stored employees of the tenant after the run
+
+    def problems(self) -> list[str]:
+        """The ways these counts fail to add up (none for a run that was not cut short)."""
+        found = []
+        if self.read != self.inScope + self.excluded:
+            found.append("read != inScope + excluded")
+        placed = (
+            self.created
+            + self.updated
+            + self.unchanged
+            + self.skippedNoEmail
+            + self.skippedUnstorable
+        )
+        if self.inScope != placed:
+            found.append(
+                "inScope != created + updated + unchanged + skippedNoEmail + skippedUnstorable"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,7 @@ class RunReport:
     excluded_by: dict[str, int] = field(default_factory=dict)
     skipped_no_email: tuple[str, ...] = ()
     no_address: tuple[str, ...] = ()  # UPNs of the marked employees (see Counts.noAddress)
+    skipped_unstorable: tuple[str, ...] = ()  # "upn: reason"
     graph_requests: int = 0
     graph_throttled: int = 0
     errors: tuple[RunError, ...] = ()
@@ -113,6 +133,7 @@ class RunReport:
             "skippedNoEmail": list(self.skipped_no_email[:MAX_LISTED_SKIPS]),
             "skippedNoEmailListed": min(len(self.skipped_no_email), MAX_LISTED_SKIPS),
             "noAddress": list(self.no_address[:MAX_LISTED_SKIPS]),
+            "skippedUnstorable": list(self.skipped_unstorable[:MAX_LISTED_SKIPS]),
             "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
@@ -137,6 +158,7 @@ class RunReport:
             excluded_by=dict(data.get("excludedBy", {})),
             skipped_no_email=tuple(data.get("skippedNoEmail", ())),
             no_address=tuple(data.get("noAddress", ())),
+            skipped_unstorable=tuple(data.get("skippedUnstorable", ())),
             graph_requests=data.get("graph", {}).get("requests", 0),
             graph_throttled=data.get("graph", {}).get("throttled", 0),
             errors=tuple(RunError(**e) for e in data.get("errors", ())),
@@ -195,6 +217,7 @@ def render_text(report: RunReport) -> str:
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
         f"      kept, address gone     {c.noAddress:>7}",
+        f"      skipped, cannot store  {c.skippedUnstorable:>7}",
         f"      added                  {c.created:>7}",
         f"      updated                {c.updated:>7}",
         f"      unchanged              {c.unchanged:>7}",
@@ -204,27 +227,19 @@ def render_text(report: RunReport) -> str:
         lines.append(f"  Removals held by the guard {c.deletesHeld:>7}")
     if c.staleKept:
         lines.append(f"  No longer in scope, kept   {c.staleKept:>7}  (clean-up is off)")
-    if report.skipped_no_email:
-        shown = report.skipped_no_email[:10]
-        more = len(report.skipped_no_email) - len(shown)
-        lines += [
-            "",
-            "  Skipped for lack of an email address (fix in Entra ID or allow more sources):",
-        ]
-        lines += [f"    - {upn}" for upn in shown]
-        if more:
-            lines.append(f"    ... and {more} more (see the JSON report)")
-    if report.no_address:
-        shown = report.no_address[:10]
-        more = len(report.no_address) - len(shown)
-        lines += [
-            "",
-            "  Kept without a current address (row marked EmailMissingSince; Clean Up removes it "
-            "after the grace period):",
-        ]
-        lines += [f"    - {upn}" for upn in shown]
-        if more:
-            lines.append(f"    ... and {more} more (see the JSON report)")
+    lines += _listed(
+        "Skipped for lack of an email address (fix in Entra ID or allow more sources):",
+        report.skipped_no_email,
+    )
+    lines += _listed(
+        "Kept without a current address (row marked EmailMissingSince; Clean Up removes it "
+        "after the grace period):",
+        report.no_address,
+    )
+    lines += _listed(
+        "Skipped because Table Storage cannot hold them (retried every run):",
+        report.skipped_unstorable,
+    )
     for warning in report.warnings:
         lines += ["", f"  Warning: {warning}"]
     for error in report.errors:
@@ -232,6 +247,16 @@ def render_text(report: RunReport) -> str:
         if error.fix:
             lines.append(f"    What to do: {error.fix}")
     return "\n".join(lines)
+
+
+def _listed(title: str, entries: tuple[str, ...]) -> list[str]:
+    """A titled list of the first ten entries; the JSON report has the rest."""
+    if not entries:
+        return []
+    lines = ["", f"  {title}", *(f"    - {entry}" for entry in entries[:10])]
+    if len(entries) > 10:
+        lines.append(f"    ... and {len(entries) - 10} more (see the JSON report)")
+    return lines
 
 
 _REASONS = {

@@ -117,7 +117,7 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
     for report in reports:
         summary = report.to_json()
         # The lists are on GET /api/runs/{tenantId}/{runId}.
-        del summary["skippedNoEmail"], summary["noAddress"]
+        del summary["skippedNoEmail"], summary["noAddress"], summary["skippedUnstorable"]
         runs.append(summary)
     return ok(
         {

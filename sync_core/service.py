@@ -21,6 +21,7 @@ from .settings import Settings
 from .store import (
     ConfigStore,
     EmployeeStore,
+    Lease,
     LeaseStore,
     RunStore,
     TenantRegistry,
@@ -92,11 +93,13 @@ class SyncService:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""
         return await self.configs.get(tenant_id) or TenantConfig()
 
-    async def sync(self, request: RunRequest) -> RunReport:
+    async def sync(self, request: RunRequest, lease: Lease | None = None) -> RunReport:
+        """One run; its writes are fenced by `lease` (exclusive.sync_exclusively passes it)."""
         ports = Ports(
             open_directory=self.open_directory,
             employees=self.employees,
             runs=self.runs,
             configs=self.configs,
+            lease=lease,
         )
         return await run_sync(request, ports)

@@ -47,7 +47,9 @@ def stored_rows(connection_string: str, tenant_id: str) -> list[dict[str, Any]]:
     table = TableServiceClient.from_connection_string(connection_string).get_table_client(
         EMPLOYEES_TABLE
     )
-    return list(table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id}))
+    # Employees only: the fence rows (RowKey `~fence-N`) sort after every object id.
+    employees = "PartitionKey eq @t and RowKey lt '~'"
+    return list(table.query_entities(employees, parameters={"t": tenant_id}))
 
 
 async def gather_outcomes(*attempts: Awaitable[WorkOutcome]) -> list[Any]:

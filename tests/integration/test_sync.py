@@ -20,7 +20,8 @@ def stored_rows(connection_string: str, tenant_id: str) -> dict[str, dict[str, A
     """The Employees rows of a tenant, read straight from Azurite (not through our store)."""
     service = TableServiceClient.from_connection_string(connection_string)
     table = service.get_table_client(EMPLOYEES_TABLE)
-    rows = table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
+    # Employees only: the fence rows (RowKey `~fence-N`) sort after every object id.
+    rows = table.query_entities("PartitionKey eq @t and RowKey lt '~'", parameters={"t": tenant_id})
     return {row["RowKey"]: {**row, "_etag": row.metadata["etag"]} for row in rows}
 
 

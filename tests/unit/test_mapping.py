@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sync_core.config import EmailRules, parse_config
@@ -155,7 +157,11 @@ def test_aliases_exclude_the_chosen_mail_address_when_proxy_addresses_is_off():
         (4_100_000_000, "4100000000"),  # beyond Int32: text, or the whole batch would fail
         (-(2**31) - 1, "-2147483649"),
         ("Zoë Núñez-O'Brien 李", "Zoë Núñez-O'Brien 李"),
-        ("x" * 40_000, "x" * 32_000),
+        ("x" * 40_000, "x" * 32_767),  # Table Storage's limit, in UTF-16 units
+        ("😀" * 20_000, "😀" * 16_383),  # an emoji is two units: never half of one
+        ("a\x00b", "ab"),
+        ("a\ud800b", "a\ufffdb"),
+        (["x" * 20_000, "y" * 20_000], json.dumps(["x" * 20_000])),  # whole elements dropped
     ],
 )
 def test_table_values(value, stored):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from sync_core.report import Counts, RunError, RunReport, new_run_id, render_text
 from sync_core.store import run_row_key
 
@@ -80,3 +82,32 @@ def test_text_explains_the_run():
     assert "Removals held by the guard       7" in text
     assert "What to do: fix" in text and "Warning: 7 deletions held" in text
     assert "dry run" in render_text(report(dry_run=True, status="succeeded"))
+
+
+def test_users_table_storage_cannot_hold_are_counted_listed_and_explained():
+    counts = Counts(read=10, inScope=8, excluded=2, skippedNoEmail=1, skippedUnstorable=2,
+                    created=3, updated=1, unchanged=1)  # fmt: skip
+    unstorable = ("big@contoso.com: the entity needs 1,300,000 bytes, more than 1 MiB",)
+    original = report(counts=counts, skipped_unstorable=unstorable)
+    document = original.to_json()
+    assert document["counts"]["skippedUnstorable"] == 2
+    assert document["skippedUnstorable"] == list(unstorable)
+    assert RunReport.from_json(document).skipped_unstorable == unstorable
+    text = render_text(original)
+    assert "skipped, cannot store        2" in text
+    assert "cannot hold them (retried every run)" in text and "big@contoso.com" in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "problems"),
+    [
+        ({}, []),
+        ({"skippedUnstorable": 0}, ["inScope != created + updated + unchanged + skippedNoEmail + skippedUnstorable"]),
+        ({"read": 11}, ["read != inScope + excluded"]),
+    ],
+)  # fmt: skip
+def test_counts_say_which_sums_do_not_add_up(changes, problems):
+    values = dict(read=10, inScope=8, excluded=2, skippedNoEmail=1, skippedUnstorable=2,
+                  created=3, updated=1, unchanged=1)  # fmt: skip
+    values.update(changes)
+    assert Counts(**values).problems() == problems
