@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
 from .log import RequestLog
@@ -49,6 +50,7 @@ class Context:
     endpoints: Endpoints
     identity_header: str = field(repr=False)
     page_key: bytes = field(repr=False)
+    delta: DeltaPlan = field(default_factory=DeltaPlan)
 
 
 CONTEXT = web.AppKey("context", Context)

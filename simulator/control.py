@@ -31,6 +31,10 @@ def routes() -> list[web.RouteDef]:
         web.put("/_sim/tenants/{tenant}/users/{user}", put_user),
         web.patch("/_sim/tenants/{tenant}/users/{user}", patch_user),
         web.delete("/_sim/tenants/{tenant}/users/{user}", delete_user),
+        web.post("/_sim/tenants/{tenant}/users/{user}/restore", restore_user),
+        web.get("/_sim/delta", list_delta),
+        web.post("/_sim/delta", add_delta),
+        web.delete("/_sim/delta", clear_delta),
     ]
 
 
@@ -136,10 +140,61 @@ async def patch_user(request: web.Request) -> web.Response:
 
 
 async def delete_user(request: web.Request) -> web.Response:
+    """Soft delete (restorable); ``?permanent=true``: hard delete."""
+    permanent = request.query.get("permanent", "false").lower()
+    if permanent not in ("true", "false"):
+        raise _bad_request(f"permanent must be true or false, not {permanent!r}")
     with _directory_errors():
         context_of(request).directory.remove_user(
+            request.match_info["tenant"], request.match_info["user"], permanent=permanent == "true"
+        )
+    return web.Response(status=204)
+
+
+async def restore_user(request: web.Request) -> web.Response:
+    with _directory_errors():
+        context_of(request).directory.restore_user(
             request.match_info["tenant"], request.match_info["user"]
         )
+    return web.Response(status=204)
+
+
+async def list_delta(request: web.Request) -> web.Response:
+    return web.json_response(context_of(request).delta.describe())
+
+
+async def add_delta(request: web.Request) -> web.Response:
+    """Body: ``{"kind": "expireTokens", "count": 1, "status": 410|400}``,
+    ``{"kind": "emptyPages", "count": 2}``, ``{"kind": "repeat", "userId": "...", "times": 1}``,
+    ``{"kind": "pageSize", "size": 10}`` or ``{"kind": "advanceClock", "seconds": 604800}``."""
+    plan = context_of(request).delta
+    body = await _body(request)
+    kind = body.get("kind")
+    try:
+        if kind == "expireTokens":
+            plan.expire_tokens(int(body.get("count", 1)), int(body.get("status", 410)))
+        elif kind == "emptyPages":
+            plan.empty_pages(int(body.get("count", 1)))
+        elif kind == "repeat":
+            plan.repeat(str(body.get("userId") or ""), int(body.get("times", 1)))
+        elif kind == "pageSize":
+            plan.page_size(int(body["size"]))
+        elif kind == "advanceClock":
+            plan.advance_clock(float(body["seconds"]))
+        else:
+            raise ValueError(
+                f"unknown delta kind {kind!r}: use expireTokens, emptyPages, repeat, pageSize "
+                "or advanceClock"
+            )
+    except KeyError as error:
+        raise _bad_request(f"{kind} needs the field {error.args[0]!r}") from None
+    except (TypeError, ValueError) as error:
+        raise _bad_request(str(error)) from None
+    return web.Response(status=204)
+
+
+async def clear_delta(request: web.Request) -> web.Response:
+    context_of(request).delta.clear()
     return web.Response(status=204)
 
 

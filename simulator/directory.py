@@ -8,6 +8,10 @@ Paging walks the tenant's users ordered by id and continues after the last id a 
 A round that overlaps changes therefore never returns a user twice and never skips a user that
 existed throughout; users added behind the cursor or removed ahead of it are simply seen or not,
 as with Graph.
+
+Every change to a user is also appended to the tenant's change log (a sequence number per
+tenant, the user, which properties changed, soft and hard deletions, restores), which is what
+``/users/delta`` reads: a delta token is a position in that log.
 """
 
 from __future__ import annotations
@@ -42,6 +46,29 @@ class UnknownTenantError(KeyError):
     pass
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of a tenant's change log.
+
+    ``kind`` is "created", "updated", "restored", "soft_deleted" (in the deleted items, can be
+    restored) or "hard_deleted" (gone for good); ``properties`` names the properties an
+    update changed (lower-cased), empty for the other kinds."""
+
+    seq: int
+    user_id: str
+    kind: str
+    properties: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A user as delta sees it: active (``user`` set), soft-deleted (``user`` set, ``deleted``
+    true) or hard-deleted (``user`` None)."""
+
+    user: dict[str, Any] | None
+    deleted: bool
+
+
 class _TenantState:
     def __init__(self, tenant: Tenant):
         self.info = TenantInfo(
@@ -50,6 +77,11 @@ class _TenantState:
         self.consents: dict[str, tuple[str, ...]] = dict(tenant.consents)
         self.users: dict[str, dict[str, Any]] = {u["id"].lower(): u for u in tenant.users}
         self.order: list[str] = sorted(self.users)
+        self.deleted: dict[str, dict[str, Any]] = {}  # soft-deleted, restorable
+        self.changes: list[Change] = []
+
+    def record(self, user_id: str, kind: str, properties: frozenset[str] = frozenset()) -> None:
+        self.changes.append(Change(len(self.changes) + 1, user_id, kind, properties))
 
 
 class Directory:
@@ -122,8 +154,13 @@ class Directory:
         key = user["id"].lower()
         with self._lock:
             state = self._state(tenant_id)
-            if key not in state.users:
+            previous = state.users.get(key)
+            if previous is None:
                 bisect.insort(state.order, key)
+                state.deleted.pop(key, None)
+                state.record(key, "created")
+            else:
+                state.record(key, "updated", _changed(previous, user))
             state.users[key] = dict(user)
 
     def patch_user(self, tenant_id: str, user_id: str, changes: Mapping[str, Any]) -> None:
@@ -141,15 +178,65 @@ class Directory:
                     merged.pop(name, None)
                 else:
                     merged[name] = value
+            changed = _changed(state.users[key], merged)
+            if changed:
+                state.record(key, "updated", changed)
             state.users[key] = merged
 
-    def remove_user(self, tenant_id: str, user_id: str) -> None:
+    def remove_user(self, tenant_id: str, user_id: str, *, permanent: bool = False) -> None:
+        """Delete a user as Graph's DELETE does: into the deleted items, restorable (soft), or
+        for good (``permanent``; also purges a soft-deleted user)."""
         key = user_id.lower()
         with self._lock:
             state = self._state(tenant_id)
-            if state.users.pop(key, None) is None:
+            user = state.users.pop(key, None)
+            if user is not None:
+                state.order.remove(key)
+            elif permanent and key in state.deleted:
+                user = state.deleted[key]
+            if user is None:
                 raise KeyError(f"no user {user_id!r} in tenant {tenant_id!r}")
-            state.order.remove(key)
+            if permanent:
+                state.deleted.pop(key, None)
+                state.record(key, "hard_deleted")
+            else:
+                state.deleted[key] = user
+                state.record(key, "soft_deleted")
+
+    def restore_user(self, tenant_id: str, user_id: str) -> None:
+        """Bring a soft-deleted user back, unchanged (Graph: restore a deleted item)."""
+        key = user_id.lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            user = state.deleted.pop(key, None)
+            if user is None:
+                raise KeyError(f"no deleted user {user_id!r} in tenant {tenant_id!r}")
+            state.users[key] = user
+            bisect.insort(state.order, key)
+            state.record(key, "restored")
+
+    def active_ids(self, tenant_id: str) -> list[str]:
+        """The (lower-cased) ids of the tenant's users, in order."""
+        with self._lock:
+            return list(self._state(tenant_id).order)
+
+    def change_position(self, tenant_id: str) -> int:
+        """The sequence number of the tenant's latest change (0: none yet)."""
+        with self._lock:
+            return len(self._state(tenant_id).changes)
+
+    def changes(self, tenant_id: str, after: int, upto: int) -> tuple[Change, ...]:
+        """The tenant's changes with ``after < seq <= upto``."""
+        with self._lock:
+            return tuple(self._state(tenant_id).changes[max(after, 0) : upto])
+
+    def user_state(self, tenant_id: str, user_id: str) -> UserState:
+        key = user_id.lower()
+        with self._lock:
+            state = self._state(tenant_id)
+            if key in state.users:
+                return UserState(state.users[key], deleted=False)
+            return UserState(state.deleted.get(key), deleted=key in state.deleted)
 
     def add_tenant(self, tenant: Tenant) -> None:
         with self._lock:
@@ -171,3 +258,9 @@ class Directory:
         if state is None:
             raise UnknownTenantError(tenant_id)
         return state
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> frozenset[str]:
+    """The (lower-cased) names of the properties whose value differs."""
+    names = set(before) | set(after)
+    return frozenset(n.lower() for n in names if before.get(n) != after.get(n))

@@ -1,4 +1,5 @@
-"""Microsoft Graph v1.0: ``/organization``, ``/users``, ``/users/$count`` and ``/users/{id}``.
+"""Microsoft Graph v1.0: ``/organization``, ``/users``, ``/users/$count``, ``/users/{id}`` and
+``/users/delta`` (in delta.py).
 
 Read-only on purpose: any other method is answered 405 (and logged), so a test can assert the
 app never writes to a customer's directory.
@@ -12,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from . import odata
+from . import delta, odata
 from .context import context_of, request_id, utc_now
 from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
 from .schema import DEFAULT_SELECT, empty_value
@@ -69,6 +70,8 @@ async def dispatch(request: web.Request) -> web.Response:
             return organization(request)
         if segments == ["users"]:
             return users(request)
+        if segments in (["users", "delta"], ["users", "delta()"]):
+            return users_delta(request)
         if segments == ["users", "$count"]:
             return users_count(request)
         if len(segments) == 2 and segments[0] == "users":
@@ -176,6 +179,11 @@ def users(request: web.Request) -> web.Response:
         body["@odata.nextLink"] = _next_link(request, query.options, token)
     body["value"] = [_project(u, query.select, grant.roles) for u in page.users]
     return _json(request, body)
+
+
+def users_delta(request: web.Request) -> web.Response:
+    grant = authorize(request, READ_USERS)
+    return _json(request, delta.users_delta(request, grant.tenant_id, grant.roles, _project))
 
 
 def users_count(request: web.Request) -> web.Response:

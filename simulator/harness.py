@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .certs import DEFAULT_SERVER_NAMES, CertificateAuthority
 from .context import Context, Endpoints
+from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
 from .log import RequestLog, RequestRecord
@@ -41,6 +42,7 @@ class Simulator:
         self._requested_port = port
         self._token_lifetime = token_lifetime
         self.faults = FaultPlan()
+        self.delta = DeltaPlan()  # /users/delta knobs and its simulated clock
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -76,6 +78,7 @@ class Simulator:
             endpoints=endpoints,
             identity_header=self._identity_header,
             page_key=secrets.token_bytes(32),
+            delta=self.delta,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(
@@ -195,8 +198,13 @@ class Simulator:
     def patch_user(self, tenant_id: str, user_id: str, changes: Mapping[str, Any]) -> None:
         self._directory.patch_user(tenant_id, user_id, changes)
 
-    def remove_user(self, tenant_id: str, user_id: str) -> None:
-        self._directory.remove_user(tenant_id, user_id)
+    def remove_user(self, tenant_id: str, user_id: str, *, permanent: bool = False) -> None:
+        """Soft delete (restorable, delta reports reason "changed"); ``permanent``: hard delete
+        (reason "deleted"), also of a user already soft-deleted."""
+        self._directory.remove_user(tenant_id, user_id, permanent=permanent)
+
+    def restore_user(self, tenant_id: str, user_id: str) -> None:
+        self._directory.restore_user(tenant_id, user_id)
 
     def add_tenant(self, tenant: Mapping[str, Any]) -> None:
         self._directory.add_tenant(Tenant.from_dict(tenant))
