@@ -249,7 +249,13 @@ def _item(
         if state.since is None:
             return None
         return {"id": found.user["id"], "@removed": {"reason": "changed"}}
-    return project(found.user, state.select, roles)
+    item = project(found.user, state.select, roles)
+    if state.since is None:
+        return item
+    # In a later round an updated user carries every selected property it has; one never set is
+    # omitted (delta-query-users.md; PLATFORM-NOTES), so absent must read as null.
+    present = {name.lower() for name in found.user}
+    return {k: v for k, v in item.items() if k == "id" or k.lower() in present}
 
 
 def _body(

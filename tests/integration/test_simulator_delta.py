@@ -168,6 +168,11 @@ def test_updates_carry_every_selected_property_and_unselected_changes_are_silent
     }
     assert "@removed" not in by_id[added]
 
+    sim.patch_user(tenant, added, {"department": None, "displayName": "Renamed"})
+    items, _, link = one_round(client, link)
+    # A property never set (or cleared) is omitted from an updated item, not sent as null.
+    assert items == [{"id": added, "displayName": "Renamed", "accountEnabled": True}]
+
 
 def test_soft_delete_restore_and_hard_delete(sim, tenant, client) -> None:
     soft, hard = fresh_user(sim, tenant), fresh_user(sim, tenant)
