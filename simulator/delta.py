@@ -244,7 +244,7 @@ def _item(
     if found.user is None:
         if state.since is None:
             return None  # an initial round lists existing users only
-        return {"id": user_id, "@removed": {"reason": "deleted"}}
+        return {"id": found.user_id or user_id, "@removed": {"reason": "deleted"}}
     if found.deleted:
         if state.since is None:
             return None

@@ -67,6 +67,7 @@ class UserState:
 
     user: dict[str, Any] | None
     deleted: bool
+    user_id: str | None = None  # as the user was spelled, also after a hard delete
 
 
 class _TenantState:
@@ -78,6 +79,7 @@ class _TenantState:
         self.users: dict[str, dict[str, Any]] = {u["id"].lower(): u for u in tenant.users}
         self.order: list[str] = sorted(self.users)
         self.deleted: dict[str, dict[str, Any]] = {}  # soft-deleted, restorable
+        self.purged: dict[str, str] = {}  # hard-deleted: the id as it was spelled
         self.changes: list[Change] = []
 
     def record(self, user_id: str, kind: str, properties: frozenset[str] = frozenset()) -> None:
@@ -198,6 +200,7 @@ class Directory:
                 raise KeyError(f"no user {user_id!r} in tenant {tenant_id!r}")
             if permanent:
                 state.deleted.pop(key, None)
+                state.purged[key] = str(user["id"])
                 state.record(key, "hard_deleted")
             else:
                 state.deleted[key] = user
@@ -235,8 +238,10 @@ class Directory:
         with self._lock:
             state = self._state(tenant_id)
             if key in state.users:
-                return UserState(state.users[key], deleted=False)
-            return UserState(state.deleted.get(key), deleted=key in state.deleted)
+                return UserState(state.users[key], False, state.users[key]["id"])
+            if key in state.deleted:
+                return UserState(state.deleted[key], True, state.deleted[key]["id"])
+            return UserState(None, False, state.purged.get(key))
 
     def add_tenant(self, tenant: Tenant) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ import pytest
 from simulator import World
 from simulator.delta import DeltaState, decode_token, encode_token, parse_id_filter
 from simulator.delta_plan import DeltaPlan
-from simulator.directory import Directory
+from simulator.directory import Directory, UserState
 from simulator.generator import GeneratorOptions, generate_world
 from simulator.graph_query import GraphError
 
@@ -62,7 +62,7 @@ def test_soft_deleted_users_leave_listings_and_can_be_restored_or_purged() -> No
 
     found.remove_user(tenant, user_id)
     found.remove_user(tenant, user_id, permanent=True)
-    assert found.user_state(tenant, user_id).user is None
+    assert found.user_state(tenant, user_id.upper()) == UserState(None, False, user_id)
     with pytest.raises(KeyError):
         found.restore_user(tenant, user_id)
     with pytest.raises(KeyError):
