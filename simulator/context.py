@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .consent import ConsentPlan
 from .directory import Directory
 from .faults import FaultPlan
 from .log import RequestLog
@@ -49,6 +50,8 @@ class Context:
     endpoints: Endpoints
     identity_header: str = field(repr=False)
     page_key: bytes = field(repr=False)
+    # What the admin-consent page does (simulator/consent.py); tests set it through the harness.
+    consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
 
 
 CONTEXT = web.AppKey("context", Context)
