@@ -50,6 +50,7 @@ def check_assertion(
     app: App,
     token_endpoints: Iterable[str],
     issuer: TokenIssuer,
+    authority: str,
     now: dt.datetime | None = None,
 ) -> str:
     """Accept ``assertion`` for ``app`` or raise AssertionRefused; answers which credential
@@ -60,7 +61,7 @@ def check_assertion(
     if app.client_id in (claims.get("iss"), claims.get("sub")):
         _check_certificate(header, claims, signing_input, signature, app, token_endpoints, moment)
         return "certificate"
-    _check_federated(assertion, claims, app, issuer, moment)
+    _check_federated(assertion, claims, app, issuer, moment, authority)
     return "federated"
 
 
@@ -156,10 +157,11 @@ def _check_certificate(
 
 
 def _registered_key(header: dict[str, Any], app: App) -> KeyCredential | None:
+    # base64url with or without "=" padding: azure-identity keeps it, MSAL strips it.
+    s256 = str(header.get("x5t#S256") or "").rstrip("=")
+    sha1 = str(header.get("x5t") or "").rstrip("=")
     for key in app.key_credentials:
-        if header.get("x5t#S256") and header["x5t#S256"] == key.x5t_s256:
-            return key
-        if header.get("x5t") and header["x5t"] == key.x5t:
+        if (s256 and s256 == key.x5t_s256) or (sha1 and sha1 == key.x5t):
             return key
     return None
 
@@ -194,7 +196,12 @@ def _check_lifetime(claims: dict[str, Any], now: dt.datetime) -> None:
 
 
 def _check_federated(
-    assertion: str, claims: dict[str, Any], app: App, issuer: TokenIssuer, now: dt.datetime
+    assertion: str,
+    claims: dict[str, Any],
+    app: App,
+    issuer: TokenIssuer,
+    now: dt.datetime,
+    authority: str,
 ) -> None:
     iss, sub, aud = claims.get("iss"), claims.get("sub"), claims.get("aud")
     records = app.federated_credentials
@@ -213,7 +220,9 @@ def _check_federated(
     except TokenError:
         raise _signature_problem("The key was not found in the issuer's published keys.") from None
     audiences = [aud] if isinstance(aud, str) else list(aud or [])
-    with_issuer = [r for r in records if r.issuer == iss]
+    # "{authority}" in a world file's issuer stands for the simulator's own base URL, which is
+    # only known once it has bound its port.
+    with_issuer = [r for r in records if r.issuer.replace("{authority}", authority) == iss]
     if not with_issuer:
         raise AssertionRefused(
             400,

@@ -174,7 +174,7 @@ def _authenticate_client(
         # {tenant}/oauth2/v2.0/token).
         endpoints = {f"{ctx.endpoints.base_url}/{t}/oauth2/v2.0/token" for t in (tenant.id, name)}
         try:
-            check_assertion(str(assertion), app, endpoints, ctx.issuer)
+            check_assertion(str(assertion), app, endpoints, ctx.issuer, ctx.endpoints.base_url)
         except AssertionRefused as refused:
             return entra_error(
                 request, refused.status, refused.error, refused.code, refused.description
