@@ -161,8 +161,10 @@ class Directory:
             self._tenants[tenant.id] = _TenantState(tenant)
 
     def set_consent(self, tenant_id: str, client_id: str, roles: Iterable[str] | None) -> None:
-        """Grant exactly ``roles``; None removes the app's service principal from the tenant."""
+        """Grant exactly ``roles``; None removes the app's service principal from the tenant.
+        Immediate: ends a replication delay still running for the pair."""
         with self._lock:
+            self._replicating.pop((tenant_id.lower(), client_id.lower()), None)
             consents = self._state(tenant_id).consents
             if roles is None:
                 consents.pop(client_id.lower(), None)
