@@ -52,6 +52,20 @@ class ConsentPlan:
         self._lock = threading.Lock()
         self._settings = ConsentSettings()
         self._history: list[ConsentRecord] = []
+        # Redirect URIs added while running (a dev server's port is known late); kept by clear().
+        self._redirect_uris: set[tuple[str, str]] = set()
+
+    def add_redirect_uri(self, client_id: str, uri: str) -> None:
+        """Register ``uri`` on the app as if it were in the world file's ``redirectUris``."""
+        if not uri.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+            # Entra accepts http only for localhost redirect URIs.
+            raise ValueError(f"redirect URI {uri!r} must be https (or http on localhost)")
+        with self._lock:
+            self._redirect_uris.add((client_id.lower(), uri))
+
+    def has_redirect_uri(self, client_id: str, uri: str) -> bool:
+        with self._lock:
+            return (client_id.lower(), uri) in self._redirect_uris
 
     def plan(
         self,

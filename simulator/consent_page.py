@@ -95,7 +95,9 @@ def _check(request: web.Request, params: dict[str, str]) -> _Request | web.Strea
             "tenant or consented to by any user in the tenant.",
         )
     redirect_uri = params.get("redirect_uri", "")
-    if redirect_uri not in app.redirect_uris:
+    if redirect_uri not in app.redirect_uris and not ctx.consent.has_redirect_uri(
+        client_id, redirect_uri
+    ):
         return _error_page(
             request,
             400,
@@ -185,7 +187,8 @@ def _decide(
                 "tenant.",
             ),
         )
-    assert tenant is not None
+    if tenant is None:
+        return _error_page(request, 400, 90002, "There is no tenant to consent for.")
     ctx.directory.grant_consent(
         tenant, checked.client_id, checked.permissions, settings.replication_delay
     )

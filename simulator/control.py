@@ -29,6 +29,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/_sim/consent", get_consent),
         web.put("/_sim/consent", plan_consent),
         web.delete("/_sim/consent", clear_consent),
+        web.post("/_sim/apps/{client}/redirectUris", add_redirect_uri),
         web.post("/_sim/tenants", add_tenant),
         web.put("/_sim/tenants/{tenant}/consents/{client}", set_consent),
         web.put("/_sim/tenants/{tenant}/users/{user}", put_user),
@@ -128,6 +129,19 @@ async def plan_consent(request: web.Request) -> web.Response:
 
 async def clear_consent(request: web.Request) -> web.Response:
     context_of(request).consent.clear()
+    return web.Response(status=204)
+
+
+async def add_redirect_uri(request: web.Request) -> web.Response:
+    """Body: ``{"uri": "https://..."}``: registered on the app for admin consent."""
+    ctx = context_of(request)
+    client = request.match_info["client"]
+    if ctx.world.app(client) is None:
+        raise _not_found(f"no app {client!r}")
+    try:
+        ctx.consent.add_redirect_uri(client, str((await _body(request)).get("uri", "")))
+    except ValueError as error:
+        raise _bad_request(str(error)) from None
     return web.Response(status=204)
 
 

@@ -228,6 +228,12 @@ class Simulator:
             params["state"] = state
         return f"{self.base_url}/{tenant}/v2.0/adminconsent?{urlencode(params)}"
 
+    def add_redirect_uri(self, client_id: str, uri: str) -> None:
+        """Register a redirect URI on an app while running (a dev server's port is known late)."""
+        if self.world.app(client_id) is None:
+            raise KeyError(f"no app {client_id!r} in the world")
+        self.consent.add_redirect_uri(client_id, uri)
+
     def token_exchange_issuer(self) -> str:
         """The issuer of the managed identity's tokens: what a federated identity credential
         trusting it names (with ``world.managed_identity.subject`` and api://AzureADTokenExchange).

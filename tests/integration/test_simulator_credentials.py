@@ -468,3 +468,30 @@ def test_a_new_consent_replicates_after_a_delay(sim, effect: str) -> None:
     while graph_status() != 200:
         assert time.monotonic() < deadline, "the consent never replicated"
         time.sleep(0.2)
+
+
+def test_redirect_uris_and_plans_can_be_set_over_the_control_api(sim) -> None:
+    local = "http://localhost:7071/api/connect/callback"
+    url = sim.admin_consent_url(IDS["fresh"], local, state="z")
+    with browser() as client:
+        assert client.get(url).status_code == 400  # not registered yet
+        added = client.post(
+            f"{sim.base_url}/_sim/apps/{IDS['fresh']}/redirectUris", json={"uri": local}
+        )
+        assert added.status_code == 204
+        assert client.get(url).status_code == 200
+        refused = client.post(
+            f"{sim.base_url}/_sim/apps/{IDS['fresh']}/redirectUris", json={"uri": "http://x/cb"}
+        )
+        assert refused.status_code == 400 and "https" in refused.json()["error"]
+        bad_plan = client.put(f"{sim.base_url}/_sim/consent", json={"outcome": "maybe"})
+        assert bad_plan.status_code == 400 and "maybe" in bad_plan.json()["error"]
+        sim.consent.plan(auto=True, outcome="cancel")
+        answer = client.get(url)
+    assert answer.headers["Location"].startswith(local + "?error=access_denied")
+    assert client_history(sim) == ["cancel"]
+
+
+def client_history(sim: Simulator) -> list[str]:
+    with browser() as client:
+        return [h["outcome"] for h in client.get(f"{sim.base_url}/_sim/consent").json()["history"]]
