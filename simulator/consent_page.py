@@ -43,7 +43,7 @@ async def admin_consent(request: web.Request) -> web.StreamResponse:
     tenant = (
         checked.authority_tenant
         or _known(request, request.query.get("sim_tenant"))
-        or settings.tenant_id
+        or _known(request, settings.tenant_id)
         or next(iter(ctx.directory.tenant_ids()), None)
     )
     if settings.auto:
