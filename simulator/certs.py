@@ -11,12 +11,12 @@ import datetime as dt
 import ipaddress
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -186,3 +186,53 @@ def _write_private(path: Path, content: bytes) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A certificate an app authenticates with (not the TLS CA): RSA, since Entra's client
+    assertions are RS256/PS256 ("Microsoft identity platform application authentication
+    certificate credentials"). ``certificate_pem`` goes on the app registration (world file
+    ``keyCredentials``); ``pem`` (key + certificate) is what azure-identity's CertificateCredential
+    and a Key Vault secret of content type ``application/x-pem-file`` hold."""
+
+    certificate_pem: str
+    private_key_pem: str = field(repr=False)
+    not_after: dt.datetime
+
+    @property
+    def pem(self) -> str:
+        return self.private_key_pem + self.certificate_pem
+
+
+def make_client_certificate(
+    common_name: str = "Entra Employee Sync",
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> ClientCertificate:
+    """A self-signed RSA-2048 certificate, as ``New-SelfSignedCertificate`` or Key Vault's
+    self-issued policy makes; validity defaults to [now - 1 day, now + 365 days]."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = _now()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    end = not_after or now + dt.timedelta(days=365)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or min(now, end) - dt.timedelta(days=1))
+        .not_valid_after(end)
+        .sign(key, hashes.SHA256())
+    )
+    return ClientCertificate(
+        certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+        certificate.not_valid_after_utc,
+    )

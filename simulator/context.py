@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .consent import ConsentPlan
 from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
@@ -51,6 +52,8 @@ class Context:
     identity_header: str = field(repr=False)
     page_key: bytes = field(repr=False)
     delta: DeltaPlan = field(default_factory=DeltaPlan)
+    # What the admin-consent page does (simulator/consent.py); tests set it through the harness.
+    consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
 
 
 CONTEXT = web.AppKey("context", Context)

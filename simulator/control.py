@@ -26,6 +26,10 @@ def routes() -> list[web.RouteDef]:
         web.post("/_sim/faults", add_fault),
         web.delete("/_sim/faults", clear_faults),
         web.post("/_sim/tokens/expire", expire_tokens),
+        web.get("/_sim/consent", get_consent),
+        web.put("/_sim/consent", plan_consent),
+        web.delete("/_sim/consent", clear_consent),
+        web.post("/_sim/apps/{client}/redirectUris", add_redirect_uri),
         web.post("/_sim/tenants", add_tenant),
         web.put("/_sim/tenants/{tenant}/consents/{client}", set_consent),
         web.put("/_sim/tenants/{tenant}/users/{user}", put_user),
@@ -103,6 +107,45 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 async def expire_tokens(request: web.Request) -> web.Response:
     context_of(request).issuer.expire_all()
+    return web.Response(status=204)
+
+
+async def get_consent(request: web.Request) -> web.Response:
+    return web.json_response(context_of(request).consent.describe())
+
+
+async def plan_consent(request: web.Request) -> web.Response:
+    """Body: ``{"tenant": "<id>", "outcome": "accept"|"cancel"|"not_admin"|"app_blocked",
+    "replicationDelay": 5, "replicationEffect": "token"|"graph", "auto": false}``."""
+    body = await _body(request)
+    try:
+        context_of(request).consent.plan(
+            tenant_id=body.get("tenant"),
+            outcome=str(body.get("outcome", "accept")),
+            replication_delay=float(body.get("replicationDelay", 0)),
+            replication_effect=str(body.get("replicationEffect", "token")),
+            auto=bool(body.get("auto", False)),
+        )
+    except (TypeError, ValueError) as error:
+        raise _bad_request(str(error)) from None
+    return web.Response(status=204)
+
+
+async def clear_consent(request: web.Request) -> web.Response:
+    context_of(request).consent.clear()
+    return web.Response(status=204)
+
+
+async def add_redirect_uri(request: web.Request) -> web.Response:
+    """Body: ``{"uri": "https://..."}``: registered on the app for admin consent."""
+    ctx = context_of(request)
+    client = request.match_info["client"]
+    if ctx.world.app(client) is None:
+        raise _not_found(f"no app {client!r}")
+    try:
+        ctx.consent.add_redirect_uri(client, str((await _body(request)).get("uri", "")))
+    except ValueError as error:
+        raise _bad_request(str(error)) from None
     return web.Response(status=204)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,8 @@ class Directory:
     def __init__(self, world: World):
         self._lock = threading.Lock()
         self._tenants: dict[str, _TenantState] = {t.id: _TenantState(t) for t in world.tenants}
+        # (tenant, client) -> monotonic time until which a fresh consent is still replicating.
+        self._replicating: dict[tuple[str, str], float] = {}
 
     def find_tenant(self, name: str) -> TenantInfo | None:
         """Entra accepts a tenant's GUID or any of its verified domain names."""
@@ -250,13 +253,41 @@ class Directory:
             self._tenants[tenant.id] = _TenantState(tenant)
 
     def set_consent(self, tenant_id: str, client_id: str, roles: Iterable[str] | None) -> None:
-        """Grant exactly ``roles``; None removes the app's service principal from the tenant."""
+        """Grant exactly ``roles``; None removes the app's service principal from the tenant.
+        Immediate: ends a replication delay still running for the pair."""
         with self._lock:
+            self._replicating.pop((tenant_id.lower(), client_id.lower()), None)
             consents = self._state(tenant_id).consents
             if roles is None:
                 consents.pop(client_id.lower(), None)
             else:
                 consents[client_id.lower()] = tuple(roles)
+
+    def grant_consent(
+        self, tenant_id: str, client_id: str, roles: Iterable[str], replication_seconds: float = 0
+    ) -> None:
+        """Admin consent: the app's service principal and roles, visible to token requests
+        only after ``replication_seconds`` (consent replicates for seconds in Entra: PLATFORM-NOTES,
+        "Admin consent for a multi-tenant app")."""
+        key = (tenant_id.lower(), client_id.lower())
+        with self._lock:
+            self._state(tenant_id).consents[key[1]] = tuple(roles)
+            if replication_seconds > 0:
+                self._replicating[key] = time.monotonic() + replication_seconds
+            else:
+                self._replicating.pop(key, None)
+
+    def replicating(self, tenant_id: str, client_id: str) -> bool:
+        """True while a consent granted with a replication delay is not visible yet."""
+        key = (tenant_id.lower(), client_id.lower())
+        with self._lock:
+            until = self._replicating.get(key)
+            if until is None:
+                return False
+            if time.monotonic() >= until:
+                del self._replicating[key]
+                return False
+            return True
 
     def _state(self, tenant_id: str) -> _TenantState:
         state = self._tenants.get(tenant_id.lower())

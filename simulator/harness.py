@@ -10,10 +10,12 @@ import socket
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from .certs import DEFAULT_SERVER_NAMES, CertificateAuthority
+from .consent import ConsentPlan
 from .context import Context, Endpoints
 from .delta_plan import DeltaPlan
 from .directory import Directory
@@ -43,6 +45,8 @@ class Simulator:
         self._token_lifetime = token_lifetime
         self.faults = FaultPlan()
         self.delta = DeltaPlan()  # /users/delta knobs and its simulated clock
+        # What the admin-consent page does next (simulator/consent.py).
+        self.consent = ConsentPlan()
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -79,6 +83,7 @@ class Simulator:
             identity_header=self._identity_header,
             page_key=secrets.token_bytes(32),
             delta=self.delta,
+            consent=self.consent,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(
@@ -212,6 +217,39 @@ class Simulator:
     def set_consent(self, tenant_id: str, client_id: str, roles: Iterable[str] | None) -> None:
         """Grant exactly ``roles`` (empty: consented, no permissions); None: never consented."""
         self._directory.set_consent(tenant_id, client_id, roles)
+
+    def admin_consent_url(
+        self,
+        client_id: str,
+        redirect_uri: str,
+        state: str | None = None,
+        tenant: str = "organizations",
+        scope: str | None = None,
+    ) -> str:
+        """The v2 admin-consent URL, as the product builds it (for tests of the simulator)."""
+        params = {
+            "client_id": client_id,
+            "scope": scope or f"{self.base_url}/.default",
+            "redirect_uri": redirect_uri,
+        }
+        if state is not None:
+            params["state"] = state
+        return f"{self.base_url}/{tenant}/v2.0/adminconsent?{urlencode(params)}"
+
+    def add_redirect_uri(self, client_id: str, uri: str) -> None:
+        """Register a redirect URI on an app while running (a dev server's port is known late)."""
+        if self.world.app(client_id) is None:
+            raise KeyError(f"no app {client_id!r} in the world")
+        self.consent.add_redirect_uri(client_id, uri)
+
+    def token_exchange_issuer(self) -> str:
+        """The issuer of the managed identity's tokens: what a federated identity credential
+        trusting it names (with ``world.managed_identity.subject`` and api://AzureADTokenExchange).
+        """
+        identity = self.world.managed_identity
+        if identity is None:
+            raise RuntimeError("the world has no managed identity")
+        return f"{self.base_url}/{identity.tenant_id}/v2.0"
 
     def expire_tokens(self) -> None:
         """Make every token issued so far count as expired (the clients still cache them)."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 
 from aiohttp import web
 
+from . import consent_page
+from .assertions import JWT_BEARER, AssertionRefused, check_assertion
 from .context import Context, context_of, request_id, utc_now
 from .directory import TenantInfo
+from .world import TOKEN_EXCHANGE_AUDIENCE, App
 
 _TENANT_NAME = re.compile(r"^[A-Za-z0-9.-]+$")
 _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
@@ -29,6 +33,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/{tenant}/discovery/keys", keys),
         web.post("/{tenant}/oauth2/v2.0/token", token),
         web.get("/msi/token", managed_identity_token),
+        *consent_page.routes(),
     ]
 
 
@@ -93,7 +98,13 @@ async def token(request: web.Request) -> web.Response:
     if not client_id:
         return _missing_parameter(request, "client_id")
     app = ctx.world.app(client_id)
-    if app is None or ctx.directory.roles(tenant.id, client_id) is None:
+    consent = ctx.consent.settings
+    replicating = app is not None and ctx.directory.replicating(tenant.id, client_id)
+    if (
+        app is None
+        or ctx.directory.roles(tenant.id, client_id) is None
+        or (replicating and consent.replication_effect == "token")
+    ):
         return entra_error(
             request,
             400,
@@ -104,26 +115,9 @@ async def token(request: web.Request) -> web.Response:
             "been installed by the administrator of the tenant or consented to by any user in "
             "the tenant. You may have sent your authentication request to the wrong tenant.",
         )
-    secret = form.get("client_secret")
-    if not secret:
-        return entra_error(
-            request,
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or "
-            "'client_secret'.",
-        )
-    if not any(secrets.compare_digest(str(secret), known) for known in app.secrets):
-        return entra_error(
-            request,
-            401,
-            "invalid_client",
-            7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the "
-            "client secret value, not the client secret ID, for a secret added to app "
-            f"'{client_id}'.",
-        )
+    refused = _authenticate_client(request, ctx, app, tenant, name, form)
+    if refused is not None:
+        return refused
     scopes = [s for s in str(form.get("scope", "")).split() if s not in _RESERVED_SCOPES]
     if not scopes:
         return _missing_parameter(request, "scope")
@@ -140,7 +134,9 @@ async def token(request: web.Request) -> web.Response:
     resource = scopes[0][: -len("/.default")]
     if not _known_resource(ctx, resource):
         return _unknown_resource(request, resource, tenant)
-    roles = _graph_roles(ctx, tenant.id, client_id, resource)
+    # A consent still replicating with the "graph" effect: the token carries no roles yet, so
+    # Graph answers 403 until it has replicated.
+    roles = () if replicating else _graph_roles(ctx, tenant.id, client_id, resource)
     access_token, _ = ctx.issuer.issue(tenant.id, client_id, resource, roles, kind="app")
     return web.json_response(
         {
@@ -150,6 +146,76 @@ async def token(request: web.Request) -> web.Response:
             "access_token": access_token,
         }
     )
+
+
+def _authenticate_client(
+    request: web.Request,
+    ctx: Context,
+    app: App,
+    tenant: TenantInfo,
+    name: str,
+    form: Mapping[str, object],
+) -> web.Response | None:
+    """The client's credential: a secret, or a client assertion (certificate or federated).
+    None when it is accepted."""
+    assertion = form.get("client_assertion")
+    assertion_type = form.get("client_assertion_type")
+    if assertion is not None or assertion_type is not None:
+        if assertion_type != JWT_BEARER:
+            return entra_error(
+                request,
+                400,
+                "invalid_request",
+                700026,
+                f"The client_assertion_type must be '{JWT_BEARER}' for a client assertion.",
+            )
+        # The assertion's aud is the token endpoint, written with the tenant id or the name the
+        # client used ("certificate credentials": aud = https://login.microsoftonline.com/
+        # {tenant}/oauth2/v2.0/token).
+        endpoints = {f"{ctx.endpoints.base_url}/{t}/oauth2/v2.0/token" for t in (tenant.id, name)}
+        try:
+            check_assertion(str(assertion), app, endpoints, ctx.issuer, ctx.endpoints.base_url)
+        except AssertionRefused as refused:
+            return entra_error(
+                request, refused.status, refused.error, refused.code, refused.description
+            )
+        return None
+    secret = form.get("client_secret")
+    if not secret:
+        return entra_error(
+            request,
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or "
+            "'client_secret'.",
+        )
+    matching = [p for p in app.password_credentials if secrets.compare_digest(str(secret), p.value)]
+    if not matching:
+        return entra_error(
+            request,
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the "
+            "client secret value, not the client secret ID, for a secret added to app "
+            f"'{app.client_id}'.",
+        )
+    now = utc_now()
+    if all(p.expired(now) for p in matching):
+        # Wording of Entra's answer for an expired secret (AADSTS7000222,
+        # InvalidClientSecretExpiredKeysProvided in the error-code reference).
+        return entra_error(
+            request,
+            401,
+            "invalid_client",
+            7000222,
+            f"The provided client secret keys for app '{app.client_id}' are expired. Visit the "
+            "Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or "
+            "consider using certificate credentials for added security: "
+            "https://aka.ms/certCreds.",
+        )
+    return None
 
 
 def entra_error(
@@ -252,7 +318,9 @@ async def managed_identity_token(request: web.Request) -> web.Response:
     # one fails like an App Service app that has no such identity.
     if identity is None or client_id != identity.client_id:
         return _msi_error(request, 400, "Unable to load the proper Managed Identity.")
-    if not _known_resource(ctx, resource):
+    # api://AzureADTokenExchange: the audience a federated identity credential expects ("Configure
+    # an application to trust a managed identity"); the token is exchanged, never sent to an API.
+    if not _known_resource(ctx, resource) and resource != TOKEN_EXCHANGE_AUDIENCE:
         return _msi_error(
             request,
             400,
@@ -262,7 +330,12 @@ async def managed_identity_token(request: web.Request) -> web.Response:
     if ctx.directory.find_tenant(identity.tenant_id) is not None:
         roles = _graph_roles(ctx, identity.tenant_id, identity.client_id, resource)
     access_token, expires_on = ctx.issuer.issue(
-        identity.tenant_id, identity.client_id, resource, roles, kind="managed_identity"
+        identity.tenant_id,
+        identity.client_id,
+        resource,
+        roles,
+        kind="managed_identity",
+        subject=identity.subject,
     )
     return web.json_response(
         {

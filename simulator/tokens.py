@@ -13,6 +13,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -49,20 +50,30 @@ class TokenIssuer:
         self._not_before = 0.0
 
     def issue(
-        self, grant_tenant: str, client_id: str, audience: str, roles: tuple[str, ...], kind: str
+        self,
+        grant_tenant: str,
+        client_id: str,
+        audience: str,
+        roles: tuple[str, ...],
+        kind: str,
+        subject: str | None = None,
     ) -> tuple[str, int]:
+        """``subject`` is the caller's object id (``oid`` = ``sub`` in app-only tokens); a
+        managed identity's is what a federated identity credential must name."""
         now = int(time.time())
+        object_id = subject or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{grant_tenant}/{client_id}"))
         expires_on = now + self.lifetime
         claims = {
             "aud": audience,
-            "iss": f"{self._issuer_base}/{grant_tenant}/v2.0",
+            "iss": self.issuer_of(grant_tenant),
             "iat": now,
             "nbf": now,
             "exp": expires_on,
             "appid": client_id,
             "azp": client_id,
             "idtyp": "app",
-            "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{grant_tenant}/{client_id}")),
+            "oid": object_id,
+            "sub": object_id,
             "roles": list(roles),
             "tid": grant_tenant,
             "ver": "2.0",
@@ -76,6 +87,23 @@ class TokenIssuer:
         return f"{signing_input}.{_b64(signature)}", expires_on
 
     def verify(self, token: str) -> Grant:
+        claims = self.signed_claims(token)
+        # Only this issuer's signature got us here, so the claims are our own and complete.
+        if claims["exp"] <= time.time() or claims.get("iat_precise", 0) < self._not_before:
+            raise TokenError("Lifetime validation failed, the token is expired.")
+        kind = "managed_identity" if claims.get("xms_mi") else "app"
+        return Grant(
+            claims["tid"],
+            claims["appid"],
+            claims["aud"],
+            tuple(claims["roles"]),
+            claims["exp"],
+            kind,
+        )
+
+    def signed_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token this issuer signed, lifetime not checked (the caller decides:
+        a resource answers 401, the token endpoint AADSTS700024 for an expired assertion)."""
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenError("IDX14100: JWT is not well formed, there are no dots (.).")
@@ -93,18 +121,18 @@ class TokenIssuer:
             )
         except InvalidSignature as error:
             raise TokenError("Access token validation failure: invalid signature.") from error
-        # Only this issuer's signature got us here, so the claims are our own and complete.
-        if claims["exp"] <= time.time() or claims.get("iat_precise", 0) < self._not_before:
-            raise TokenError("Lifetime validation failed, the token is expired.")
-        kind = "managed_identity" if claims.get("xms_mi") else "app"
-        return Grant(
-            claims["tid"],
-            claims["appid"],
-            claims["aud"],
-            tuple(claims["roles"]),
-            claims["exp"],
-            kind,
-        )
+        if not isinstance(claims, dict):
+            raise TokenError("IDX14102: Unable to decode the token.")
+        return claims
+
+    def revoked(self, claims: dict[str, Any]) -> bool:
+        """Issued before expire_all(): counts as expired."""
+        return claims.get("iat_precise", 0) < self._not_before
+
+    def issuer_of(self, tenant_id: str) -> str:
+        """The ``iss`` of this issuer's tokens for a tenant: what a federated identity credential
+        trusting the managed identity names as its issuer."""
+        return f"{self._issuer_base}/{tenant_id}/v2.0"
 
     def expire_all(self) -> None:
         self._not_before = time.time()

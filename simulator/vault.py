@@ -15,6 +15,7 @@ from .context import Context, context_of
 from .tokens import Grant, TokenError
 
 _STARTED = int(time.time())
+_CERTIFICATE_TYPES = ("application/x-pem-file", "application/x-pkcs12")
 
 
 def routes() -> list[web.RouteDef]:
@@ -54,20 +55,35 @@ async def secret(request: web.Request) -> web.Response:
             "command. For help resolving this issue, please see "
             "https://go.microsoft.com/fwlink/?linkid=2125182",
         )
-    return web.json_response(
-        {
-            "value": stored[1],
-            "id": f"{ctx.endpoints.vault_url}/secrets/{stored[0]}/{version}",
-            "attributes": {
-                "enabled": True,
-                "created": _STARTED,
-                "updated": _STARTED,
-                "recoveryLevel": "Recoverable+Purgeable",
-                "recoverableDays": 90,
-            },
-            "tags": {},
-        }
-    )
+    # Key Vault's SecretBundle (REST "Get Secret"): attributes.exp / nbf are epoch seconds and
+    # contentType tells a PEM or PKCS#12 certificate from a plain secret; the app warns before exp.
+    extra = ctx.world.key_vault.attributes.get(stored[0])
+    attributes: dict[str, object] = {
+        "enabled": True,
+        "created": _STARTED,
+        "updated": _STARTED,
+        "recoveryLevel": "Recoverable+Purgeable",
+        "recoverableDays": 90,
+    }
+    body: dict[str, object] = {
+        "value": stored[1],
+        "id": f"{ctx.endpoints.vault_url}/secrets/{stored[0]}/{version}",
+        "attributes": attributes,
+        "tags": {},
+    }
+    if extra is not None:
+        if extra.expires is not None:
+            attributes["exp"] = int(extra.expires.timestamp())
+        if extra.not_before is not None:
+            attributes["nbf"] = int(extra.not_before.timestamp())
+        if extra.content_type is not None:
+            body["contentType"] = extra.content_type
+        if extra.content_type in _CERTIFICATE_TYPES:
+            # A certificate's secret is managed by Key Vault and points at its key
+            # ("About Azure Key Vault certificates": the addressable key and secret).
+            body["managed"] = True
+            body["kid"] = f"{ctx.endpoints.vault_url}/keys/{stored[0]}/{version}"
+    return web.json_response(body)
 
 
 def _authenticate(request: web.Request, ctx: Context) -> Grant | web.Response:

@@ -74,3 +74,46 @@ def test_directory_pages_by_id_and_patches_copy_on_write() -> None:
     rest = directory.page(tenant, first.last_id, lambda _u: True, 4)
     assert len(rest.users) == 2 and not rest.more
     assert directory.count(tenant, lambda u: u.get("userType") == "Guest") == 1
+
+
+def test_credentials_on_apps_and_vault_attributes_are_validated_and_round_trip() -> None:
+    from simulator.certs import make_client_certificate
+
+    certificate = make_client_certificate("unit")
+    base = World.load(FIXTURE).to_dict()
+    app = base["apps"][0]
+    app["secrets"] = [{"value": "s1", "endDateTime": "2027-01-31T00:00:00Z"}, "s2"]
+    app["keyCredentials"] = [{"key": certificate.certificate_pem}]
+    app["federatedIdentityCredentials"] = [
+        {"name": "mi", "issuer": "https://issuer/v2.0", "subject": "abc"}
+    ]
+    app["redirectUris"] = ["https://sync.example.com/cb"]
+    base["keyVault"]["secrets"]["cert"] = {
+        "value": certificate.pem,
+        "contentType": "application/x-pem-file",
+        "expires": "2027-02-01T00:00:00Z",
+    }
+    world = World.from_dict(base)
+    loaded = world.apps[0]
+    assert loaded.secrets == ("s1", "s2")
+    assert loaded.password_credentials[0].end.year == 2027
+    assert loaded.key_credentials[0].end == certificate.not_after.replace(microsecond=0)
+    assert loaded.federated_credentials[0].audiences == ("api://AzureADTokenExchange",)
+    assert world.key_vault.attributes["cert"].expires.month == 2
+    assert World.from_dict(world.to_dict()) == world
+    assert "s1" not in repr(world) and "PRIVATE" not in repr(world)
+
+    app["secrets"] = [{"value": "s1", "endDateTime": "soon"}]
+    app["keyCredentials"] = [{"key": "not a certificate"}]
+    app["federatedIdentityCredentials"] = [{"issuer": "https://issuer/v2.0"}]
+    base["keyVault"]["secrets"]["cert"] = {"value": "x", "expires": "tomorrow"}
+    with pytest.raises(WorldError) as raised:
+        World.from_dict(base)
+    text = str(raised.value)
+    for fragment in (
+        "apps[0].secrets[0].endDateTime must be an ISO 8601 date-time",
+        "apps[0].keyCredentials[0].key is not an X.509 certificate",
+        "apps[0].federatedIdentityCredentials[0] needs 'subject'",
+        "keyVault.secrets['cert'].expires must be an ISO 8601 date-time",
+    ):
+        assert fragment in text, fragment
