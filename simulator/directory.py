@@ -12,6 +12,13 @@ as with Graph.
 Every change to a user is also appended to the tenant's change log (a sequence number per
 tenant, the user, which properties changed, soft and hard deletions, restores), which is what
 ``/users/delta`` reads: a delta token is a position in that log.
+
+Two knobs per tenant (``set_paging``) let a test ask for what real Graph does on its own terms:
+pages smaller than ``$top`` (a page may hold fewer items than asked; only a missing nextLink ends
+the listing, Graph docs concepts/paging.md), and users repeated on the next page, as Graph does
+when the directory changes under a paged read (microsoftgraph/microsoft-graph-docs#5363: "the same
+user several times on different pages"; msgraph-sdk-dotnet#3070: next pages repeating ids already
+served). Both are off by default.
 """
 
 from __future__ import annotations
@@ -34,6 +41,20 @@ class TenantInfo:
     display_name: str
     verified_domains: tuple[dict[str, Any], ...]
     tenant_type: str = "AAD"
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How a tenant's listing pages are cut (see the module docstring)."""
+
+    max_page_size: int | None = None  # at most this many users per page, whatever $top says
+    repeat_previous: int = 0  # each next page first repeats this many users of the page before
+
+    def __post_init__(self) -> None:
+        if self.max_page_size is not None and self.max_page_size < 1:
+            raise ValueError("max_page_size must be >= 1 (or None for $top)")
+        if self.repeat_previous < 0:
+            raise ValueError("repeat_previous must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,7 @@ class _TenantState:
         self.deleted: dict[str, dict[str, Any]] = {}  # soft-deleted, restorable
         self.purged: dict[str, str] = {}  # hard-deleted: the id as it was spelled
         self.changes: list[Change] = []
+        self.paging = Paging()
 
     def record(self, user_id: str, kind: str, properties: frozenset[str] = frozenset()) -> None:
         self.changes.append(Change(len(self.changes) + 1, user_id, kind, properties))
@@ -119,18 +141,28 @@ class Directory:
             return self._state(tenant_id).consents.get(client_id.lower())
 
     def page(self, tenant_id: str, after: str | None, matches: UserPredicate, limit: int) -> Page:
-        found: list[dict[str, Any]] = []
         with self._lock:
             state = self._state(tenant_id)
+            paging = state.paging
+            limit = min(limit, paging.max_page_size or limit)
             start = bisect.bisect_right(state.order, after) if after else 0
+            repeated = _matching_before(state, start, matches, paging.repeat_previous)
+            # Repeats take room on the page, but every page still moves the cursor on.
+            fresh = max(1, limit - len(repeated))
+            found: list[dict[str, Any]] = []
             for user_id in state.order[start:]:
                 user = state.users[user_id]
                 if not matches(user):
                     continue
-                if len(found) == limit:
-                    return Page(tuple(found), found[-1]["id"].lower(), more=True)
+                if len(found) == fresh:
+                    return Page((*repeated, *found), found[-1]["id"].lower(), more=True)
                 found.append(user)
-        return Page(tuple(found), found[-1]["id"].lower() if found else after, more=False)
+        last = found[-1]["id"].lower() if found else after
+        return Page((*repeated, *found), last, more=False)
+
+    def set_paging(self, tenant_id: str, paging: Paging) -> None:
+        with self._lock:
+            self._state(tenant_id).paging = paging
 
     def count(self, tenant_id: str, matches: UserPredicate) -> int:
         with self._lock:
@@ -300,3 +332,17 @@ def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> frozenset[s
     """The (lower-cased) names of the properties whose value differs."""
     names = set(before) | set(after)
     return frozenset(n.lower() for n in names if before.get(n) != after.get(n))
+
+
+def _matching_before(
+    state: _TenantState, start: int, matches: UserPredicate, count: int
+) -> tuple[dict[str, Any], ...]:
+    """The last ``count`` matching users before position ``start`` (in id order)."""
+    repeated: list[dict[str, Any]] = []
+    index = start - 1
+    while start > 0 and index >= 0 and len(repeated) < count:
+        user = state.users[state.order[index]]
+        if matches(user):
+            repeated.append(user)
+        index -= 1
+    return tuple(reversed(repeated))

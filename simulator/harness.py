@@ -18,7 +18,7 @@ from .certs import DEFAULT_SERVER_NAMES, CertificateAuthority
 from .consent import ConsentPlan
 from .context import Context, Endpoints
 from .delta_plan import DeltaPlan
-from .directory import Directory
+from .directory import Directory, Paging
 from .faults import FaultPlan
 from .log import RequestLog, RequestRecord
 from .server import build_application
@@ -210,6 +210,15 @@ class Simulator:
 
     def restore_user(self, tenant_id: str, user_id: str) -> None:
         self._directory.restore_user(tenant_id, user_id)
+
+    def set_paging(
+        self, tenant_id: str, *, max_page_size: int | None = None, repeat_previous: int = 0
+    ) -> None:
+        """Cut the tenant's listing pages as Graph may: at most ``max_page_size`` users per page
+        whatever ``$top`` asks, and each next page first repeating ``repeat_previous`` users of
+        the page before (Graph repeats users when the directory changes under a paged read).
+        The defaults restore plain paging."""
+        self._directory.set_paging(tenant_id, Paging(max_page_size, repeat_previous))
 
     def add_tenant(self, tenant: Mapping[str, Any]) -> None:
         self._directory.add_tenant(Tenant.from_dict(tenant))

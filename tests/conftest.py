@@ -13,13 +13,15 @@ from simulator.testing import prepare_trust
 CA = prepare_trust(tempfile.mkdtemp(prefix="entra-sync-trust-"))
 
 import json  # noqa: E402 - after the trust setup on purpose
+import os  # noqa: E402
 import uuid  # noqa: E402
 import zlib  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator, Mapping  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from devtools.azurite import Azurite, start_azurite  # noqa: E402
 from simulator import Simulator, World  # noqa: E402
@@ -27,6 +29,26 @@ from simulator.generator import GeneratorOptions, generate_world, kind_of  # noq
 from sync_core.cli import main  # noqa: E402
 
 BASE_SEED = 20261126
+
+# Hypothesis profiles (tests/README.md): `ci` is derandomised, so CI runs the same examples every
+# time; `dev` (the local default) draws new ones each run; `long` searches far longer, locally.
+# The number of examples of a slow property test is chosen per test from the profile's name.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.register_profile("long", deadline=None, print_blob=True, max_examples=1000)
+
+
+def hypothesis_profile(environ: Mapping[str, str]) -> str:
+    """HYPOTHESIS_PROFILE when set, else `ci` under CI=true, else `dev`."""
+    chosen = environ.get("HYPOTHESIS_PROFILE") or (
+        "ci" if environ.get("CI", "").lower() in ("true", "1") else "dev"
+    )
+    if chosen not in ("ci", "dev", "long"):
+        raise ValueError(f"HYPOTHESIS_PROFILE={chosen!r}: use ci, dev or long")
+    return chosen
+
+
+settings.load_profile(hypothesis_profile(os.environ))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

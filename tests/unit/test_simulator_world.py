@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from simulator import World, WorldError
-from simulator.directory import Directory
+from simulator.directory import Directory, Paging
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "simulator_world.json"
 
@@ -117,3 +118,22 @@ def test_credentials_on_apps_and_vault_attributes_are_validated_and_round_trip()
         "keyVault.secrets['cert'].expires must be an ISO 8601 date-time",
     ):
         assert fragment in text, fragment
+
+
+def test_directory_pages_can_be_smaller_than_top_and_repeat_users() -> None:
+    world = World.load(FIXTURE)
+    directory = Directory(world)
+    tenant = world.tenants[0].id
+    everyone = directory.page(tenant, None, lambda _u: True, 999).users
+    directory.set_paging(tenant, Paging(max_page_size=3, repeat_previous=1))
+    pages, after, more = [], None, True
+    while more:
+        page = directory.page(tenant, after, lambda _u: True, 999)
+        pages.append([u["id"] for u in page.users])
+        after, more = page.last_id, page.more
+    assert all(len(ids) <= 3 for ids in pages) and len(pages) > 1
+    # Each next page starts with the last user of the page before; nobody is lost.
+    assert all(later[0] == earlier[-1] for earlier, later in itertools.pairwise(pages))
+    assert sorted({i for ids in pages for i in ids}) == sorted(u["id"] for u in everyone)
+    directory.set_paging(tenant, Paging())
+    assert len(directory.page(tenant, None, lambda _u: True, 999).users) == len(everyone)
