@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from sync_core.dispatch import SCHEDULE_HISTORY, STATUS_HISTORY, open_backend, scheduled_tick
-from sync_core.engine import RunRequest
-from sync_core.exclusive import sync_exclusively
-from sync_core.report import (
+from sync_core.app.dispatch import SCHEDULE_HISTORY, STATUS_HISTORY, open_backend, scheduled_tick
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import (
     STATUS_RUNNING,
     STATUS_SUCCEEDED,
     RunReport,

@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.dispatch import open_backend
-from sync_core.exclusive import RunBusy
-from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
-from sync_core.runqueue import RunMessage
+from sync_core.adapters.names import EMPLOYEES_TABLE, LEASES_TABLE
+from sync_core.adapters.queue import RunMessage
+from sync_core.adapters.tables.leases import LeaseLost, LeaseStore
+from sync_core.app.dispatch import open_backend
+from sync_core.app.exclusive import RunBusy
+from sync_core.app.worker import WorkOutcome, process_message
+from sync_core.core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
 from sync_core.settings import load_settings
-from sync_core.store import EMPLOYEES_TABLE, LEASES_TABLE, LeaseLost, LeaseStore
-from sync_core.worker import WorkOutcome, process_message
 
 pytestmark = pytest.mark.integration
 

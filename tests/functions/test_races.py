@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 from test_leases import queue_run
 
-from sync_core.dispatch import open_backend, request_run, scheduled_tick
-from sync_core.engine import RunRequest
-from sync_core.exclusive import RunAlreadyFinished, sync_exclusively
-from sync_core.report import STATUS_SUCCEEDED, RunError, utc_now
-from sync_core.runqueue import parse_message
+from sync_core.adapters.queue import parse_message
+from sync_core.app.dispatch import open_backend, request_run, scheduled_tick
+from sync_core.app.exclusive import RunAlreadyFinished, sync_exclusively
+from sync_core.app.worker import process_message
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import STATUS_SUCCEEDED, RunError, utc_now
 from sync_core.settings import load_settings
-from sync_core.worker import process_message
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ def test_a_tenant_disabled_while_its_run_waited_is_not_synced(app_env, tenant, s
     simulator.add_tenant({"id": other, "displayName": "Paused Ltd", "users": []})
 
     async def register_disabled():
-        from sync_core.config import parse_config
+        from sync_core.core.config import parse_config
 
         async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
             await backend.configs.put(other, parse_config({"enabled": True}))
@@ -110,7 +110,7 @@ def test_a_tenant_disabled_while_its_run_waited_is_not_synced(app_env, tenant, s
     message = queue_run(app_env, other)
 
     async def disable():
-        from sync_core.config import parse_config
+        from sync_core.core.config import parse_config
 
         async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
             await backend.configs.put(other, parse_config({"enabled": False}))
@@ -141,7 +141,7 @@ def test_a_late_writer_never_rewrites_an_ended_run(app_env, tenant):
 def test_the_tick_closes_an_abandoned_run_and_queues_a_new_one(app_env, tenant, sync_queue):
     from datetime import timedelta
 
-    from sync_core.report import STATUS_QUEUED, RunReport, new_run_id
+    from sync_core.core.report import STATUS_QUEUED, RunReport, new_run_id
 
     long_ago = utc_now() - timedelta(hours=1)
     lost = RunReport.begun(

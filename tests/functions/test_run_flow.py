@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from functions_harness import call, deliver, route_of
 
-from sync_core.dispatch import open_backend
-from sync_core.exclusive import RunBusy
-from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
-from sync_core.schedule import enqueue_delay
-from sync_core.service import SyncService
+from sync_core.app.dispatch import open_backend
+from sync_core.app.exclusive import RunBusy
+from sync_core.app.service import SyncService
+from sync_core.core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
+from sync_core.core.schedule import enqueue_delay
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,10 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions_harness import built_functions
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.config import TenantConfig
-from sync_core.dispatch import open_backend, scheduled_tick
-from sync_core.report import (
+from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.app.dispatch import open_backend, scheduled_tick
+from sync_core.core.config import TenantConfig
+from sync_core.core.report import (
     STATUS_FAILED,
     STATUS_QUEUED,
     STATUS_RUNNING,
@@ -27,9 +28,8 @@ from sync_core.report import (
     new_run_id,
     utc_now,
 )
-from sync_core.schedule import interval_of
+from sync_core.core.schedule import interval_of
 from sync_core.settings import load_settings
-from sync_core.store import SYNC_QUEUE
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +165,7 @@ def test_the_timer_function_ticks(environ, monkeypatch, caplog) -> None:
     newcomer = str(uuid.uuid4())
     seed(environ, {newcomer: True}, [])
     visible_messages(environ)
-    caplog.set_level("INFO", logger="sync_core.dispatch")
+    caplog.set_level("INFO", logger="sync_core.app.dispatch")
     function = built_functions()["scheduled_sync"].get_user_function()
     assert asyncio.run(function(TimerRequest(past_due=False))) is None
     assert "schedule tick:" in caplog.text

@@ -15,14 +15,16 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
-from sync_core.cli import main
-from sync_core.engine import RunRequest
-from sync_core.exclusive import sync_exclusively
-from sync_core.graph import GraphDirectory
-from sync_core.report import new_run_id, utc_now
-from sync_core.service import SyncService
+from sync_core.adapters.graph import GraphDirectory
+from sync_core.adapters.tables.common import ensure_tables
+from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.leases import LeaseLost, LeaseStore
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import new_run_id, utc_now
 from sync_core.settings import load_settings
-from sync_core.store import EmployeeStore, LeaseLost, LeaseStore, ensure_tables
+from sync_core.surfaces.cli import main
 from tests.integration.test_sync import stored_rows
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
-from sync_core.dispatch import open_backend
-from sync_core.report import STATUS_RUNNING, RunReport
+from sync_core.adapters.names import RUNS_TABLE
+from sync_core.app.dispatch import open_backend
+from sync_core.core.report import STATUS_RUNNING, RunReport
 from sync_core.settings import load_settings
-from sync_core.store import RUNS_TABLE
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

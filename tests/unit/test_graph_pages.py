@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from sync_core.errors import GraphRequestError, SyncFailure
-from sync_core.graph import (
+from sync_core.adapters.graph import (
     MAX_LISTING_RESTARTS,
     PageTrail,
     is_expired_page_token,
     parse_users_page,
     refuses_advanced_query,
 )
+from sync_core.errors import GraphRequestError, SyncFailure
 
 FIRST = "https://graph.microsoft.com/v1.0/users?$select=id,mail&$top=999"
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync_core.report import (
+from sync_core.adapters.tables.leases import Lease
+from sync_core.core.report import (
     STATUS_FAILED,
     STATUS_HELD,
     STATUS_QUEUED,
@@ -18,7 +19,7 @@ from sync_core.report import (
     RunReport,
     new_run_id,
 )
-from sync_core.schedule import (
+from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
     SUPERSEDED,
@@ -30,7 +31,6 @@ from sync_core.schedule import (
     retry_delay,
     waiting_for_its_offset,
 )
-from sync_core.store import Lease
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TENANT = "0b6f3c2e-5a4d-4e1f-9c8b-7a6d5e4f3a2b"

@@ -14,8 +14,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.keyvault.secrets.aio import SecretClient
 
-from .errors import SyncFailure, classify_token_error, classify_vault_error
-from .settings import Settings
+from sync_core.errors import SyncFailure, classify_token_error, classify_vault_error
+from sync_core.settings import Settings
 
 
 def azure_identity(settings: Settings) -> AsyncTokenCredential:

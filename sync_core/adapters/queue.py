@@ -19,13 +19,12 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
-from .credentials import azure_identity
-from .errors import SyncFailure
-from .report import is_run_id
-from .settings import Settings, is_tenant_id
-from .store import SYNC_QUEUE
+from sync_core.adapters.credentials import azure_identity
+from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.core.report import is_run_id
+from sync_core.errors import SyncFailure
+from sync_core.settings import Settings, is_tenant_id
 
-POISON_QUEUE = f"{SYNC_QUEUE}-poison"
 TRIGGERS = frozenset({"schedule", "api", "cli"})
 _FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger"}
 

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .engine import log_run_finished
-from .errors import SyncFailure
-from .report import (
+from sync_core.adapters.queue import RunMessage, RunQueue
+from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
+from sync_core.adapters.tables.leases import Lease, LeaseStore
+from sync_core.adapters.tables.runs import RunStore
+from sync_core.app.service import SyncService
+from sync_core.core.engine import log_run_finished
+from sync_core.core.report import (
     FINAL_STATUSES,
     STATUS_QUEUED,
     STATUS_RUNNING,
@@ -25,8 +29,7 @@ from .report import (
     new_run_id,
     utc_now,
 )
-from .runqueue import RunMessage, RunQueue
-from .schedule import (
+from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
     TenantSchedule,
@@ -36,13 +39,12 @@ from .schedule import (
     plan_tenant,
     waiting_for_its_offset,
 )
-from .service import SyncService
-from .settings import Settings
-from .store import ConfigStore, Lease, LeaseStore, RunStore, TenantRegistry
+from sync_core.errors import SyncFailure
+from sync_core.settings import Settings
 
 ABANDONED = "abandoned"
 
-log = logging.getLogger("sync_core.dispatch")
+log = logging.getLogger("sync_core.app.dispatch")
 
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
 # the last success of a tenant that has been failing for a day or two.

@@ -31,7 +31,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 
-from .errors import (
+from sync_core.errors import (
     GraphRequestError,
     classify_graph_error,
     filter_needs_advanced_query_failure,

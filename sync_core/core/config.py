@@ -21,7 +21,7 @@ import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from .paths import PathError, parse_path
+from sync_core.core.paths import PathError, parse_path
 
 # The columns store.employee_entity writes on every employee row beside the configured fields.
 # A column added there must be added here (tests/unit/test_config.py compares the two), so no

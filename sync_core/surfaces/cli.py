@@ -20,12 +20,13 @@ from typing import Any, NoReturn
 
 from azure.core.exceptions import AzureError
 
-from .check import check_connectivity, render_check
-from .config import MAX_DOCUMENT_BYTES, ConfigError, TenantConfig, parse_config_bytes
-from .engine import RunRequest, log_run_finished
-from .errors import SyncFailure, classify_storage_error
-from .exclusive import TenantBusy, sync_exclusively
-from .report import (
+from sync_core.adapters.tables.employees import employee_view
+from sync_core.app.check import check_connectivity, render_check
+from sync_core.app.exclusive import TenantBusy, sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.config import MAX_DOCUMENT_BYTES, ConfigError, TenantConfig, parse_config_bytes
+from sync_core.core.engine import RunRequest, log_run_finished
+from sync_core.core.report import (
     FINAL_STATUSES,
     STATUS_FAILED,
     STATUS_HELD,
@@ -34,9 +35,8 @@ from .report import (
     render_text,
     utc_now,
 )
-from .service import SyncService
-from .settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
-from .store import employee_view
+from sync_core.errors import SyncFailure, classify_storage_error
+from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C

@@ -23,14 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .report import (
+from sync_core.adapters.tables.leases import Lease
+from sync_core.core.report import (
     STATUS_HELD,
     STATUS_QUEUED,
     STATUS_RUNNING,
     STATUS_SUCCEEDED,
     RunReport,
 )
-from .store import Lease
 
 RETRY_BASE = timedelta(minutes=15)
 # A timer tick fires a little after its scheduled second and run ids carry the time the tick ran,

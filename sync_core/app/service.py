@@ -11,23 +11,18 @@ from types import TracebackType
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
 
-from .config import TenantConfig
-from .credentials import azure_identity, entra_credential, read_client_secret
-from .engine import Ports, RunRequest, run_sync
-from .errors import classify_storage_error
-from .graph import GraphDirectory
-from .report import RunReport
-from .settings import Settings
-from .store import (
-    ConfigStore,
-    EmployeeStore,
-    Lease,
-    LeaseStore,
-    RunStore,
-    TenantRegistry,
-    ensure_tables,
-    open_tables,
-)
+from sync_core.adapters.credentials import azure_identity, entra_credential, read_client_secret
+from sync_core.adapters.graph import GraphDirectory
+from sync_core.adapters.tables.common import ensure_tables, open_tables
+from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
+from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.leases import Lease, LeaseStore
+from sync_core.adapters.tables.runs import RunStore
+from sync_core.core.config import TenantConfig
+from sync_core.core.engine import Ports, RunRequest, run_sync
+from sync_core.core.report import RunReport
+from sync_core.errors import classify_storage_error
+from sync_core.settings import Settings
 
 _TABLES_READY: set[str] = set()
 

@@ -14,18 +14,19 @@ from typing import Any, Protocol
 
 from azure.core.exceptions import AzureError
 
-from .config import ConfigError, TenantConfig
-from .errors import (
-    GraphRequestError,
-    SyncFailure,
-    classify_graph_error,
-    classify_storage_error,
+from sync_core.adapters.graph import GraphStats, Organization
+from sync_core.adapters.tables.employees import (
+    StoredIndex,
+    UnstorableEmployee,
+    employee_entity,
+    storable_size,
 )
-from .graph import GraphStats, Organization
-from .limits import clean_text
-from .mapping import Employee, Mapper
-from .plan import expired_without_address, guard_deletions, plan_writes, stale_ids
-from .report import (
+from sync_core.adapters.tables.leases import Lease, LeaseLost
+from sync_core.core.config import ConfigError, TenantConfig
+from sync_core.core.limits import clean_text
+from sync_core.core.mapping import Employee, Mapper
+from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
+from sync_core.core.report import (
     STATUS_FAILED,
     STATUS_HELD,
     STATUS_RUNNING,
@@ -36,14 +37,12 @@ from .report import (
     new_run_id,
     utc_now,
 )
-from .scope import Scope
-from .store import (
-    Lease,
-    LeaseLost,
-    StoredIndex,
-    UnstorableEmployee,
-    employee_entity,
-    storable_size,
+from sync_core.core.scope import Scope
+from sync_core.errors import (
+    GraphRequestError,
+    SyncFailure,
+    classify_graph_error,
+    classify_storage_error,
 )
 
 log = logging.getLogger("sync_core.run")

@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 
 from azure.core.exceptions import AzureError
 
-from .dispatch import Backend, open_backend, tenant_enabled
-from .engine import RunRequest, log_run_finished
-from .errors import SyncFailure, classify_storage_error
-from .exclusive import (
+from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message
+from sync_core.app.dispatch import Backend, open_backend, tenant_enabled
+from sync_core.app.exclusive import (
     LEASE_LOST,
     LEASE_RENEW_EVERY,
     LEASE_TTL,
@@ -35,12 +34,13 @@ from .exclusive import (
     TenantBusy,
     sync_exclusively,
 )
-from .report import FINAL_STATUSES, STATUS_QUEUED, RunError, RunReport, utc_now
-from .runqueue import MalformedMessage, RunMessage, parse_message
-from .schedule import SUPERSEDED
-from .settings import SettingsError, load_settings
+from sync_core.core.engine import RunRequest, log_run_finished
+from sync_core.core.report import FINAL_STATUSES, STATUS_QUEUED, RunError, RunReport, utc_now
+from sync_core.core.schedule import SUPERSEDED
+from sync_core.errors import SyncFailure, classify_storage_error
+from sync_core.settings import SettingsError, load_settings
 
-log = logging.getLogger("sync_core.worker")
+log = logging.getLogger("sync_core.app.worker")
 
 # The host's retry delay (host.json visibilityTimeout, 2 minutes) times its 5 attempts spans
 # longer than a lease (exclusive.LEASE_TTL), so a dead attempt's lease is gone before the last try.

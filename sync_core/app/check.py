@@ -9,14 +9,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ConfigError, TenantConfig
-from .credentials import read_client_secret
-from .errors import GraphRequestError, SyncFailure, classify_graph_error
-from .graph import GraphDirectory
-from .mapping import Mapper
-from .scope import Scope
-from .service import SyncService, open_directory
-from .settings import Settings
+from sync_core.adapters.credentials import read_client_secret
+from sync_core.adapters.graph import GraphDirectory
+from sync_core.app.service import SyncService, open_directory
+from sync_core.core.config import ConfigError, TenantConfig
+from sync_core.core.mapping import Mapper
+from sync_core.core.scope import Scope
+from sync_core.errors import GraphRequestError, SyncFailure, classify_graph_error
+from sync_core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from .dispatch import close_abandoned_runs
-from .engine import RunRequest, log_run_finished
-from .report import FINAL_STATUSES, RunError, RunReport, new_run_id, utc_now
-from .service import SyncService
-from .store import Lease, LeaseLost, LeaseStore
+from sync_core.adapters.tables.leases import Lease, LeaseLost, LeaseStore
+from sync_core.app.dispatch import close_abandoned_runs
+from sync_core.app.service import SyncService
+from sync_core.core.engine import RunRequest, log_run_finished
+from sync_core.core.report import FINAL_STATUSES, RunError, RunReport, new_run_id, utc_now
 
-log = logging.getLogger("sync_core.exclusive")
+log = logging.getLogger("sync_core.app.exclusive")
 
 # Renewed every minute, a lease outlives a stalled renewal by four more tries; a worker that
 # died frees its tenant within five minutes.

@@ -10,7 +10,19 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from .api import (
+from sync_core.adapters.tables.employees import employee_view
+from sync_core.app.check import check_connectivity
+from sync_core.app.dispatch import (
+    Backend,
+    open_backend,
+    request_run,
+    status_of_tenants,
+    tenant_enabled,
+)
+from sync_core.core.config import ConfigError, TenantConfig, parse_config
+from sync_core.core.report import STATUS_QUEUED, STATUS_RUNNING, utc_now
+from sync_core.settings import Settings, SettingsError, load_settings
+from sync_core.surfaces.api import (
     ApiError,
     ApiRequest,
     ApiResponse,
@@ -27,12 +39,6 @@ from .api import (
     unwrap_token,
     wrap_token,
 )
-from .check import check_connectivity
-from .config import ConfigError, TenantConfig, parse_config
-from .dispatch import Backend, open_backend, request_run, status_of_tenants, tenant_enabled
-from .report import STATUS_QUEUED, STATUS_RUNNING, utc_now
-from .settings import Settings, SettingsError, load_settings
-from .store import employee_view
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100

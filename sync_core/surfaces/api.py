@@ -18,12 +18,12 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from azure.core.exceptions import AzureError
 
-from .config import MAX_DOCUMENT_BYTES, ConfigError, DocumentError, read_json_document
-from .errors import SyncFailure, classify_storage_error
-from .report import is_run_id
-from .settings import TENANT_ID_RULE, SettingsError, is_tenant_id
+from sync_core.core.config import MAX_DOCUMENT_BYTES, ConfigError, DocumentError, read_json_document
+from sync_core.core.report import is_run_id
+from sync_core.errors import SyncFailure, classify_storage_error
+from sync_core.settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
-log = logging.getLogger("sync_core.api")
+log = logging.getLogger("sync_core.surfaces.api")
 
 MAX_BODY_BYTES = MAX_DOCUMENT_BYTES  # as for a configuration file given to the CLI
 MAX_ECHO_CHARS = 200
