@@ -180,7 +180,7 @@ async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> 
         )
     writer = await service.employees.writer(tenant_id, lease)
     for index in range(users):
-        await writer.upsert(
+        await writer.put_entity(
             {
                 "PartitionKey": tenant_id,
                 "RowKey": f"{index:08d}-0000-4000-8000-000000000000",

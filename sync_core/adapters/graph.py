@@ -31,7 +31,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 
-from sync_core.errors import (
+from sync_core.adapters.errors import (
     GraphRequestError,
     classify_graph_error,
     filter_needs_advanced_query_failure,
@@ -40,6 +40,7 @@ from sync_core.errors import (
     pagination_loop_failure,
     unexpected_next_link_failure,
 )
+from sync_core.core.ports import GraphStats, Organization
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +62,6 @@ _CONNECTION_FAULTS = (
 
 class ReadOnlyViolation(RuntimeError):
     """The app is read-only toward Entra ID; anything but GET is a bug, stopped before it leaves."""
-
-
-@dataclass
-class GraphStats:
-    requests: int = 0
-    throttled: int = 0
-    dropped: int = 0
-    listing_restarts: int = 0  # the listing began again after an expired page token
-    advanced_query_refused: bool = False  # the tenant refused advanced queries (B2C)
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    display_name: str | None
-    default_domain: str | None
 
 
 class _GuardedTransport(httpx.AsyncBaseTransport):
@@ -153,8 +138,16 @@ class GraphDirectory:
         self._adapter = GraphRequestAdapter(auth, client=client)
         self._adapter.base_url = self._api
 
-    async def organization(self) -> Organization:
-        body = await self._get(f"{self._api}/organization?$select=id,displayName,verifiedDomains")
+    async def organization(self) -> Organization | None:
+        """The tenant's name and default domain; None when Graph refuses (403: reading
+        /organization may need Organization.Read.All, which the sync does not)."""
+        url = f"{self._api}/organization?$select=id,displayName,verifiedDomains"
+        try:
+            body = await self._get(url)
+        except GraphRequestError as error:
+            if error.status == 403:
+                return None
+            raise classify_graph_error(error) from error
         # Only the tenant's name and domain come from here, for display: an odd answer leaves
         # them unknown instead of failing the run.
         value = body.get("value")
@@ -216,7 +209,7 @@ class GraphDirectory:
                     continue
                 if fell_back and error.code == UNSUPPORTED_QUERY:
                     raise filter_needs_advanced_query_failure(error) from None
-                raise
+                raise classify_graph_error(error) from error
             # Said only once the plain query worked: a filter refused both ways (a typo) is
             # reported as Graph's refusal, not as a tenant without advanced queries.
             self.stats.advanced_query_refused = fell_back
@@ -233,7 +226,10 @@ class GraphDirectory:
 
     async def count_probe(self) -> None:
         """One cheap listing request: proves the token and the User.Read.All permission."""
-        await self._get(f"{self._api}/users?$select=id&$top=1")
+        try:
+            await self._get(f"{self._api}/users?$select=id&$top=1")
+        except GraphRequestError as error:
+            raise classify_graph_error(error) from error
 
     async def close(self) -> None:
         await self._http.aclose()

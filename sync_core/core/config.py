@@ -15,6 +15,7 @@ import json
 import math
 import re
 import typing
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import re2
@@ -462,7 +463,7 @@ def _json_path(location: tuple[Any, ...]) -> str:
     return path
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return _unknown_key(error["loc"])
     if error["type"] == "missing":

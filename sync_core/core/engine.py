@@ -7,43 +7,39 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from azure.core.exceptions import AzureError
-
-from sync_core.adapters.graph import GraphStats, Organization
-from sync_core.adapters.tables.employees import (
-    StoredIndex,
-    UnstorableEmployee,
-    employee_entity,
-    storable_size,
-)
-from sync_core.adapters.tables.leases import Lease, LeaseLost
 from sync_core.core.config import ConfigError, TenantConfig
 from sync_core.core.limits import clean_text
 from sync_core.core.mapping import Employee, Mapper
 from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
+from sync_core.core.ports import (
+    Change,
+    ConfigSource,
+    EmployeeStore,
+    EmployeeWriter,
+    GraphStats,
+    LeaseLost,
+    Ports,
+    RowStamp,
+    StoredIndex,
+    UnstorableEmployee,
+    UserDirectory,
+)
 from sync_core.core.report import (
-    STATUS_FAILED,
-    STATUS_HELD,
-    STATUS_RUNNING,
-    STATUS_SUCCEEDED,
     Counts,
-    RunError,
+    RunProblem,
     RunReport,
+    RunStatus,
+    Trigger,
     new_run_id,
     utc_now,
 )
 from sync_core.core.scope import Scope
-from sync_core.errors import (
-    GraphRequestError,
-    SyncFailure,
-    classify_graph_error,
-    classify_storage_error,
-)
+from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")
 
@@ -55,75 +51,26 @@ LEASE_LOST = "lease_lost"
 USERS_BETWEEN_YIELDS = 32
 
 
-class UserDirectory(Protocol):
-    stats: GraphStats
-
-    async def organization(self) -> Organization: ...
-
-    def users(
-        self, select: Iterable[str], odata_filter: str | None = None
-    ) -> AsyncIterator[list[dict[str, Any]]]: ...
-
-    async def close(self) -> None: ...
-
-
-class EmployeeSink(Protocol):
-    committed: Counter[str]  # accepted by the store, by change: created, updated, deleted
-
-    async def upsert(self, entity: dict[str, Any], change: str) -> None: ...
-
-    async def delete(self, employee_id: str) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def abort(self) -> None: ...
-
-
-class EmployeeIndex(Protocol):
-    async def load_index(self, tenant_id: str) -> StoredIndex: ...
-
-    async def writer(self, tenant_id: str, lease: Lease | None) -> EmployeeSink: ...
-
-
-class RunRecorder(Protocol):
-    async def save(self, report: RunReport) -> None: ...
-
-
-class ConfigSource(Protocol):
-    async def get(self, tenant_id: str) -> TenantConfig | None: ...
-
-
 @dataclass(frozen=True)
 class RunRequest:
     tenant_id: str
     dry_run: bool = False
     allow_deletes: bool = False
-    trigger: str = "cli"
+    trigger: Trigger = Trigger.CLI
     run_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Ports:
-    """What a run needs from the outside; the CLI and the function app build the real ones."""
-
-    open_directory: Callable[[str], Awaitable[UserDirectory]]  # tenant id -> directory
-    employees: EmployeeIndex
-    runs: RunRecorder
-    configs: ConfigSource
-    # The tenant's lease held for this run: the writes are fenced by it. None only where no
-    # other run can write (the benchmark).
-    lease: Lease | None = None
-
-
-class DryRunSink:
+class DryRunWriter:
     """Stands in for the writer in a dry run: the plan is computed and counted, nothing written
-    (a row Table Storage could not hold is reported as the real run would)."""
+    (a row the store could not hold is reported as the real run would)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: EmployeeStore, tenant_id: str) -> None:
+        self._store = store
+        self._tenant_id = tenant_id
         self.committed: Counter[str] = Counter()
 
-    async def upsert(self, entity: dict[str, Any], change: str) -> None:
-        storable_size(entity)
+    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
+        self._store.check_storable(self._tenant_id, employee, stamp)
 
     async def delete(self, employee_id: str) -> None:
         pass
@@ -159,7 +106,7 @@ async def run_sync(
     report = RunReport.begun(
         request.run_id or new_run_id(started),
         request.tenant_id,
-        STATUS_RUNNING,
+        RunStatus.RUNNING,
         dry_run=request.dry_run,
         trigger=request.trigger,
         at=started,
@@ -177,14 +124,14 @@ async def run_sync(
     )
     tally = Tally()
     stats = GraphStats()
-    status, errors, tenant_name = STATUS_SUCCEEDED, [], None
-    sink: EmployeeSink | None = None
+    status, errors, tenant_name = RunStatus.SUCCEEDED, [], None
+    sink: EmployeeWriter | None = None
     try:
         config = await _load_config(ports.configs, request.tenant_id)
         # The fence goes up before the stored index is read: whatever a run that held the
         # lease before wrote is in the index, and whatever it writes from now on is refused.
         sink = (
-            DryRunSink()
+            DryRunWriter(ports.employees, request.tenant_id)
             if request.dry_run
             else await ports.employees.writer(request.tenant_id, ports.lease)
         )
@@ -205,20 +152,17 @@ async def run_sync(
             stored.cancel()
             await asyncio.gather(stored, return_exceptions=True)
         if held:
-            status = STATUS_HELD
+            status = RunStatus.HELD
     except LeaseLost:
-        status = STATUS_FAILED
+        status = RunStatus.FAILED
         errors.append(_lease_lost(tally.counts, sink))
         log.warning("sync stopped: the lease passed to another run")
     except Exception as error:  # every failure ends in the report, classified
-        failure = error if isinstance(error, SyncFailure) else _classify(error)
-        status = STATUS_FAILED
-        errors.append(RunError(failure.code, failure.message, failure.fix))
-        log.warning(
-            "sync failed: %s",
-            failure.message,
-            exc_info=not isinstance(error, SyncFailure | GraphRequestError),
-        )
+        # The adapters raise SyncError (classified at their boundary); anything else is a bug.
+        failure = error if isinstance(error, SyncError) else _internal(error)
+        status = RunStatus.FAILED
+        errors.append(RunProblem(failure.code, failure.message, failure.fix))
+        log.warning("sync failed: %s", failure.message, exc_info=failure is not error)
     tally.warnings.extend(_reading_warnings(stats))
     final = replace(
         report,
@@ -245,7 +189,7 @@ def log_run_finished(report: RunReport, **more: Any) -> None:
     request that never reached it)."""
     _log_event(
         "sync finished",
-        level=logging.WARNING if report.status == STATUS_FAILED else logging.INFO,
+        level=logging.WARNING if report.status == RunStatus.FAILED else logging.INFO,
         event="sync_finished",
         tenantId=report.tenant_id,
         runId=report.run_id,
@@ -270,7 +214,7 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
     try:
         config = await configs.get(tenant_id)
     except ConfigError as error:
-        raise SyncFailure(
+        raise FatalError(
             "invalid_config",
             f"The stored configuration of this tenant is invalid: {error}",
             "Fix it and store it again with `config set` (or PUT /api/config).",
@@ -279,20 +223,18 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
 
 
 async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
-    try:
-        return (await directory.organization()).display_name
-    except GraphRequestError as error:
-        if error.status != 403:
-            raise
+    organization = await directory.organization()
+    if organization is None:
         # Reading /organization may need Organization.Read.All; the sync itself does not.
         tally.warnings.append(
             "The tenant name could not be read (Graph refused /organization); grant "
             "Organization.Read.All to show it. The sync is not affected."
         )
         return None
+    return organization.display_name
 
 
-def _lease_lost(counts: Counts, sink: EmployeeSink | None) -> RunError:
+def _lease_lost(counts: Counts, sink: EmployeeWriter | None) -> RunProblem:
     """The run's lease passed to another run and the fence refused this run's writes: the
     counts become what Table Storage accepted, and the error says so."""
     committed = sink.committed if sink is not None else Counter()
@@ -301,7 +243,7 @@ def _lease_lost(counts: Counts, sink: EmployeeSink | None) -> RunError:
     counts.updated = committed["updated"]
     counts.deleted = committed["deleted"]
     refused = planned - (counts.created + counts.updated + counts.deleted)
-    return RunError(
+    return RunProblem(
         LEASE_LOST,
         "The run lost the tenant's lease to a newer run, and Table Storage refused its writes "
         f"from then on (the fence). Written before that: {counts.created} added, "
@@ -318,7 +260,7 @@ async def _synchronise(
     config: TenantConfig,
     directory: UserDirectory,
     index: StoredIndex,
-    sink: EmployeeSink,
+    sink: EmployeeWriter,
     tally: Tally,
     now: Callable[[], datetime],
 ) -> bool:
@@ -340,18 +282,12 @@ async def _synchronise(
                 # lease reports what was committed instead, see _lease_lost).
                 counts.unchanged += len(plan.unchanged)
                 written_at = now()
-                changes = [(e, "created") for e in plan.creates]
-                changes += [(e, "updated") for e in plan.updates]
+                changes = [(e, Change.CREATED) for e in plan.creates]
+                changes += [(e, Change.UPDATED) for e in plan.updates]
                 for employee, change in changes:
-                    entity = employee_entity(
-                        request.tenant_id,
-                        employee,
-                        run_id,
-                        written_at,
-                        tally.marked_since.get(employee.id),
-                    )
+                    stamp = RowStamp(run_id, written_at, tally.marked_since.get(employee.id))
                     try:
-                        await sink.upsert(entity, change)
+                        await sink.upsert(employee, change, stamp)
                     except UnstorableEmployee as refused:
                         # Not written, so tried again next run; still in scope, so clean-up
                         # never removes it for this.
@@ -359,7 +295,7 @@ async def _synchronise(
                         upn = clean_text(employee.user_principal_name or employee.id)
                         tally.unstorable.append(f"{upn}: {refused.reason}")
                         continue
-                    if change == "created":
+                    if change is Change.CREATED:
                         counts.created += 1
                     else:
                         counts.updated += 1
@@ -466,7 +402,7 @@ _END = object()
 
 async def _prefetched(
     pages: AsyncIterator[list[dict[str, Any]]],
-) -> AsyncIterator[list[dict[str, Any]]]:
+) -> AsyncGenerator[list[dict[str, Any]], None]:
     """Read the next page while the current one is mapped and written; one page ahead at most."""
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
 
@@ -493,11 +429,6 @@ async def _prefetched(
             pass
 
 
-def _classify(error: Exception) -> SyncFailure:
-    # Graph and identity errors arrive classified (SyncFailure) or as GraphRequestError from
-    # the directory; what remains came from storage or is a bug.
-    if isinstance(error, GraphRequestError):
-        return classify_graph_error(error)
-    if isinstance(error, AzureError):
-        return classify_storage_error(error)
-    return SyncFailure("internal_error", f"Unexpected error: {type(error).__name__}: {error}")
+def _internal(error: Exception) -> FatalError:
+    # The text too: the report of a run that hit a bug is what its admin sends the developers.
+    return FatalError("internal_error", f"Unexpected error: {type(error).__name__}: {error}")

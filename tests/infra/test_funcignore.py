@@ -58,6 +58,7 @@ MUST_NOT_SHIP = [
     "requirements-checkov.txt",
     "ruff.toml",
     "pytest.ini",
+    "mypy.ini",
     "main_env/bin/python",  # azd restore's environment: <folder name>_env
     ".gitignore",
     ".gitattributes",

@@ -20,13 +20,11 @@ from devtools.azurite import ACCOUNT, ACCOUNT_KEY
 from sync_core.adapters.tables.employees import (
     _FENCE_OPERATION_BYTES,
     MAX_BATCH_BYTES,
-    UnstorableEmployee,
     _fence_row,
     employee_entity,
     operation_bytes,
     storable_size,
 )
-from sync_core.adapters.tables.leases import Lease
 from sync_core.core.limits import (
     MAX_ENTITY_BYTES,
     MAX_STRING_UNITS,
@@ -39,6 +37,7 @@ from sync_core.core.limits import (
     utf16_units,
 )
 from sync_core.core.mapping import Employee, source_hash
+from sync_core.core.ports import Lease, UnstorableEmployee
 
 # Any code point, lone surrogates and NUL included: what json.loads can hand us from Graph.
 ANY_TEXT = st.text(

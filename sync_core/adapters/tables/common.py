@@ -4,18 +4,63 @@ continuation tokens."""
 from __future__ import annotations
 
 import base64
+import functools
+import inspect
 import json
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import (
-    ResourceExistsError,
-)
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.data.tables.aio import TableServiceClient
 
+from sync_core.adapters.errors import classify_storage_error
 from sync_core.adapters.names import TABLE_NAMES
 
 CHUNK_UNITS = 32_000  # UTF-16 code units, under a string property's 32,767
+
+_Class = TypeVar("_Class", bound=type)
+# What Table Storage's SDK raises (azure-core wraps aiohttp's errors); OSError for a socket
+# that fails before azure-core sees it.
+_STORAGE_ERRORS = (AzureError, OSError)
+
+
+def storage_boundary(cls: _Class) -> _Class:
+    """The Table adapters' one translation point: every public coroutine (and async generator)
+    of `cls` raises the app's SyncError in place of the SDK's errors, `from` the original. What
+    a method handles itself (a 404 that means "none", a 412 that means "someone else won")
+    never reaches here."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isasyncgenfunction(member):
+            setattr(cls, name, _translated_generator(member))
+        elif inspect.iscoroutinefunction(member):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+def _translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except _STORAGE_ERRORS as error:
+            raise classify_storage_error(error) from error
+
+    return translated
+
+
+def _translated_generator(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in method(*args, **kwargs):
+                yield item
+        except _STORAGE_ERRORS as error:
+            raise classify_storage_error(error) from error
+
+    return translated
 
 
 def open_tables(
@@ -29,11 +74,14 @@ def open_tables(
 
 
 async def ensure_tables(service: TableServiceClient) -> None:
-    for name in TABLE_NAMES:
-        try:
-            await service.create_table(name)
-        except ResourceExistsError:
-            pass
+    try:
+        for name in TABLE_NAMES:
+            try:
+                await service.create_table(name)
+            except ResourceExistsError:
+                pass
+    except _STORAGE_ERRORS as error:
+        raise classify_storage_error(error) from error
 
 
 def utf16_chunks(text: str, units: int) -> list[str]:

@@ -13,10 +13,11 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE
-from sync_core.adapters.tables.common import CHUNK_UNITS, utf16_chunks
+from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
 from sync_core.core.config import ConfigError, TenantConfig, parse_config, stored_form
 
 
+@storage_boundary
 class ConfigStore:
     """Tenant configurations; storing one registers the tenant with the app."""
 
@@ -66,6 +67,7 @@ def _config_text(entity: dict[str, Any]) -> str:
     return "".join(entity[f"Config{i}"] for i in range(int(entity["ConfigChunks"])))
 
 
+@storage_boundary
 class TenantRegistry:
     """The tenants with a stored configuration and whether each is enabled, without parsing the
     configurations (a tick of the timer reads this for every tenant)."""

@@ -27,10 +27,18 @@ from azure.data.tables._serialize import _add_entity_properties  # see operation
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
-from sync_core.adapters.tables.common import decode_token, encode_token
-from sync_core.adapters.tables.leases import Lease, LeaseLost, LeaseStore
+from sync_core.adapters.tables.common import decode_token, encode_token, storage_boundary
+from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.core.limits import MAX_STRING_UNITS, entity_problem, fitted_json, fitted_text
 from sync_core.core.mapping import Employee
+from sync_core.core.ports import (
+    Change,
+    Lease,
+    LeaseLost,
+    RowStamp,
+    StoredIndex,
+    UnstorableEmployee,
+)
 
 MAX_BATCH_OPERATIONS = 100  # the fence update is one of them
 # The 4 MiB limit counts the request as sent; what is left for operations once the batch's own
@@ -75,12 +83,10 @@ def employee_entity(
     return entity
 
 
-class UnstorableEmployee(Exception):
-    """Table Storage cannot hold this employee's row at all; the run skips it and goes on."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+def _stamped_entity(tenant_id: str, employee: Employee, stamp: RowStamp) -> dict[str, Any]:
+    return employee_entity(
+        tenant_id, employee, stamp.run_id, stamp.synced_at, stamp.email_missing_since
+    )
 
 
 def operation_bytes(entity: dict[str, Any]) -> int:
@@ -117,12 +123,7 @@ def employee_view(entity: dict[str, Any], field_names: Sequence[str]) -> dict[st
     return view
 
 
-@dataclass(frozen=True)
-class StoredIndex:
-    hashes: dict[str, str]  # employee id -> source hash
-    email_missing_since: dict[str, datetime]  # the rows marked as having no current address
-
-
+@storage_boundary
 class EmployeeStore:
     def __init__(self, service: TableServiceClient):
         self._table: TableClient = service.get_table_client(EMPLOYEES_TABLE)
@@ -155,13 +156,17 @@ class EmployeeStore:
             async for entity in page:
                 entities.append(dict(entity))
             break
-        return entities, encode_token(pages.continuation_token)
+        # by_page's pager has the token; its annotation (AsyncIterator) does not say so.
+        return entities, encode_token(pages.continuation_token)  # type: ignore[attr-defined]
 
     async def all(self, tenant_id: str) -> AsyncIterator[dict[str, Any]]:
         async for entity in self._table.query_entities(
             _EMPLOYEE_ROWS, parameters={"tenant": tenant_id}, results_per_page=1000
         ):
             yield dict(entity)
+
+    def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
+        storable_size(_stamped_entity(tenant_id, employee, stamp))
 
     async def writer(self, tenant_id: str, lease: Lease | None = None) -> EmployeeWriter:
         """A writer of the tenant's employees. With the run's lease, the fence is raised first
@@ -214,6 +219,7 @@ def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
 _FENCE_OPERATION_BYTES = 1024
 
 
+@storage_boundary
 class EmployeeWriter:
     """Collects operations for one partition and submits them as transactions in the background,
     so reading the next Graph page overlaps with writing the previous one. `committed` counts
@@ -233,8 +239,13 @@ class EmployeeWriter:
         self._failure: BaseException | None = None
         self.committed: Counter[str] = Counter()
 
-    async def upsert(self, entity: dict[str, Any], change: str = "written") -> None:
-        """Queue the row; UnstorableEmployee (nothing queued) when Table Storage cannot hold it."""
+    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
+        """Queue the employee's row; UnstorableEmployee (nothing queued) when Table Storage
+        cannot hold it."""
+        await self.put_entity(_stamped_entity(self._tenant_id, employee, stamp), change)
+
+    async def put_entity(self, entity: dict[str, Any], change: str = "written") -> None:
+        """Queue a row as it is (the fence tests and the benchmark write prepared rows)."""
         size = storable_size(entity)
         await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size)
 

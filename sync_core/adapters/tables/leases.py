@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,28 +16,11 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import LEASES_TABLE
+from sync_core.adapters.tables.common import storage_boundary
+from sync_core.core.ports import Lease, LeaseLost
 
 
-@dataclass(frozen=True)
-class Lease:
-    """The right to run one tenant's sync, held by one run until `expires_at`."""
-
-    tenant_id: str
-    holder: str  # the run id
-    expires_at: datetime
-    etag: str
-    # Drawn when the lease is acquired or taken over, kept by renewals: which holding this is,
-    # even when a later attempt of the same run holds it again. The fence rows carry it.
-    token: str = ""
-
-    def live(self, now: datetime) -> bool:
-        return self.expires_at > now
-
-
-class LeaseLost(Exception):
-    """The lease was taken over or removed: the holder must stop writing."""
-
-
+@storage_boundary
 class LeaseStore:
     """One row per tenant in SyncLeases. Every change after the first is conditional on the ETag
     the changer read, so of two workers racing for a tenant exactly one wins; an expired lease
@@ -58,7 +40,7 @@ class LeaseStore:
             tenant_id,
             entity["Holder"],
             entity["ExpiresAt"],
-            entity.metadata["etag"],
+            entity.metadata["etag"] or "",
             entity.get("Token") or "",
         )
 

@@ -18,10 +18,11 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import RUNS_TABLE
-from sync_core.adapters.tables.common import CHUNK_UNITS, utf16_chunks
-from sync_core.core.report import FINAL_STATUSES, RunError, RunReport
+from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport
 
 
+@storage_boundary
 class RunStore:
     """Run records, newest first: RowKey = inverted start time + run id."""
 
@@ -38,7 +39,7 @@ class RunStore:
         run that finished meanwhile. False when the stored record had ended."""
         return await self.change_unless_final(report.tenant_id, report.run_id, lambda _: report)
 
-    async def note(self, report_if_absent: RunReport, error: RunError, replaces: str) -> bool:
+    async def note(self, report_if_absent: RunReport, error: RunProblem, replaces: str) -> bool:
         """Add `error` to a run that has not ended, replacing its earlier errors of code
         `replaces` (the cause of a failed attempt, for the poison handler and the status URL)."""
 
