@@ -163,52 +163,6 @@ def classify_graph_error(error: BaseException) -> SyncError:
     return FatalError("graph_failed", f"Reading from Microsoft Graph failed: {error}")
 
 
-# Why a listing is refused: a page that does not prove where the directory ends must never be
-# taken as its end (an empty 200 read as "no more users" would delete every employee).
-_INCOMPLETE = "The listing cannot be proven complete, so the run stopped and deleted nothing."
-
-
-def malformed_page_failure(page_number: int, problem: str) -> SyncError:
-    return RetriableError(
-        "graph_malformed_page",
-        f"Microsoft Graph's answer to page {page_number} of the user listing is not a users "
-        f"collection: {problem}. {_INCOMPLETE}",
-        "Usually transient: the next run reads again. If it repeats, check what sits between "
-        "the app and Graph (a proxy, a TLS-inspecting firewall, a gateway rewriting answers) "
-        "and the Microsoft 365 service health.",
-    )
-
-
-def unexpected_next_link_failure(page_number: int, problem: str) -> SyncError:
-    return FatalError(
-        "graph_unexpected_next_link",
-        f"Page {page_number} of the user listing links its next page {problem}; the app only "
-        f"follows links back to the listing it asked Graph for. {_INCOMPLETE}",
-        "Check GRAPH_BASE_URL and any proxy that rewrites Graph's answers; next links must "
-        "stay on the same scheme, host and path as the listing.",
-    )
-
-
-def pagination_loop_failure(page_number: int) -> SyncError:
-    return RetriableError(
-        "graph_pagination_loop",
-        f"Page {page_number} of the user listing links back to a page already read (the same "
-        f"next link or the same page token): following it would loop forever. {_INCOMPLETE}",
-        "Usually transient: the next run reads again. If it repeats, check for a proxy or "
-        "cache that replays Graph's answers, and report it to Microsoft support.",
-    )
-
-
-def page_token_expired_failure(restarts: int) -> SyncError:
-    return RetriableError(
-        "graph_page_token_expired",
-        f"Microsoft Graph's page token expired again after the listing restarted {restarts} "
-        f"time(s) from the first page. {_INCOMPLETE}",
-        "Usually transient on large tenants: the next run reads again. If it repeats, run the "
-        "sync when the directory is quieter, or narrow filter.odata so the listing is shorter.",
-    )
-
-
 def filter_needs_advanced_query_failure(error: GraphRequestError) -> SyncError:
     return FatalError(
         "filter_needs_advanced_query",

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sync_core.app.service import SyncService, open_directory
-from sync_core.core.config import ConfigError, TenantConfig
-from sync_core.core.engine import Tally, scope_and_map
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError
 from sync_core.core.mapping import Mapper
+from sync_core.core.pages import Tally, scope_and_map
 from sync_core.core.ports import StoredIndex, UserDirectory
 from sync_core.core.scope import Scope
 from sync_core.errors import SyncError

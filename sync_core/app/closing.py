@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sync_core.core.engine import log_run_finished
 from sync_core.core.report import RunProblem, RunReport
+from sync_core.core.run_log import log_run_finished
 
 
 class UnlessFinal(Protocol):

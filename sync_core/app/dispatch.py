@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue
 from sync_core.adapters.tables.runs import RunStore
@@ -46,7 +45,6 @@ log = logging.getLogger("sync_core.app.dispatch")
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
 # the last success of a tenant that has been failing for a day or two.
 SCHEDULE_HISTORY = 10
-STATUS_HISTORY = 20
 TENANTS_IN_PARALLEL = 8
 
 
@@ -85,7 +83,7 @@ async def request_run(
     """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
     history = await service.runs.latest(tenant_id, top=5)
-    lease = await _lease_if_running(service, history)
+    lease = await lease_if_running(service, history)
     going = first_in_flight(history, lease, now)
     if going is not None:
         if waiting_for_its_offset(going, now):
@@ -257,11 +255,11 @@ async def tenant_schedule(
         # Not only the recent history: a run whose process died long ago, buried under later
         # runs, would otherwise say `running` forever.
         unfinished = await service.runs.unfinished(tenant_id)
-        lease = await _lease_if_running(service, [*history, *unfinished])
+        lease = await lease_if_running(service, [*history, *unfinished])
         closed = await close_abandoned_runs(service.runs, unfinished, lease, now, "the timer")
         history = [closed.get(report.run_id, report) for report in history]
     else:
-        lease = await _lease_if_running(service, history)
+        lease = await lease_if_running(service, history)
     return plan_tenant(
         tenant_id,
         history,
@@ -308,47 +306,7 @@ async def close_abandoned_runs(
     return closed
 
 
-async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[str, Any]]:
-    """Per tenant: last run, last success, next due, employees (as of the last success)."""
-    tenants = await served_tenants(service)
-    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
-
-    async def one(tenant_id: str) -> dict[str, Any]:
-        async with slots:
-            plan = await tenant_schedule(service, tenant_id, now, STATUS_HISTORY)
-        return tenant_status_json(plan, tenants[tenant_id])
-
-    return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
-
-
-def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
-    def run(report: RunReport | None) -> dict[str, Any] | None:
-        if report is None:
-            return None
-        data = report.to_json()
-        keys = ("runId", "status", "trigger", "dryRun", "startedAt", "finishedAt", "errors")
-        return {key: data[key] for key in keys}
-
-    success = plan.last_success
-    return {
-        "tenantId": plan.tenant_id,
-        "enabled": enabled,
-        "intervalHours": round(plan.interval.total_seconds() / 3600, 2),
-        "lastRun": run(plan.last_run),
-        "lastSuccess": run(success),
-        "consecutiveFailures": plan.consecutive_failures,
-        "inFlight": run(plan.in_flight),
-        "due": enabled and plan.due,
-        "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
-        "employees": success.counts.employees if success else None,
-    }
-
-
-async def _lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:
+async def lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:
     if any(report.status == RunStatus.RUNNING for report in history):
         return await service.leases.get(history[0].tenant_id)
     return None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

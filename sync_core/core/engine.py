@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sync_core.core.config import ConfigError, TenantConfig
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError
+from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.limits import clean_text
-from sync_core.core.mapping import Employee, Mapper
+from sync_core.core.mapping import Mapper
+from sync_core.core.pages import Tally, prefetched, scope_and_map
 from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 from sync_core.core.ports import (
     Change,
     ConfigSource,
-    EmployeeStore,
     EmployeeWriter,
     GraphStats,
     LeaseLost,
@@ -38,17 +38,13 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
+from sync_core.core.run_log import log_event, log_run_finished
 from sync_core.core.scope import Scope
 from sync_core.errors import FatalError, SyncError
 
-log = logging.getLogger("sync_core.run")
+log = logging.getLogger("sync_core.run")  # the logger of run_log too
 
 LEASE_LOST = "lease_lost"
-
-# Scope rules (RE2: linear in the value) and mapping cost a bounded time per user; handing the
-# event loop back every so many users keeps the lease renewal (exclusive.LeaseKeeper, a task on
-# the same loop) and the writer's batches going however large the page and heavy the rules.
-USERS_BETWEEN_YIELDS = 32
 
 
 @dataclass(frozen=True)
@@ -58,45 +54,6 @@ class RunRequest:
     allow_deletes: bool = False
     trigger: Trigger = Trigger.CLI
     run_id: str | None = None
-
-
-class DryRunWriter:
-    """Stands in for the writer in a dry run: the plan is computed and counted, nothing written
-    (a row the store could not hold is reported as the real run would)."""
-
-    def __init__(self, store: EmployeeStore, tenant_id: str) -> None:
-        self._store = store
-        self._tenant_id = tenant_id
-        self.committed: Counter[str] = Counter()
-
-    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
-        self._store.check_storable(self._tenant_id, employee, stamp)
-
-    async def delete(self, employee_id: str) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-    async def abort(self) -> None:
-        pass
-
-
-class Tally:
-    """The run's running totals; turned into the frozen report at the end."""
-
-    def __init__(self) -> None:
-        self.counts = Counts()
-        self.excluded_by: Counter[str] = Counter()
-        self.skipped: list[str] = []
-        self.no_address: list[str] = []
-        # In scope without an address and already marked by an earlier run: id -> since when.
-        self.marked_since: dict[str, datetime] = {}
-        self.unstorable: list[str] = []
-        self.warnings: list[str] = []
-        self.read_ids: set[str] = set()
-        self.in_scope_ids: set[str] = set()
-        self.addresses: dict[str, int] = Counter()
 
 
 async def run_sync(
@@ -112,7 +69,7 @@ async def run_sync(
         at=started,
     )
     await ports.runs.save(report)
-    _log_event(
+    log_event(
         "sync started",
         event="sync_started",
         tenantId=request.tenant_id,
@@ -184,32 +141,6 @@ async def run_sync(
     return final
 
 
-def log_run_finished(report: RunReport, **more: Any) -> None:
-    """The one line that ends every run, whoever ended it (the engine, or the worker for a
-    request that never reached it)."""
-    _log_event(
-        "sync finished",
-        level=logging.WARNING if report.status == RunStatus.FAILED else logging.INFO,
-        event="sync_finished",
-        tenantId=report.tenant_id,
-        runId=report.run_id,
-        mode=report.mode,
-        dryRun=report.dry_run,
-        trigger=report.trigger,
-        status=report.status,
-        counts=report.to_json()["counts"],
-        durationSeconds=report.duration_seconds,
-        errors=[error.code for error in report.errors],
-        **more,
-    )
-
-
-def _log_event(message: str, *, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured line: the fields as JSON in the text (the Functions host forwards the text
-    of a record to Application Insights) and as `extra` (for log handlers that read them)."""
-    log.log(level, "%s %s", message, json.dumps(fields, ensure_ascii=False), extra=fields)
-
-
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
     try:
         config = await configs.get(tenant_id)
@@ -271,7 +202,7 @@ async def _synchronise(
     counts = tally.counts
     stored = index.hashes
     select = mapper.graph_properties | scope.graph_properties
-    pages = _prefetched(directory.users(select, config.filter.odata))
+    pages = prefetched(directory.users(select, config.filter.odata))
     try:
         async with contextlib.aclosing(pages):
             async for page in pages:
@@ -353,80 +284,6 @@ def _reading_warnings(stats: GraphStats) -> list[str]:
             "filter.odata was sent without ConsistencyLevel and $count."
         )
     return warnings
-
-
-async def scope_and_map(
-    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, index: StoredIndex, tally: Tally
-) -> list[Employee]:
-    employees: list[Employee] = []
-    counts = tally.counts
-    for position, user in enumerate(page):
-        if position % USERS_BETWEEN_YIELDS == USERS_BETWEEN_YIELDS - 1:
-            await asyncio.sleep(0)
-        user_id = user.get("id")
-        # Paging over a changing directory can repeat a user; the first sighting counts.
-        if not user_id or user_id in tally.read_ids:
-            continue
-        tally.read_ids.add(user_id)
-        counts.read += 1
-        reason = scope.exclusion_reason(user)
-        if reason is not None:
-            counts.excluded += 1
-            tally.excluded_by[reason] += 1
-            continue
-        counts.inScope += 1
-        # In scope without an address still counts as present: clean-up must not remove an
-        # employee because a mailbox property was briefly empty.
-        tally.in_scope_ids.add(user_id)
-        employee = mapper.employee(user)
-        if employee.email is None:
-            if user_id not in index.hashes:
-                counts.skippedNoEmail += 1
-                # Cleaned: a lone surrogate in a UPN must not break the report's JSON or text.
-                tally.skipped.append(clean_text(user.get("userPrincipalName") or user_id))
-                continue
-            # Stored, but its address is gone: the row stays (marked, its fields kept current)
-            # until it has had no address for the grace period; see docs/configuration.md.
-            counts.noAddress += 1
-            tally.no_address.append(clean_text(user.get("userPrincipalName") or user_id))
-            if user_id in index.email_missing_since:
-                tally.marked_since[user_id] = index.email_missing_since[user_id]
-        else:
-            tally.addresses[employee.email] += 1
-        employees.append(employee)
-    return employees
-
-
-_END = object()
-
-
-async def _prefetched(
-    pages: AsyncIterator[list[dict[str, Any]]],
-) -> AsyncGenerator[list[dict[str, Any]], None]:
-    """Read the next page while the current one is mapped and written; one page ahead at most."""
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-
-    async def produce() -> None:
-        try:
-            async for page in pages:
-                await queue.put(page)
-        except Exception as error:  # noqa: BLE001 - re-raised by the consumer
-            await queue.put(error)
-        else:
-            await queue.put(_END)
-
-    producer = asyncio.create_task(produce())
-    try:
-        while (item := await queue.get()) is not _END:
-            if isinstance(item, Exception):
-                raise item
-            yield item
-    finally:
-        producer.cancel()
-        try:
-            await producer
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the consumer has its error
-            pass
 
 
 def _internal(error: Exception) -> FatalError:

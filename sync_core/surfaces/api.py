@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from sync_core.core.config import MAX_DOCUMENT_BYTES, ConfigError, DocumentError, read_json_document
+from sync_core.core.config_parse import ConfigError
+from sync_core.core.json_document import MAX_DOCUMENT_BYTES, DocumentError, read_json_document
 from sync_core.core.report import is_run_id
 from sync_core.errors import SyncError
 from sync_core.settings import TENANT_ID_RULE, SettingsError, is_tenant_id

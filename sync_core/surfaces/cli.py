@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sync_core.adapters.tables.employees import employee_view
+from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity, render_check
 from sync_core.app.closing import close_failed
 from sync_core.app.exclusive import TenantBusy, sync_exclusively
 from sync_core.app.service import SyncService
-from sync_core.core.config import MAX_DOCUMENT_BYTES, ConfigError, TenantConfig, parse_config_bytes
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config_bytes
 from sync_core.core.engine import RunRequest
+from sync_core.core.json_document import MAX_DOCUMENT_BYTES
 from sync_core.core.report import (
     FINAL_STATUSES,
     RunProblem,

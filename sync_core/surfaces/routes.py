@@ -10,15 +10,13 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from sync_core.adapters.tables.employees import employee_view
+from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity
-from sync_core.app.dispatch import (
-    request_run,
-    status_of_tenants,
-    tenant_enabled,
-)
+from sync_core.app.dispatch import request_run, tenant_enabled
 from sync_core.app.service import SyncService
-from sync_core.core.config import ConfigError, TenantConfig, parse_config
+from sync_core.app.status import status_of_tenants
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.report import RunStatus, utc_now
 from sync_core.settings import Settings, SettingsError, load_settings
 from sync_core.surfaces.api import (

@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from sync_core.app.dispatch import SCHEDULE_HISTORY, STATUS_HISTORY, scheduled_tick
+from sync_core.app.dispatch import SCHEDULE_HISTORY, scheduled_tick
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
+from sync_core.app.status import STATUS_HISTORY
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import (
     RunReport,

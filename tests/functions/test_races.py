@@ -106,7 +106,7 @@ def test_a_tenant_disabled_while_its_run_waited_is_not_synced(app_env, tenant, s
     simulator.add_tenant({"id": other, "displayName": "Paused Ltd", "users": []})
 
     async def register_disabled():
-        from sync_core.core.config import parse_config
+        from sync_core.core.config_parse import parse_config
 
         async with SyncService(load_settings(app_env, needs_graph=False)) as service:
             await service.configs.put(other, parse_config({"enabled": True}))
@@ -115,7 +115,7 @@ def test_a_tenant_disabled_while_its_run_waited_is_not_synced(app_env, tenant, s
     message = queue_run(app_env, other)
 
     async def disable():
-        from sync_core.core.config import parse_config
+        from sync_core.core.config_parse import parse_config
 
         async with SyncService(load_settings(app_env, needs_graph=False)) as service:
             await service.configs.put(other, parse_config({"enabled": False}))

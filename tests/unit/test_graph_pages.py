@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sync_core.adapters.errors import GraphRequestError
-from sync_core.adapters.graph import (
+from sync_core.adapters.graph_pages import (
     MAX_LISTING_RESTARTS,
     PageTrail,
     is_expired_page_token,

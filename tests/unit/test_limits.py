@@ -17,14 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.azurite import ACCOUNT, ACCOUNT_KEY
-from sync_core.adapters.tables.employees import (
-    _FENCE_OPERATION_BYTES,
+from sync_core.adapters.tables.employee_rows import (
+    FENCE_OPERATION_BYTES,
     MAX_BATCH_BYTES,
-    _fence_row,
     employee_entity,
     operation_bytes,
     storable_size,
 )
+from sync_core.adapters.tables.employees import _fence_row
 from sync_core.core.limits import (
     MAX_ENTITY_BYTES,
     MAX_STRING_UNITS,
@@ -212,7 +212,7 @@ def test_measured_sizes_cover_the_body_the_sdk_sends(text):
     assert real <= measured + 1_000
     lease = Lease(TENANT, "20261130T135324804Z-b490e8", NOW, FENCE_ETAG, "f" * 32)
     fence = _fence_row(TENANT, 3, lease)
-    assert _wire_body(entities, fence) - real <= _FENCE_OPERATION_BYTES
+    assert _wire_body(entities, fence) - real <= FENCE_OPERATION_BYTES
     assert measured - real < 400 * len(entities)
     per_char = {"李": 6, "😀": 12}.get(text[0])
     if per_char:  # the escapes the issue names: \\uXXXX per UTF-16 unit
@@ -226,9 +226,9 @@ def test_a_full_batch_of_cjk_rows_stays_under_four_mib_on_the_wire():
         entity = employee_entity(TENANT, employee(id=f"{i:08d}-0000-4000-8000-000000000000",
                                                   fields=(("Title", text),)), "run", NOW)  # fmt: skip
         size = storable_size(entity)
-        if used + size > MAX_BATCH_BYTES - _FENCE_OPERATION_BYTES:
+        if used + size > MAX_BATCH_BYTES - FENCE_OPERATION_BYTES:
             break
         entities.append(entity)
         used += size
     assert 15 < len(entities) < 100  # the byte budget, not the count, closed the batch
-    assert _wire_body(entities) + _FENCE_OPERATION_BYTES < 4 * 1024 * 1024
+    assert _wire_body(entities) + FENCE_OPERATION_BYTES < 4 * 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync_core.core.config import parse_config
+from sync_core.core.config_parse import parse_config
 from sync_core.core.scope import Scope
 
 MEMBER = {

@@ -14,7 +14,8 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
-from sync_core.core.config import ConfigError, TenantConfig, parse_config, stored_form
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config, stored_form
 
 
 @storage_boundary
