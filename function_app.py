@@ -1,8 +1,9 @@
 """The Azure Functions surface (Python v2 programming model): parse, call sync_core, answer.
 
-Nothing here decides anything: the schedule lives in sync_core.schedule and sync_core.dispatch,
-the queue worker in sync_core.worker, the HTTP API in sync_core.routes (docs/api.md). No client
-is built at import time: the host imports this module within its start-up limit, and every
+Nothing here decides anything: the schedule lives in sync_core.core.schedule and
+sync_core.app.dispatch, the queue worker in sync_core.app.worker, the HTTP API in
+sync_core.surfaces.routes (docs/api.md). No client is built at import time: the host imports
+this module within its start-up limit, and every
 invocation opens what it needs.
 
 HTTP routes declare no method list on purpose: for a method a route does not list, the host
@@ -17,14 +18,13 @@ import os
 
 import azure.functions as func
 
-from sync_core.api import ApiRequest, handle
-from sync_core.dispatch import scheduled_tick
-from sync_core.report import utc_now
-from sync_core.routes import ROUTES
-from sync_core.runqueue import POISON_QUEUE
+from sync_core.adapters.names import POISON_QUEUE, SYNC_QUEUE
+from sync_core.app.dispatch import scheduled_tick
+from sync_core.app.worker import fail_poisoned_run, process_message
+from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
-from sync_core.store import SYNC_QUEUE
-from sync_core.worker import fail_poisoned_run, process_message
+from sync_core.surfaces.api import ApiRequest, handle
+from sync_core.surfaces.routes import ROUTES
 
 # The Azure SDKs log every HTTP request at INFO: noise in Application Insights.
 logging.getLogger("azure").setLevel(logging.WARNING)

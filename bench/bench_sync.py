@@ -73,9 +73,9 @@ def main() -> None:
 
 
 async def _measure(tenants: dict[str, str], users: int) -> dict[str, float]:
-    from sync_core.engine import RunRequest
-    from sync_core.exclusive import sync_exclusively
-    from sync_core.service import SyncService
+    from sync_core.app.exclusive import sync_exclusively
+    from sync_core.app.service import SyncService
+    from sync_core.core.engine import RunRequest
     from sync_core.settings import load_settings
 
     settings = load_settings(os.environ)
@@ -109,8 +109,8 @@ async def _baseline(service, tenant_id: str) -> None:
     from msgraph.generated.users.users_request_builder import UsersRequestBuilder
     from msgraph.graph_request_adapter import GraphRequestAdapter
 
-    from sync_core.credentials import entra_credential, read_client_secret
-    from sync_core.store import EMPLOYEES_TABLE
+    from sync_core.adapters.credentials import entra_credential, read_client_secret
+    from sync_core.adapters.names import EMPLOYEES_TABLE
 
     settings = service.settings
     credential = entra_credential(settings, tenant_id, await read_client_secret(settings))
@@ -151,9 +151,9 @@ async def _baseline(service, tenant_id: str) -> None:
 
 
 async def _floor_read(service, tenant_id: str) -> None:
-    from sync_core.config import TenantConfig
-    from sync_core.mapping import Mapper
-    from sync_core.scope import Scope
+    from sync_core.core.config import TenantConfig
+    from sync_core.core.mapping import Mapper
+    from sync_core.core.scope import Scope
 
     config = TenantConfig()
     select = (
@@ -171,7 +171,7 @@ async def _floor_read(service, tenant_id: str) -> None:
 async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> None:
     from datetime import timedelta
 
-    from sync_core.report import new_run_id, utc_now
+    from sync_core.core.report import new_run_id, utc_now
 
     lease = None
     if fenced:
@@ -180,7 +180,7 @@ async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> 
         )
     writer = await service.employees.writer(tenant_id, lease)
     for index in range(users):
-        await writer.upsert(
+        await writer.put_entity(
             {
                 "PartitionKey": tenant_id,
                 "RowKey": f"{index:08d}-0000-4000-8000-000000000000",

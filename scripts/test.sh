@@ -8,4 +8,5 @@ bash scripts/bootstrap.sh
 bash scripts/checkov.sh --install-only
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/python -m mypy  # settings in mypy.ini: strict on sync_core/core
 exec .venv/bin/python -m pytest "$@"

@@ -1,7 +1,7 @@
 import sys
 
 try:
-    from .cli import main
+    from sync_core.surfaces.cli import main
 except KeyboardInterrupt:  # Ctrl-C while starting: nothing began, nothing to close
     sys.exit(130)
 

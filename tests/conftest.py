@@ -26,7 +26,7 @@ from hypothesis import settings  # noqa: E402
 from devtools.azurite import Azurite, start_azurite  # noqa: E402
 from simulator import Simulator, World  # noqa: E402
 from simulator.generator import GeneratorOptions, generate_world, kind_of  # noqa: E402
-from sync_core.cli import main  # noqa: E402
+from sync_core.surfaces.cli import main  # noqa: E402
 
 BASE_SEED = 20261126
 

@@ -19,8 +19,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from sync_core.routes import ROUTES
-from sync_core.store import SYNC_QUEUE
+from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.surfaces.routes import ROUTES
 
 HOST = "https://sync.example.net"
 FUNCTION_KEY = "k3y-N0t-T0-B3-3ch0ed"

@@ -10,13 +10,14 @@ from datetime import timedelta
 
 import pytest
 
-from sync_core.dispatch import SCHEDULE_HISTORY, STATUS_HISTORY, open_backend, scheduled_tick
-from sync_core.engine import RunRequest
-from sync_core.exclusive import sync_exclusively
-from sync_core.report import (
-    STATUS_RUNNING,
-    STATUS_SUCCEEDED,
+from sync_core.app.dispatch import SCHEDULE_HISTORY, scheduled_tick
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.app.status import STATUS_HISTORY
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import (
     RunReport,
+    RunStatus,
     new_run_id,
     utc_now,
 )
@@ -33,26 +34,26 @@ async def _bury_a_dead_run(app_env, tenant_id: str) -> RunReport:
     now = utc_now()
     dead_at = now - timedelta(days=40)
     dead = RunReport.begun(
-        new_run_id(dead_at), tenant_id, STATUS_RUNNING, dry_run=False, trigger="schedule",
+        new_run_id(dead_at), tenant_id, RunStatus.RUNNING, dry_run=False, trigger="schedule",
         at=dead_at,
     )  # fmt: skip
-    async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-        await backend.runs.save(dead)
+    async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+        await service.runs.save(dead)
         for day in range(LATER_RUNS):
             at = now - timedelta(days=39) + timedelta(days=day)
             later = RunReport.begun(
-                new_run_id(at), tenant_id, STATUS_RUNNING, dry_run=False, trigger="schedule",
+                new_run_id(at), tenant_id, RunStatus.RUNNING, dry_run=False, trigger="schedule",
                 at=at,
             )  # fmt: skip
-            await backend.runs.save(
-                replace(later, status=STATUS_SUCCEEDED, finished_at=at + timedelta(minutes=1))
+            await service.runs.save(
+                replace(later, status=RunStatus.SUCCEEDED, finished_at=at + timedelta(minutes=1))
             )
     return dead
 
 
 async def _record(app_env, tenant_id: str, run_id: str) -> RunReport:
-    async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-        record = await backend.runs.get(tenant_id, run_id)
+    async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+        record = await service.runs.get(tenant_id, run_id)
     assert record is not None
     return record
 
@@ -71,11 +72,11 @@ def test_the_next_run_of_the_tenant_closes_a_dead_run(app_env, tenant):
 
     async def next_run() -> RunReport:
         settings = load_settings(app_env, needs_graph=True)
-        async with open_backend(settings) as backend:
-            return await sync_exclusively(backend.service, RunRequest(tenant.id, trigger="cli"))
+        async with SyncService(settings) as service:
+            return await sync_exclusively(service, RunRequest(tenant.id, trigger="cli"))
 
     report = asyncio.run(next_run())
-    assert report.status == STATUS_SUCCEEDED
+    assert report.status == RunStatus.SUCCEEDED
     closed = asyncio.run(_record(app_env, tenant.id, dead.run_id))
     assert closed.status == "failed" and closed.errors[-1].code == "abandoned"
     assert f"run {report.run_id}" in closed.errors[-1].message

@@ -13,12 +13,11 @@ import pytest
 import yaml
 from functions_harness import built_functions
 
-from sync_core.exclusive import LEASE_RENEW_EVERY, LEASE_TTL
-from sync_core.routes import ROUTES
-from sync_core.runqueue import POISON_QUEUE
-from sync_core.schedule import QUEUED_TTL
-from sync_core.store import SYNC_QUEUE
-from sync_core.worker import MAX_DEQUEUE_COUNT
+from sync_core.adapters.names import POISON_QUEUE, SYNC_QUEUE
+from sync_core.app.exclusive import LEASE_RENEW_EVERY, LEASE_TTL
+from sync_core.app.worker import MAX_DEQUEUE_COUNT
+from sync_core.core.schedule import QUEUED_TTL
+from sync_core.surfaces.routes import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from functions_harness import call
 
-from sync_core.api import ApiRequest, Route, handle
-from sync_core.routes import ROUTES
+from sync_core.surfaces.api import ApiRequest, Route, handle
+from sync_core.surfaces.routes import ROUTES
 
 pytestmark = pytest.mark.integration
 

@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.dispatch import open_backend
-from sync_core.exclusive import RunBusy
-from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
-from sync_core.runqueue import RunMessage
+from sync_core.adapters.names import EMPLOYEES_TABLE, LEASES_TABLE
+from sync_core.adapters.queue import RunMessage
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.app.exclusive import RunBusy
+from sync_core.app.service import SyncService
+from sync_core.app.worker import WorkOutcome, process_message
+from sync_core.core.ports import LeaseLost
+from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
 from sync_core.settings import load_settings
-from sync_core.store import EMPLOYEES_TABLE, LEASES_TABLE, LeaseLost, LeaseStore
-from sync_core.worker import WorkOutcome, process_message
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +27,10 @@ T = TypeVar("T")
 TTL = timedelta(minutes=5)
 
 
-def with_backend(app_env: dict[str, str], work: Callable[[Any], Awaitable[T]]) -> T:
+def with_service(app_env: dict[str, str], work: Callable[[Any], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            return await work(backend)
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            return await work(service)
 
     return asyncio.run(run())
 
@@ -37,9 +39,9 @@ def queue_run(app_env: dict[str, str], tenant_id: str) -> str:
     """A queued run record and its message text, as Sync Now or the timer leave them."""
     now = utc_now()
     report = RunReport.begun(
-        new_run_id(now), tenant_id, STATUS_QUEUED, dry_run=False, trigger="api", at=now
+        new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=False, trigger="api", at=now
     )
-    with_backend(app_env, lambda backend: backend.runs.save(report))
+    with_service(app_env, lambda service: service.runs.save(report))
     return RunMessage(tenant_id, report.run_id).to_text()
 
 
@@ -62,23 +64,23 @@ async def gather_outcomes(*attempts: Awaitable[WorkOutcome]) -> list[Any]:
 def test_exactly_one_of_many_racing_workers_gets_the_lease(app_env, tenant) -> None:
     now = utc_now()
 
-    async def race(backend: Any) -> list[Any]:
+    async def race(service: Any) -> list[Any]:
         holders = [f"run-{i}" for i in range(12)]
         return await asyncio.gather(
-            *(backend.leases.acquire(tenant.id, h, now, TTL) for h in holders)
+            *(service.leases.acquire(tenant.id, h, now, TTL) for h in holders)
         )
 
-    leases = with_backend(app_env, race)
+    leases = with_service(app_env, race)
     winners = [lease for lease in leases if lease is not None]
     assert len(winners) == 1
-    assert with_backend(app_env, lambda b: b.leases.get(tenant.id)).holder == winners[0].holder
+    assert with_service(app_env, lambda b: b.leases.get(tenant.id)).holder == winners[0].holder
 
 
 def test_lease_release_renewal_and_expiry(app_env, tenant) -> None:
     now = utc_now()
 
-    async def scenario(backend: Any) -> None:
-        leases: LeaseStore = backend.leases
+    async def scenario(service: Any) -> None:
+        leases: LeaseStore = service.leases
         first = await leases.acquire(tenant.id, "a", now, TTL)
         assert first is not None
         assert await leases.acquire(tenant.id, "b", now + TTL / 2, TTL) is None  # live
@@ -96,7 +98,7 @@ def test_lease_release_renewal_and_expiry(app_env, tenant) -> None:
         assert await leases.release(taken) is True
         assert await leases.get(tenant.id) is None
 
-    with_backend(app_env, scenario)
+    with_service(app_env, scenario)
 
 
 # --- workers --------------------------------------------------------------------------------------
@@ -124,10 +126,10 @@ def test_two_workers_for_one_tenant_make_one_run_and_no_duplicate_writes(
     rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
     assert len(rows) == ran.report.counts.created
     assert {row["RunId"] for row in rows} == {ran.run_id}
-    assert with_backend(app_env, lambda b: b.leases.get(tenant.id)) is None  # released
+    assert with_service(app_env, lambda b: b.leases.get(tenant.id)) is None  # released
 
     # The superseded run neither counts as a failure nor blocks the tenant.
-    status = with_backend(app_env, lambda b: b.runs.get(tenant.id, skipped.run_id))
+    status = with_service(app_env, lambda b: b.runs.get(tenant.id, skipped.run_id))
     assert status.errors[0].code == "superseded"
 
 
@@ -143,7 +145,7 @@ def test_the_same_message_twice_at_once_runs_once(app_env, tenant, simulator) ->
     ran = [o for o in outcomes if isinstance(o, WorkOutcome)]
     busy = [o for o in outcomes if isinstance(o, RunBusy)]
     assert [o.action for o in ran] == ["ran"] and len(busy) == 1  # the host retries the other
-    report = with_backend(app_env, lambda b: b.runs.get(tenant.id, ran[0].run_id))
+    report = with_service(app_env, lambda b: b.runs.get(tenant.id, ran[0].run_id))
     assert report.status == "succeeded" and report.errors == ()  # the busy attempt noted nothing
 
     # The retry arrives after the run finished: nothing runs again.
@@ -153,7 +155,7 @@ def test_the_same_message_twice_at_once_runs_once(app_env, tenant, simulator) ->
 
 def test_a_crashed_workers_expired_lease_is_taken_over(app_env, tenant) -> None:
     dead_run = new_run_id(utc_now() - timedelta(hours=1))
-    with_backend(
+    with_service(
         app_env,
         lambda b: b.leases.acquire(tenant.id, dead_run, utc_now() - timedelta(hours=1), TTL),
     )
@@ -212,5 +214,5 @@ def test_a_run_that_loses_its_lease_stops_and_says_so(app_env, tenant, simulator
     assert outcome.action == "lease_lost"
     assert outcome.report.status == "failed" and outcome.report.errors[-1].code == "lease_lost"
     assert json.loads(json.dumps(outcome.report.to_json()))["status"] == "failed"
-    thief = with_backend(app_env, lambda b: b.leases.get(tenant.id))
+    thief = with_service(app_env, lambda b: b.leases.get(tenant.id))
     assert thief.holder == "thief"  # the loser did not release someone else's lease

@@ -9,13 +9,14 @@ from dataclasses import replace
 import pytest
 from test_leases import queue_run
 
-from sync_core.dispatch import open_backend, request_run, scheduled_tick
-from sync_core.engine import RunRequest
-from sync_core.exclusive import RunAlreadyFinished, sync_exclusively
-from sync_core.report import STATUS_SUCCEEDED, RunError, utc_now
-from sync_core.runqueue import parse_message
+from sync_core.adapters.queue import parse_message
+from sync_core.app.dispatch import request_run, scheduled_tick
+from sync_core.app.exclusive import RunAlreadyFinished, sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.app.worker import process_message
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import RunProblem, RunStatus, utc_now
 from sync_core.settings import load_settings
-from sync_core.worker import process_message
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +26,9 @@ def test_two_presses_at_once_make_one_run_and_one_message(app_env, tenant, sync_
         settings = load_settings(app_env, needs_graph=False)
 
         async def press():
-            async with open_backend(settings) as backend:
+            async with SyncService(settings) as service:
                 return await request_run(
-                    backend, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
+                    service, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
                 )
 
         return await asyncio.gather(press(), press())
@@ -40,9 +41,9 @@ def test_two_presses_at_once_make_one_run_and_one_message(app_env, tenant, sync_
 
 def test_a_tick_after_a_press_queues_nothing_more(app_env, tenant, sync_queue):
     async def press():
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
             return await request_run(
-                backend, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
+                service, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
             )
 
     ticket = asyncio.run(press())
@@ -55,14 +56,16 @@ def test_a_tick_after_a_press_queues_nothing_more(app_env, tenant, sync_queue):
 def test_a_claim_of_a_finished_run_is_taken_over(app_env, tenant, sync_queue):
     async def claims():
         settings = load_settings(app_env, needs_graph=False)
-        async with open_backend(settings) as backend:
+        async with SyncService(settings) as service:
             first = await request_run(
-                backend, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
+                service, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
             )
-            record = await backend.runs.get(tenant.id, first.run_id)
-            await backend.runs.save(replace(record, status=STATUS_SUCCEEDED, finished_at=utc_now()))
+            record = await service.runs.get(tenant.id, first.run_id)
+            await service.runs.save(
+                replace(record, status=RunStatus.SUCCEEDED, finished_at=utc_now())
+            )
             second = await request_run(
-                backend, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
+                service, tenant.id, dry_run=False, allow_deletes=False, now=utc_now()
             )
             return first, second
 
@@ -85,13 +88,15 @@ def test_the_record_is_looked_at_again_under_the_lease(app_env, tenant):
     message = parse_message(queue_run(app_env, tenant.id))
 
     async def finish_then_run():
-        async with open_backend(load_settings(app_env)) as backend:
-            record = await backend.runs.get(tenant.id, message.run_id)
-            await backend.runs.save(replace(record, status=STATUS_SUCCEEDED, finished_at=utc_now()))
+        async with SyncService(load_settings(app_env)) as service:
+            record = await service.runs.get(tenant.id, message.run_id)
+            await service.runs.save(
+                replace(record, status=RunStatus.SUCCEEDED, finished_at=utc_now())
+            )
             request = RunRequest(tenant.id, run_id=message.run_id, trigger="api")
             with pytest.raises(RunAlreadyFinished):
-                await sync_exclusively(backend.service, request)
-            return await backend.leases.get(tenant.id)
+                await sync_exclusively(service, request)
+            return await service.leases.get(tenant.id)
 
     assert asyncio.run(finish_then_run()) is None  # and the lease was given back
 
@@ -101,19 +106,19 @@ def test_a_tenant_disabled_while_its_run_waited_is_not_synced(app_env, tenant, s
     simulator.add_tenant({"id": other, "displayName": "Paused Ltd", "users": []})
 
     async def register_disabled():
-        from sync_core.config import parse_config
+        from sync_core.core.config_parse import parse_config
 
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            await backend.configs.put(other, parse_config({"enabled": True}))
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            await service.configs.put(other, parse_config({"enabled": True}))
 
     asyncio.run(register_disabled())
     message = queue_run(app_env, other)
 
     async def disable():
-        from sync_core.config import parse_config
+        from sync_core.core.config_parse import parse_config
 
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            await backend.configs.put(other, parse_config({"enabled": False}))
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            await service.configs.put(other, parse_config({"enabled": False}))
 
     asyncio.run(disable())
     outcome = asyncio.run(process_message(app_env, message))
@@ -126,39 +131,39 @@ def test_a_late_writer_never_rewrites_an_ended_run(app_env, tenant):
     message = parse_message(queue_run(app_env, tenant.id))
 
     async def late_write():
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            record = await backend.runs.get(tenant.id, message.run_id)
-            done = replace(record, status=STATUS_SUCCEEDED, finished_at=utc_now())
-            await backend.runs.save(done)
-            late = record.closed_with(RunError("gave_up", "late"), utc_now())
-            written = await backend.runs.save_unless_final(late)
-            return written, await backend.runs.get(tenant.id, message.run_id)
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            record = await service.runs.get(tenant.id, message.run_id)
+            done = replace(record, status=RunStatus.SUCCEEDED, finished_at=utc_now())
+            await service.runs.save(done)
+            late = record.closed_with(RunProblem("gave_up", "late"), utc_now())
+            written = await service.runs.save_unless_final(late)
+            return written, await service.runs.get(tenant.id, message.run_id)
 
     written, stored = asyncio.run(late_write())
-    assert written is False and stored.status == STATUS_SUCCEEDED
+    assert written is False and stored.status == RunStatus.SUCCEEDED
 
 
 def test_the_tick_closes_an_abandoned_run_and_queues_a_new_one(app_env, tenant, sync_queue):
     from datetime import timedelta
 
-    from sync_core.report import STATUS_QUEUED, RunReport, new_run_id
+    from sync_core.core.report import RunReport, RunStatus, new_run_id
 
     long_ago = utc_now() - timedelta(hours=1)
     lost = RunReport.begun(
-        new_run_id(long_ago), tenant.id, STATUS_QUEUED, dry_run=False, trigger="api", at=long_ago
+        new_run_id(long_ago), tenant.id, RunStatus.QUEUED, dry_run=False, trigger="api", at=long_ago
     )
 
     async def save_lost():
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            await backend.runs.save(lost)
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            await service.runs.save(lost)
 
     asyncio.run(save_lost())
     result = asyncio.run(scheduled_tick(load_settings(app_env, needs_graph=False), utc_now()))
     assert tenant.id in result.due
 
     async def records():
-        async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-            return await backend.runs.latest(tenant.id)
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            return await service.runs.latest(tenant.id)
 
     newest, closed = asyncio.run(records())
     assert closed.run_id == lost.run_id

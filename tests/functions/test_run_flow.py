@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 from functions_harness import call, deliver, route_of
 
-from sync_core.dispatch import open_backend
-from sync_core.exclusive import RunBusy
-from sync_core.report import STATUS_QUEUED, RunReport, new_run_id, utc_now
-from sync_core.schedule import enqueue_delay
-from sync_core.service import SyncService
+from sync_core.app.exclusive import RunBusy
+from sync_core.app.service import SyncService
+from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
+from sync_core.core.schedule import enqueue_delay
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -247,13 +246,13 @@ def test_a_message_that_keeps_failing_ends_with_its_run_failed_and_the_cause(app
     run_id = run.run_id
 
     async def lease(expire: bool) -> None:
-        async with open_backend(settings) as backend:
-            leases = backend.leases
+        async with SyncService(settings) as service:
+            leases = service.leases
             if expire:  # time passes: the dead attempt's lease runs out
                 held = await leases.get(tenant.id)
                 await leases.renew(held, utc_now(), -timedelta(minutes=1))
             else:
-                await backend.runs.save(run)
+                await service.runs.save(run)
                 await leases.acquire(tenant.id, run_id, utc_now(), timedelta(minutes=5))
 
     asyncio.run(lease(expire=False))
@@ -286,5 +285,5 @@ async def save(app_env: dict[str, str], report: RunReport) -> None:
 
 def queued(tenant_id: str, at: datetime) -> RunReport:
     return RunReport.begun(
-        new_run_id(at), tenant_id, STATUS_QUEUED, dry_run=False, trigger="api", at=at
+        new_run_id(at), tenant_id, RunStatus.QUEUED, dry_run=False, trigger="api", at=at
     )

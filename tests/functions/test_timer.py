@@ -16,20 +16,18 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions_harness import built_functions
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.config import TenantConfig
-from sync_core.dispatch import open_backend, scheduled_tick
-from sync_core.report import (
-    STATUS_FAILED,
-    STATUS_QUEUED,
-    STATUS_RUNNING,
-    STATUS_SUCCEEDED,
+from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.app.dispatch import scheduled_tick
+from sync_core.app.service import SyncService
+from sync_core.core.config import TenantConfig
+from sync_core.core.report import (
     RunReport,
+    RunStatus,
     new_run_id,
     utc_now,
 )
-from sync_core.schedule import interval_of
+from sync_core.core.schedule import interval_of
 from sync_core.settings import load_settings
-from sync_core.store import SYNC_QUEUE
 
 pytestmark = pytest.mark.integration
 
@@ -58,18 +56,18 @@ def environ(own_storage: Azurite) -> dict[str, str]:
 def report(tenant: str, at: datetime, status: str, *, dry: bool = False) -> RunReport:
     return RunReport(
         run_id=new_run_id(at), tenant_id=tenant, tenant_name=None, mode="full", dry_run=dry,
-        status=status, started_at=at, finished_at=None if status == STATUS_QUEUED else at,
+        status=status, started_at=at, finished_at=None if status == RunStatus.QUEUED else at,
         trigger="schedule",
     )  # fmt: skip
 
 
 def seed(environ: dict[str, str], configs: dict[str, bool], runs: list[RunReport]) -> None:
     async def write() -> None:
-        async with open_backend(load_settings(environ, needs_graph=False)) as backend:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
             for tenant, enabled in configs.items():
-                await backend.configs.put(tenant, TenantConfig(enabled=enabled))
+                await service.configs.put(tenant, TenantConfig(enabled=enabled))
             for run in runs:
-                await backend.runs.save(run)
+                await service.runs.save(run)
 
     asyncio.run(write())
 
@@ -101,15 +99,15 @@ def test_only_due_tenants_are_enqueued_once_each(environ: dict[str, str], caplog
     )}  # fmt: skip
     configs = {tenant: name != "disabled" for name, tenant in t.items()}
     runs = [
-        report(t["recent"], now - HOUR, STATUS_SUCCEEDED),
-        report(t["old"], now - 5 * HOUR, STATUS_SUCCEEDED),
-        report(t["failed_once"], now - 20 * MINUTE, STATUS_FAILED),
-        report(t["failed_once"], now - 5 * HOUR, STATUS_SUCCEEDED),
-        *(report(t["failing"], now - (20 + i) * MINUTE, STATUS_FAILED) for i in range(3)),
-        report(t["queued"], now - 5 * MINUTE, STATUS_QUEUED),
-        report(t["lost_message"], now - 2 * HOUR, STATUS_QUEUED),
-        report(t["dead_worker"], now - 3 * HOUR, STATUS_RUNNING),  # no lease: its worker died
-        report(t["dry_only"], now - MINUTE, STATUS_SUCCEEDED, dry=True),
+        report(t["recent"], now - HOUR, RunStatus.SUCCEEDED),
+        report(t["old"], now - 5 * HOUR, RunStatus.SUCCEEDED),
+        report(t["failed_once"], now - 20 * MINUTE, RunStatus.FAILED),
+        report(t["failed_once"], now - 5 * HOUR, RunStatus.SUCCEEDED),
+        *(report(t["failing"], now - (20 + i) * MINUTE, RunStatus.FAILED) for i in range(3)),
+        report(t["queued"], now - 5 * MINUTE, RunStatus.QUEUED),
+        report(t["lost_message"], now - 2 * HOUR, RunStatus.QUEUED),
+        report(t["dead_worker"], now - 3 * HOUR, RunStatus.RUNNING),  # no lease: its worker died
+        report(t["dry_only"], now - MINUTE, RunStatus.SUCCEEDED, dry=True),
     ]
     seed(environ, configs, runs)
 
@@ -138,8 +136,8 @@ def test_failing_tenant_backs_off_and_a_healthy_one_waits_its_interval(environ) 
         environ,
         {failing: True, healthy: True},
         [
-            *(report(failing, now - (10 + i) * MINUTE, STATUS_FAILED) for i in range(2)),
-            report(healthy, now - interval + 5 * MINUTE, STATUS_SUCCEEDED),
+            *(report(failing, now - (10 + i) * MINUTE, RunStatus.FAILED) for i in range(2)),
+            report(healthy, now - interval + 5 * MINUTE, RunStatus.SUCCEEDED),
         ],
     )
     first = set(tick(environ, now).due)
@@ -165,14 +163,14 @@ def test_the_timer_function_ticks(environ, monkeypatch, caplog) -> None:
     newcomer = str(uuid.uuid4())
     seed(environ, {newcomer: True}, [])
     visible_messages(environ)
-    caplog.set_level("INFO", logger="sync_core.dispatch")
+    caplog.set_level("INFO", logger="sync_core.app.dispatch")
     function = built_functions()["scheduled_sync"].get_user_function()
     assert asyncio.run(function(TimerRequest(past_due=False))) is None
     assert "schedule tick:" in caplog.text
 
     async def runs_of_newcomer() -> list[RunReport]:
-        async with open_backend(load_settings(environ, needs_graph=False)) as backend:
-            return await backend.runs.latest(newcomer)
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            return await service.runs.latest(newcomer)
 
     (queued,) = asyncio.run(runs_of_newcomer())  # its message waits out the tenant's offset
-    assert queued.status == STATUS_QUEUED and queued.trigger == "schedule"
+    assert queued.status == RunStatus.QUEUED and queued.trigger == "schedule"

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from pycep import BicepParser
 
+from sync_core.adapters.names import SYNC_QUEUE, TABLE_NAMES
 from sync_core.settings import SETTINGS, SettingSpec, Where, is_tenant_id
-from sync_core.store import SYNC_QUEUE, TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"

@@ -25,7 +25,7 @@ MUST_SHIP = [
     "requirements.txt",
     "sync_core/__init__.py",
     "sync_core/settings.py",
-    "sync_core/store.py",
+    "sync_core/adapters/tables/employees.py",
     "sync_core/adapters/graph_pages.py",
     "sync_core/data/defaults.json",
     # Anchored patterns: a directory named like a top-level dev folder inside the app still ships.
@@ -58,6 +58,7 @@ MUST_NOT_SHIP = [
     "requirements-checkov.txt",
     "ruff.toml",
     "pytest.ini",
+    "mypy.ini",
     "main_env/bin/python",  # azd restore's environment: <folder name>_env
     ".gitignore",
     ".gitattributes",

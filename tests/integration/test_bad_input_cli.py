@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sync_core.errors import classify_token_error
+from sync_core.adapters.errors import classify_token_error
 
 pytestmark = pytest.mark.integration
 
@@ -316,8 +316,9 @@ def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -
 
     import httpx
 
-    from sync_core.errors import classify_graph_error
-    from sync_core.graph import GraphStats, _GuardedTransport
+    from sync_core.adapters.errors import classify_graph_error
+    from sync_core.adapters.graph import _GuardedTransport
+    from sync_core.core.ports import GraphStats
 
     async def get() -> BaseException:
         transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats())
@@ -330,7 +331,7 @@ def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -
             await transport.aclose()
         raise AssertionError("an unresolvable host answered")
 
-    caplog.set_level("WARNING", logger="sync_core.graph")
+    caplog.set_level("WARNING", logger="sync_core.adapters.graph")
     error = asyncio.run(get())
     notices = [record.getMessage() for record in caplog.records]
     assert notices and all("could not be reached" in notice for notice in notices)

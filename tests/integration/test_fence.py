@@ -15,14 +15,17 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
-from sync_core.cli import main
-from sync_core.engine import RunRequest
-from sync_core.exclusive import sync_exclusively
-from sync_core.graph import GraphDirectory
-from sync_core.report import new_run_id, utc_now
-from sync_core.service import SyncService
+from sync_core.adapters.graph import GraphDirectory
+from sync_core.adapters.tables.common import ensure_tables
+from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.engine import RunRequest
+from sync_core.core.ports import LeaseLost
+from sync_core.core.report import new_run_id, utc_now
 from sync_core.settings import load_settings
-from sync_core.store import EmployeeStore, LeaseLost, LeaseStore, ensure_tables
+from sync_core.surfaces.cli import main
 from tests.integration.test_sync import stored_rows
 
 pytestmark = pytest.mark.integration
@@ -139,13 +142,13 @@ def test_a_stale_holder_raising_the_fence_late_is_refused_and_the_holder_goes_on
                 await employees.writer(tenant.id, stale)
             # ...and the holder, whose slots it rewrote, raises them again and writes.
             for number in range(150):
-                await current.upsert(row(tenant.id, number, "new"), "created")
+                await current.put_entity(row(tenant.id, number, "new"), "created")
             await current.flush()
             assert current.committed["created"] == 150
 
             # A writer from before the take-over: refused whole, nothing of it written.
-            await early.upsert(row(tenant.id, 1, "old"), "updated")
-            await early.upsert(row(tenant.id, 999, "old"), "created")
+            await early.put_entity(row(tenant.id, 1, "old"), "updated")
+            await early.put_entity(row(tenant.id, 999, "old"), "created")
             with pytest.raises(LeaseLost):
                 await early.flush()
             assert sum(early.committed.values()) == 0
@@ -225,7 +228,7 @@ def test_a_transaction_resent_after_its_answer_was_lost_is_not_a_lost_lease(
                 assert lease is not None
                 writer = await EmployeeStore(service).writer(tenant.id, lease)
                 for number in range(120):  # two transactions, each landing unanswered once
-                    await writer.upsert(row(tenant.id, number, "new"), "created")
+                    await writer.put_entity(row(tenant.id, number, "new"), "created")
                 await writer.flush()
                 await leases.release(lease)
                 return dict(writer.committed)

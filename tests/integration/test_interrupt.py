@@ -15,10 +15,10 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
-from sync_core.dispatch import open_backend
-from sync_core.report import STATUS_RUNNING, RunReport
+from sync_core.adapters.names import RUNS_TABLE
+from sync_core.app.service import SyncService
+from sync_core.core.report import RunReport, RunStatus
 from sync_core.settings import load_settings
-from sync_core.store import RUNS_TABLE
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +36,8 @@ def _statuses(connection_string: str, tenant_id: str) -> list[str]:
 
 
 async def _records(app_env, tenant_id: str) -> list[RunReport]:
-    async with open_backend(load_settings(app_env, needs_graph=False)) as backend:
-        return await backend.runs.latest(tenant_id)
+    async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+        return await service.runs.latest(tenant_id)
 
 
 @pytest.mark.timeout(120)
@@ -54,7 +54,7 @@ def test_ctrl_c_closes_the_run_and_exits_130_without_a_traceback(simulator, tena
             text=True,
         )
         # Interrupt once the run has begun (its record says running), not after a guessed sleep.
-        while STATUS_RUNNING not in _statuses(connection, tenant.id):
+        while RunStatus.RUNNING not in _statuses(connection, tenant.id):
             assert process.poll() is None, process.communicate()
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)

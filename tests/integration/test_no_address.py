@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from sync_core.store import EMPLOYEES_TABLE
+from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration

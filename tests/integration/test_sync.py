@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.store import EMPLOYEES_TABLE
+from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.conftest import add_tenant
 
 pytestmark = pytest.mark.integration
@@ -363,8 +363,8 @@ def test_the_cli_never_runs_beside_another_run_of_the_tenant(cli, tenant, app_en
     # A worker's run holds the tenant's lease: the CLI must not write beside it.
     from datetime import timedelta
 
-    from sync_core.report import utc_now
-    from sync_core.service import SyncService
+    from sync_core.app.service import SyncService
+    from sync_core.core.report import utc_now
     from sync_core.settings import load_settings
 
     async def hold_lease():
@@ -388,7 +388,7 @@ def test_the_cli_never_runs_beside_another_run_of_the_tenant(cli, tenant, app_en
 
 
 def test_two_cli_runs_racing_make_one_set_of_rows(cli, tenant, app_env):
-    from sync_core.cli import main
+    from sync_core.surfaces.cli import main
 
     async def both() -> list[int]:
         loop = asyncio.get_running_loop()
@@ -470,7 +470,7 @@ def test_unreachable_storage_is_an_error_not_a_traceback(cli, monkeypatch):
 
 
 def test_check_with_a_counting_budget_still_answers(tenant, simulator, app_env):
-    from sync_core.check import check_connectivity
+    from sync_core.app.check import check_connectivity
     from sync_core.settings import load_settings
 
     simulator.faults.latency(1000, path_prefix="/v1.0/users")

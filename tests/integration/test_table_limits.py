@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.report import Counts
-from sync_core.service import SyncService
+from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.app.service import SyncService
+from sync_core.core.report import Counts
 from sync_core.settings import load_settings
-from sync_core.store import EMPLOYEES_TABLE
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration

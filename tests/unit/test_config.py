@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from sync_core.config import (
-    RESERVED_FIELD_NAMES,
+from sync_core.core.config import RESERVED_FIELD_NAMES, TenantConfig
+from sync_core.core.config_parse import (
     ConfigError,
-    TenantConfig,
     parse_config,
     parse_config_bytes,
     parse_config_text,
@@ -204,9 +203,9 @@ def test_every_column_the_store_writes_is_reserved():
     store.employee_entity without it would let a configured field overwrite it."""
     from datetime import UTC, datetime
 
-    from sync_core.config import EMPLOYEE_COLUMNS
-    from sync_core.mapping import Employee
-    from sync_core.store import employee_entity
+    from sync_core.adapters.tables.employee_rows import employee_entity
+    from sync_core.core.config import EMPLOYEE_COLUMNS
+    from sync_core.core.mapping import Employee
 
     employee = Employee(
         id="00000000-0000-0000-0000-000000000001",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sync_core.config import parse_config
-from sync_core.engine import USERS_BETWEEN_YIELDS, Tally, scope_and_map
-from sync_core.mapping import Mapper
-from sync_core.scope import Scope
-from sync_core.store import StoredIndex
+from sync_core.core.config_parse import parse_config
+from sync_core.core.mapping import Mapper
+from sync_core.core.pages import USERS_BETWEEN_YIELDS, Tally, scope_and_map
+from sync_core.core.ports import StoredIndex
+from sync_core.core.scope import Scope
 
 HEAVY = {
     "filter": {

@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from sync_core.errors import GraphRequestError, SyncFailure
-from sync_core.graph import (
+from sync_core.adapters.errors import GraphRequestError
+from sync_core.adapters.graph_pages import (
     MAX_LISTING_RESTARTS,
     PageTrail,
     is_expired_page_token,
     parse_users_page,
     refuses_advanced_query,
 )
+from sync_core.errors import SyncError
 
 FIRST = "https://graph.microsoft.com/v1.0/users?$select=id,mail&$top=999"
 
@@ -50,7 +51,7 @@ def test_a_well_formed_page_gives_its_users_and_next_link():
     ],
 )
 def test_a_page_that_is_not_a_users_collection_fails_the_read(content, problem):
-    with pytest.raises(SyncFailure) as raised:
+    with pytest.raises(SyncError) as raised:
         parse_users_page(content, 2)
     assert raised.value.code == "graph_malformed_page"
     assert problem in raised.value.message and "page 2" in raised.value.message
@@ -58,7 +59,7 @@ def test_a_page_that_is_not_a_users_collection_fails_the_read(content, problem):
 
 
 def test_a_next_link_that_is_not_a_string_is_refused():
-    with pytest.raises(SyncFailure) as raised:
+    with pytest.raises(SyncError) as raised:
         parse_users_page(page({"value": [], "@odata.nextLink": {"href": FIRST}}), 1)
     assert raised.value.code == "graph_unexpected_next_link"
 
@@ -74,7 +75,7 @@ def test_a_next_link_that_is_not_a_string_is_refused():
     ],
 )
 def test_a_next_link_away_from_the_listing_is_refused(link):
-    with pytest.raises(SyncFailure) as raised:
+    with pytest.raises(SyncError) as raised:
         PageTrail(FIRST).follow(link)
     assert raised.value.code == "graph_unexpected_next_link"
 
@@ -101,7 +102,7 @@ def test_next_links_that_move_forward_are_followed_and_the_host_compares_without
 )
 def test_a_next_link_without_a_new_page_token_is_a_loop(links):
     trail = PageTrail(FIRST)
-    with pytest.raises(SyncFailure) as raised:
+    with pytest.raises(SyncError) as raised:
         for link in links:
             trail.follow(link)
     assert raised.value.code == "graph_pagination_loop"

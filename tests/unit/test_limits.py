@@ -17,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.azurite import ACCOUNT, ACCOUNT_KEY
-from sync_core.limits import (
+from sync_core.adapters.tables.employee_rows import (
+    FENCE_OPERATION_BYTES,
+    MAX_BATCH_BYTES,
+    employee_entity,
+    operation_bytes,
+    storable_size,
+)
+from sync_core.adapters.tables.employees import _fence_row
+from sync_core.core.limits import (
     MAX_ENTITY_BYTES,
     MAX_STRING_UNITS,
     clean_text,
@@ -28,17 +36,8 @@ from sync_core.limits import (
     fitted_text,
     utf16_units,
 )
-from sync_core.mapping import Employee, source_hash
-from sync_core.store import (
-    _FENCE_OPERATION_BYTES,
-    MAX_BATCH_BYTES,
-    Lease,
-    UnstorableEmployee,
-    _fence_row,
-    employee_entity,
-    operation_bytes,
-    storable_size,
-)
+from sync_core.core.mapping import Employee, source_hash
+from sync_core.core.ports import Lease, UnstorableEmployee
 
 # Any code point, lone surrogates and NUL included: what json.loads can hand us from Graph.
 ANY_TEXT = st.text(
@@ -213,7 +212,7 @@ def test_measured_sizes_cover_the_body_the_sdk_sends(text):
     assert real <= measured + 1_000
     lease = Lease(TENANT, "20261130T135324804Z-b490e8", NOW, FENCE_ETAG, "f" * 32)
     fence = _fence_row(TENANT, 3, lease)
-    assert _wire_body(entities, fence) - real <= _FENCE_OPERATION_BYTES
+    assert _wire_body(entities, fence) - real <= FENCE_OPERATION_BYTES
     assert measured - real < 400 * len(entities)
     per_char = {"李": 6, "😀": 12}.get(text[0])
     if per_char:  # the escapes the issue names: \\uXXXX per UTF-16 unit
@@ -227,9 +226,9 @@ def test_a_full_batch_of_cjk_rows_stays_under_four_mib_on_the_wire():
         entity = employee_entity(TENANT, employee(id=f"{i:08d}-0000-4000-8000-000000000000",
                                                   fields=(("Title", text),)), "run", NOW)  # fmt: skip
         size = storable_size(entity)
-        if used + size > MAX_BATCH_BYTES - _FENCE_OPERATION_BYTES:
+        if used + size > MAX_BATCH_BYTES - FENCE_OPERATION_BYTES:
             break
         entities.append(entity)
         used += size
     assert 15 < len(entities) < 100  # the byte budget, not the count, closed the batch
-    assert _wire_body(entities) + _FENCE_OPERATION_BYTES < 4 * 1024 * 1024
+    assert _wire_body(entities) + FENCE_OPERATION_BYTES < 4 * 1024 * 1024

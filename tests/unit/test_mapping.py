@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from sync_core.config import EmailRules, parse_config
-from sync_core.mapping import Mapper, resolve_addresses, to_table_value
+from sync_core.core.config import EmailRules
+from sync_core.core.config_parse import parse_config
+from sync_core.core.mapping import Mapper, resolve_addresses, to_table_value
 
 ALL_SOURCES = EmailRules(proxy_addresses=True, other_mails=True, user_principal_name=True)
 DEFAULT_RULES = EmailRules()

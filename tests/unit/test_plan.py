@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync_core.config import CleanUp
-from sync_core.mapping import Employee
-from sync_core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
+from sync_core.core.config import CleanUp
+from sync_core.core.mapping import Employee
+from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 
 
 def employee(employee_id: str, digest: str) -> Employee:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync_core.report import Counts, RunError, RunReport, new_run_id, render_text
-from sync_core.store import run_row_key
+from sync_core.adapters.tables.runs import run_row_key
+from sync_core.core.report import Counts, RunProblem, RunReport, new_run_id, render_text
 
 STARTED = datetime(2026, 11, 26, 13, 23, 1, 123000, tzinfo=UTC)
 
@@ -38,7 +38,7 @@ def report(**changes) -> RunReport:
         no_address=("left.mailbox@contoso.com",),
         graph_requests=4,
         graph_throttled=1,
-        errors=(RunError("x", "message", "fix"),),
+        errors=(RunProblem("x", "message", "fix"),),
         warnings=("7 deletions held",),
     )
     values.update(changes)

@@ -8,17 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync_core.report import (
-    STATUS_FAILED,
-    STATUS_HELD,
-    STATUS_QUEUED,
-    STATUS_RUNNING,
-    STATUS_SUCCEEDED,
-    RunError,
+from sync_core.core.ports import Lease
+from sync_core.core.report import (
+    RunProblem,
     RunReport,
+    RunStatus,
     new_run_id,
 )
-from sync_core.schedule import (
+from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
     SUPERSEDED,
@@ -30,7 +27,6 @@ from sync_core.schedule import (
     retry_delay,
     waiting_for_its_offset,
 )
-from sync_core.store import Lease
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TENANT = "0b6f3c2e-5a4d-4e1f-9c8b-7a6d5e4f3a2b"
@@ -47,7 +43,7 @@ def tenant_ids(count: int) -> list[str]:
 
 
 def run(
-    ago: timedelta, status: str = STATUS_SUCCEEDED, *, dry: bool = False, code: str = ""
+    ago: timedelta, status: str = RunStatus.SUCCEEDED, *, dry: bool = False, code: str = ""
 ) -> RunReport:
     at = NOW - ago
     return RunReport(
@@ -58,8 +54,8 @@ def run(
         dry_run=dry,
         status=status,
         started_at=at,
-        finished_at=None if status in (STATUS_QUEUED, STATUS_RUNNING) else at + MINUTE,
-        errors=(RunError(code, "x"),) if code else (),
+        finished_at=None if status in (RunStatus.QUEUED, RunStatus.RUNNING) else at + MINUTE,
+        errors=(RunProblem(code, "x"),) if code else (),
     )
 
 
@@ -124,9 +120,9 @@ def lease_for(report: RunReport, expires_in: timedelta) -> Lease:
     return Lease(TENANT, report.run_id, NOW + expires_in, "etag")
 
 
-QUEUED_FRESH = run(5 * MINUTE, STATUS_QUEUED)
-QUEUED_STALE = run(QUEUED_TTL + MINUTE, STATUS_QUEUED)
-RUNNING = run(10 * MINUTE, STATUS_RUNNING)
+QUEUED_FRESH = run(5 * MINUTE, RunStatus.QUEUED)
+QUEUED_STALE = run(QUEUED_TTL + MINUTE, RunStatus.QUEUED)
+RUNNING = run(10 * MINUTE, RunStatus.RUNNING)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +135,7 @@ RUNNING = run(10 * MINUTE, STATUS_RUNNING)
         (RUNNING, None, False),
         (RUNNING, Lease(TENANT, "20261126T115000000Z-abcdef", NOW + HOUR, "e"), False),
         (run(HOUR), None, False),
-        (run(HOUR, STATUS_FAILED), None, False),
+        (run(HOUR, RunStatus.FAILED), None, False),
     ],
 )
 def test_in_flight(report: RunReport, lease: Lease | None, expected: bool) -> None:
@@ -161,33 +157,33 @@ CASES = {
     "succeeded an interval ago": ([run(INTERVAL)], None, False, True, 0, timedelta(0)),
     "tick slack": ([run(INTERVAL - MINUTE)], None, False, True, 0, MINUTE),
     "beyond the slack": ([run(INTERVAL - 3 * MINUTE)], None, False, False, 0, 3 * MINUTE),
-    "held counts as synced": ([run(HOUR, STATUS_HELD)], None, False, False, 0, 2 * HOUR),
-    "one failure: next tick": ([run(MINUTE, STATUS_FAILED)], None, False, True, 1, -MINUTE),
+    "held counts as synced": ([run(HOUR, RunStatus.HELD)], None, False, False, 0, 2 * HOUR),
+    "one failure: next tick": ([run(MINUTE, RunStatus.FAILED)], None, False, True, 1, -MINUTE),
     "two failures wait 15 min": (
-        [run(10 * MINUTE, STATUS_FAILED), run(HOUR, STATUS_FAILED)],
+        [run(10 * MINUTE, RunStatus.FAILED), run(HOUR, RunStatus.FAILED)],
         None, False, False, 2, 5 * MINUTE,
     ),
     "two failures after 15 min": (
-        [run(15 * MINUTE, STATUS_FAILED), run(HOUR, STATUS_FAILED)],
+        [run(15 * MINUTE, RunStatus.FAILED), run(HOUR, RunStatus.FAILED)],
         None, False, True, 2, timedelta(0),
     ),
     "three failures wait 30 min": (
-        [run(20 * MINUTE, STATUS_FAILED)] * 3, None, False, False, 3, 10 * MINUTE,
+        [run(20 * MINUTE, RunStatus.FAILED)] * 3, None, False, False, 3, 10 * MINUTE,
     ),
     "many failures wait the interval": (
-        [run(2 * HOUR, STATUS_FAILED)] * 9, None, False, False, 9, HOUR,
+        [run(2 * HOUR, RunStatus.FAILED)] * 9, None, False, False, 9, HOUR,
     ),
     "failures end at the last success": (
-        [run(MINUTE, STATUS_FAILED), run(HOUR), run(2 * HOUR, STATUS_FAILED)],
+        [run(MINUTE, RunStatus.FAILED), run(HOUR), run(2 * HOUR, RunStatus.FAILED)],
         None, False, True, 1, -MINUTE,
     ),
     "dry runs do not count": ([run(MINUTE, dry=True), run(5 * HOUR)], None, False, True, 0, -2 * HOUR),
     "superseded does not count": (
-        [run(MINUTE, STATUS_FAILED, code=SUPERSEDED), run(HOUR)], None, False, False, 0, 2 * HOUR,
+        [run(MINUTE, RunStatus.FAILED, code=SUPERSEDED), run(HOUR)], None, False, False, 0, 2 * HOUR,
     ),
     "queued: in flight": ([QUEUED_FRESH, run(5 * HOUR)], None, False, False, 0, None),
     "queued dry run: in flight too": (
-        [run(MINUTE, STATUS_QUEUED, dry=True), run(5 * HOUR)], None, False, False, 0, None,
+        [run(MINUTE, RunStatus.QUEUED, dry=True), run(5 * HOUR)], None, False, False, 0, None,
     ),
     "stale queued counts as a failure": (
         [QUEUED_STALE, run(5 * HOUR)], None, False, True, 1, -QUEUED_TTL - MINUTE,
@@ -225,10 +221,10 @@ def test_plan_tenant(
 
 def test_last_run_and_last_success_skip_dry_and_superseded_runs() -> None:
     success = run(3 * HOUR)
-    failed = run(HOUR, STATUS_FAILED)
+    failed = run(HOUR, RunStatus.FAILED)
     history = [
         run(MINUTE, dry=True),
-        run(2 * MINUTE, STATUS_FAILED, code=SUPERSEDED),
+        run(2 * MINUTE, RunStatus.FAILED, code=SUPERSEDED),
         failed,
         success,
     ]
@@ -238,8 +234,8 @@ def test_last_run_and_last_success_skip_dry_and_superseded_runs() -> None:
 
 def test_a_scheduled_run_still_waiting_for_its_offset_can_be_expedited() -> None:
     tenant = next(t for t in tenant_ids(50) if enqueue_delay(t) > 2 * MINUTE)
-    scheduled = replace(run(MINUTE, STATUS_QUEUED), tenant_id=tenant, trigger="schedule")
+    scheduled = replace(run(MINUTE, RunStatus.QUEUED), tenant_id=tenant, trigger="schedule")
     assert waiting_for_its_offset(scheduled, NOW)
     assert not waiting_for_its_offset(scheduled, NOW + enqueue_delay(tenant))  # visible by now
     assert not waiting_for_its_offset(replace(scheduled, trigger="api"), NOW)  # never delayed
-    assert not waiting_for_its_offset(replace(scheduled, status=STATUS_RUNNING), NOW)
+    assert not waiting_for_its_offset(replace(scheduled, status=RunStatus.RUNNING), NOW)

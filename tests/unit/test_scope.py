@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sync_core.config import parse_config
-from sync_core.scope import Scope
+from sync_core.core.config_parse import parse_config
+from sync_core.core.scope import Scope
 
 MEMBER = {
     "id": "u1",

@@ -18,25 +18,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from azure.core.exceptions import AzureError
-
-from .check import check_connectivity, render_check
-from .config import MAX_DOCUMENT_BYTES, ConfigError, TenantConfig, parse_config_bytes
-from .engine import RunRequest, log_run_finished
-from .errors import SyncFailure, classify_storage_error
-from .exclusive import TenantBusy, sync_exclusively
-from .report import (
+from sync_core.adapters.tables.employee_rows import employee_view
+from sync_core.app.check import check_connectivity, render_check
+from sync_core.app.closing import close_failed
+from sync_core.app.exclusive import TenantBusy, sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config_bytes
+from sync_core.core.engine import RunRequest
+from sync_core.core.json_document import MAX_DOCUMENT_BYTES
+from sync_core.core.report import (
     FINAL_STATUSES,
-    STATUS_FAILED,
-    STATUS_HELD,
-    RunError,
+    RunProblem,
+    RunStatus,
+    Trigger,
     new_run_id,
     render_text,
     utc_now,
 )
-from .service import SyncService
-from .settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
-from .store import employee_view
+from sync_core.errors import FatalError, SyncError
+from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
@@ -61,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     # -v works before or after the command (`sync -v` is what an admin types); SUPPRESS keeps a
     # subcommand from resetting a -v given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress"
     )
@@ -142,10 +143,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(args, EXIT_USAGE, "invalid_settings", str(error), problems=error.problems)
     except ConfigError as error:
         return _fail(args, EXIT_USAGE, "invalid_config", str(error), problems=error.to_json())
-    except SyncFailure as failure:
-        return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
-    except AzureError as error:  # storage failed outside a run (config, runs, employees)
-        failure = classify_storage_error(error)
+    except SyncError as failure:  # classified by the adapter that met it
         return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
     except Exception as error:  # a bug: say so plainly; the trace with -v, for a report
         logging.getLogger(__name__).info("unexpected error", exc_info=True)
@@ -261,7 +259,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 tenant_id,
                 dry_run=args.dry_run,
                 allow_deletes=args.allow_deletes,
-                trigger="cli",
+                trigger=Trigger.CLI,
                 run_id=new_run_id(utc_now()),  # known here, to close the run on Ctrl-C
             )
             try:
@@ -277,15 +275,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 closed = await _close_interrupted(service, tenant_id, request.run_id)
                 raise Interrupted(request.run_id, closed) from None
             except TenantBusy as busy:
-                raise SyncFailure(
+                raise FatalError(
                     "tenant_busy",
                     f"Another run of this tenant ({busy.holder}) is in progress.",
                     "Wait for it to finish (`runs` shows it), then sync again.",
                 ) from None
             _emit(args, report.to_json(), render_text(report))
-            if report.status == STATUS_FAILED and report.errors[0].code == "invalid_config":
+            if report.status == RunStatus.FAILED and report.errors[0].code == "invalid_config":
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one
-            return {STATUS_FAILED: EXIT_FAILED, STATUS_HELD: EXIT_HELD}.get(report.status, EXIT_OK)
+            return {RunStatus.FAILED: EXIT_FAILED, RunStatus.HELD: EXIT_HELD}.get(
+                report.status, EXIT_OK
+            )
 
         if args.command == "employees":
             config = await service.effective_config(tenant_id)
@@ -322,20 +322,14 @@ async def _close_interrupted(service: SyncService, tenant_id: str, run_id: str) 
         record = await service.runs.get(tenant_id, run_id)
         if record is None or record.status in FINAL_STATUSES:
             return record is not None
-        final = record.closed_with(
-            RunError(
-                CANCELLED,
-                "The run was interrupted (Ctrl-C) before it finished. Rows written so far are "
-                "correct; nothing was deleted unless the run had reached its clean-up.",
-                "Sync again; the next run completes the work.",
-            ),
-            utc_now(),
+        problem = RunProblem(
+            CANCELLED,
+            "The run was interrupted (Ctrl-C) before it finished. Rows written so far are "
+            "correct; nothing was deleted unless the run had reached its clean-up.",
+            "Sync again; the next run completes the work.",
         )
-        if not await service.runs.save_unless_final(final):
-            return False
-        log_run_finished(final)
-        return True
-    except AzureError:  # the record stays `running` until the timer or the next run closes it
+        return (await close_failed(service.runs, record, problem, utc_now())).was_open
+    except SyncError:  # the record stays `running` until the timer or the next run closes it
         return False
 
 

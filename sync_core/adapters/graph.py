@@ -11,9 +11,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
@@ -31,15 +30,21 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 
-from .errors import (
+from sync_core.adapters.errors import (
     GraphRequestError,
     classify_graph_error,
     filter_needs_advanced_query_failure,
-    malformed_page_failure,
-    page_token_expired_failure,
-    pagination_loop_failure,
-    unexpected_next_link_failure,
 )
+from sync_core.adapters.graph_pages import (
+    MAX_LISTING_RESTARTS,
+    UNSUPPORTED_QUERY,
+    PageTrail,
+    is_expired_page_token,
+    page_token_expired_failure,
+    parse_users_page,
+    refuses_advanced_query,
+)
+from sync_core.core.ports import GraphStats, Organization
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +66,6 @@ _CONNECTION_FAULTS = (
 
 class ReadOnlyViolation(RuntimeError):
     """The app is read-only toward Entra ID; anything but GET is a bug, stopped before it leaves."""
-
-
-@dataclass
-class GraphStats:
-    requests: int = 0
-    throttled: int = 0
-    dropped: int = 0
-    listing_restarts: int = 0  # the listing began again after an expired page token
-    advanced_query_refused: bool = False  # the tenant refused advanced queries (B2C)
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    display_name: str | None
-    default_domain: str | None
 
 
 class _GuardedTransport(httpx.AsyncBaseTransport):
@@ -153,8 +142,16 @@ class GraphDirectory:
         self._adapter = GraphRequestAdapter(auth, client=client)
         self._adapter.base_url = self._api
 
-    async def organization(self) -> Organization:
-        body = await self._get(f"{self._api}/organization?$select=id,displayName,verifiedDomains")
+    async def organization(self) -> Organization | None:
+        """The tenant's name and default domain; None when Graph refuses (403: reading
+        /organization may need Organization.Read.All, which the sync does not)."""
+        url = f"{self._api}/organization?$select=id,displayName,verifiedDomains"
+        try:
+            body = await self._get(url)
+        except GraphRequestError as error:
+            if error.status == 403:
+                return None
+            raise classify_graph_error(error) from error
         # Only the tenant's name and domain come from here, for display: an odd answer leaves
         # them unknown instead of failing the run.
         value = body.get("value")
@@ -216,7 +213,7 @@ class GraphDirectory:
                     continue
                 if fell_back and error.code == UNSUPPORTED_QUERY:
                     raise filter_needs_advanced_query_failure(error) from None
-                raise
+                raise classify_graph_error(error) from error
             # Said only once the plain query worked: a filter refused both ways (a typo) is
             # reported as Graph's refusal, not as a tenant without advanced queries.
             self.stats.advanced_query_refused = fell_back
@@ -233,7 +230,10 @@ class GraphDirectory:
 
     async def count_probe(self) -> None:
         """One cheap listing request: proves the token and the User.Read.All permission."""
-        await self._get(f"{self._api}/users?$select=id&$top=1")
+        try:
+            await self._get(f"{self._api}/users?$select=id&$top=1")
+        except GraphRequestError as error:
+            raise classify_graph_error(error) from error
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -275,91 +275,3 @@ class GraphDirectory:
         except (httpx.HTTPError, AzureError) as error:
             raise classify_graph_error(error) from error
         return content
-
-
-EXPIRED_PAGE_TOKEN = "Directory_ExpiredPageToken"
-UNSUPPORTED_QUERY = "Request_UnsupportedQuery"
-# A listing restarts at most this often after its page token expired; then the run fails.
-MAX_LISTING_RESTARTS = 2
-
-
-@dataclass(frozen=True)
-class UsersPage:
-    users: list[dict[str, Any]]
-    next_link: str | None
-
-
-def parse_users_page(content: bytes | None, page_number: int) -> UsersPage:
-    """A listing page, proven well-formed: a JSON object whose `value` is a list of objects each
-    with a non-empty string `id`. Anything else (no body, a 204, HTML from a proxy, a body
-    without `value`) raises: it is not the end of the directory, whatever its status was."""
-    if not content:
-        raise malformed_page_failure(page_number, "the answer has no body (HTTP 204 or empty)")
-    try:
-        body = json.loads(content)
-    except ValueError:
-        raise malformed_page_failure(page_number, "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise malformed_page_failure(page_number, "the body is not a JSON object")
-    if "value" not in body:
-        raise malformed_page_failure(page_number, "the body has no 'value'")
-    users = body["value"]
-    if not isinstance(users, list):
-        raise malformed_page_failure(page_number, "'value' is not a list")
-    for position, user in enumerate(users, start=1):
-        if not isinstance(user, dict):
-            raise malformed_page_failure(page_number, f"item {position} is not an object")
-        user_id = user.get("id")
-        if not isinstance(user_id, str) or not user_id.strip():
-            raise malformed_page_failure(page_number, f"item {position} has no 'id'")
-    next_link = body.get("@odata.nextLink")
-    if next_link is not None and not isinstance(next_link, str):
-        raise unexpected_next_link_failure(page_number, "with a value that is not a URL")
-    return UsersPage(users, next_link)
-
-
-class PageTrail:
-    """The links one listing has followed: each next link must lead back to the listing asked
-    for (same scheme, host and path) and to a page token not seen before, or it would read
-    another resource or loop forever."""
-
-    def __init__(self, first_url: str):
-        parts = urlsplit(first_url)
-        self._origin = (parts.scheme, parts.netloc.lower(), parts.path)
-        self._links = {first_url}
-        self._tokens: set[str | None] = {_page_token(first_url)}
-        self.page_number = 1
-
-    def follow(self, next_link: str | None) -> None:
-        if next_link is None:
-            return
-        parts = urlsplit(next_link)
-        if (parts.scheme, parts.netloc.lower(), parts.path) != self._origin:
-            where = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else next_link
-            raise unexpected_next_link_failure(self.page_number, f"to {where[:200]}")
-        token = _page_token(next_link)
-        if next_link in self._links or token in self._tokens:
-            raise pagination_loop_failure(self.page_number)
-        self._links.add(next_link)
-        self._tokens.add(token)
-        self.page_number += 1
-
-
-def _page_token(url: str) -> str | None:
-    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if name.lower() == "$skiptoken":
-            return value
-    return None
-
-
-def is_expired_page_token(error: GraphRequestError) -> bool:
-    return error.status == 400 and error.code == EXPIRED_PAGE_TOKEN
-
-
-def refuses_advanced_query(error: GraphRequestError) -> bool:
-    """Azure AD B2C has no advanced queries and answers 400 Request_BadRequest to `$count` and
-    `ConsistencyLevel: eventual` ("This request is not supported by the service", "$count is
-    not currently supported": microsoft-graph-docs issues #9856, #10493). Filter errors Graph
-    raises in any tenant come back the same way without the parameters, so retrying without
-    them costs one request and hides nothing."""
-    return error.status == 400 and error.code == "Request_BadRequest"

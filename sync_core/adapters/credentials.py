@@ -14,8 +14,9 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.keyvault.secrets.aio import SecretClient
 
-from .errors import SyncFailure, classify_token_error, classify_vault_error
-from .settings import Settings
+from sync_core.adapters.errors import classify_token_error, classify_vault_error
+from sync_core.errors import FatalError, SyncError
+from sync_core.settings import Settings
 
 
 def azure_identity(settings: Settings) -> AsyncTokenCredential:
@@ -31,7 +32,7 @@ async def read_client_secret(settings: Settings) -> str:
     if settings.client_secret:
         return settings.client_secret
     if not settings.key_vault_url:
-        raise SyncFailure(
+        raise FatalError(
             "no_secret_source",
             "No client secret: KEY_VAULT_URL is not set.",
             "Set KEY_VAULT_URL to the vault holding the secret.",
@@ -47,7 +48,7 @@ async def read_client_secret(settings: Settings) -> str:
     finally:
         await identity.close()
     if not secret.value:
-        raise SyncFailure(
+        raise FatalError(
             "secret_empty",
             f"The secret {settings.client_secret_name!r} in Key Vault is empty.",
             "Store the app registration's client secret value in it.",
@@ -76,14 +77,14 @@ class EntraCredential(ClientSecretCredential):
         except ClientAuthenticationError as error:
             raise self._classified(error) from error
 
-    def _classified(self, error: ClientAuthenticationError) -> SyncFailure:
+    def _classified(self, error: ClientAuthenticationError) -> SyncError:
         return classify_token_error(error, secret_from_environment=self._secret_from_environment)
 
 
 def entra_credential(settings: Settings, tenant_id: str, client_secret: str) -> EntraCredential:
     """The app registration's credential in one tenant (the app may serve several)."""
     if settings.client_id is None:
-        raise SyncFailure("no_client_id", "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID.")
+        raise FatalError("no_client_id", "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID.")
     return EntraCredential(
         tenant_id,
         settings.client_id,

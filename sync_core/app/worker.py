@@ -20,13 +20,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from azure.core.exceptions import AzureError
-
-from .dispatch import Backend, open_backend, tenant_enabled
-from .engine import RunRequest, log_run_finished
-from .errors import SyncFailure, classify_storage_error
-from .exclusive import (
+from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message
+from sync_core.app.closing import close_failed
+from sync_core.app.dispatch import tenant_enabled
+from sync_core.app.exclusive import (
     LEASE_LOST,
     LEASE_RENEW_EVERY,
     LEASE_TTL,
@@ -35,12 +34,14 @@ from .exclusive import (
     TenantBusy,
     sync_exclusively,
 )
-from .report import FINAL_STATUSES, STATUS_QUEUED, RunError, RunReport, utc_now
-from .runqueue import MalformedMessage, RunMessage, parse_message
-from .schedule import SUPERSEDED
-from .settings import SettingsError, load_settings
+from sync_core.app.service import SyncService
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus, utc_now
+from sync_core.core.schedule import SUPERSEDED
+from sync_core.errors import RetriableError, SyncError, internal_error
+from sync_core.settings import SettingsError, load_settings
 
-log = logging.getLogger("sync_core.worker")
+log = logging.getLogger("sync_core.app.worker")
 
 # The host's retry delay (host.json visibilityTimeout, 2 minutes) times its 5 attempts spans
 # longer than a lease (exclusive.LEASE_TTL), so a dead attempt's lease is gone before the last try.
@@ -48,10 +49,23 @@ MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 ATTEMPT_FAILED = "attempt_failed"
 
 
+class WorkAction(StrEnum):
+    """What the worker did with a message (tests and logs compare the strings)."""
+
+    RAN = "ran"
+    DROPPED = "dropped"
+    ALREADY_FINISHED = "already_finished"
+    SUPERSEDED = SUPERSEDED
+    INVALID_SETTINGS = "invalid_settings"
+    TENANT_DISABLED = "tenant_disabled"
+    LEASE_LOST = LEASE_LOST
+    GAVE_UP = "gave_up"
+    STILL_RUNNING = "still_running"
+
+
 @dataclass(frozen=True)
 class WorkOutcome:
-    action: str  # ran | dropped | already_finished | superseded | invalid_settings | lease_lost
-    # | gave_up | still_running
+    action: WorkAction
     run_id: str | None = None
     report: RunReport | None = None
 
@@ -74,14 +88,14 @@ async def process_message(
             error,
             extra={"event": "sync_request_dropped", "dequeueCount": dequeue_count},
         )
-        return WorkOutcome("dropped")
+        return WorkOutcome(WorkAction.DROPPED)
     settings = load_settings(environ, needs_graph=False)  # raises: nothing to record it in
     attempt = dequeue_count or 1
-    async with open_backend(settings) as backend:
+    async with SyncService(settings) as service:
         try:
-            return await _work(backend, environ, message, attempt, now, lease_ttl, renew_every)
+            return await _work(service, environ, message, attempt, now, lease_ttl, renew_every)
         except Exception as error:
-            await _note_failed_attempt(backend, message, attempt, error, now())
+            await _note_failed_attempt(service, message, attempt, error, now())
             raise
 
 
@@ -93,36 +107,39 @@ async def fail_poisoned_run(
         message = parse_message(body)
     except MalformedMessage as error:
         log.error("dropped a malformed poison message: %s", error)
-        return WorkOutcome("dropped")
+        return WorkOutcome(WorkAction.DROPPED)
     settings = load_settings(environ, needs_graph=False)
-    async with open_backend(settings) as backend:
-        record = await backend.runs.get(message.tenant_id, message.run_id)
+    async with SyncService(settings) as service:
+        record = await service.runs.get(message.tenant_id, message.run_id)
         if record is not None and record.status in FINAL_STATUSES:
-            return WorkOutcome("already_finished", message.run_id, record)
-        lease = await backend.leases.get(message.tenant_id)
+            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
+        lease = await service.leases.get(message.tenant_id)
         if lease is not None and lease.holder == message.run_id and lease.live(now()):
             # An attempt of this run is alive (the poison message is a stale duplicate).
             log.warning("run %s is still running; its poison message is ignored", message.run_id)
-            return WorkOutcome("still_running", message.run_id, record)
+            return WorkOutcome(WorkAction.STILL_RUNNING, message.run_id, record)
         base = record or _queued(message, now())
         causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
-        final = base.closed_with(
-            RunError(
-                "gave_up",
-                f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the poison "
-                f"queue. {causes[-1] if causes else 'No cause was recorded.'}",
-                "Look up this run id in the function log (Application Insights). The timer "
-                "requests a new run at its next tick; Sync Now can ask for one at once.",
-            ),
-            now(),
-        )
-        await backend.runs.save_unless_final(final)
-        log_run_finished(final)
-        return WorkOutcome("gave_up", message.run_id, final)
+        final = (
+            await close_failed(
+                service.runs,
+                base,
+                RunProblem(
+                    "gave_up",
+                    f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the "
+                    "poison "
+                    f"queue. {causes[-1] if causes else 'No cause was recorded.'}",
+                    "Look up this run id in the function log (Application Insights). The timer "
+                    "requests a new run at its next tick; Sync Now can ask for one at once.",
+                ),
+                now(),
+            )
+        ).report
+        return WorkOutcome(WorkAction.GAVE_UP, message.run_id, final)
 
 
 async def _work(
-    backend: Backend,
+    service: SyncService,
     environ: Mapping[str, str],
     message: RunMessage,
     attempt: int,
@@ -130,40 +147,46 @@ async def _work(
     lease_ttl: timedelta,
     renew_every: timedelta,
 ) -> WorkOutcome:
-    record = await backend.runs.get(message.tenant_id, message.run_id)
+    record = await service.runs.get(message.tenant_id, message.run_id)
     if record is not None and record.status in FINAL_STATUSES:
         log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
-        return WorkOutcome("already_finished", message.run_id, record)
+        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
     base = record or _queued(message, now())
     try:
         load_settings(environ, needs_graph=True)
     except SettingsError as error:
-        final = base.closed_with(
-            RunError(
-                "invalid_settings",
-                "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
-                "Fix the function app's settings (see the README's Settings), then Sync Now.",
-            ),
-            now(),
-        )
-        await backend.runs.save_unless_final(final)
-        log_run_finished(final, attempt=attempt)
-        return WorkOutcome("invalid_settings", message.run_id, final)
+        final = (
+            await close_failed(
+                service.runs,
+                base,
+                RunProblem(
+                    "invalid_settings",
+                    "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
+                    "Fix the function app's settings (see the README's Settings), then Sync Now.",
+                ),
+                now(),
+                attempt=attempt,
+            )
+        ).report
+        return WorkOutcome(WorkAction.INVALID_SETTINGS, message.run_id, final)
 
-    if not message.dry_run and not await tenant_enabled(backend, message.tenant_id):
+    if not message.dry_run and not await tenant_enabled(service, message.tenant_id):
         # Disabled (or its configuration removed) after this run was queued: a real run would
         # write for a tenant the admin has stopped.
-        final = base.closed_with(
-            RunError(
-                "tenant_disabled",
-                "The tenant was disabled or is no longer served, so this run did nothing.",
-                'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
-            ),
-            now(),
-        )
-        await backend.runs.save_unless_final(final)
-        log_run_finished(final, attempt=attempt)
-        return WorkOutcome("tenant_disabled", message.run_id, final)
+        final = (
+            await close_failed(
+                service.runs,
+                base,
+                RunProblem(
+                    "tenant_disabled",
+                    "The tenant was disabled or is no longer served, so this run did nothing.",
+                    'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
+                ),
+                now(),
+                attempt=attempt,
+            )
+        ).report
+        return WorkOutcome(WorkAction.TENANT_DISABLED, message.run_id, final)
 
     request = RunRequest(
         message.tenant_id,
@@ -174,47 +197,48 @@ async def _work(
     )
     try:
         report = await sync_exclusively(
-            backend.service, request, now=now, ttl=lease_ttl, renew_every=renew_every
+            service, request, now=now, ttl=lease_ttl, renew_every=renew_every
         )
     except RunAlreadyFinished as finished:
         log.info("run %s already finished; message ignored", message.run_id)
-        return WorkOutcome("already_finished", message.run_id, finished.record)
+        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
-        final = base.closed_with(
-            RunError(
-                SUPERSEDED,
-                f"Another run of this tenant ({busy.holder}) was in progress, so this request "
-                "did nothing: that run syncs the tenant.",
-            ),
-            now(),
-        )
-        await backend.runs.save_unless_final(final)
-        log_run_finished(final, attempt=attempt)
-        return WorkOutcome(SUPERSEDED, message.run_id, final)
+        final = (
+            await close_failed(
+                service.runs,
+                base,
+                RunProblem(
+                    SUPERSEDED,
+                    f"Another run of this tenant ({busy.holder}) was in progress, so this request "
+                    "did nothing: that run syncs the tenant.",
+                ),
+                now(),
+                attempt=attempt,
+            )
+        ).report
+        return WorkOutcome(WorkAction.SUPERSEDED, message.run_id, final)
     lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
-    return WorkOutcome(LEASE_LOST if lost else "ran", message.run_id, report)
+    return WorkOutcome(WorkAction.LEASE_LOST if lost else WorkAction.RAN, message.run_id, report)
 
 
 async def _note_failed_attempt(
-    backend: Backend, message: RunMessage, attempt: int, error: Exception, now: datetime
+    service: SyncService, message: RunMessage, attempt: int, error: Exception, now: datetime
 ) -> None:
     """Best effort: keep the cause on the run record for the poison handler and the status URL;
     never over a record the run itself has changed meanwhile (see RunStore.note)."""
-    if isinstance(error, SyncFailure):
+    if isinstance(error, SyncError):  # classified by the adapter that met it
         failure = error
-    elif isinstance(error, AzureError):
-        failure = classify_storage_error(error)
     elif isinstance(error, RunBusy):
-        failure = SyncFailure("run_busy", str(error))
+        failure = RetriableError("run_busy", str(error))
     else:
         # The record is shown over HTTP: the type only; the message and trace go to the log.
-        failure = SyncFailure("internal_error", f"Unexpected {type(error).__name__}.")
+        failure = internal_error(error)
     log.warning(
         "attempt %d of run %s failed: %s",
         attempt,
         message.run_id,
         failure.message,
-        exc_info=not isinstance(error, RunBusy | SyncFailure),
+        exc_info=not isinstance(error, RunBusy | SyncError),
         extra={
             "event": "sync_attempt_failed",
             "tenantId": message.tenant_id,
@@ -223,9 +247,9 @@ async def _note_failed_attempt(
             "code": failure.code,
         },
     )
-    note = RunError(ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix)
+    note = RunProblem(ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix)
     try:
-        await backend.runs.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
+        await service.runs.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
     except Exception:  # storage may be what failed; the log line above has the cause
         log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
 
@@ -234,7 +258,7 @@ def _queued(message: RunMessage, now: datetime) -> RunReport:
     return RunReport.begun(
         message.run_id,
         message.tenant_id,
-        STATUS_QUEUED,
+        RunStatus.QUEUED,
         dry_run=message.dry_run,
         trigger=message.trigger,
         at=now,

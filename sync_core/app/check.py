@@ -9,14 +9,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ConfigError, TenantConfig
-from .credentials import read_client_secret
-from .errors import GraphRequestError, SyncFailure, classify_graph_error
-from .graph import GraphDirectory
-from .mapping import Mapper
-from .scope import Scope
-from .service import SyncService, open_directory
-from .settings import Settings
+from sync_core.app.service import SyncService, open_directory
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError
+from sync_core.core.mapping import Mapper
+from sync_core.core.pages import Tally, scope_and_map
+from sync_core.core.ports import StoredIndex, UserDirectory
+from sync_core.core.scope import Scope
+from sync_core.errors import SyncError
+from sync_core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ async def check_connectivity(
             passed.append("Table Storage is reachable")
             config = await service.effective_config(tenant_id)
             passed.append("the tenant configuration is valid")
-    except SyncFailure as failure:
+    except SyncError as failure:
         problems.append(Problem(failure.code, failure.message, failure.fix))
     except ConfigError as error:
         problems.append(
@@ -83,9 +84,11 @@ async def check_connectivity(
             )
         )
 
+    from sync_core.adapters.credentials import read_client_secret  # azure-identity: lazily
+
     try:
         secret = await read_client_secret(settings)
-    except SyncFailure as failure:
+    except SyncError as failure:
         problems.append(Problem(failure.code, failure.message, failure.fix))
         return _result(tenant_id, None, None, problems, warnings, passed)
     passed.append("the client secret is readable")
@@ -94,16 +97,15 @@ async def check_connectivity(
     tenant_name: str | None = None
     counts: _Counts | None = None
     try:
-        try:
-            tenant_name = (await directory.organization()).display_name
-            passed.append("Entra ID issued a token and Graph answered")
-        except GraphRequestError as error:
-            if error.status != 403:
-                raise
+        organization = await directory.organization()
+        if organization is None:
             warnings.append(
                 "Graph refused /organization, so the tenant name is unknown; grant "
                 "Organization.Read.All to show it (the sync does not need it)."
             )
+        else:
+            tenant_name = organization.display_name
+            passed.append("Entra ID issued a token and Graph answered")
         await directory.count_probe()  # one small listing: the permission, proven fast
         passed.append("the app may list users (User.Read.All)")
         try:
@@ -115,8 +117,7 @@ async def check_connectivity(
                 f"Counting the users in scope took longer than {count_budget_seconds:g} s and "
                 "was stopped; run `python -m sync_core check` for the counts."
             )
-    except (SyncFailure, GraphRequestError) as error:
-        failure = classify_graph_error(error)
+    except SyncError as failure:  # the directory raises its failures classified
         problems.append(Problem(failure.code, failure.message, failure.fix))
     finally:
         await directory.close()
@@ -130,25 +131,20 @@ class _Counts:
     importable: int
 
 
-async def _count_in_scope(directory: GraphDirectory, config: TenantConfig) -> _Counts:
-    """Read the directory exactly as a sync would (nothing is written) and count who is in
-    scope and who has an address to import."""
+async def _count_in_scope(directory: UserDirectory, config: TenantConfig) -> _Counts:
+    """Read the directory exactly as a sync would (the engine's own scope-and-map step, so a
+    user repeated across pages counts once; nothing is written) and count who is in scope and
+    who has an address to import."""
     scope = Scope.from_config(config.filter)
     mapper = Mapper.from_config(config)
-    select = scope.graph_properties | mapper.graph_properties
-    read = in_scope = importable = 0
-    seen: set[str] = set()
-    async for page in directory.users(select, config.filter.odata):
-        for user in page:
-            # A listing restarted after an expired page token repeats users: count them once.
-            if user["id"] in seen:
-                continue
-            seen.add(user["id"])
-            read += 1
-            if scope.exclusion_reason(user) is None:
-                in_scope += 1
-                importable += mapper.map(user) is not None
-    return _Counts(read, in_scope, importable)
+    tally = Tally()
+    nothing_stored = StoredIndex({}, {})  # every in-scope user without an address is skipped
+    async for page in directory.users(
+        scope.graph_properties | mapper.graph_properties, config.filter.odata
+    ):
+        await scope_and_map(page, scope, mapper, nothing_stored, tally)
+    counts = tally.counts
+    return _Counts(counts.read, counts.inScope, counts.inScope - counts.skippedNoEmail)
 
 
 def _result(

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import EmailRules, TenantConfig
-from .limits import clean_text, fitted_json, fitted_text
-from .paths import AttributePath, parse_path
+from sync_core.core.config import EmailRules, TenantConfig
+from sync_core.core.limits import clean_text, fitted_json, fitted_text
+from sync_core.core.paths import AttributePath, parse_path
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -7,33 +7,37 @@ starts it.
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
 
-from .config import TenantConfig
-from .credentials import azure_identity, entra_credential, read_client_secret
-from .engine import Ports, RunRequest, run_sync
-from .errors import classify_storage_error
-from .graph import GraphDirectory
-from .report import RunReport
-from .settings import Settings
-from .store import (
-    ConfigStore,
-    EmployeeStore,
-    Lease,
-    LeaseStore,
-    RunStore,
-    TenantRegistry,
-    ensure_tables,
-    open_tables,
-)
+from sync_core.adapters.tables.common import ensure_tables, open_tables
+from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
+from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.runs import RunStore
+from sync_core.core.config import TenantConfig
+from sync_core.core.engine import RunRequest, run_sync
+from sync_core.core.ports import Lease, Ports
+from sync_core.core.report import RunReport
+from sync_core.settings import Settings
+
+if TYPE_CHECKING:
+    from sync_core.adapters.graph import GraphDirectory
+
+# msgraph, kiota and azure-identity (with aiohttp) are imported where first needed, not here: the
+# Functions host imports function_app on every cold start, and the timer and most routes never
+# read Graph (tests/unit/test_layers.py keeps `import function_app` free of them).
 
 _TABLES_READY: set[str] = set()
 
 
 def open_directory(settings: Settings, tenant_id: str, client_secret: str) -> GraphDirectory:
     """One tenant's directory, read with the app registration's credential (closed with it)."""
+    from sync_core.adapters.credentials import entra_credential
+    from sync_core.adapters.graph import GraphDirectory
+
     credential = entra_credential(settings, tenant_id, client_secret)
     return GraphDirectory(credential, settings.graph_base_url, owns_credential=True)
 
@@ -50,6 +54,8 @@ class SyncService:
     async def __aenter__(self) -> SyncService:
         settings = self.settings
         if settings.tables_endpoint:
+            from sync_core.adapters.credentials import azure_identity
+
             self._identity = azure_identity(settings)
         self._tables = open_tables(
             settings.tables_connection_string, settings.tables_endpoint, self._identity
@@ -59,9 +65,9 @@ class SyncService:
             if self._tables.url not in _TABLES_READY:
                 await ensure_tables(self._tables)
                 _TABLES_READY.add(self._tables.url)
-        except Exception as error:  # classified for the admin, then raised
+        except BaseException:  # ensure_tables raises SyncError, classified at the boundary
             await self.close()
-            raise classify_storage_error(error) from error
+            raise
         self.employees = EmployeeStore(self._tables)
         self.runs = RunStore(self._tables)
         self.configs = ConfigStore(self._tables)
@@ -86,6 +92,8 @@ class SyncService:
 
     async def open_directory(self, tenant_id: str) -> GraphDirectory:
         if self._client_secret is None:
+            from sync_core.adapters.credentials import read_client_secret
+
             self._client_secret = await read_client_secret(self.settings)
         return open_directory(self.settings, tenant_id, self._client_secret)
 

@@ -10,7 +10,16 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from .api import (
+from sync_core.adapters.tables.employee_rows import employee_view
+from sync_core.app.check import check_connectivity
+from sync_core.app.dispatch import request_run, tenant_enabled
+from sync_core.app.service import SyncService
+from sync_core.app.status import status_of_tenants
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config
+from sync_core.core.report import RunStatus, utc_now
+from sync_core.settings import Settings, SettingsError, load_settings
+from sync_core.surfaces.api import (
     ApiError,
     ApiRequest,
     ApiResponse,
@@ -27,12 +36,6 @@ from .api import (
     unwrap_token,
     wrap_token,
 )
-from .check import check_connectivity
-from .config import ConfigError, TenantConfig, parse_config
-from .dispatch import Backend, open_backend, request_run, status_of_tenants, tenant_enabled
-from .report import STATUS_QUEUED, STATUS_RUNNING, utc_now
-from .settings import Settings, SettingsError, load_settings
-from .store import employee_view
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -47,8 +50,8 @@ def _settings(environ: Mapping[str, str]) -> Settings:
     return load_settings(environ, needs_graph=False)
 
 
-async def _require_served(backend: Backend, tenant_id: str) -> bool:
-    enabled = await tenant_enabled(backend, tenant_id)
+async def _require_served(service: SyncService, tenant_id: str) -> bool:
+    enabled = await tenant_enabled(service, tenant_id)
     if enabled is None:
         raise unknown_tenant(tenant_id)
     return enabled
@@ -62,8 +65,8 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
     settings = _settings(environ)
     tenant = (fields.get("tenantId") or settings.tenant_id).lower()
     dry_run = fields.get("dryRun", False)
-    async with open_backend(settings) as backend:
-        if not await _require_served(backend, tenant) and not dry_run:
+    async with SyncService(settings) as service:
+        if not await _require_served(service, tenant) and not dry_run:
             raise ApiError(
                 409,
                 "tenant_disabled",
@@ -71,7 +74,7 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
                 fix='Enable it ("enabled": true) with PUT /api/config/{tenantId}.',
             )
         ticket = await request_run(
-            backend,
+            service,
             tenant,
             dry_run=dry_run,
             allow_deletes=fields.get("allowDeletes", False),
@@ -95,12 +98,12 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
 async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     tenant = tenant_param(request)
     run_id = run_id_param(request.route_params.get("runId"))
-    async with open_backend(_settings(environ)) as backend:
-        await _require_served(backend, tenant)
-        report = await backend.runs.get(tenant, run_id)
+    async with SyncService(_settings(environ)) as service:
+        await _require_served(service, tenant)
+        report = await service.runs.get(tenant, run_id)
     if report is None:
         raise ApiError(404, "unknown_run", f"Tenant {tenant} has no run {run_id}.")
-    going = report.status in (STATUS_QUEUED, STATUS_RUNNING)
+    going = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if going else None)
 
 
@@ -110,9 +113,9 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
     after = request.params.get("continuation") or None
     if after is not None:
         run_id_param(after, code="invalid_continuation", what="continuation token")
-    async with open_backend(_settings(environ)) as backend:
-        await _require_served(backend, tenant)
-        reports, continuation = await backend.runs.page(tenant, top, after)
+    async with SyncService(_settings(environ)) as service:
+        await _require_served(service, tenant)
+        reports, continuation = await service.runs.page(tenant, top, after)
     runs = []
     for report in reports:
         summary = report.to_json()
@@ -131,8 +134,8 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
 
 async def status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     settings = _settings(environ)
-    async with open_backend(settings) as backend:
-        tenants = await status_of_tenants(backend, utc_now())
+    async with SyncService(settings) as service:
+        tenants = await status_of_tenants(service, utc_now())
     return ok(
         {
             "schedule": settings.sync_schedule,
@@ -149,8 +152,8 @@ async def check(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     fields = body_fields(json_object(request.body, required=False), {"tenantId": str})
     settings = _settings(environ)
     tenant = (fields.get("tenantId") or settings.tenant_id).lower()
-    async with open_backend(settings) as backend:
-        await _require_served(backend, tenant)
+    async with SyncService(settings) as service:
+        await _require_served(service, tenant)
     try:
         graph_settings = load_settings(environ, needs_graph=True)
     except SettingsError as error:
@@ -176,10 +179,10 @@ async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiR
     tenant = tenant_param(request)
     if request.method.upper() == "PUT":
         return await _put_config(request, environ, tenant)
-    async with open_backend(_settings(environ)) as backend:
-        await _require_served(backend, tenant)
+    async with SyncService(_settings(environ)) as service:
+        await _require_served(service, tenant)
         try:
-            stored = await backend.configs.get(tenant)
+            stored = await service.configs.get(tenant)
         except ConfigError as error:
             raise ApiError(
                 409,
@@ -201,11 +204,11 @@ async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: s
             f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
             details=config_problems(error),
         ) from None
-    async with open_backend(_settings(environ)) as backend:
-        created = await backend.registry.enabled(tenant) is None
-        await backend.configs.put(tenant, config)
+    async with SyncService(_settings(environ)) as service:
+        created = await service.registry.enabled(tenant) is None
+        await service.configs.put(tenant, config)
     # Storing the first configuration of a tenant other than ENTRA_TENANT_ID registers it.
-    registered = created and tenant != backend.settings.tenant_id
+    registered = created and tenant != service.settings.tenant_id
     url = absolute_url(request, ("config", tenant))
     return ok(
         {"tenantId": tenant, "stored": True, "registered": registered, "config": config.to_json()},
@@ -218,10 +221,10 @@ async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> Api
     tenant = tenant_param(request)
     top = int_param(request, "top", 100, 1, MAX_EMPLOYEES_PAGE)
     token = unwrap_token(request, tenant)
-    async with open_backend(_settings(environ)) as backend:
-        await _require_served(backend, tenant)
+    async with SyncService(_settings(environ)) as service:
+        await _require_served(service, tenant)
         try:
-            config = await backend.service.effective_config(tenant)
+            config = await service.effective_config(tenant)
         except ConfigError as error:
             raise ApiError(
                 409,
@@ -230,7 +233,7 @@ async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> Api
                 details=config_problems(error),
             ) from None
         try:
-            entities, next_token = await backend.service.employees.page(tenant, top, token)
+            entities, next_token = await service.employees.page(tenant, top, token)
         except ValueError:
             raise ApiError(
                 400, "invalid_continuation", "The continuation token is not one this API issued."

@@ -12,21 +12,20 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
-from azure.storage.queue.aio import QueueClient
 
-from .credentials import azure_identity
-from .errors import SyncFailure
-from .report import is_run_id
-from .settings import Settings, is_tenant_id
-from .store import SYNC_QUEUE
+if TYPE_CHECKING:
+    from azure.storage.queue.aio import QueueClient
 
-POISON_QUEUE = f"{SYNC_QUEUE}-poison"
-TRIGGERS = frozenset({"schedule", "api", "cli"})
+from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.core.report import Trigger, is_run_id
+from sync_core.errors import FatalError
+from sync_core.settings import Settings, is_tenant_id
+
+TRIGGERS = frozenset(Trigger)
 _FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger"}
 
 
@@ -40,7 +39,7 @@ class RunMessage:
     run_id: str
     dry_run: bool = False
     allow_deletes: bool = False
-    trigger: str = "api"
+    trigger: Trigger = Trigger.API
 
     def to_text(self) -> str:
         return json.dumps(
@@ -82,7 +81,7 @@ def parse_message(body: str | bytes) -> RunMessage:
         run_id=str(run_id),
         dry_run=data.get("dryRun", False),
         allow_deletes=data.get("allowDeletes", False),
-        trigger=data.get("trigger", "api"),
+        trigger=Trigger(data.get("trigger", Trigger.API)),
     )
 
 
@@ -96,6 +95,13 @@ class RunQueue:
         self._client: QueueClient | None = None
 
     async def __aenter__(self) -> RunQueue:
+        # Imported here: azure-storage-queue's async client loads aiohttp, which the function
+        # app's cold start should not pay for (only Sync Now and the timer send messages).
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+        from azure.storage.queue.aio import QueueClient
+
+        from sync_core.adapters.credentials import azure_identity
+
         settings = self._settings
         policies: dict[str, Any] = {
             "message_encode_policy": TextBase64EncodePolicy(),
@@ -111,7 +117,7 @@ class RunQueue:
                 settings.queues_endpoint, self._queue_name, credential=self._identity, **policies
             )
         else:
-            raise SyncFailure(
+            raise FatalError(
                 "queue_not_configured",
                 "No queue to send the run to: QUEUES_ENDPOINT is not set.",
                 "Set QUEUES_ENDPOINT to the storage account's queue endpoint (infra/ does).",

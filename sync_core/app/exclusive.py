@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from azure.core.exceptions import AzureError
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.app.closing import close_failed
+from sync_core.app.dispatch import close_abandoned_runs
+from sync_core.app.service import SyncService
+from sync_core.core.engine import RunRequest
+from sync_core.core.ports import Lease, LeaseLost
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, new_run_id, utc_now
+from sync_core.errors import SyncError
 
-from .dispatch import close_abandoned_runs
-from .engine import RunRequest, log_run_finished
-from .report import FINAL_STATUSES, RunError, RunReport, new_run_id, utc_now
-from .service import SyncService
-from .store import Lease, LeaseLost, LeaseStore
-
-log = logging.getLogger("sync_core.exclusive")
+log = logging.getLogger("sync_core.app.exclusive")
 
 # Renewed every minute, a lease outlives a stalled renewal by four more tries; a worker that
 # died frees its tenant within five minutes.
@@ -88,20 +89,15 @@ async def sync_exclusively(
         record = await service.runs.get(request.tenant_id, run_id)
         if record is None:
             raise
-        final = record.closed_with(
-            RunError(
-                LEASE_LOST,
-                "The run lost the tenant's lease (its renewal failed for longer than "
-                f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
-                "once. Rows written so far are correct; the next run completes the work.",
-            ),
-            now(),
+        problem = RunProblem(
+            LEASE_LOST,
+            "The run lost the tenant's lease (its renewal failed for longer than "
+            f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
+            "once. Rows written so far are correct; the next run completes the work.",
         )
-        await service.runs.save_unless_final(final)
-        log_run_finished(final)
-        return final
+        return (await close_failed(service.runs, record, problem, now())).report
     finally:
-        with contextlib.suppress(AzureError):  # an unreleased lease expires by itself
+        with contextlib.suppress(SyncError):  # an unreleased lease expires by itself
             await service.leases.release(keeper.lease)
 
 
@@ -115,7 +111,7 @@ async def _close_dead_runs(
         await close_abandoned_runs(
             service.runs, unfinished, lease, now, f"run {run_id}", keep=run_id
         )
-    except AzureError:
+    except SyncError:
         log.warning("could not close the abandoned runs of %s", tenant_id, exc_info=True)
 
 

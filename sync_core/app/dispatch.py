@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from .engine import log_run_finished
-from .errors import SyncFailure
-from .report import (
+from sync_core.adapters.queue import RunMessage, RunQueue
+from sync_core.adapters.tables.runs import RunStore
+from sync_core.app.closing import close_failed
+from sync_core.app.service import SyncService
+from sync_core.core.ports import Lease
+from sync_core.core.report import (
     FINAL_STATUSES,
-    STATUS_QUEUED,
-    STATUS_RUNNING,
-    RunError,
+    RunProblem,
     RunReport,
+    RunStatus,
+    Trigger,
     new_run_id,
     utc_now,
 )
-from .runqueue import RunMessage, RunQueue
-from .schedule import (
+from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
     TenantSchedule,
@@ -36,55 +35,17 @@ from .schedule import (
     plan_tenant,
     waiting_for_its_offset,
 )
-from .service import SyncService
-from .settings import Settings
-from .store import ConfigStore, Lease, LeaseStore, RunStore, TenantRegistry
+from sync_core.errors import RetriableError, SyncError
+from sync_core.settings import Settings
 
 ABANDONED = "abandoned"
 
-log = logging.getLogger("sync_core.dispatch")
+log = logging.getLogger("sync_core.app.dispatch")
 
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
 # the last success of a tenant that has been failing for a day or two.
 SCHEDULE_HISTORY = 10
-STATUS_HISTORY = 20
 TENANTS_IN_PARALLEL = 8
-
-
-@dataclass
-class Backend:
-    """Everything the functions touch in storage, opened once per invocation."""
-
-    settings: Settings
-    service: SyncService
-
-    @property
-    def runs(self) -> RunStore:
-        return self.service.runs
-
-    @property
-    def configs(self) -> ConfigStore:
-        return self.service.configs
-
-    @property
-    def leases(self) -> LeaseStore:
-        return self.service.leases
-
-    @property
-    def pending(self) -> LeaseStore:
-        return self.service.pending
-
-    @property
-    def registry(self) -> TenantRegistry:
-        return self.service.registry
-
-
-@asynccontextmanager
-async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
-    # Clients are built per invocation, never at import: the Functions host imports the app
-    # within its 30 s start-up limit, and each invocation may run on a different event loop.
-    async with SyncService(settings) as service:
-        yield Backend(settings, service)
 
 
 @dataclass(frozen=True)
@@ -98,56 +59,56 @@ class RunTicket:
     created: bool
 
 
-async def served_tenants(backend: Backend) -> dict[str, bool]:
+async def served_tenants(service: SyncService) -> dict[str, bool]:
     """Tenant id -> enabled: ENTRA_TENANT_ID always, and every tenant with a configuration."""
     tenants = {
-        tenant.lower(): on for tenant, on in (await backend.registry.enabled_by_tenant()).items()
+        tenant.lower(): on for tenant, on in (await service.registry.enabled_by_tenant()).items()
     }
-    home = backend.settings.tenant_id
+    home = service.settings.tenant_id
     tenants.setdefault(home, True)
     return tenants
 
 
-async def tenant_enabled(backend: Backend, tenant_id: str) -> bool | None:
+async def tenant_enabled(service: SyncService, tenant_id: str) -> bool | None:
     """Whether a served tenant is enabled; None when the app does not serve it."""
-    enabled = await backend.registry.enabled(tenant_id)
-    if enabled is None and tenant_id == backend.settings.tenant_id:
+    enabled = await service.registry.enabled(tenant_id)
+    if enabled is None and tenant_id == service.settings.tenant_id:
         return True
     return enabled
 
 
 async def request_run(
-    backend: Backend, tenant_id: str, *, dry_run: bool, allow_deletes: bool, now: datetime
+    service: SyncService, tenant_id: str, *, dry_run: bool, allow_deletes: bool, now: datetime
 ) -> RunTicket:
     """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
-    history = await backend.runs.latest(tenant_id, top=5)
-    lease = await _lease_if_running(backend, history)
+    history = await service.runs.latest(tenant_id, top=5)
+    lease = await lease_if_running(service, history)
     going = first_in_flight(history, lease, now)
     if going is not None:
         if waiting_for_its_offset(going, now):
             # The delayed message arrives later, finds the run finished and is ignored.
-            message = RunMessage(tenant_id, going.run_id, going.dry_run, False, "schedule")
+            message = RunMessage(tenant_id, going.run_id, going.dry_run, False, Trigger.SCHEDULE)
             try:
-                async with RunQueue(backend.settings) as queue:
+                async with RunQueue(service.settings) as queue:
                     await queue.send(message)
             except Exception as error:  # the queued run still comes at its offset
                 raise _queue_unavailable(error) from error
         return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
     try:
-        async with RunQueue(backend.settings) as queue:
+        async with RunQueue(service.settings) as queue:
             report = await enqueue_run(
-                backend,
+                service,
                 queue,
                 tenant_id,
                 dry_run=dry_run,
                 allow_deletes=allow_deletes,
-                trigger="api",
+                trigger=Trigger.API,
                 now=now,
             )
     except RunPending as pending:  # another press or the timer got there first
-        record = await backend.runs.get(tenant_id, pending.run_id)
-        status = record.status if record else STATUS_QUEUED
+        record = await service.runs.get(tenant_id, pending.run_id)
+        status = record.status if record else RunStatus.QUEUED
         return RunTicket(pending.run_id, tenant_id, status, bool(record and record.dry_run), False)
     return RunTicket(report.run_id, tenant_id, report.status, dry_run, created=True)
 
@@ -160,61 +121,59 @@ class RunPending(Exception):
         self.run_id = run_id
 
 
-async def claim_pending(backend: Backend, tenant_id: str, run_id: str, now: datetime) -> None:
+async def claim_pending(service: SyncService, tenant_id: str, run_id: str, now: datetime) -> None:
     """Make `run_id` the tenant's one pending run, or raise RunPending with the one that is.
 
     Reading the history and then queueing is not enough when two requests (two presses, a
     press and a tick) race: this claim, created or taken over on its ETag, lets one win."""
     for _ in range(3):
-        if await backend.pending.acquire(tenant_id, run_id, now, QUEUED_TTL) is not None:
+        if await service.pending.acquire(tenant_id, run_id, now, QUEUED_TTL) is not None:
             return
-        current = await backend.pending.get(tenant_id)
+        current = await service.pending.get(tenant_id)
         if current is None:
             continue  # released meanwhile: try again
-        record = await backend.runs.get(tenant_id, current.holder)
+        record = await service.runs.get(tenant_id, current.holder)
         # No record yet: its requester is between claim and save.
         if record is None or record.status not in FINAL_STATUSES:
             raise RunPending(current.holder)
-        if await backend.pending.take_over(current, run_id, now, QUEUED_TTL) is not None:
+        if await service.pending.take_over(current, run_id, now, QUEUED_TTL) is not None:
             return
     raise RunPending(current.holder if current else run_id)
 
 
 async def enqueue_run(
-    backend: Backend,
+    service: SyncService,
     queue: RunQueue,
     tenant_id: str,
     *,
     dry_run: bool,
     allow_deletes: bool,
-    trigger: str,
+    trigger: Trigger,
     now: datetime,
     delay: timedelta = timedelta(0),
 ) -> RunReport:
     report = RunReport.begun(
-        new_run_id(now), tenant_id, STATUS_QUEUED, dry_run=dry_run, trigger=trigger, at=now
+        new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
-    await claim_pending(backend, tenant_id, report.run_id, now)
-    await backend.runs.save(report)
+    await claim_pending(service, tenant_id, report.run_id, now)
+    await service.runs.save(report)
     message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger)
     try:
         await queue.send(message, delay)
     except Exception as error:  # recorded on the run, then raised classified
         failure = _queue_unavailable(error)
-        failed = report.closed_with(RunError(failure.code, failure.message, failure.fix), utc_now())
-        await backend.runs.save_unless_final(failed)
-        log_run_finished(failed)
+        problem = RunProblem(failure.code, failure.message, failure.fix)
+        await close_failed(service.runs, report, problem, utc_now())
         raise failure from error
     return report
 
 
-def _queue_unavailable(error: Exception) -> SyncFailure:
-    return SyncFailure(
+def _queue_unavailable(error: Exception) -> SyncError:
+    return RetriableError(
         "queue_unavailable",
         f"The run could not be queued: {type(error).__name__}.",
         "Check QUEUES_ENDPOINT and the identity's Storage Queue Data Contributor role; "
         "then ask again.",
-        retriable=True,
     )
 
 
@@ -233,8 +192,8 @@ async def scheduled_tick(
     enqueued: list[str] = []
     due: list[str] = []
     failed: list[str] = []
-    async with open_backend(settings) as backend, RunQueue(settings) as queue:
-        tenants = await served_tenants(backend)  # a dict: each tenant once per tick
+    async with SyncService(settings) as service, RunQueue(settings) as queue:
+        tenants = await served_tenants(service)  # a dict: each tenant once per tick
         disabled = sorted(t for t, on in tenants.items() if not on)
         slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
 
@@ -242,18 +201,18 @@ async def scheduled_tick(
             async with slots:
                 try:
                     plan = await tenant_schedule(
-                        backend, tenant_id, now, SCHEDULE_HISTORY, close_abandoned=True
+                        service, tenant_id, now, SCHEDULE_HISTORY, close_abandoned=True
                     )
                     if not plan.due:
                         return
                     due.append(tenant_id)
                     report = await enqueue_run(
-                        backend,
+                        service,
                         queue,
                         tenant_id,
                         dry_run=False,
                         allow_deletes=False,
-                        trigger="schedule",
+                        trigger=Trigger.SCHEDULE,
                         now=now,
                         delay=enqueue_delay(tenant_id, spread),
                     )
@@ -284,30 +243,30 @@ async def scheduled_tick(
 
 
 async def tenant_schedule(
-    backend: Backend,
+    service: SyncService,
     tenant_id: str,
     now: datetime,
     history_size: int,
     *,
     close_abandoned: bool = False,
 ) -> TenantSchedule:
-    history = await backend.runs.latest(tenant_id, top=history_size)
+    history = await service.runs.latest(tenant_id, top=history_size)
     if close_abandoned:
         # Not only the recent history: a run whose process died long ago, buried under later
         # runs, would otherwise say `running` forever.
-        unfinished = await backend.runs.unfinished(tenant_id)
-        lease = await _lease_if_running(backend, [*history, *unfinished])
-        closed = await close_abandoned_runs(backend.runs, unfinished, lease, now, "the timer")
+        unfinished = await service.runs.unfinished(tenant_id)
+        lease = await lease_if_running(service, [*history, *unfinished])
+        closed = await close_abandoned_runs(service.runs, unfinished, lease, now, "the timer")
         history = [closed.get(report.run_id, report) for report in history]
     else:
-        lease = await _lease_if_running(backend, history)
+        lease = await lease_if_running(service, history)
     return plan_tenant(
         tenant_id,
         history,
         lease,
         now,
-        backend.settings.sync_interval_min_hours,
-        backend.settings.sync_interval_max_hours,
+        service.settings.sync_interval_min_hours,
+        service.settings.sync_interval_max_hours,
     )
 
 
@@ -328,69 +287,26 @@ async def close_abandoned_runs(
     for report in abandoned(unfinished, lease, now):
         if report.run_id == keep:
             continue
-        if report.status == STATUS_RUNNING:
+        if report.status == RunStatus.RUNNING:
             what = (
                 "The run stopped before it finished: its process ended or stalled (interrupted, "
                 "killed, its host crashed) and its lease expired."
             )
         else:
             what = "The run never started: its queue message was lost."
-        final = report.closed_with(
-            RunError(
-                ABANDONED,
-                f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
-                "a later run completes the work.",
-                "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
-            ),
-            now,
+        problem = RunProblem(
+            ABANDONED,
+            f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
+            "a later run completes the work.",
+            "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
         )
-        if await runs.save_unless_final(final):
-            log_run_finished(final)
-            closed[report.run_id] = final
+        outcome = await close_failed(runs, report, problem, now)
+        if outcome.was_open:
+            closed[report.run_id] = outcome.report
     return closed
 
 
-async def status_of_tenants(backend: Backend, now: datetime) -> list[dict[str, Any]]:
-    """Per tenant: last run, last success, next due, employees (as of the last success)."""
-    tenants = await served_tenants(backend)
-    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
-
-    async def one(tenant_id: str) -> dict[str, Any]:
-        async with slots:
-            plan = await tenant_schedule(backend, tenant_id, now, STATUS_HISTORY)
-        return tenant_status_json(plan, tenants[tenant_id])
-
-    return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
-
-
-def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
-    def run(report: RunReport | None) -> dict[str, Any] | None:
-        if report is None:
-            return None
-        data = report.to_json()
-        keys = ("runId", "status", "trigger", "dryRun", "startedAt", "finishedAt", "errors")
-        return {key: data[key] for key in keys}
-
-    success = plan.last_success
-    return {
-        "tenantId": plan.tenant_id,
-        "enabled": enabled,
-        "intervalHours": round(plan.interval.total_seconds() / 3600, 2),
-        "lastRun": run(plan.last_run),
-        "lastSuccess": run(success),
-        "consecutiveFailures": plan.consecutive_failures,
-        "inFlight": run(plan.in_flight),
-        "due": enabled and plan.due,
-        "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
-        "employees": success.counts.employees if success else None,
-    }
-
-
-async def _lease_if_running(backend: Backend, history: list[RunReport]) -> Lease | None:
-    if any(report.status == STATUS_RUNNING for report in history):
-        return await backend.leases.get(history[0].tenant_id)
+async def lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:
+    if any(report.status == RunStatus.RUNNING for report in history):
+        return await service.leases.get(history[0].tenant_id)
     return None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

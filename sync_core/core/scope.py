@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ScopeFilter, ScopeRule, compile_regex
-from .paths import AttributePath, parse_path
+from sync_core.core.config import ScopeFilter, ScopeRule, compile_regex
+from sync_core.core.paths import AttributePath, parse_path
 
 REASON_DISABLED = "disabled"
 REASON_GUEST = "guest"

@@ -6,14 +6,30 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeGuard
 
-STATUS_QUEUED = "queued"
-STATUS_RUNNING = "running"
-STATUS_SUCCEEDED = "succeeded"
-STATUS_FAILED = "failed"
-STATUS_HELD = "held"
-FINAL_STATUSES = frozenset({STATUS_SUCCEEDED, STATUS_FAILED, STATUS_HELD})
+
+class RunStatus(StrEnum):
+    """A run's status as stored and shown (the JSON value is the string)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    HELD = "held"
+
+
+FINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.HELD})
+
+
+class Trigger(StrEnum):
+    """Who asked for a run."""
+
+    SCHEDULE = "schedule"
+    API = "api"
+    CLI = "cli"
+
 
 # A report lists skipped users by UPN so an admin can fix them; past this many the list is cut
 # (the count stays exact) to keep the stored run record within Table Storage's entity size.
@@ -58,7 +74,10 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class RunError:
+class RunProblem:
+    """Why a run failed or what went wrong on the way, as the report records it (a record, not
+    an exception: a SyncError becomes one when a run ends)."""
+
     code: str
     message: str
     fix: str | None = None
@@ -71,7 +90,7 @@ class RunReport:
     tenant_name: str | None
     mode: str
     dry_run: bool
-    status: str
+    status: RunStatus
     started_at: datetime
     finished_at: datetime | None
     counts: Counts = field(default_factory=Counts)
@@ -81,13 +100,20 @@ class RunReport:
     skipped_unstorable: tuple[str, ...] = ()  # "upn: reason"
     graph_requests: int = 0
     graph_throttled: int = 0
-    errors: tuple[RunError, ...] = ()
+    errors: tuple[RunProblem, ...] = ()
     warnings: tuple[str, ...] = ()
-    trigger: str = "cli"
+    trigger: Trigger = Trigger.CLI
 
     @classmethod
     def begun(
-        cls, run_id: str, tenant_id: str, status: str, *, dry_run: bool, trigger: str, at: datetime
+        cls,
+        run_id: str,
+        tenant_id: str,
+        status: RunStatus,
+        *,
+        dry_run: bool,
+        trigger: Trigger,
+        at: datetime,
     ) -> RunReport:
         """The record of a run that is queued or has just started: nothing counted yet."""
         return cls(
@@ -112,9 +138,9 @@ class RunReport:
     def writes(self) -> int:
         return self.counts.created + self.counts.updated + self.counts.deleted
 
-    def closed_with(self, error: RunError, now: datetime) -> RunReport:
+    def closed_with(self, error: RunProblem, now: datetime) -> RunReport:
         """This run, ended as failed for a reason found outside the engine."""
-        return replace(self, status=STATUS_FAILED, finished_at=now, errors=(*self.errors, error))
+        return replace(self, status=RunStatus.FAILED, finished_at=now, errors=(*self.errors, error))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,8 +174,8 @@ class RunReport:
             tenant_name=data.get("tenantName"),
             mode=data.get("mode", "full"),
             dry_run=bool(data.get("dryRun")),
-            status=data["status"],
-            trigger=data.get("trigger", "cli"),
+            status=RunStatus(data["status"]),
+            trigger=Trigger(data.get("trigger", Trigger.CLI)),
             started_at=datetime.fromisoformat(data["startedAt"]),
             finished_at=datetime.fromisoformat(data["finishedAt"])
             if data.get("finishedAt")
@@ -161,7 +187,7 @@ class RunReport:
             skipped_unstorable=tuple(data.get("skippedUnstorable", ())),
             graph_requests=data.get("graph", {}).get("requests", 0),
             graph_throttled=data.get("graph", {}).get("throttled", 0),
-            errors=tuple(RunError(**e) for e in data.get("errors", ())),
+            errors=tuple(RunProblem(**e) for e in data.get("errors", ())),
             warnings=tuple(data.get("warnings", ())),
         )
 
@@ -174,7 +200,7 @@ def new_run_id(now: datetime) -> str:
 _RUN_ID = re.compile(r"\d{8}T\d{9}Z-[0-9a-f]{6}")
 
 
-def is_run_id(value: object) -> bool:
+def is_run_id(value: object) -> TypeGuard[str]:
     """A run id this app issued: the shape, and a start time that exists on the calendar (it
     becomes the run's row key)."""
     if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
@@ -199,9 +225,9 @@ def render_text(report: RunReport) -> str:
     c = report.counts
     name = f"{report.tenant_name} ({report.tenant_id})" if report.tenant_name else report.tenant_id
     verdict = {
-        STATUS_SUCCEEDED: "succeeded",
-        STATUS_HELD: "finished, but deletions were HELD by the guard",
-        STATUS_FAILED: "FAILED",
+        RunStatus.SUCCEEDED: "succeeded",
+        RunStatus.HELD: "finished, but deletions were HELD by the guard",
+        RunStatus.FAILED: "FAILED",
     }.get(report.status, report.status)
     lines = [
         f"Sync of {name}{' (dry run: nothing written)' if report.dry_run else ''}: {verdict}",

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from azure.core.exceptions import AzureError
+from sync_core.core.config_parse import ConfigError
+from sync_core.core.json_document import MAX_DOCUMENT_BYTES, DocumentError, read_json_document
+from sync_core.core.report import is_run_id
+from sync_core.errors import SyncError
+from sync_core.settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
-from .config import MAX_DOCUMENT_BYTES, ConfigError, DocumentError, read_json_document
-from .errors import SyncFailure, classify_storage_error
-from .report import is_run_id
-from .settings import TENANT_ID_RULE, SettingsError, is_tenant_id
-
-log = logging.getLogger("sync_core.api")
+log = logging.getLogger("sync_core.surfaces.api")
 
 MAX_BODY_BYTES = MAX_DOCUMENT_BYTES  # as for a configuration file given to the CLI
 MAX_ECHO_CHARS = 200
@@ -108,8 +107,7 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
             "log lists them.",
             fix="Fix the function app's settings (README, Settings).",
         ).response()
-    except (SyncFailure, AzureError) as error:
-        failure = error if isinstance(error, SyncFailure) else classify_storage_error(error)
+    except SyncError as failure:  # classified by the adapter that met it
         log.warning("%s failed: %s", route.function, failure.message, exc_info=True)
         return ApiError(
             503 if failure.retriable else 500, failure.code, failure.message, fix=failure.fix

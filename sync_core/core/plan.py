@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .config import CleanUp
-from .mapping import Employee
+from sync_core.core.config import CleanUp
+from sync_core.core.mapping import Employee
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .report import (
-    STATUS_HELD,
-    STATUS_QUEUED,
-    STATUS_RUNNING,
-    STATUS_SUCCEEDED,
+from sync_core.core.ports import Lease
+from sync_core.core.report import (
     RunReport,
+    RunStatus,
+    Trigger,
 )
-from .store import Lease
 
 RETRY_BASE = timedelta(minutes=15)
 # A timer tick fires a little after its scheduled second and run ids carry the time the tick ran,
@@ -74,7 +72,7 @@ def retry_delay(consecutive_failures: int, interval: timedelta) -> timedelta:
         return interval
     if consecutive_failures == 1:
         return timedelta(0)  # the next tick
-    return min(interval, RETRY_BASE * 2 ** min(consecutive_failures - 2, 16))
+    return min(interval, RETRY_BASE * (1 << min(consecutive_failures - 2, 16)))  # doubling
 
 
 def requested_at(report: RunReport) -> datetime:
@@ -92,9 +90,9 @@ def is_superseded(report: RunReport) -> bool:
 
 def in_flight(report: RunReport, lease: Lease | None, now: datetime) -> bool:
     """A run that is still going to happen or still happening."""
-    if report.status == STATUS_QUEUED:
+    if report.status == RunStatus.QUEUED:
         return now - report.started_at < QUEUED_TTL
-    if report.status == STATUS_RUNNING:
+    if report.status == RunStatus.RUNNING:
         return lease is not None and lease.holder == report.run_id and lease.live(now)
     return False
 
@@ -105,14 +103,15 @@ def abandoned(history: Sequence[RunReport], lease: Lease | None, now: datetime) 
     return [
         report
         for report in history
-        if report.status in (STATUS_QUEUED, STATUS_RUNNING) and not in_flight(report, lease, now)
+        if report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        and not in_flight(report, lease, now)
     ]
 
 
 def waiting_for_its_offset(report: RunReport, now: datetime) -> bool:
     """A run the timer queued whose message is still invisible (enqueue_delay): Sync Now sends
     it again at once rather than let an admin wait for the offset."""
-    if report.status != STATUS_QUEUED or report.trigger != "schedule":
+    if report.status != RunStatus.QUEUED or report.trigger != Trigger.SCHEDULE:
         return False
     return requested_at(report) + enqueue_delay(report.tenant_id) > now + EXPEDITE_MARGIN
 
@@ -138,7 +137,7 @@ def plan_tenant(
     failures = 0
     last_success = None
     for report in counted:
-        if report.status in (STATUS_SUCCEEDED, STATUS_HELD):
+        if report.status in (RunStatus.SUCCEEDED, RunStatus.HELD):
             last_success = report
             break
         if not in_flight(report, lease, now):

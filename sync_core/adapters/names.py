@@ -1,0 +1,10 @@
+"""The names of the storage account's tables and queues (no SDK import: the Functions surface
+binds to them at import time and tests/infra compares them with infra/)."""
+
+EMPLOYEES_TABLE = "Employees"
+RUNS_TABLE = "SyncRuns"
+CONFIGS_TABLE = "TenantConfigs"
+LEASES_TABLE = "SyncLeases"
+TABLE_NAMES = (EMPLOYEES_TABLE, RUNS_TABLE, CONFIGS_TABLE, LEASES_TABLE)
+SYNC_QUEUE = "sync-requests"
+POISON_QUEUE = f"{SYNC_QUEUE}-poison"  # where the Functions host moves a message it gave up on

@@ -1,0 +1,1 @@
+"""Table Storage, one module per table: employees, runs, configurations, leases."""

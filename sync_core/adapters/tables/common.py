@@ -1,0 +1,114 @@
+"""What the table modules share: opening the tables, splitting long text into properties,
+continuation tokens."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.data.tables.aio import TableServiceClient
+
+from sync_core.adapters.errors import classify_storage_error
+from sync_core.adapters.names import TABLE_NAMES
+
+CHUNK_UNITS = 32_000  # UTF-16 code units, under a string property's 32,767
+
+_Class = TypeVar("_Class", bound=type)
+# What Table Storage's SDK raises (azure-core wraps aiohttp's errors); OSError for a socket
+# that fails before azure-core sees it.
+_STORAGE_ERRORS = (AzureError, OSError)
+
+
+def storage_boundary(cls: _Class) -> _Class:
+    """The Table adapters' one translation point: every public coroutine (and async generator)
+    of `cls` raises the app's SyncError in place of the SDK's errors, `from` the original. What
+    a method handles itself (a 404 that means "none", a 412 that means "someone else won")
+    never reaches here."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isasyncgenfunction(member):
+            setattr(cls, name, _translated_generator(member))
+        elif inspect.iscoroutinefunction(member):
+            setattr(cls, name, _translated(member))
+    return cls
+
+
+def _translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except _STORAGE_ERRORS as error:
+            raise classify_storage_error(error) from error
+
+    return translated
+
+
+def _translated_generator(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in method(*args, **kwargs):
+                yield item
+        except _STORAGE_ERRORS as error:
+            raise classify_storage_error(error) from error
+
+    return translated
+
+
+def open_tables(
+    connection_string: str | None, endpoint: str | None, credential: AsyncTokenCredential | None
+) -> TableServiceClient:
+    if connection_string:
+        return TableServiceClient.from_connection_string(connection_string)
+    if endpoint and credential is not None:
+        return TableServiceClient(endpoint=endpoint, credential=credential)
+    raise ValueError("table storage needs a connection string or an endpoint with a credential")
+
+
+async def ensure_tables(service: TableServiceClient) -> None:
+    try:
+        for name in TABLE_NAMES:
+            try:
+                await service.create_table(name)
+            except ResourceExistsError:
+                pass
+    except _STORAGE_ERRORS as error:
+        raise classify_storage_error(error) from error
+
+
+def utf16_chunks(text: str, units: int) -> list[str]:
+    """`text` in pieces of at most `units` UTF-16 code units each (a character outside the
+    Basic Multilingual Plane counts two), never splitting a character."""
+    chunks: list[str] = []
+    start = size = 0
+    for index, char in enumerate(text):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if size + width > units:
+            chunks.append(text[start:index])
+            start, size = index, 0
+        size += width
+    chunks.append(text[start:])
+    return chunks
+
+
+def encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def decode_token(token: str | None) -> Any:
+    if not token:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, json.JSONDecodeError):
+        raise ValueError("the continuation token is not one this API issued") from None

@@ -1,0 +1,93 @@
+"""The TenantConfigs table: one row per tenant, the configuration split into properties."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.exceptions import (
+    ResourceNotFoundError,
+)
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from sync_core.adapters.names import CONFIGS_TABLE
+from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config, stored_form
+
+
+@storage_boundary
+class ConfigStore:
+    """Tenant configurations; storing one registers the tenant with the app."""
+
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(CONFIGS_TABLE)
+
+    async def get(self, tenant_id: str) -> TenantConfig | None:
+        """The stored configuration, validated again (it may predate a stricter version)."""
+        try:
+            entity = await self._table.get_entity(tenant_id, "config")
+        except ResourceNotFoundError:
+            return None
+        try:
+            return parse_config(json.loads(_config_text(entity)))
+        except (ConfigError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            if isinstance(error, ConfigError):
+                raise
+            raise ConfigError([("$", "the stored configuration is not valid JSON", None)]) from None
+
+    async def put(self, tenant_id: str, config: TenantConfig) -> None:
+        """Store a validated configuration. Its text is split over properties (Config0..N), as
+        run reports are: one string property holds 32,767 UTF-16 code units, and config.py's
+        MAX_CONFIG_BYTES keeps the whole far below the entity's 1 MiB."""
+        chunks = utf16_chunks(stored_form(config), CHUNK_UNITS)
+        entity: dict[str, Any] = {
+            "PartitionKey": tenant_id,
+            "RowKey": "config",
+            "ConfigChunks": len(chunks),
+            "Enabled": config.enabled,
+            "UpdatedAt": datetime.now(UTC),
+        }
+        entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def tenant_ids(self) -> list[str]:
+        ids: list[str] = []
+        async for entity in self._table.query_entities(
+            "RowKey eq 'config'", select=["PartitionKey", "Enabled"]
+        ):
+            ids.append(entity["PartitionKey"])
+        return ids
+
+
+def _config_text(entity: dict[str, Any]) -> str:
+    if "ConfigChunks" not in entity:
+        return entity["Config"]  # stored before configurations were split
+    return "".join(entity[f"Config{i}"] for i in range(int(entity["ConfigChunks"])))
+
+
+@storage_boundary
+class TenantRegistry:
+    """The tenants with a stored configuration and whether each is enabled, without parsing the
+    configurations (a tick of the timer reads this for every tenant)."""
+
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(CONFIGS_TABLE)
+
+    async def enabled_by_tenant(self) -> dict[str, bool]:
+        tenants: dict[str, bool] = {}
+        async for entity in self._table.query_entities(
+            "RowKey eq 'config'", select=["PartitionKey", "Enabled"]
+        ):
+            tenants[entity["PartitionKey"]] = entity.get("Enabled") is not False
+        return tenants
+
+    async def enabled(self, tenant_id: str) -> bool | None:
+        """Whether the tenant's stored configuration is enabled; None when none is stored."""
+        try:
+            entity = await self._table.get_entity(tenant_id, "config", select=["Enabled"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Enabled") is not False

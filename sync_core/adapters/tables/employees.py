@@ -1,0 +1,274 @@
+"""The Employees table. Employees are written in entity-group
+transactions (one partition, at most 100 operations, under 4 MiB as sent), several in flight.
+
+Fencing: a run writes only while it holds the tenant's lease, and Table Storage enforces it.
+The employees partition holds one fence row per in-flight slot (RowKey `~fence-N`, after every
+Graph object id, so range queries leave them out). A run that takes the lease rewrites every
+fence row, then checks the lease is still its own; each of its transactions carries a
+conditional update (ETag, IfNotModified) of its slot's fence row. Once a newer holder has
+rewritten the rows, a stale writer's transaction is refused whole (`UpdateConditionNotSatisfied`)
+and none of its rows is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.tables.common import decode_token, encode_token, storage_boundary
+from sync_core.adapters.tables.employee_rows import (
+    EMAIL_MISSING_SINCE,
+    FENCE_OPERATION_BYTES,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_OPERATIONS,
+    OPERATION_ENVELOPE_BYTES,
+    stamped_entity,
+    storable_size,
+)
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.core.mapping import Employee
+from sync_core.core.ports import (
+    Change,
+    Lease,
+    LeaseLost,
+    RowStamp,
+    StoredIndex,
+)
+
+BATCHES_IN_FLIGHT = 4
+FENCE_ROW_PREFIX = "~fence-"  # "~" sorts after every character of a Graph object id
+_EMPLOYEE_ROWS = "PartitionKey eq @tenant and RowKey lt '~'"
+_SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
+
+
+@storage_boundary
+class EmployeeStore:
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(EMPLOYEES_TABLE)
+        self._leases = LeaseStore(service)
+
+    async def load_index(self, tenant_id: str) -> StoredIndex:
+        """The stored index of a tenant (id -> source hash, and the rows marked without an
+        address): all a run keeps in memory."""
+        hashes: dict[str, str] = {}
+        missing: dict[str, datetime] = {}
+        async for entity in self._table.query_entities(
+            _EMPLOYEE_ROWS,
+            parameters={"tenant": tenant_id},
+            select=["RowKey", "SourceHash", EMAIL_MISSING_SINCE],
+            results_per_page=1000,
+        ):
+            hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
+            if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
+                missing[entity["RowKey"]] = since
+        return StoredIndex(hashes, missing)
+
+    async def page(
+        self, tenant_id: str, top: int, continuation: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        pages = self._table.query_entities(
+            _EMPLOYEE_ROWS, parameters={"tenant": tenant_id}, results_per_page=top
+        ).by_page(continuation_token=decode_token(continuation))
+        entities: list[dict[str, Any]] = []
+        async for page in pages:
+            async for entity in page:
+                entities.append(dict(entity))
+            break
+        # by_page's pager has the token; its annotation (AsyncIterator) does not say so.
+        return entities, encode_token(pages.continuation_token)  # type: ignore[attr-defined]
+
+    async def all(self, tenant_id: str) -> AsyncIterator[dict[str, Any]]:
+        async for entity in self._table.query_entities(
+            _EMPLOYEE_ROWS, parameters={"tenant": tenant_id}, results_per_page=1000
+        ):
+            yield dict(entity)
+
+    def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
+        storable_size(stamped_entity(tenant_id, employee, stamp))
+
+    async def writer(self, tenant_id: str, lease: Lease | None = None) -> EmployeeWriter:
+        """A writer of the tenant's employees. With the run's lease, the fence is raised first
+        (before the run reads the stored index) and every transaction is fenced by it; LeaseLost
+        when the lease is no longer this run's. Without a lease (the benchmark's write floor)
+        nothing is fenced."""
+        if lease is None:
+            return EmployeeWriter(self._table, tenant_id, None)
+        fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
+        await fence.raise_slots(range(BATCHES_IN_FLIGHT))
+        return EmployeeWriter(self._table, tenant_id, fence)
+
+
+@dataclass
+class _Fence:
+    """The fence rows a lease holder raised, with the ETag each had after its last change."""
+
+    table: TableClient
+    leases: LeaseStore
+    lease: Lease
+    etags: list[str]
+
+    async def raise_slots(self, slots: Sequence[int]) -> None:
+        """Rewrite these slots' rows as this holder's, then check the lease is still its own
+        (LeaseLost if not). In this order: a holder that took the lease after the check
+        rewrites the rows after these writes, so this one's transactions are refused from
+        then on; checking first would leave a gap between check and rewrite."""
+        tenant_id = self.lease.tenant_id
+        rows = [_fence_row(tenant_id, slot, self.lease) for slot in slots]
+        written = await asyncio.gather(
+            *(self.table.upsert_entity(row, mode=UpdateMode.REPLACE) for row in rows)
+        )
+        current = await self.leases.get(tenant_id)
+        if current is None or current.token != self.lease.token:
+            raise LeaseLost(f"the lease of tenant {tenant_id} passed to another run")
+        for slot, result in zip(slots, written, strict=True):
+            self.etags[slot] = result["etag"]
+
+
+def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": f"{FENCE_ROW_PREFIX}{slot}",
+        "Holder": lease.holder,
+        "LeaseToken": lease.token,
+    }
+
+
+@storage_boundary
+class EmployeeWriter:
+    """Collects operations for one partition and submits them as transactions in the background,
+    so reading the next Graph page overlaps with writing the previous one. `committed` counts
+    what Table Storage accepted, by the change each operation was submitted as."""
+
+    def __init__(self, table: TableClient, tenant_id: str, fence: _Fence | None):
+        self._table = table
+        self._tenant_id = tenant_id
+        self._fence = fence
+        self._pending: list[tuple[tuple[Any, ...], str]] = []
+        self._pending_bytes = 0
+        # Each transaction in flight owns a slot, and with it a fence row no other one touches.
+        self._free_slots: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(BATCHES_IN_FLIGHT):
+            self._free_slots.put_nowait(slot)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+        self.committed: Counter[str] = Counter()
+
+    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
+        """Queue the employee's row; UnstorableEmployee (nothing queued) when Table Storage
+        cannot hold it."""
+        await self.put_entity(stamped_entity(self._tenant_id, employee, stamp), change)
+
+    async def put_entity(self, entity: dict[str, Any], change: str = "written") -> None:
+        """Queue a row as it is (the fence tests and the benchmark write prepared rows)."""
+        size = storable_size(entity)
+        await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size)
+
+    async def delete(self, employee_id: str) -> None:
+        size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
+        operation = ("delete", {"PartitionKey": self._tenant_id, "RowKey": employee_id})
+        await self._add((operation, "deleted"), size)
+
+    async def flush(self) -> None:
+        """Submit what is pending and wait for every transaction; raise the first failure."""
+        if self._pending:
+            await self._submit()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._failure is not None:
+            raise self._failure
+
+    async def abort(self) -> None:
+        """Stop: drop what is pending and cancel the transactions in flight (no-op after flush)."""
+        self._pending, self._pending_bytes = [], 0
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _add(self, item: tuple[tuple[Any, ...], str], size: int) -> None:
+        if self._failure is not None:
+            raise self._failure
+        room = MAX_BATCH_OPERATIONS - (1 if self._fence else 0)
+        budget = MAX_BATCH_BYTES - (FENCE_OPERATION_BYTES if self._fence else 0)
+        if self._pending and (len(self._pending) >= room or self._pending_bytes + size > budget):
+            await self._submit()
+        self._pending.append(item)
+        self._pending_bytes += size
+
+    async def _submit(self) -> None:
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        slot = await self._free_slots.get()  # back-pressure: BATCHES_IN_FLIGHT at most
+        task = asyncio.create_task(self._run(batch, slot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[tuple[Any, ...], str]], slot: int) -> None:
+        try:
+            await self._transact(batch, slot)
+        except BaseException as error:  # noqa: BLE001 - kept and raised by flush(), never lost
+            if self._failure is None:
+                self._failure = error
+        finally:
+            self._free_slots.put_nowait(slot)
+
+    async def _transact(self, batch: list[tuple[tuple[Any, ...], str]], slot: int) -> None:
+        repairs = 0
+        while batch:
+            operations = [operation for operation, _ in batch]
+            if self._fence is not None:
+                operations.append(self._fence_update(slot))
+            try:
+                results = await self._table.submit_transaction(operations)
+            except TableTransactionError as error:
+                fenced = self._fence is not None and error.index == len(batch)
+                if fenced and error.status_code in (404, 412):
+                    # The slot's row moved: a newer holder rewrote it (raising it again then
+                    # finds the lease gone: LeaseLost); or a stale holder did, before failing
+                    # its own check; or this very transaction landed and its answer was lost
+                    # (the SDK resends a POST answered 500/503/504). In the last two cases the
+                    # lease is still this run's: the row is raised again and the transaction
+                    # resent, which writes the same rows again.
+                    repairs += 1
+                    if repairs > 2:
+                        raise LeaseLost(
+                            f"the fence of tenant {self._tenant_id} keeps changing hands"
+                        ) from None
+                    assert self._fence is not None
+                    await self._fence.raise_slots([slot])
+                    continue
+                # A transaction is atomic: one already-deleted row (a retried request whose
+                # answer was lost, or a row removed by hand) fails it whole. Deletes are
+                # idempotent in intent: drop that one and send the rest again, still fenced.
+                if (
+                    error.status_code == 404
+                    and 0 <= error.index < len(batch)
+                    and batch[error.index][0][0] == "delete"
+                ):
+                    batch = batch[: error.index] + batch[error.index + 1 :]
+                    continue
+                raise
+            if self._fence is not None:
+                self._fence.etags[slot] = results[-1]["etag"]
+            self.committed.update(change for _, change in batch)
+            return
+
+    def _fence_update(self, slot: int) -> tuple[Any, ...]:
+        assert self._fence is not None
+        return (
+            "update",
+            _fence_row(self._tenant_id, slot, self._fence.lease),
+            {
+                "mode": UpdateMode.REPLACE,
+                "etag": self._fence.etags[slot],
+                "match_condition": MatchConditions.IfNotModified,
+            },
+        )

@@ -1,0 +1,54 @@
+"""GET /api/status: per tenant, the last run, the last success, when it is due next."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from sync_core.app.dispatch import TENANTS_IN_PARALLEL, served_tenants, tenant_schedule
+from sync_core.app.service import SyncService
+from sync_core.core.report import RunReport
+from sync_core.core.schedule import TenantSchedule
+
+STATUS_HISTORY = 20
+
+
+async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[str, Any]]:
+    """Per tenant: last run, last success, next due, employees (as of the last success)."""
+    tenants = await served_tenants(service)
+    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
+
+    async def one(tenant_id: str) -> dict[str, Any]:
+        async with slots:
+            plan = await tenant_schedule(service, tenant_id, now, STATUS_HISTORY)
+        return tenant_status_json(plan, tenants[tenant_id])
+
+    return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
+
+
+def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
+    def run(report: RunReport | None) -> dict[str, Any] | None:
+        if report is None:
+            return None
+        data = report.to_json()
+        keys = ("runId", "status", "trigger", "dryRun", "startedAt", "finishedAt", "errors")
+        return {key: data[key] for key in keys}
+
+    success = plan.last_success
+    return {
+        "tenantId": plan.tenant_id,
+        "enabled": enabled,
+        "intervalHours": round(plan.interval.total_seconds() / 3600, 2),
+        "lastRun": run(plan.last_run),
+        "lastSuccess": run(success),
+        "consecutiveFailures": plan.consecutive_failures,
+        "inFlight": run(plan.in_flight),
+        "due": enabled and plan.due,
+        "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
+        "employees": success.counts.employees if success else None,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

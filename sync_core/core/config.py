@@ -1,0 +1,224 @@
+"""The per-tenant sync configuration: which fields, which email rules, which users, clean-up.
+
+Validation reports every problem at once, each with its JSON path and the offending value, so an
+admin fixes a configuration in one pass and nothing invalid is ever stored or run: per-field
+problems and cross-field ones (duplicate names, the stored size) come out of the same pass.
+
+The CLI and the HTTP API read a configuration document with the same function
+(`json_document.read_json_document`) and parse it with `config_parse.parse_config`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import re2
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from sync_core.core.paths import PathError, parse_path
+
+# The columns store.employee_entity writes on every employee row beside the configured fields.
+# A column added there must be added here (tests/unit/test_config.py compares the two), so no
+# configured field can overwrite it.
+EMPLOYEE_COLUMNS: tuple[str, ...] = (
+    "Email", "EmailMissingSince", "Aliases", "UserPrincipalName", "SourceHash", "SyncedAt",
+    "RunId",
+)  # fmt: skip
+
+# Why each name a field may not take is reserved; compared ignoring case, as Table Storage does
+# not (two properties differing in case only would confuse every reader of the table).
+_RESERVED_REASONS: dict[str, str] = {
+    "id": "the employees API and CLI answer the Entra object id as `id`",
+    "email": "the app writes the address its email rules pick (configure them under `email`)",
+    "aliases": "the app writes the other addresses it found (configure them under `email`)",
+    **{
+        name.lower(): "the app writes this bookkeeping column itself"
+        for name in EMPLOYEE_COLUMNS
+        if name not in ("Email", "Aliases")
+    },
+    **{
+        name.lower(): "Table Storage keeps this name for its own use"
+        for name in ("PartitionKey", "RowKey", "Timestamp", "ETag", "odata")
+    },
+}
+RESERVED_FIELD_NAMES = frozenset(_RESERVED_REASONS)
+
+# Limits of a configuration document. The stored form (compact JSON) is split over properties of
+# one entity (store.ConfigStore), so the limit is far below the entity's 1 MiB, stated in
+# docs/configuration.md and checked here: whatever validates can be stored.
+MAX_CONFIG_BYTES = 256 * 1024  # the configuration as compact JSON (UTF-8)
+MAX_FIELDS = 200  # a table entity holds 252 properties, the bookkeeping included
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}$")
+
+Operator = Literal[
+    "equals", "notEquals", "startsWith", "endsWith", "contains", "in", "notIn",
+    "regexMatch", "notRegexMatch", "isNull", "isNotNull", "isTrue", "isFalse",
+]  # fmt: skip
+UNARY_OPERATORS = frozenset({"isNull", "isNotNull", "isTrue", "isFalse"})
+LIST_OPERATORS = frozenset({"in", "notIn"})
+REGEX_OPERATORS = frozenset({"regexMatch", "notRegexMatch"})
+
+
+def compile_regex(pattern: str) -> Any:
+    """A case-insensitive RE2 pattern: RE2 matches in time linear in the text, so no rule an
+    admin writes can stall a run the way a backtracking pattern like `(a+)+$` stalls Python's
+    `re`. RE2 has no backreferences or lookaround; such a pattern raises ValueError here, when
+    the configuration is validated, never during a run."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the message is in the exception; RE2 would also print it
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(
+            f"is not a regular expression RE2 accepts ({reason}); RE2 runs in linear time and "
+            "has no backreferences or lookaround"
+        ) from None
+
+
+def is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+class _Model(BaseModel):
+    # strict: "yes" is not a boolean and "20" is not a number; an admin's typo must fail loudly.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class FieldMapping(_Model):
+    name: str
+    source: str
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_table_property(cls, name: str) -> str:
+        folded = name.lower()
+        if folded in _RESERVED_REASONS:
+            raise ValueError(f"is reserved: {_RESERVED_REASONS[folded]}")
+        if folded.startswith("odata."):
+            raise ValueError("is reserved: Table Storage keeps odata.* names for its metadata")
+        if not _FIELD_NAME.match(name):
+            raise ValueError(
+                "must start with a letter and hold only letters, digits and underscore "
+                "(at most 255 characters)"
+            )
+        return name
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_a_graph_path(cls, source: str) -> str:
+        try:
+            return parse_path(source).text
+        except PathError as error:
+            raise ValueError(str(error)) from None
+
+
+DEFAULT_FIELDS: tuple[FieldMapping, ...] = tuple(
+    FieldMapping(name=name, source=source)
+    for name, source in (
+        ("FirstName", "givenName"), ("LastName", "surname"), ("DisplayName", "displayName"),
+        ("Title", "jobTitle"), ("Department", "department"), ("Company", "companyName"),
+        ("Phone", "businessPhones[0]"), ("Mobile", "mobilePhone"), ("Fax", "faxNumber"),
+        ("Street", "streetAddress"), ("City", "city"), ("State", "state"),
+        ("PostalCode", "postalCode"), ("Country", "country"), ("Office", "officeLocation"),
+    )
+)  # fmt: skip
+
+
+class EmailRules(_Model):
+    proxy_addresses: bool = True
+    other_mails: bool = True
+    user_principal_name: bool = False
+
+
+class ScopeRule(_Model):
+    attribute: str
+    operator: Operator
+    value: Any = Field(default=None, validate_default=True)
+
+    @field_validator("attribute")
+    @classmethod
+    def _attribute_is_a_graph_path(cls, attribute: str) -> str:
+        try:
+            return parse_path(attribute).text
+        except PathError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("value")
+    @classmethod
+    def _value_fits_operator(cls, value: Any, info: Any) -> Any:
+        operator = info.data.get("operator")
+        if operator is None:
+            return value  # the operator's own error is reported instead
+        if operator in UNARY_OPERATORS:
+            if value is not None:
+                raise ValueError(f"operator {operator!r} takes no value")
+        elif operator in LIST_OPERATORS:
+            if not isinstance(value, list | tuple) or not value or not all(map(is_scalar, value)):
+                raise ValueError(f"operator {operator!r} needs a non-empty list of strings")
+        elif operator in REGEX_OPERATORS:
+            if not isinstance(value, str):
+                raise ValueError(f"operator {operator!r} needs a regular expression string")
+            compile_regex(value)  # raises ValueError with RE2's reason
+        elif not is_scalar(value):
+            raise ValueError(f"operator {operator!r} needs a string, number or boolean value")
+        return value
+
+
+class ScopeFilter(_Model):
+    exclude_disabled: bool = True
+    exclude_guests: bool = True
+    exclude_unlicensed: bool = False
+    odata: str | None = None
+    include: tuple[tuple[ScopeRule, ...], ...] = ()
+    exclude: tuple[tuple[ScopeRule, ...], ...] = ()
+
+    @field_validator("odata")
+    @classmethod
+    def _odata_not_blank(cls, odata: str | None) -> str | None:
+        if odata is not None and not odata.strip():
+            raise ValueError("must be null or a non-empty OData $filter expression")
+        if odata is not None and odata.count("'") % 2:
+            raise ValueError("has an unbalanced quote")
+        return odata
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _groups_not_empty(cls, groups: tuple[tuple[ScopeRule, ...], ...]) -> Any:
+        for group in groups:
+            if not group:
+                raise ValueError(
+                    "a rule group must hold at least one rule (an empty group would match everyone)"
+                )
+        return groups
+
+
+class CleanUp(_Model):
+    enabled: bool = False
+    max_deletes: int = Field(default=500, ge=0)
+    max_delete_percent: float = Field(default=20, ge=0, le=100)
+    # How long a stored employee may stay in scope without an address before Clean Up removes
+    # it. At least an hour: one read in which a mailbox property was briefly empty must never
+    # delete anyone.
+    email_missing_grace_hours: float = Field(default=24, ge=1, le=8760)
+
+
+class TenantConfig(_Model):
+    enabled: bool = True
+    fields: tuple[FieldMapping, ...] = DEFAULT_FIELDS
+    email: EmailRules = EmailRules()
+    filter: ScopeFilter = ScopeFilter()
+    clean_up: CleanUp = CleanUp()
+
+    # Duplicate names and the number of fields are checked on the document in parse_config,
+    # beside every other problem (a model validator would only run once the fields are valid).
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,161 @@
+"""The ports of the engine: what one run needs from the outside, declared by the core.
+
+The adapters (sync_core/adapters) implement these over msgraph-sdk and Table Storage; the tests
+implement them over lists (tests/unit/test_engine_rules.py). Values that cross the boundary
+live here too, so neither side imports the other.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sync_core.core.config import TenantConfig
+from sync_core.core.mapping import Employee
+from sync_core.core.report import RunReport
+
+# --- Values ---------------------------------------------------------------------------------
+
+
+@dataclass
+class GraphStats:
+    requests: int = 0
+    throttled: int = 0
+    dropped: int = 0
+    listing_restarts: int = 0  # the listing began again after an expired page token
+    advanced_query_refused: bool = False  # the tenant refused advanced queries (B2C)
+
+
+@dataclass(frozen=True)
+class Organization:
+    """The tenant as Graph describes it (for display only)."""
+
+    id: str
+    display_name: str | None
+    default_domain: str | None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to run one tenant's sync, held by one run until `expires_at`."""
+
+    tenant_id: str
+    holder: str  # the run id
+    expires_at: datetime
+    etag: str
+    # Drawn when the lease is acquired or taken over, kept by renewals: which holding this is,
+    # even when a later attempt of the same run holds it again. The fence rows carry it.
+    token: str = ""
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+class LeaseLost(Exception):
+    """The lease was taken over or removed: the holder must stop writing."""
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    hashes: dict[str, str]  # employee id -> source hash
+    email_missing_since: dict[str, datetime]  # the rows marked as having no current address
+
+
+class UnstorableEmployee(Exception):
+    """Table Storage cannot hold this employee's row at all; the run skips it and goes on."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Change(StrEnum):
+    """What a write does to an employee row; the writer counts what the store accepted by it."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class RowStamp:
+    """The bookkeeping written beside an employee's fields: which run, when, and since when the
+    employee has had no address (None while it has one)."""
+
+    run_id: str
+    synced_at: datetime
+    email_missing_since: datetime | None = None
+
+
+# --- Ports ----------------------------------------------------------------------------------
+
+
+class UserDirectory(Protocol):
+    """One tenant's directory, read-only. Errors arrive as sync_core.errors.SyncError."""
+
+    stats: GraphStats
+
+    async def organization(self) -> Organization | None:
+        """None when Graph refuses to show it (403): the sync does not need it."""
+        ...
+
+    def users(
+        self, select: Iterable[str], odata_filter: str | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]: ...
+
+    async def close(self) -> None: ...
+
+
+class EmployeeWriter(Protocol):
+    """Writes one tenant's employees; `committed` counts what the store accepted, by change."""
+
+    committed: Counter[str]
+
+    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
+        """Queue the row; UnstorableEmployee (nothing queued) when the store cannot hold it."""
+        ...
+
+    async def delete(self, employee_id: str) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def abort(self) -> None: ...
+
+
+class EmployeeStore(Protocol):
+    async def load_index(self, tenant_id: str) -> StoredIndex: ...
+
+    async def writer(self, tenant_id: str, lease: Lease | None) -> EmployeeWriter:
+        """LeaseLost when `lease` is no longer the holder's."""
+        ...
+
+    def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
+        """UnstorableEmployee when the store could never hold this row (what a dry run asks)."""
+        ...
+
+
+class RunRecorder(Protocol):
+    async def save(self, report: RunReport) -> None: ...
+
+
+class ConfigSource(Protocol):
+    async def get(self, tenant_id: str) -> TenantConfig | None:
+        """None when the tenant has none stored; ConfigError when the stored one is invalid."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What a run needs from the outside; app.service builds the real ones."""
+
+    open_directory: Callable[[str], Awaitable[UserDirectory]]  # tenant id -> directory
+    employees: EmployeeStore
+    runs: RunRecorder
+    configs: ConfigSource
+    # The tenant's lease held for this run: the writes are fenced by it. None only where no
+    # other run can write (the benchmark, the in-memory tests).
+    lease: Lease | None = None
