@@ -37,13 +37,13 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from simulator import Simulator
-from sync_core.config import parse_config
-from sync_core.engine import RunRequest
-from sync_core.exclusive import sync_exclusively
-from sync_core.report import FINAL_STATUSES, STATUS_SUCCEEDED, RunReport, utc_now
-from sync_core.service import SyncService
+from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.config_parse import parse_config
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import FINAL_STATUSES, RunReport, RunStatus, utc_now
 from sync_core.settings import load_settings
-from sync_core.store import EMPLOYEES_TABLE
 from tests.conftest import hypothesis_profile
 from tests.integration.convergence_reference import (
     DEFAULT_FIELDS,
@@ -540,14 +540,14 @@ class Play:
             self.simulator.faults.clear()
             before = await self._rows()
             final = await self._sync(service, allow_deletes=True)
-            assert final.status == STATUS_SUCCEEDED, f"final clean run {_outcome(final)}"
+            assert final.status == RunStatus.SUCCEEDED, f"final clean run {_outcome(final)}"
             await self._check_after_success(final, before)
             if "converges" in ENABLED_CHECKS:
                 self._assert_converged(await self._rows())
             if "second_run_writes_nothing" in ENABLED_CHECKS:
                 again = await self._sync(service, allow_deletes=True)
                 counts = again.counts
-                assert again.status == STATUS_SUCCEEDED, f"second clean run {_outcome(again)}"
+                assert again.status == RunStatus.SUCCEEDED, f"second clean run {_outcome(again)}"
                 assert (counts.created, counts.updated, counts.deleted) == (0, 0, 0), counts
             if "dead_runs_closed" in ENABLED_CHECKS:
                 stuck = [r.run_id for r in await service.runs.latest(self.tenant_id, 50)
@@ -612,7 +612,7 @@ class Play:
         else:
             report = await self._interrupted(service, step)
         sim.faults.clear()
-        if report is not None and report.status == STATUS_SUCCEEDED:
+        if report is not None and report.status == RunStatus.SUCCEEDED:
             await self._check_after_success(report, before)
 
     async def _interrupted(self, service: SyncService, step: RunStep) -> RunReport | None:
