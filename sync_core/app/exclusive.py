@@ -169,10 +169,22 @@ class LeaseKeeper:
         # Stopped, not cancelled: a renewal cut off mid-request may still land, leaving the
         # release below with an outdated ETag and the tenant locked for a whole TTL.
         self._stop.set()
-        await self._renewal
-        if self._lost and kind is asyncio.CancelledError:
-            self._owner.uncancel()
-            raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
+        ours = False  # the renewal's cancellation reached the owner here, after the body
+        try:
+            await self._renewal
+        except asyncio.CancelledError:
+            # The renewal in flight as the body ended found the lease gone and cancelled the
+            # owner, which was waiting here: that cancellation is ours, not the caller's.
+            if not self._lost:
+                raise
+            ours = True
+        if self._lost and (ours or kind is asyncio.CancelledError):
+            if self._owner.uncancel() > 0:
+                raise asyncio.CancelledError  # cancelled from outside as well: let it through
+            if kind is asyncio.CancelledError:
+                raise LeaseLost(f"the lease of tenant {self.lease.tenant_id} was lost") from None
+        # Lost after a body that completed: each of its writes went through under the fence
+        # (tables/employees.py), so its report is true and stands.
 
     async def _renew(self) -> None:
         every = self._every.total_seconds()

@@ -14,9 +14,10 @@ from azure.data.tables import TableServiceClient
 from sync_core.adapters.names import EMPLOYEES_TABLE, LEASES_TABLE
 from sync_core.adapters.queue import RunMessage
 from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.app.exclusive import RunBusy
+from sync_core.app.exclusive import RunBusy, sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.app.worker import WorkOutcome, process_message
+from sync_core.core.engine import RunRequest
 from sync_core.core.ports import LeaseLost
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
 from sync_core.settings import load_settings
@@ -216,3 +217,57 @@ def test_a_run_that_loses_its_lease_stops_and_says_so(app_env, tenant, simulator
     assert json.loads(json.dumps(outcome.report.to_json()))["status"] == "failed"
     thief = with_service(app_env, lambda b: b.leases.get(tenant.id))
     assert thief.holder == "thief"  # the loser did not release someone else's lease
+
+
+class LeasesTakenOverAtTheEnd:
+    """The real lease store, except that the first renewal after the run's sync has returned
+    waits until the body is over, then finds the lease taken over by another worker: the renewal
+    in flight as the run finishes (issue 7 rule 5), made deterministic."""
+
+    def __init__(self, real: LeaseStore):
+        self._real = real
+        self.synced, self.renewing, self.body_done = (asyncio.Event() for _ in range(3))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def renew(self, lease: Any, now: Any, ttl: timedelta) -> Any:
+        if self.synced.is_set():
+            self.renewing.set()
+            await self.body_done.wait()
+            assert await self._real.take_over(lease, "thief", utc_now(), TTL) is not None
+        return await self._real.renew(lease, now, ttl)
+
+
+def test_a_lease_lost_as_the_run_finishes_leaves_the_runs_true_report(app_env, tenant) -> None:
+    """Without the fix, the renewal's cancellation reached sync_exclusively after the body had
+    returned and CancelledError escaped instead of a report."""
+
+    async def scenario(service: Any) -> tuple[RunReport, RunReport | None, Any]:
+        leases = LeasesTakenOverAtTheEnd(service.leases)
+        sync = service.sync
+
+        async def body(request: RunRequest, lease: Any = None) -> RunReport:
+            report = await sync(request, lease)
+            leases.synced.set()
+            await leases.renewing.wait()
+            leases.body_done.set()  # no await after this: the owner goes on to __aexit__
+            return report
+
+        service.sync, service.leases = body, leases
+        report = await sync_exclusively(
+            service,
+            RunRequest(tenant.id, trigger="cli"),
+            ttl=timedelta(seconds=30),
+            # Bounds each renewal too: room for the takeover and the renewal in Azurite.
+            renew_every=timedelta(seconds=1),
+        )
+        record = await service.runs.get(tenant.id, report.run_id)
+        return report, record, await service.leases.get(tenant.id)
+
+    report, record, lease = with_service(app_env, scenario)
+    # Every write went through under the fence before the takeover: the run's report is true.
+    assert report.status == RunStatus.SUCCEEDED, report.to_json()
+    assert record is not None and record.status == RunStatus.SUCCEEDED
+    assert report.counts.created > 0
+    assert lease is not None and lease.holder == "thief"  # not released by the loser

@@ -37,6 +37,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from simulator import Simulator
+from simulator.faults import MALFORMED_FORMS
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
@@ -93,17 +94,11 @@ CHECKS = {
     "dead_runs_closed": "no run stays running once a later run has finished (rule 6)",
 }
 
-# Failing on this branch's code before issue 7's rules are merged (evidence in the branch's
-# report); move a name to ENABLED once its rule is in.
-PENDING_DATA_KINDS = frozenset(
-    {"values_near_limit", "huge_non_bmp", "unstorable_characters", "ext_addresses", "huge_batch"}
-)
-# malformed_page, expired_page_token: the simulator of this branch cannot answer them yet (another
-# branch adds them); give each an injector in FAULT_INJECTORS after the merge and enable it.
-# lease_lost_at_finish: the renewal that finds the lease gone while the run is finishing cancels
-# the caller, and CancelledError escapes sync_exclusively (exclusive.LeaseKeeper.__aexit__).
-PENDING_FAULTS = frozenset({"malformed_page", "expired_page_token", "lease_lost_at_finish"})
-PENDING_CHECKS = frozenset({"fenced_after_lease_lost", "dead_runs_closed"})
+# Kinds known to fail on the code of the branch; a name moves to ENABLED (out of here) once its
+# rule is in. Issue 7's rules are all in: nothing is pending.
+PENDING_DATA_KINDS: frozenset[str] = frozenset()
+PENDING_FAULTS: frozenset[str] = frozenset()
+PENDING_CHECKS: frozenset[str] = frozenset()
 
 
 def _enabled(kinds: Iterable[str], pending: frozenset[str]) -> frozenset[str]:
@@ -312,6 +307,7 @@ class FaultSpec:
     kind: str
     count: int
     after: int  # listing requests let through first
+    form: str | None = None  # malformed_page: one of simulator.faults.MALFORMED_FORMS
 
 
 @dataclass(frozen=True)
@@ -363,7 +359,8 @@ FAULT_COUNTS = {
     "cut_body": (1, 1),
     "bad_gateway": (1, 1),
     "malformed_page": (1, 1),
-    "expired_page_token": (1, 1),
+    # One or two expiries restart the listing; the third in a run fails it (rule 3).
+    "expired_page_token": (1, 3),
 }
 INTERRUPTIONS = ("kill_between_batches", "lease_lost", "lease_lost_at_finish")
 
@@ -374,7 +371,9 @@ def run_step(draw: st.DrawFn) -> RunStep:
     faults = []
     for kind in draw(st.lists(st.sampled_from(simulated), max_size=2)) if simulated else []:
         low, high = FAULT_COUNTS[kind]
-        faults.append(FaultSpec(kind, draw(st.integers(low, high)), draw(st.integers(0, 3))))
+        form = draw(st.sampled_from(MALFORMED_FORMS)) if kind == "malformed_page" else None
+        count, after = draw(st.integers(low, high)), draw(st.integers(0, 3))
+        faults.append(FaultSpec(kind, count, after, form))
     interruptions = [k for k in INTERRUPTIONS if k in ENABLED_FAULTS]
     interruption = draw(st.none() | st.sampled_from(interruptions)) if interruptions else None
     return RunStep(tuple(faults), interruption, draw(st.integers(1, 3)))
@@ -453,8 +452,14 @@ FAULT_INJECTORS: dict[str, FaultInjector] = {
     "drop_connection": lambda sim, f: sim.faults.drop_connection(f.count, USERS_PATH, f.after),
     "cut_body": lambda sim, f: sim.faults.cut_body(f.count, USERS_PATH, f.after),
     "bad_gateway": lambda sim, f: sim.faults.bad_gateway(f.count, USERS_PATH, f.after),
-    # "malformed_page" and "expired_page_token": plug in the simulator's faults here after the
-    # merge (see PENDING_FAULTS).
+    # A listing page altered into one of the simulator's forms: the run fails (rule 1).
+    "malformed_page": lambda sim, f: sim.faults.malformed_page(
+        f.form or MALFORMED_FORMS[0], f.count, USERS_PATH, f.after
+    ),
+    # Only requests that follow a nextLink carry a page token: `after` counts those.
+    "expired_page_token": lambda sim, f: sim.faults.expire_page_tokens(
+        f.count, USERS_PATH, f.after
+    ),
 }
 
 
