@@ -120,22 +120,19 @@ async def fail_poisoned_run(
             return WorkOutcome(WorkAction.STILL_RUNNING, message.run_id, record)
         base = record or _queued(message, now())
         causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
-        final = (
-            await close_failed(
-                service.runs,
-                base,
-                RunProblem(
-                    "gave_up",
-                    f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the "
-                    "poison "
-                    f"queue. {causes[-1] if causes else 'No cause was recorded.'}",
-                    "Look up this run id in the function log (Application Insights). The timer "
-                    "requests a new run at its next tick; Sync Now can ask for one at once.",
-                ),
-                now(),
-            )
-        ).report
-        return WorkOutcome(WorkAction.GAVE_UP, message.run_id, final)
+        return await _closed(
+            service,
+            base,
+            WorkAction.GAVE_UP,
+            RunProblem(
+                "gave_up",
+                f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the "
+                f"poison queue. {causes[-1] if causes else 'No cause was recorded.'}",
+                "Look up this run id in the function log (Application Insights). The timer "
+                "requests a new run at its next tick; Sync Now can ask for one at once.",
+            ),
+            now(),
+        )
 
 
 async def _work(
@@ -155,38 +152,34 @@ async def _work(
     try:
         load_settings(environ, needs_graph=True)
     except SettingsError as error:
-        final = (
-            await close_failed(
-                service.runs,
-                base,
-                RunProblem(
-                    "invalid_settings",
-                    "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
-                    "Fix the function app's settings (see the README's Settings), then Sync Now.",
-                ),
-                now(),
-                attempt=attempt,
-            )
-        ).report
-        return WorkOutcome(WorkAction.INVALID_SETTINGS, message.run_id, final)
+        return await _closed(
+            service,
+            base,
+            WorkAction.INVALID_SETTINGS,
+            RunProblem(
+                "invalid_settings",
+                "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
+                "Fix the function app's settings (see the README's Settings), then Sync Now.",
+            ),
+            now(),
+            attempt,
+        )
 
     if not message.dry_run and not await tenant_enabled(service, message.tenant_id):
         # Disabled (or its configuration removed) after this run was queued: a real run would
         # write for a tenant the admin has stopped.
-        final = (
-            await close_failed(
-                service.runs,
-                base,
-                RunProblem(
-                    "tenant_disabled",
-                    "The tenant was disabled or is no longer served, so this run did nothing.",
-                    'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
-                ),
-                now(),
-                attempt=attempt,
-            )
-        ).report
-        return WorkOutcome(WorkAction.TENANT_DISABLED, message.run_id, final)
+        return await _closed(
+            service,
+            base,
+            WorkAction.TENANT_DISABLED,
+            RunProblem(
+                "tenant_disabled",
+                "The tenant was disabled or is no longer served, so this run did nothing.",
+                'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
+            ),
+            now(),
+            attempt,
+        )
 
     request = RunRequest(
         message.tenant_id,
@@ -203,20 +196,18 @@ async def _work(
         log.info("run %s already finished; message ignored", message.run_id)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
-        final = (
-            await close_failed(
-                service.runs,
-                base,
-                RunProblem(
-                    SUPERSEDED,
-                    f"Another run of this tenant ({busy.holder}) was in progress, so this request "
-                    "did nothing: that run syncs the tenant.",
-                ),
-                now(),
-                attempt=attempt,
-            )
-        ).report
-        return WorkOutcome(WorkAction.SUPERSEDED, message.run_id, final)
+        return await _closed(
+            service,
+            base,
+            WorkAction.SUPERSEDED,
+            RunProblem(
+                SUPERSEDED,
+                f"Another run of this tenant ({busy.holder}) was in progress, so this request "
+                "did nothing: that run syncs the tenant.",
+            ),
+            now(),
+            attempt,
+        )
     lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
     return WorkOutcome(WorkAction.LEASE_LOST if lost else WorkAction.RAN, message.run_id, report)
 
@@ -252,6 +243,20 @@ async def _note_failed_attempt(
         await service.runs.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
     except Exception:  # storage may be what failed; the log line above has the cause
         log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
+
+
+async def _closed(
+    service: SyncService,
+    base: RunReport,
+    action: WorkAction,
+    problem: RunProblem,
+    now: datetime,
+    attempt: int | None = None,
+) -> WorkOutcome:
+    """The run closed as failed without being run, and what the worker did."""
+    logged = {} if attempt is None else {"attempt": attempt}
+    final = (await close_failed(service.runs, base, problem, now, **logged)).report
+    return WorkOutcome(action, base.run_id, final)
 
 
 def _queued(message: RunMessage, now: datetime) -> RunReport:

@@ -114,10 +114,16 @@ class FieldMapping(_Model):
     @field_validator("source")
     @classmethod
     def _source_is_a_graph_path(cls, source: str) -> str:
-        try:
-            return parse_path(source).text
-        except PathError as error:
-            raise ValueError(str(error)) from None
+        return _graph_path(source)
+
+
+def _graph_path(text: str) -> str:
+    """A field source or rule attribute in its canonical spelling; ValueError (pydantic reports
+    it at the field's path) when it is not a Graph property path."""
+    try:
+        return parse_path(text).text
+    except PathError as error:
+        raise ValueError(str(error)) from None
 
 
 DEFAULT_FIELDS: tuple[FieldMapping, ...] = tuple(
@@ -146,10 +152,7 @@ class ScopeRule(_Model):
     @field_validator("attribute")
     @classmethod
     def _attribute_is_a_graph_path(cls, attribute: str) -> str:
-        try:
-            return parse_path(attribute).text
-        except PathError as error:
-            raise ValueError(str(error)) from None
+        return _graph_path(attribute)
 
     @field_validator("value")
     @classmethod

@@ -72,7 +72,7 @@ def matches(expected: Expected | None, stored: Any) -> bool:
 
 @dataclass(frozen=True)
 class ExpectedRow:
-    email: str
+    email: str | None  # None: an employee kept without an address, marked EmailMissingSince
     aliases: tuple[str, ...]
     user_principal_name: str
     fields: tuple[tuple[str, Expected | None], ...]  # every configured field; None = absent
@@ -81,9 +81,14 @@ class ExpectedRow:
 @dataclass(frozen=True)
 class Expectation:
     rows: Mapping[str, ExpectedRow]  # in scope with an address: exactly this row
-    # In scope without an address: kept if it was stored before (rule 9: marked, removed only
-    # after a 24 h grace), never created; its presence depends on history, not on this state.
-    addressless: frozenset[str]
+    # In scope without an address (docs/configuration.md "Employees whose address disappears"):
+    # kept if it was stored before, never created; its presence depends on history, not on this
+    # state. A kept row is this one: no Email, marked, everything else current.
+    marked: Mapping[str, ExpectedRow]
+
+    @property
+    def addressless(self) -> frozenset[str]:
+        return frozenset(self.marked)
 
     @property
     def in_scope(self) -> frozenset[str]:
@@ -95,16 +100,13 @@ def expected_employees(
 ) -> Expectation:
     """What the Employees partition must hold after a clean run over `users` with `config`."""
     rows: dict[str, ExpectedRow] = {}
-    addressless: set[str] = set()
+    marked: dict[str, ExpectedRow] = {}
     scope = config.get("filter", {})
     for user in users:
         if not in_scope(user, scope):
             continue
         email, aliases = addresses(user, config.get("email", {}))
-        if email is None:
-            addressless.add(user["id"])
-            continue
-        rows[user["id"]] = ExpectedRow(
+        row = ExpectedRow(
             email=email,
             aliases=aliases,
             user_principal_name=user.get("userPrincipalName") or "",
@@ -113,7 +115,8 @@ def expected_employees(
                 for field in config.get("fields", DEFAULT_FIELDS)
             ),
         )
-    return Expectation(rows, frozenset(addressless))
+        (marked if email is None else rows)[user["id"]] = row
+    return Expectation(rows, marked)
 
 
 # --- which users (README "Which users") -------------------------------------------------------
