@@ -67,6 +67,20 @@ def test_email_precedence(changes, email_rules, email):
     assert (ID in expectation.addressless) is (email is None)
 
 
+def test_an_employee_whose_address_disappeared_is_kept_marked_without_email_and_current():
+    """docs/configuration.md "Employees whose address disappears": no Email, the aliases left,
+    the fields and the UPN current."""
+    user = member(mail=None, otherMails=[], jobTitle="Lead",
+                  proxyAddresses=["smtp:left@contoso.com", "X500:/o=x"])  # fmt: skip
+    expectation = expected_employees([user], {})
+    assert ID not in expectation.rows
+    marked = expectation.marked[ID]
+    assert marked.email is None
+    assert marked.aliases == ("left@contoso.com",)
+    assert marked.user_principal_name == "ann@contoso.com"
+    assert dict(marked.fields)["Title"] == "Lead"
+
+
 @pytest.mark.parametrize(
     ("changes", "scope", "in_scope"),
     [
