@@ -14,6 +14,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.tables.common import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
+from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
@@ -74,6 +75,7 @@ class SyncService:
         self.leases = LeaseStore(self._tables)
         self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
+        self.connect_requests = ConnectRequests(self._tables)
         return self
 
     async def __aexit__(
