@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from functions_harness import HOST, call, call_callback
 
@@ -213,3 +215,21 @@ def test_unlink_stops_serving_and_removes_employees_only_when_asked(connect_env,
     removed = call("unlink_tenant", "DELETE", {"tenantId": tenant.id}, {"removeEmployees": "true"})
     assert removed.json["employeesRemoved"] == count
     assert not registered(tenant.id)
+
+
+def test_the_callback_waits_for_consent_to_replicate(connect_env, tenant, simulator):
+    """Through the simulator's admin-consent endpoint (auto: no page): for 2 s after the
+    consent the token endpoint still answers AADSTS700016; the callback retries, then links."""
+    client_id = connect_env["ENTRA_CLIENT_ID"]
+    simulator.add_redirect_uri(client_id, f"{HOST}/api/connect/callback")
+    simulator.consent.plan(tenant_id=tenant.id, replication_delay=2.0, auto=True)
+    link = start()
+    trust = ssl.create_default_context(cafile=connect_env["SSL_CERT_FILE"])
+    with httpx.Client(verify=trust) as http:
+        redirect = http.get(link["consentUrl"])
+    assert redirect.status_code == 302
+    params = {k: v[0] for k, v in parse_qs(urlsplit(redirect.headers["location"]).query).items()}
+    assert params["admin_consent"] == "True" and params["tenant"] == tenant.id
+    page = call_callback(params)
+    assert page.status == 200 and "Contoso Ltd" in page.text and "Connectivity: OK" in page.text
+    simulator.consent.clear()
