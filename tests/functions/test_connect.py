@@ -233,3 +233,19 @@ def test_the_callback_waits_for_consent_to_replicate(connect_env, tenant, simula
     page = call_callback(params)
     assert page.status == 200 and "Contoso Ltd" in page.text and "Connectivity: OK" in page.text
     simulator.consent.clear()
+
+
+def test_cli_connect_prints_a_consent_url_whose_state_the_callback_accepts(
+    connect_env, tenant, cli
+):
+    callback = "https://func-x.azurewebsites.net/api/connect/callback"
+    printed = cli("connect", "--callback", callback, "--json")
+    assert printed.exit_code == 0, printed.stderr
+    url = urlsplit(printed.json["consentUrl"])
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert url.path == "/organizations/v2.0/adminconsent" and query["redirect_uri"] == callback
+    assert call_callback(granted(tenant.id, query["state"])).status == 200
+    assert cli("sync", "--tenant", tenant.id).exit_code == 0
+    runs = cli("runs", "--tenant", tenant.id)
+    assert runs.stdout.startswith(f"Runs of Contoso Ltd ({tenant.id})")
+    assert cli("runs", "--tenant", tenant.id, "--json").json["tenantName"] == "Contoso Ltd"
