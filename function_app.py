@@ -86,6 +86,23 @@ async def list_employees(req: func.HttpRequest) -> func.HttpResponse:
     return await _answer("list_employees", req)
 
 
+@app.route(route=ROUTES["connect"].template)
+async def connect(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("connect", req)
+
+
+# The one anonymous route: the browser returns here from Microsoft's consent page without a
+# function key; the handler trusts nothing but the signed, single-use state.
+@app.route(route=ROUTES["connect_callback"].template, auth_level=func.AuthLevel.ANONYMOUS)
+async def connect_callback(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("connect_callback", req)
+
+
+@app.route(route=ROUTES["unlink_tenant"].template)
+async def unlink_tenant(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("unlink_tenant", req)
+
+
 async def _answer(function: str, req: func.HttpRequest) -> func.HttpResponse:
     request = ApiRequest(
         method=req.method,
@@ -99,6 +116,6 @@ async def _answer(function: str, req: func.HttpRequest) -> func.HttpResponse:
         response.text(),
         status_code=response.status,
         headers=dict(response.headers),
-        mimetype="application/json",
+        mimetype=response.content_type,
         charset="utf-8",
     )

@@ -109,11 +109,11 @@ async def _baseline(service, tenant_id: str) -> None:
     from msgraph.generated.users.users_request_builder import UsersRequestBuilder
     from msgraph.graph_request_adapter import GraphRequestAdapter
 
-    from sync_core.adapters.credentials import entra_credential, read_client_secret
+    from sync_core.adapters.credentials import entra_credential, load_app_credential
     from sync_core.adapters.names import EMPLOYEES_TABLE
 
     settings = service.settings
-    credential = entra_credential(settings, tenant_id, await read_client_secret(settings))
+    credential = entra_credential(settings, tenant_id, await load_app_credential(settings))
     host = settings.graph_base_url.split("//", 1)[1].split(":")[0]
     auth = AzureIdentityAuthenticationProvider(
         credential, scopes=[f"{settings.graph_base_url}/.default"], allowed_hosts=[host]

@@ -32,6 +32,18 @@ param entraClientId string = ''
 @description('Name of the vault secret holding the app registration\'s client secret.')
 param entraClientSecretName string = 'entra-client-secret'
 
+// Not the settings.py default (secret, for local runs): in Azure the managed identity is the
+// app registration's federated credential, so no secret exists (docs/deploy.md).
+@description('How the app proves itself to Entra ID: federated (no secret), certificate or secret.')
+@allowed(['federated', 'certificate', 'secret'])
+param entraCredential string = 'federated'
+
+@description('Name of the vault certificate (its PEM secret) when entraCredential is certificate.')
+param entraCertificateName string = 'entra-certificate'
+
+@description('Comma-separated URLs the browser may return to after linking a tenant.')
+param connectReturnUrls string = ''
+
 @description('Token authority; change it for a sovereign cloud.')
 param entraAuthorityHost string = 'https://login.microsoftonline.com'
 
@@ -132,6 +144,9 @@ module app 'modules/function-app.bicep' = {
     entraTenantId: syncedTenantId
     entraClientId: entraClientId
     entraClientSecretName: entraClientSecretName
+    entraCredential: entraCredential
+    entraCertificateName: entraCertificateName
+    connectReturnUrls: connectReturnUrls
     entraAuthorityHost: entraAuthorityHost
     graphBaseUrl: graphBaseUrl
     syncSchedule: syncSchedule
@@ -152,5 +167,9 @@ output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output ENTRA_TENANT_ID string = syncedTenantId
 output KEY_VAULT_URL string = vault.outputs.uri
+// Enter these on the app registration as its federated credential (docs/deploy.md).
+output FEDERATED_CREDENTIAL_ISSUER string = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+output FEDERATED_CREDENTIAL_SUBJECT string = identity.outputs.principalId
+output FEDERATED_CREDENTIAL_AUDIENCE string = 'api://AzureADTokenExchange'
 output TABLES_ENDPOINT string = app.outputs.tablesEndpoint
 output QUEUES_ENDPOINT string = app.outputs.queuesEndpoint

@@ -15,6 +15,9 @@ param keyVaultUrl string
 param entraTenantId string
 param entraClientId string
 param entraClientSecretName string
+param entraCredential string
+param entraCertificateName string
+param connectReturnUrls string
 param entraAuthorityHost string
 param graphBaseUrl string
 param syncSchedule string
@@ -118,6 +121,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ENTRA_CLIENT_SECRET_NAME'
           value: entraClientSecretName
+        }
+        {
+          name: 'ENTRA_CREDENTIAL'
+          value: entraCredential
+        }
+        {
+          name: 'ENTRA_CERTIFICATE_NAME'
+          value: entraCertificateName
+        }
+        {
+          name: 'CONNECT_RETURN_URLS'
+          value: connectReturnUrls
         }
         {
           name: 'ENTRA_AUTHORITY_HOST'

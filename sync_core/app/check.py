@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync_core.app.service import SyncService, open_directory
 from sync_core.core.config import TenantConfig
@@ -18,6 +18,10 @@ from sync_core.core.ports import StoredIndex, UserDirectory
 from sync_core.core.scope import Scope
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
+
+if TYPE_CHECKING:
+    from sync_core.adapters.credentials import AppCredential
+    from sync_core.adapters.graph import GraphDirectory
 
 
 @dataclass(frozen=True)
@@ -63,65 +67,102 @@ async def check_connectivity(
 ) -> CheckResult:
     """Every link, then a read of the whole directory to count who would be imported; with a
     budget (the HTTP route has one), counting stops when it runs out and the counts are null."""
-    problems: list[Problem] = []
-    warnings: list[str] = []
-    passed: list[str] = []
-    config = TenantConfig()
+    found = _Findings()
+    config = await _check_storage(settings, tenant_id, found)
+    app = await _check_credential(settings, found)
+    if app is None:
+        return found.result(tenant_id, None, None)
+    directory = open_directory(settings, tenant_id, app)
+    found.warnings += directory.stats.credential_warnings  # 30 days before Key Vault's `exp`
+    tenant_name: str | None = None
+    counts: _Counts | None = None
+    try:
+        tenant_name = await _check_organization(directory, found)
+        await directory.count_probe()  # one small listing: the permission, proven fast
+        found.passed.append("the app may list users (User.Read.All)")
+        try:
+            counts = await asyncio.wait_for(
+                _count_in_scope(directory, config), count_budget_seconds
+            )
+        except TimeoutError:
+            found.warnings.append(
+                f"Counting the users in scope took longer than {count_budget_seconds:g} s and "
+                "was stopped; run `python -m sync_core check` for the counts."
+            )
+    except SyncError as failure:  # the directory raises its failures classified
+        found.failed(failure)
+    finally:
+        await directory.close()
+    return found.result(tenant_id, tenant_name, counts)
 
+
+@dataclass
+class _Findings:
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
+
+    def failed(self, failure: SyncError) -> None:
+        self.problems.append(Problem(failure.code, failure.message, failure.fix))
+
+    def result(
+        self, tenant_id: str, tenant_name: str | None, counts: _Counts | None
+    ) -> CheckResult:
+        return CheckResult(
+            tenant_id=tenant_id,
+            tenant_name=tenant_name,
+            users_in_scope=counts.in_scope if counts else None,
+            users_read=counts.read if counts else None,
+            users_importable=counts.importable if counts else None,
+            problems=tuple(self.problems),
+            warnings=tuple(self.warnings),
+            passed=tuple(self.passed),
+        )
+
+
+async def _check_storage(settings: Settings, tenant_id: str, found: _Findings) -> TenantConfig:
     try:
         async with SyncService(settings) as service:
-            passed.append("Table Storage is reachable")
+            found.passed.append("Table Storage is reachable")
             config = await service.effective_config(tenant_id)
-            passed.append("the tenant configuration is valid")
+            found.passed.append("the tenant configuration is valid")
+            return config
     except SyncError as failure:
-        problems.append(Problem(failure.code, failure.message, failure.fix))
+        found.failed(failure)
     except ConfigError as error:
-        problems.append(
+        found.problems.append(
             Problem(
                 "invalid_config",
                 f"The stored configuration is invalid: {error}",
                 "Fix it and store it again with `config set`; the check used the defaults.",
             )
         )
+    return TenantConfig()
 
-    from sync_core.adapters.credentials import read_client_secret  # azure-identity: lazily
+
+async def _check_credential(settings: Settings, found: _Findings) -> AppCredential | None:
+    from sync_core.adapters.credentials import load_app_credential  # azure-identity: lazily
 
     try:
-        secret = await read_client_secret(settings)
+        app = await load_app_credential(settings)
     except SyncError as failure:
-        problems.append(Problem(failure.code, failure.message, failure.fix))
-        return _result(tenant_id, None, None, problems, warnings, passed)
-    passed.append("the client secret is readable")
+        found.failed(failure)
+        return None
+    if app.kind != "federated":
+        found.passed.append(f"{app.described} is readable")
+    return app
 
-    directory = open_directory(settings, tenant_id, secret)
-    tenant_name: str | None = None
-    counts: _Counts | None = None
-    try:
-        organization = await directory.organization()
-        if organization is None:
-            warnings.append(
-                "Graph refused /organization, so the tenant name is unknown; grant "
-                "Organization.Read.All to show it (the sync does not need it)."
-            )
-        else:
-            tenant_name = organization.display_name
-            passed.append("Entra ID issued a token and Graph answered")
-        await directory.count_probe()  # one small listing: the permission, proven fast
-        passed.append("the app may list users (User.Read.All)")
-        try:
-            counts = await asyncio.wait_for(
-                _count_in_scope(directory, config), count_budget_seconds
-            )
-        except TimeoutError:
-            warnings.append(
-                f"Counting the users in scope took longer than {count_budget_seconds:g} s and "
-                "was stopped; run `python -m sync_core check` for the counts."
-            )
-    except SyncError as failure:  # the directory raises its failures classified
-        problems.append(Problem(failure.code, failure.message, failure.fix))
-    finally:
-        await directory.close()
-    return _result(tenant_id, tenant_name, counts, problems, warnings, passed)
+
+async def _check_organization(directory: GraphDirectory, found: _Findings) -> str | None:
+    organization = await directory.organization()
+    if organization is None:
+        found.warnings.append(
+            "Graph refused /organization, so the tenant name is unknown; grant "
+            "Organization.Read.All to show it (the sync does not need it)."
+        )
+        return None
+    found.passed.append("Entra ID issued a token and Graph answered")
+    return organization.display_name
 
 
 @dataclass(frozen=True)
@@ -145,26 +186,6 @@ async def _count_in_scope(directory: UserDirectory, config: TenantConfig) -> _Co
         await scope_and_map(page, scope, mapper, nothing_stored, tally)
     counts = tally.counts
     return _Counts(counts.read, counts.inScope, counts.inScope - counts.skippedNoEmail)
-
-
-def _result(
-    tenant_id: str,
-    tenant_name: str | None,
-    counts: _Counts | None,
-    problems: list[Problem],
-    warnings: list[str],
-    passed: list[str],
-) -> CheckResult:
-    return CheckResult(
-        tenant_id=tenant_id,
-        tenant_name=tenant_name,
-        users_in_scope=counts.in_scope if counts else None,
-        users_read=counts.read if counts else None,
-        users_importable=counts.importable if counts else None,
-        problems=tuple(problems),
-        warnings=tuple(warnings),
-        passed=tuple(passed),
-    )
 
 
 def render_check(result: CheckResult) -> str:

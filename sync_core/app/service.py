@@ -14,16 +14,19 @@ from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.tables.common import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
+from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.core.config import TenantConfig
+from sync_core.core.credential_expiry import expiry_warning
 from sync_core.core.engine import RunRequest, run_sync
 from sync_core.core.ports import Lease, Ports
-from sync_core.core.report import RunReport
+from sync_core.core.report import RunReport, utc_now
 from sync_core.settings import Settings
 
 if TYPE_CHECKING:
+    from sync_core.adapters.credentials import AppCredential
     from sync_core.adapters.graph import GraphDirectory
 
 # msgraph, kiota and azure-identity (with aiohttp) are imported where first needed, not here: the
@@ -33,13 +36,17 @@ if TYPE_CHECKING:
 _TABLES_READY: set[str] = set()
 
 
-def open_directory(settings: Settings, tenant_id: str, client_secret: str) -> GraphDirectory:
-    """One tenant's directory, read with the app registration's credential (closed with it)."""
+def open_directory(settings: Settings, tenant_id: str, app: AppCredential) -> GraphDirectory:
+    """One tenant's directory, read with the app registration's credential (closed with it).
+    A Key Vault credential about to expire is a warning of every run report."""
     from sync_core.adapters.credentials import entra_credential
     from sync_core.adapters.graph import GraphDirectory
 
-    credential = entra_credential(settings, tenant_id, client_secret)
-    return GraphDirectory(credential, settings.graph_base_url, owns_credential=True)
+    credential = entra_credential(settings, tenant_id, app)
+    directory = GraphDirectory(credential, settings.graph_base_url, owns_credential=True)
+    warning = expiry_warning(app.described, app.expires_on, utc_now())
+    directory.stats.credential_warnings = (warning,) if warning else ()
+    return directory
 
 
 class SyncService:
@@ -49,7 +56,7 @@ class SyncService:
         self.settings = settings
         self._identity: AsyncTokenCredential | None = None
         self._tables: TableServiceClient | None = None
-        self._client_secret: str | None = None
+        self._app_credential: AppCredential | None = None
 
     async def __aenter__(self) -> SyncService:
         settings = self.settings
@@ -74,6 +81,7 @@ class SyncService:
         self.leases = LeaseStore(self._tables)
         self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
+        self.connect_requests = ConnectRequests(self._tables)
         return self
 
     async def __aexit__(
@@ -91,11 +99,11 @@ class SyncService:
             await self._identity.close()
 
     async def open_directory(self, tenant_id: str) -> GraphDirectory:
-        if self._client_secret is None:
-            from sync_core.adapters.credentials import read_client_secret
+        if self._app_credential is None:
+            from sync_core.adapters.credentials import load_app_credential
 
-            self._client_secret = await read_client_secret(self.settings)
-        return open_directory(self.settings, tenant_id, self._client_secret)
+            self._app_credential = await load_app_credential(self.settings)
+        return open_directory(self.settings, tenant_id, self._app_credential)
 
     async def effective_config(self, tenant_id: str) -> TenantConfig:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""

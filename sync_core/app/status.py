@@ -17,17 +17,20 @@ STATUS_HISTORY = 20
 async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[str, Any]]:
     """Per tenant: last run, last success, next due, employees (as of the last success)."""
     tenants = await served_tenants(service)
+    names = await service.registry.names()
     slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
 
     async def one(tenant_id: str) -> dict[str, Any]:
         async with slots:
             plan = await tenant_schedule(service, tenant_id, now, STATUS_HISTORY)
-        return tenant_status_json(plan, tenants[tenant_id])
+        return tenant_status_json(plan, tenants[tenant_id], names.get(tenant_id))
 
     return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
 
 
-def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
+def tenant_status_json(
+    plan: TenantSchedule, enabled: bool, name: str | None = None
+) -> dict[str, Any]:
     def run(report: RunReport | None) -> dict[str, Any] | None:
         if report is None:
             return None
@@ -38,6 +41,7 @@ def tenant_status_json(plan: TenantSchedule, enabled: bool) -> dict[str, Any]:
     success = plan.last_success
     return {
         "tenantId": plan.tenant_id,
+        "tenantName": name,  # stored when the tenant was linked
         "enabled": enabled,
         "intervalHours": round(plan.interval.total_seconds() / 3600, 2),
         "lastRun": run(plan.last_run),

@@ -272,7 +272,7 @@ async def _synchronise(
 
 def _reading_warnings(stats: GraphStats) -> list[str]:
     """What the admin should know about how the listing went, even when it went well."""
-    warnings: list[str] = []
+    warnings: list[str] = list(stats.credential_warnings)
     if stats.listing_restarts:
         warnings.append(
             f"Graph's page token expired during the listing, which restarted from the first "

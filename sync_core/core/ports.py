@@ -28,6 +28,7 @@ class GraphStats:
     dropped: int = 0
     listing_restarts: int = 0  # the listing began again after an expired page token
     advanced_query_refused: bool = False  # the tenant refused advanced queries (B2C)
+    credential_warnings: tuple[str, ...] = ()  # e.g. a Key Vault secret about to expire
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,11 @@ class ApiResponse:
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"  # text/html for the consent callback's page
 
     def text(self) -> str:
+        if isinstance(self.body, str) and self.content_type != "application/json":
+            return self.body
         return json.dumps(self.body, ensure_ascii=False)
 
 

@@ -18,9 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity, render_check
-from sync_core.app.closing import close_failed
 from sync_core.app.exclusive import TenantBusy, sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
@@ -28,8 +26,6 @@ from sync_core.core.config_parse import ConfigError, parse_config_bytes
 from sync_core.core.engine import RunRequest
 from sync_core.core.json_document import MAX_DOCUMENT_BYTES
 from sync_core.core.report import (
-    FINAL_STATUSES,
-    RunProblem,
     RunStatus,
     Trigger,
     new_run_id,
@@ -38,10 +34,18 @@ from sync_core.core.report import (
 )
 from sync_core.errors import FatalError, SyncError
 from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
+from sync_core.surfaces.cli_output import (
+    CANCELLED,
+    close_interrupted,
+    connect_command,
+    emit,
+    show_employees,
+    show_runs,
+    write_stdout,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
-CANCELLED = "cancelled"
 
 
 class Interrupted(Exception):
@@ -99,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     _tenant(employees)
     _json(employees)
 
+    connect = command("connect", "print the admin-consent URL that links a tenant")
+    connect.add_argument(
+        "--callback",
+        required=True,
+        help="the app's callback, https://<function app>.azurewebsites.net/api/connect/callback",
+    )
+    _tenant(connect)  # unused: the admin picks the tenant; accepted so every command takes it
+    _json(connect)
+
     runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
@@ -121,7 +134,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     try:
         if args.command == "config" and args.config_command == "validate":
             return _validate(args.file)
-        settings = load_settings(env, needs_graph=args.command in ("check", "sync"))
+        settings = load_settings(env, needs_graph=args.command in ("check", "sync", "connect"))
         tenant_id = _tenant_id(args, settings)
         return asyncio.run(_dispatch(args, settings, tenant_id))
     except Interrupted as stopped:
@@ -194,7 +207,7 @@ def _fail(
         error: dict[str, Any] = {"code": code, "message": message, "fix": fix}
         if problems is not None:
             error["problems"] = problems
-        _write_stdout(json.dumps({"error": error}, ensure_ascii=False))
+        write_stdout(json.dumps({"error": error}, ensure_ascii=False))
     return exit_code
 
 
@@ -207,7 +220,7 @@ def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:
 
 def _validate(path: Path) -> int:
     _read_config_file(path)
-    _write_stdout(f"{path}: valid")
+    write_stdout(f"{path}: valid")
     return EXIT_OK
 
 
@@ -222,23 +235,12 @@ def _read_config_file(path: Path) -> TenantConfig:
     return parse_config_bytes(raw)
 
 
-def _write_stdout(text: str) -> None:
-    """One line (or block) on stdout. A reader that stops early (`employees | head`) is not a
-    failure of the command: what is left goes to devnull and the command ends with its own
-    outcome (Python's signal docs, "Note on SIGPIPE")."""
-    try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush goes there too
-        os.close(devnull)
-
-
 async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str) -> int:
+    if args.command == "connect":
+        return await connect_command(args, settings)
     if args.command == "check":
         result = await check_connectivity(settings, tenant_id)
-        _emit(args, result.to_json(), render_check(result))
+        emit(args, result.to_json(), render_check(result))
         return EXIT_OK if result.ok else EXIT_FAILED
 
     async with SyncService(settings) as service:
@@ -246,12 +248,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             if args.config_command == "set":
                 config = _read_config_file(args.file)
                 await service.configs.put(tenant_id, config)
-                _write_stdout(
+                write_stdout(
                     f"stored the configuration of {tenant_id}; it applies from the next run"
                 )
                 return EXIT_OK
             config = await service.effective_config(tenant_id)
-            _write_stdout(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
+            write_stdout(json.dumps(config.to_json(), indent=2, ensure_ascii=False))
             return EXIT_OK
 
         if args.command == "sync":
@@ -272,7 +274,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 if task is not None:
                     task.uncancel()
                 assert request.run_id is not None
-                closed = await _close_interrupted(service, tenant_id, request.run_id)
+                closed = await close_interrupted(service, tenant_id, request.run_id)
                 raise Interrupted(request.run_id, closed) from None
             except TenantBusy as busy:
                 raise FatalError(
@@ -280,7 +282,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                     f"Another run of this tenant ({busy.holder}) is in progress.",
                     "Wait for it to finish (`runs` shows it), then sync again.",
                 ) from None
-            _emit(args, report.to_json(), render_text(report))
+            emit(args, report.to_json(), render_text(report))
             if report.status == RunStatus.FAILED and report.errors[0].code == "invalid_config":
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one
             return {RunStatus.FAILED: EXIT_FAILED, RunStatus.HELD: EXIT_HELD}.get(
@@ -288,66 +290,5 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             )
 
         if args.command == "employees":
-            config = await service.effective_config(tenant_id)
-            names = [field.name for field in config.fields]
-            employees = [
-                employee_view(entity, names) async for entity in service.employees.all(tenant_id)
-            ]
-            employees.sort(key=lambda e: (e.get("Email") or "", e["id"]))
-            document = {
-                "tenantId": tenant_id,
-                "fields": ["Email", *names, "Aliases"],
-                "employees": employees,
-            }
-            _emit(args, document, _render_employees(employees, names))
-            return EXIT_OK
-
-        reports = await service.runs.latest(tenant_id, top=max(1, min(args.top, 500)))
-        _emit(
-            args,
-            {"runs": [report.to_json() for report in reports]},
-            "\n".join(
-                f"{r.run_id}  {r.status:<9} {r.trigger:<9} read {r.counts.read:>6}  "
-                f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
-                f"{'  (dry run)' if r.dry_run else ''}"
-                for r in reports
-            )
-            or "no runs yet",
-        )
-        return EXIT_OK
-
-
-async def _close_interrupted(service: SyncService, tenant_id: str, run_id: str) -> bool:
-    try:
-        record = await service.runs.get(tenant_id, run_id)
-        if record is None or record.status in FINAL_STATUSES:
-            return record is not None
-        problem = RunProblem(
-            CANCELLED,
-            "The run was interrupted (Ctrl-C) before it finished. Rows written so far are "
-            "correct; nothing was deleted unless the run had reached its clean-up.",
-            "Sync again; the next run completes the work.",
-        )
-        return (await close_failed(service.runs, record, problem, utc_now())).was_open
-    except SyncError:  # the record stays `running` until the timer or the next run closes it
-        return False
-
-
-def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        _write_stdout(json.dumps(document, ensure_ascii=False))
-    else:
-        _write_stdout(text)
-
-
-def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:
-    shown = ["Email", *names[:4]]
-    widths = {
-        n: min(36, max([len(n)] + [len(str(e.get(n) or "")) for e in employees])) for n in shown
-    }
-    lines = ["  ".join(n.ljust(widths[n]) for n in shown).rstrip()]
-    for employee in employees:
-        cells = (str(employee.get(n) or "")[: widths[n]].ljust(widths[n]) for n in shown)
-        lines.append("  ".join(cells).rstrip())
-    lines.append(f"{len(employees)} employees ({len(names)} fields each; --json shows them all)")
-    return "\n".join(lines)
+            return await show_employees(args, service, tenant_id)
+        return await show_runs(args, service, tenant_id)

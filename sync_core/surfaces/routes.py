@@ -36,6 +36,7 @@ from sync_core.surfaces.api import (
     unwrap_token,
     wrap_token,
 )
+from sync_core.surfaces.connect_routes import connect, connect_callback, unlink
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -294,5 +295,8 @@ ROUTES: dict[str, Route] = {
         Route("check_connectivity", "check", ("POST",), check),
         Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config),
         Route("list_employees", "employees/{tenantId}", ("GET",), list_employees),
+        Route("connect", "connect", ("POST",), connect),
+        Route("connect_callback", "connect/callback", ("GET",), connect_callback),
+        Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
     )
 }

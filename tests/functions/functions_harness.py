@@ -123,3 +123,19 @@ class SyncQueue:
             self.client.delete_message(message)
             taken.append(message)
         return taken
+
+
+def call_callback(params: dict[str, str]) -> Answer:
+    """The consent callback as the admin's browser reaches it: anonymous, no function key."""
+    request = func.HttpRequest(
+        "GET",
+        f"{HOST}/api/{ROUTES['connect_callback'].template}",
+        headers={},
+        params=params,
+        route_params={},
+        body=b"",
+    )
+    function = built_functions()["connect_callback"].get_user_function()
+    response: func.HttpResponse = asyncio.run(function(request))
+    assert response.mimetype == "text/html"
+    return Answer(response.status_code, dict(response.headers), response.get_body().decode())

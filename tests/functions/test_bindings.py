@@ -60,7 +60,9 @@ def test_http_route_is_documented_and_needs_a_function_key(name: str) -> None:
     binding = trigger(name)
     assert binding["type"] == "httpTrigger"
     assert binding["route"] == ROUTES[name].template
-    assert str(binding["authLevel"].value) == "function"
+    # The consent callback is reached by the admin's browser coming back from Microsoft.
+    expected = "anonymous" if name == ANONYMOUS_ROUTE else "function"
+    assert str(binding["authLevel"].value) == expected
     # No method list: the host would answer undeclared methods with a bare 404, so every method
     # reaches the app, which answers 405 (tests/functions/test_http_errors.py).
     assert "methods" not in binding
@@ -84,11 +86,17 @@ def test_openapi_documents_every_route_and_method() -> None:
     assert schemes["functionKey"] == {"type": "apiKey", "in": "header", "name": "x-functions-key"}
 
 
-def test_no_route_is_anonymous() -> None:
-    for function in built_functions().values():
-        for binding in function.get_bindings_dict()["bindings"]:
-            if binding["type"] == "httpTrigger":
-                assert str(binding["authLevel"].value) != "anonymous"
+ANONYMOUS_ROUTE = "connect_callback"
+
+
+def test_only_the_consent_callback_is_anonymous() -> None:
+    anonymous = {
+        name
+        for name, function in built_functions().items()
+        for binding in function.get_bindings_dict()["bindings"]
+        if binding["type"] == "httpTrigger" and str(binding["authLevel"].value) == "anonymous"
+    }
+    assert anonymous == {ANONYMOUS_ROUTE}
 
 
 def test_host_json_queue_and_timeout_settings_fit_the_lease_and_the_schedule() -> None:

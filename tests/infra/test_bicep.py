@@ -597,12 +597,25 @@ def test_setting_is_a_deployment_parameter_with_the_code_default(spec: SettingSp
             f"main.parameters.json: {param} should read {spec.name}"
         )
     else:
-        assert main()["parameters"][param]["default"] == spec.default, (
-            f"main.bicep {param} default differs from sync_core's {spec.default!r}"
+        default = INFRA_DEFAULTS.get(spec.name, spec.default)
+        assert main()["parameters"][param]["default"] == default, (
+            f"main.bicep {param} default differs from {default!r}"
         )
-        assert given == f"${{{spec.name}={spec.default}}}", (
-            f"main.parameters.json: {param} should be ${{{spec.name}={spec.default}}}"
+        assert given == f"${{{spec.name}={default}}}", (
+            f"main.parameters.json: {param} should be ${{{spec.name}={default}}}"
         )
+
+
+# Where Azure's default differs from the code's on purpose: deployed, the managed identity is the
+# app registration's federated credential (no secret); locally the code keeps the client secret.
+INFRA_DEFAULTS = {"ENTRA_CREDENTIAL": "federated"}
+
+
+def test_infra_outputs_what_the_federated_credential_needs() -> None:
+    outputs = main()["outputs"]
+    assert outputs["FEDERATED_CREDENTIAL_AUDIENCE"]["value"] == "api://AzureADTokenExchange"
+    assert "principalId" in json.dumps(outputs["FEDERATED_CREDENTIAL_SUBJECT"])
+    assert "/v2.0" in json.dumps(outputs["FEDERATED_CREDENTIAL_ISSUER"])
 
 
 def test_flex_consumption_maximum_instance_count_is_at_least_40() -> None:

@@ -51,7 +51,23 @@ class ConfigStore:
             "UpdatedAt": datetime.now(UTC),
         }
         entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
-        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        # MERGE keeps the tenant's name (set when it was linked); ConfigChunks says which of
+        # the Config<i> properties are current.
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def set_tenant_name(self, tenant_id: str, name: str | None) -> None:
+        """The organisation's display name from Graph, shown beside the GUID."""
+        entity = {"PartitionKey": tenant_id, "RowKey": "config", "TenantName": name or ""}
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def remove(self, tenant_id: str) -> bool:
+        """Forget the tenant (unlink): without its row no tick or Sync Now serves it."""
+        try:
+            await self._table.get_entity(tenant_id, "config", select=["Enabled"])
+        except ResourceNotFoundError:
+            return False
+        await self._table.delete_entity(tenant_id, "config")
+        return True
 
     async def tenant_ids(self) -> list[str]:
         ids: list[str] = []
@@ -91,3 +107,20 @@ class TenantRegistry:
         except ResourceNotFoundError:
             return None
         return entity.get("Enabled") is not False
+
+    async def names(self) -> dict[str, str]:
+        """Each registered tenant's name where one is known."""
+        names: dict[str, str] = {}
+        async for entity in self._table.query_entities(
+            "RowKey eq 'config'", select=["PartitionKey", "TenantName"]
+        ):
+            if entity.get("TenantName"):
+                names[entity["PartitionKey"]] = entity["TenantName"]
+        return names
+
+    async def name(self, tenant_id: str) -> str | None:
+        try:
+            entity = await self._table.get_entity(tenant_id, "config", select=["TenantName"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("TenantName") or None

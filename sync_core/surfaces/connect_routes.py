@@ -1,0 +1,141 @@
+"""The routes that link and unlink a tenant (docs/api.md, "Linking a tenant").
+
+`connect_callback` is the one anonymous route: the browser comes back from Microsoft without a
+function key, so it trusts nothing but the signed, single-use `state` (app/onboarding.py) and
+always answers a page, never JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sync_core.app.onboarding import (
+    ConnectOutcome,
+    complete_connect,
+    start_connect,
+    unlink_tenant,
+)
+from sync_core.app.service import SyncService
+from sync_core.core.config import TenantConfig
+from sync_core.core.config_parse import ConfigError, parse_config
+from sync_core.core.consent_state import StateError, return_url_allowed
+from sync_core.core.report import utc_now
+from sync_core.errors import SyncError
+from sync_core.settings import SettingsError, load_settings
+from sync_core.surfaces.api import (
+    ApiError,
+    ApiRequest,
+    ApiResponse,
+    absolute_url,
+    body_fields,
+    config_problems,
+    json_object,
+    ok,
+    tenant_param,
+    unknown_tenant,
+)
+from sync_core.surfaces.connect_page import outcome_page, page, refused_page
+
+log = logging.getLogger("sync_core.surfaces.connect")
+CALLBACK_PATH = ("connect", "callback")
+_HTML = "text/html"
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    fields = body_fields(
+        json_object(request.body, required=False), {"returnUrl": str, "config": dict}
+    )
+    settings = load_settings(environ, needs_graph=True)
+    return_url = fields.get("returnUrl")
+    if return_url is not None and not return_url_allowed(return_url, settings.connect_return_urls):
+        raise ApiError(
+            400,
+            "return_url_not_allowed",
+            "returnUrl is not under one of the URLs in CONNECT_RETURN_URLS.",
+            fix="Add its origin and path to the CONNECT_RETURN_URLS app setting, or omit it.",
+        )
+    config = _requested_config(fields.get("config"))
+    async with SyncService(settings) as service:
+        link = await start_connect(
+            service,
+            callback_url=absolute_url(request, CALLBACK_PATH),
+            return_url=return_url,
+            config=config,
+            now=utc_now(),
+        )
+    return ok(
+        {
+            "consentUrl": link.consent_url,
+            "state": link.state,
+            "expiresAt": link.expires_at.isoformat().replace("+00:00", "Z"),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    try:
+        settings = load_settings(environ, needs_graph=True)
+        async with SyncService(settings) as service:
+            outcome = await complete_connect(service, request.params, utc_now())
+    except StateError as error:
+        log.warning("consent callback refused: %s state", error.reason)
+        return _page(400, refused_page(f"{error} Nothing was changed."))
+    except (SettingsError, SyncError) as error:
+        log.error("consent callback failed: %s", getattr(error, "code", "invalid_settings"))
+        text = "The app could not finish linking the tenant; try again in a few minutes."
+        return _page(503, page("Tenant not linked", f"<p>{text}</p>"))
+    if outcome.return_url:
+        return ApiResponse(302, "", {**_NO_STORE, "Location": _with_outcome(outcome)}, _HTML)
+    return _page(200, outcome_page(outcome))
+
+
+async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    fields = body_fields(json_object(request.body, required=False), {"removeEmployees": bool})
+    flag = request.params.get("removeEmployees", "").lower()
+    if flag not in ("", "true", "false"):
+        raise ApiError(400, "invalid_parameter", "removeEmployees must be true or false.")
+    remove = fields.get("removeEmployees", False) or flag == "true"
+    async with SyncService(load_settings(environ, needs_graph=False)) as service:
+        try:
+            removed = await unlink_tenant(service, tenant, remove_employees=remove)
+        except LookupError:
+            raise unknown_tenant(tenant) from None
+    return ok({"tenantId": tenant, "unlinked": True, "employeesRemoved": removed})
+
+
+def _requested_config(document: dict[str, Any] | None) -> TenantConfig | None:
+    if document is None:
+        return None
+    try:
+        return parse_config(document)
+    except ConfigError as error:
+        raise ApiError(
+            400,
+            "invalid_config",
+            f"config is invalid ({len(error.problems)} problem(s)); no link was made.",
+            details=config_problems(error),
+        ) from None
+
+
+def _with_outcome(outcome: ConnectOutcome) -> str:
+    """The allow-listed return URL with the outcome in its query (its own query kept)."""
+    parts = urlsplit(outcome.return_url or "")
+    added: dict[str, str] = {"connect": "linked" if outcome.linked else "failed"}
+    if outcome.linked:
+        added["tenantId"] = outcome.tenant_id or ""
+        added["tenantName"] = outcome.tenant_name or ""
+        added["connectivity"] = "ok" if outcome.check and outcome.check.ok else "problems"
+    else:
+        added["reason"] = outcome.reason or ""
+    query = f"{parts.query}&{urlencode(added)}" if parts.query else urlencode(added)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _page(status: int, html: str) -> ApiResponse:
+    return ApiResponse(status, html, _NO_STORE, _HTML)

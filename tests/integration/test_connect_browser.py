@@ -1,0 +1,82 @@
+"""End to end in a real browser: headless Chromium (Debian's chromium + chromium-driver, driven by
+Selenium) opens the consent URL the app made, accepts on the simulator's admin-consent page and
+comes back to the callback served by the development server (devtools/devserver.py, the same
+handlers as function_app.py), whose page shows the tenant's name and connectivity.
+
+scripts/bootstrap.sh installs the browser when it is missing; a browser that cannot start FAILS
+this test (never a skip).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from devtools.devserver import DevServer
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    assert os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER), (
+        "Chromium is missing: run scripts/bootstrap.sh as root (it installs Debian's chromium "
+        "and chromium-driver), or `apt-get install -y chromium chromium-driver`"
+    )
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        # The simulator's certificate comes from the test CA, which Chromium's store lacks.
+        "--ignore-certificate-errors",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def dev_server(app_env) -> Iterator[str]:
+    server = DevServer(dict(os.environ))
+    yield server.start()
+    server.stop()
+
+
+def test_an_admin_links_the_tenant_in_the_browser(simulator, tenant, dev_server, browser):
+    trust = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    with httpx.Client(verify=trust) as http:
+        link = http.post(f"{dev_server}/api/connect", json={}).json()
+    callback = f"{dev_server}/api/connect/callback"
+    simulator.add_redirect_uri(os.environ["ENTRA_CLIENT_ID"], callback)
+    simulator.consent.plan(tenant_id=tenant.id)  # preselects the tenant on the page
+    try:
+        browser.get(link["consentUrl"])
+        assert "Entra Employee Sync" in browser.page_source
+        browser.find_element(By.ID, "accept").click()
+        WebDriverWait(browser, 120).until(
+            expected_conditions.presence_of_element_located((By.ID, "tenant-name"))
+        )
+    finally:
+        simulator.consent.clear()
+    assert browser.current_url.startswith(callback)
+    assert browser.find_element(By.ID, "tenant-name").text == "Contoso Ltd"
+    assert browser.find_element(By.ID, "tenant-id").text == tenant.id
+    assert browser.find_element(By.ID, "connectivity").text == "Connectivity: OK"
+    assert int(browser.find_element(By.ID, "users-in-scope").text) > 0

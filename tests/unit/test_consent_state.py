@@ -1,0 +1,84 @@
+"""The consent state's signature and expiry, the return-URL allow-list and the consent URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sync_core.core.consent_state import (
+    StateError,
+    consent_url,
+    return_url_allowed,
+    sign_state,
+    verify_state,
+)
+
+KEY = b"k" * 32
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_a_signed_state_verifies_until_it_expires():
+    state = sign_state(KEY, "nonce-1", NOW + timedelta(minutes=15))
+    assert verify_state(KEY, state, NOW + timedelta(minutes=14)).nonce == "nonce-1"
+    with pytest.raises(StateError) as late:
+        verify_state(KEY, state, NOW + timedelta(minutes=15))
+    assert late.value.reason == "expired"
+
+
+@pytest.mark.parametrize("tamper", ["other key", "payload", "signature", "no dot", "huge"])
+def test_a_state_not_signed_by_the_key_is_forged(tamper):
+    state = sign_state(KEY, "nonce-1", NOW + timedelta(minutes=15))
+    body, _, signature = state.partition(".")
+    forged = {
+        "other key": sign_state(b"x" * 32, "nonce-1", NOW + timedelta(minutes=15)),
+        "payload": sign_state(KEY, "nonce-2", NOW).partition(".")[0] + "." + signature,
+        "signature": body + "." + signature[:-1] + ("A" if signature[-1] != "A" else "B"),
+        "no dot": body + signature,
+        "huge": body + "." + signature + "A" * 600,
+    }[tamper]
+    with pytest.raises(StateError) as refused:
+        verify_state(KEY, forged, NOW)
+    assert refused.value.reason == "forged"
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://app.example.com/tenants", True),
+        ("https://app.example.com/tenants/linked?x=1", True),
+        ("https://app.example.com/tenantsX", False),
+        ("https://app.example.com.evil.net/tenants", False),
+        ("http://app.example.com/tenants", False),
+        ("https://app.example.com:8443/tenants", False),
+        ("https://user@app.example.com/tenants", False),
+        ("javascript:alert(1)", False),
+        ("https://other.example.com/", True),
+        ("https://[::1/x", False),
+    ],
+)
+def test_return_urls_are_compared_parsed(url, allowed):
+    allow = ("https://app.example.com/tenants/", "https://other.example.com")
+    assert return_url_allowed(url, allow) is allowed
+
+
+def test_nothing_is_allowed_without_an_allow_list():
+    assert not return_url_allowed("https://app.example.com/", ())
+
+
+def test_consent_url_names_the_app_graph_default_scope_and_callback():
+    url = consent_url(
+        "https://login.microsoftonline.us", "cid", "https://graph.microsoft.us", "https://f/cb", "s"
+    )
+    parts = urlsplit(url)
+    assert (parts.netloc, parts.path) == (
+        "login.microsoftonline.us",
+        "/organizations/v2.0/adminconsent",
+    )
+    assert parse_qs(parts.query) == {
+        "client_id": ["cid"],
+        "scope": ["https://graph.microsoft.us/.default"],
+        "redirect_uri": ["https://f/cb"],
+        "state": ["s"],
+    }
