@@ -55,17 +55,3 @@ if [[ ! -x node_modules/.bin/azurite || "$(cat "$stamp" 2>/dev/null)" != "$wante
   npm ci --no-audit --no-fund --loglevel=error
   echo "$wanted" >"$stamp"
 fi
-
-# The browser test needs Debian's Chromium and its driver (never a browser build downloaded by a
-# tool). Installed only when missing: apt-get update and the install take a while.
-if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-    echo "bootstrap: installing chromium and chromium-driver (apt-get)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    echo "bootstrap: chromium is missing and cannot be installed here (needs root and apt-get):" \
-      "run 'apt-get install -y chromium chromium-driver' as root; the browser test fails" \
-      "without it." >&2
-  fi
-fi

@@ -5,6 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh
+bash scripts/install-browser.sh
 bash scripts/checkov.sh --install-only
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -3,7 +3,7 @@ Selenium) opens the consent URL the app made, accepts on the simulator's admin-c
 comes back to the callback served by the development server (devtools/devserver.py, the same
 handlers as function_app.py), whose page shows the tenant's name and connectivity.
 
-scripts/bootstrap.sh installs the browser when it is missing; a browser that cannot start FAILS
+scripts/install-browser.sh (run by scripts/test.sh) installs the browser when it is missing; a browser that cannot start FAILS
 this test (never a skip).
 """
 
@@ -32,7 +32,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
     assert os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER), (
-        "Chromium is missing: run scripts/bootstrap.sh as root (it installs Debian's chromium "
+        "Chromium is missing: run scripts/install-browser.sh as root (it installs Debian's chromium "
         "and chromium-driver), or `apt-get install -y chromium chromium-driver`"
     )
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
