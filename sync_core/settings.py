@@ -78,6 +78,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "4",
     ),
     SettingSpec(
+        "SYNC_RECONCILE_HOURS",
+        "How often each tenant gets a full (reconciling) run between delta runs, in hours; "
+        "each tenant at its own stable offset within the period.",
+        "24",
+    ),
+    SettingSpec(
         "QUEUES_ENDPOINT",
         "Queue endpoint for identity-based access in Azure (Sync Now enqueues runs there); "
         "locally the queue comes from TABLES_CONNECTION_STRING.",
@@ -129,6 +135,7 @@ class Settings:
     sync_interval_max_hours: float
     queues_endpoint: str | None
     managed_identity_client_id: str | None
+    sync_reconcile_hours: float = 24.0
 
     @property
     def graph_api_url(self) -> str:
@@ -230,6 +237,8 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
             f"SYNC_INTERVAL_MAX_HOURS ({interval_max:g})"
         )
 
+    reconcile = _hours(get("SYNC_RECONCILE_HOURS") or "24", "SYNC_RECONCILE_HOURS", problems)
+
     queues_endpoint = get("QUEUES_ENDPOINT")
     if queues_endpoint:
         problems += _url_problems("QUEUES_ENDPOINT", queues_endpoint, https_only=True)
@@ -254,6 +263,7 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
         sync_schedule=schedule,
         sync_interval_min_hours=interval_min or 0.0,
         sync_interval_max_hours=interval_max or 0.0,
+        sync_reconcile_hours=reconcile or 24.0,
         queues_endpoint=queues_endpoint.rstrip("/") if queues_endpoint else None,
         managed_identity_client_id=managed_identity_client_id,
     )

@@ -6,6 +6,8 @@ starts it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
+from sync_core.adapters.tables.sync_state import SyncStateStore
 from sync_core.core.config import TenantConfig
 from sync_core.core.engine import RunRequest, run_sync
 from sync_core.core.ports import Lease, Ports
@@ -74,6 +77,7 @@ class SyncService:
         self.leases = LeaseStore(self._tables)
         self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
+        self.sync_state = SyncStateStore(self._tables)
         return self
 
     async def __aexit__(
@@ -109,5 +113,7 @@ class SyncService:
             runs=self.runs,
             configs=self.configs,
             lease=lease,
+            sync_state=self.sync_state,
         )
-        return await run_sync(request, ports)
+        every = timedelta(hours=self.settings.sync_reconcile_hours)
+        return await run_sync(replace(request, reconcile_every=every), ports)

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--allow-deletes", action="store_true", help="let this run pass the deletion guard"
     )
+    sync.add_argument(
+        "--full", action="store_true", help="a full run even when a delta run could do"
+    )
     _json(sync)
 
     employees = command("employees", "list the stored employees")
@@ -259,6 +262,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 tenant_id,
                 dry_run=args.dry_run,
                 allow_deletes=args.allow_deletes,
+                full=args.full,
                 trigger=Trigger.CLI,
                 run_id=new_run_id(utc_now()),  # known here, to close the run on Ctrl-C
             )
