@@ -30,6 +30,7 @@ from sync_core.surfaces.api import (
     int_param,
     json_object,
     ok,
+    one_of,
     run_id_param,
     tenant_param,
     unknown_tenant,
@@ -60,8 +61,9 @@ async def _require_served(service: SyncService, tenant_id: str) -> bool:
 async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     fields = body_fields(
         json_object(request.body, required=False),
-        {"tenantId": str, "dryRun": bool, "allowDeletes": bool},
+        {"tenantId": str, "dryRun": bool, "allowDeletes": bool, "mode": str},
     )
+    mode = one_of(fields, "mode", ("auto", "full"))  # "full": a full run even if delta could
     settings = _settings(environ)
     tenant = (fields.get("tenantId") or settings.tenant_id).lower()
     dry_run = fields.get("dryRun", False)
@@ -79,6 +81,7 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
             dry_run=dry_run,
             allow_deletes=fields.get("allowDeletes", False),
             now=utc_now(),
+            full=mode == "full",
         )
     status_url = absolute_url(request, ("runs", tenant, ticket.run_id))
     return ok(

@@ -70,6 +70,7 @@ def test_sync_now_runs_through_the_queue_and_serves_the_results(
         "dryRun": False,
         "allowDeletes": False,
         "trigger": "api",
+        "full": False,
     }
     deliver(message)
 
