@@ -47,6 +47,9 @@ param syncIntervalMinHours string = '2'
 @description('Longest interval between two scheduled syncs of a tenant, in hours.')
 param syncIntervalMaxHours string = '4'
 
+@description('How often each tenant gets a full, reconciling run between delta runs, in hours.')
+param syncReconcileHours string = '24'
+
 @description('Days a deleted vault stays recoverable; purge protection keeps its name taken until then.')
 @minValue(7)
 @maxValue(90)
@@ -137,6 +140,7 @@ module app 'modules/function-app.bicep' = {
     syncSchedule: syncSchedule
     syncIntervalMinHours: syncIntervalMinHours
     syncIntervalMaxHours: syncIntervalMaxHours
+    syncReconcileHours: syncReconcileHours
   }
 }
 
