@@ -42,10 +42,10 @@ param graphBaseUrl string = 'https://graph.microsoft.com'
 param syncSchedule string = '0 */15 * * * *'
 
 @description('Shortest interval between two scheduled syncs of a tenant, in hours.')
-param syncIntervalMinHours string = '2'
+param syncIntervalMinHours string = '0.25'
 
 @description('Longest interval between two scheduled syncs of a tenant, in hours.')
-param syncIntervalMaxHours string = '4'
+param syncIntervalMaxHours string = '0.25'
 
 @description('How often each tenant gets a full, reconciling run between delta runs, in hours.')
 param syncReconcileHours string = '24'

@@ -69,13 +69,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "SYNC_INTERVAL_MIN_HOURS",
-        "Shortest interval between two scheduled syncs of a tenant, in hours.",
-        "2",
+        "Shortest interval between two scheduled syncs of a tenant, in hours (by default every "
+        "tick: a delta run of an unchanged tenant costs two Graph requests).",
+        "0.25",
     ),
     SettingSpec(
         "SYNC_INTERVAL_MAX_HOURS",
         "Longest interval between two scheduled syncs of a tenant, in hours.",
-        "4",
+        "0.25",
     ),
     SettingSpec(
         "SYNC_RECONCILE_HOURS",
