@@ -136,6 +136,20 @@ class RunReport:
         return round((self.finished_at - self.started_at).total_seconds(), 3)
 
     @property
+    def idle(self) -> bool:
+        """A delta run that found nothing to do: kept out of the default run listing, so a tenant
+        checked 96 times a day still shows its runs that did something."""
+        return (
+            self.mode == "delta"
+            and self.status == RunStatus.SUCCEEDED
+            and not self.dry_run
+            and self.counts.read == 0
+            and self.writes == 0
+            and not self.errors
+            and not self.warnings
+        )
+
+    @property
     def writes(self) -> int:
         return self.counts.created + self.counts.updated + self.counts.deleted
 

@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
+    runs.add_argument(
+        "--idle", action="store_true", help="include delta runs that found nothing to do"
+    )
     _json(runs)
     return parser
 
@@ -306,12 +309,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             _emit(args, document, _render_employees(employees, names))
             return EXIT_OK
 
-        reports = await service.runs.latest(tenant_id, top=max(1, min(args.top, 500)))
+        top = max(1, min(args.top, 500))
+        reports, _ = await service.runs.page(tenant_id, top, None, idle=args.idle)
         _emit(
             args,
             {"runs": [report.to_json() for report in reports]},
             "\n".join(
-                f"{r.run_id}  {r.status:<9} {r.trigger:<9} read {r.counts.read:>6}  "
+                f"{r.run_id}  {r.status:<9} {r.mode:<5} {r.trigger:<9} read {r.counts.read:>6}  "
                 f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
                 f"{'  (dry run)' if r.dry_run else ''}"
                 for r in reports

@@ -113,12 +113,13 @@ async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
 async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     tenant = tenant_param(request)
     top = int_param(request, "top", 20, 1, MAX_RUNS_PAGE)
+    idle = request.params.get("idle") == "true"  # idle delta runs are left out by default
     after = request.params.get("continuation") or None
     if after is not None:
         run_id_param(after, code="invalid_continuation", what="continuation token")
     async with SyncService(_settings(environ)) as service:
         await _require_served(service, tenant)
-        reports, continuation = await service.runs.page(tenant, top, after)
+        reports, continuation = await service.runs.page(tenant, top, after, idle=idle)
     runs = []
     for report in reports:
         summary = report.to_json()

@@ -230,3 +230,15 @@ def test_the_report_text_says_the_mode(cli, tenant):
     result = cli("sync")
     assert result.exit_code == 0 and ", delta," in result.stdout
     assert json.loads(cli("sync", "--json", "--full").stdout)["fullReason"] == "requested"
+
+
+def test_idle_delta_runs_are_kept_out_of_the_default_run_listing(cli, tenant):
+    sync(cli)
+    sync(cli)  # idle
+    changed = sync(cli, "--full")
+    listed = cli("runs", "--json").json["runs"]
+    assert [r["mode"] for r in listed] == ["full", "full"]
+    assert listed[0]["runId"] == changed["runId"]
+    everything = cli("runs", "--idle", "--json").json["runs"]
+    assert [r["mode"] for r in everything] == ["full", "delta", "full"]
+    assert "delta" in cli("runs", "--idle").stdout
