@@ -111,6 +111,7 @@ class _Run:
         self.sink: EmployeeWriter | None = None
         self.mode = ModeDecision(RunMode.FULL, None)
         self._link_taken_at = now()
+        self._delta_refused = False
 
     async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
         try:
@@ -155,8 +156,11 @@ class _Run:
     async def _synchronise(self, ctx: PassContext, directory: UserDirectory) -> bool:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
         and nothing was held, store the new delta link. Returns whether deletions were held."""
-        state = await self._state()
-        if self.request.dry_run or self.ports.sync_state is None:
+        store = self.ports.sync_state
+        state = None if store is None else await store.get(self.request.tenant_id)
+        if self.ports.sync_state is None:  # nowhere to keep a link (the in-memory tests)
+            self.mode = ModeDecision(RunMode.FULL, None)
+        elif self.request.dry_run:
             # A dry run shows what a full run would do, and keeps no delta link.
             self.mode = ModeDecision(RunMode.FULL, FullReason.DRY_RUN)
         else:
@@ -187,10 +191,6 @@ class _Run:
             await self._commit(ctx, state, link)
         return held
 
-    async def _state(self) -> SyncState | None:
-        store = self.ports.sync_state
-        return None if store is None else await store.get(self.request.tenant_id)
-
     async def _read_delta(
         self, directory: UserDirectory, state: SyncState | None
     ) -> tuple[DeltaChanges | None, str | None]:
@@ -212,6 +212,7 @@ class _Run:
             self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
             return None, None
         except DeltaUnavailable:
+            self._delta_refused = True  # not asked again in this run
             self.mode = ModeDecision(RunMode.FULL, FullReason.DELTA_UNAVAILABLE)
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None, None
@@ -219,7 +220,8 @@ class _Run:
 
     async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
-        if self.mode.reason in (FullReason.DRY_RUN, FullReason.ODATA_FILTER):
+        skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
+        if self.ports.sync_state is None or self.mode.reason in skipped or self._delta_refused:
             return None
         self._link_taken_at = self.now()
         try:

@@ -65,9 +65,11 @@ class States:
 
 
 def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None = OLD_LINK,
-         clean_up: CleanUp | None = None, fail_on_flush: int | None = None):  # fmt: skip
+         clean_up: CleanUp | None = None, fail_on_flush: int | None = None,
+         state_without_link: bool = False):  # fmt: skip
     config = TenantConfig(clean_up=clean_up or CleanUp())
-    states = States(SyncState(link, config_hash(config), NOW, NOW) if link else None)
+    known = link is not None or state_without_link
+    states = States(SyncState(link, config_hash(config), NOW, NOW) if known else None)
     writer = Writer(set(), fail_on_flush=fail_on_flush)
     store = Store(StoredIndex({f"u{n}": stored_hash(n) for n in stored}, {}), writer)
 
@@ -134,3 +136,10 @@ def test_the_guard_holds_a_mass_disable_against_the_stored_count_and_keeps_the_l
                                   stored=tuple(range(1, 11)), clean_up=guarded)  # fmt: skip
     assert report.status == RunStatus.HELD and report.counts.deletesHeld == 4
     assert not [op for op in writer.log if op[0] == "deleted"] and states.puts == []
+
+
+def test_a_tenant_without_delta_asks_again_at_each_full_run_and_uses_it_once_offered():
+    directory = DeltaDirectory(pages=[[user(1)]])
+    report, states, _ = sync(directory, stored=(1,), link=None, state_without_link=True)
+    assert (report.mode, report.full_reason) == ("full", "deltaUnavailable")
+    assert directory.asked == ["latest"] and [s.delta_link for s in states.puts] == [LATEST]
