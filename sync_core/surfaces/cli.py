@@ -93,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--allow-deletes", action="store_true", help="let this run pass the deletion guard"
     )
-    sync.add_argument(
-        "--full", action="store_true", help="a full run even when a delta run could do"
-    )
+    sync.add_argument("--full", action="store_true", help="a full run even if delta could do")
     _json(sync)
 
     employees = command("employees", "list the stored employees")
@@ -105,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
-    runs.add_argument(
-        "--idle", action="store_true", help="include delta runs that found nothing to do"
-    )
+    runs.add_argument("--idle", action="store_true", help="also delta runs that changed nothing")
     _json(runs)
     return parser
 
