@@ -31,6 +31,11 @@ def test_sync_now_runs_delta_when_it_can_and_full_when_asked(app_env, tenant, sy
     forced = run_now(sync_queue, {"mode": "full"})
     assert forced["message"]["full"] is True
     assert (forced["report"]["mode"], forced["report"]["fullReason"]) == ("full", "requested")
+    # The idle delta run in between is left out of the listing unless asked for.
+    listed = call("list_runs", "GET", {"tenantId": tenant.id}).json["runs"]
+    assert [r["runId"] for r in listed] == [forced["report"]["runId"], first["report"]["runId"]]
+    everything = call("list_runs", "GET", {"tenantId": tenant.id}, {"idle": "true"}).json["runs"]
+    assert [r["mode"] for r in everything] == ["full", "delta", "full"]
 
 
 def test_an_unknown_mode_is_refused_naming_the_field(app_env, tenant, sync_queue):
