@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sync_core.core.config import CleanUp, TenantConfig
@@ -66,12 +67,13 @@ class States:
 
 def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None = OLD_LINK,
          clean_up: CleanUp | None = None, fail_on_flush: int | None = None,
-         state_without_link: bool = False):  # fmt: skip
+         state_without_link: bool = False, missing_since: dict | None = None):  # fmt: skip
     config = TenantConfig(clean_up=clean_up or CleanUp())
     known = link is not None or state_without_link
     states = States(SyncState(link, config_hash(config), NOW, NOW) if known else None)
     writer = Writer(set(), fail_on_flush=fail_on_flush)
-    store = Store(StoredIndex({f"u{n}": stored_hash(n) for n in stored}, {}), writer)
+    hashes = {f"u{n}": stored_hash(n) for n in stored}
+    store = Store(StoredIndex(hashes, dict(missing_since or {})), writer)
 
     async def open_directory(tenant_id: str) -> DeltaDirectory:
         return directory
@@ -143,3 +145,14 @@ def test_a_tenant_without_delta_asks_again_at_each_full_run_and_uses_it_once_off
     report, states, _ = sync(directory, stored=(1,), link=None, state_without_link=True)
     assert (report.mode, report.full_reason) == ("full", "deltaUnavailable")
     assert directory.asked == ["latest"] and [s.delta_link for s in states.puts] == [LATEST]
+
+
+def test_the_no_address_grace_holds_in_delta_runs():
+    """A stored employee whose address disappears is kept (marked); one marked before the grace
+    period and not in the round (so still without an address) is removed under Clean Up."""
+    on = CleanUp(enabled=True, max_deletes=500, max_delete_percent=100)
+    lost_address = user(1, mail=False)
+    report, _, writer = sync(DeltaDirectory(pages=[], rounds=[[lost_address]]), stored=(1, 2, 3),
+                             clean_up=on, missing_since={"u2": NOW - timedelta(hours=48)})  # fmt: skip
+    assert report.counts.noAddress == 1 and ("updated", "u1") in writer.log
+    assert [op[1] for op in writer.log if op[0] == "deleted"] == ["u2"]
