@@ -54,10 +54,13 @@ param graphBaseUrl string = 'https://graph.microsoft.com'
 param syncSchedule string = '0 */15 * * * *'
 
 @description('Shortest interval between two scheduled syncs of a tenant, in hours.')
-param syncIntervalMinHours string = '2'
+param syncIntervalMinHours string = '0.25'
 
 @description('Longest interval between two scheduled syncs of a tenant, in hours.')
-param syncIntervalMaxHours string = '4'
+param syncIntervalMaxHours string = '0.25'
+
+@description('How often each tenant gets a full, reconciling run between delta runs, in hours.')
+param syncReconcileHours string = '24'
 
 @description('Days a deleted vault stays recoverable; purge protection keeps its name taken until then.')
 @minValue(7)
@@ -152,6 +155,7 @@ module app 'modules/function-app.bicep' = {
     syncSchedule: syncSchedule
     syncIntervalMinHours: syncIntervalMinHours
     syncIntervalMaxHours: syncIntervalMaxHours
+    syncReconcileHours: syncReconcileHours
   }
 }
 

@@ -92,13 +92,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "SYNC_INTERVAL_MIN_HOURS",
-        "Shortest interval between two scheduled syncs of a tenant, in hours.",
-        "2",
+        "Shortest interval between two scheduled syncs of a tenant, in hours (by default every "
+        "tick: a delta run of an unchanged tenant costs two Graph requests).",
+        "0.25",
     ),
     SettingSpec(
         "SYNC_INTERVAL_MAX_HOURS",
         "Longest interval between two scheduled syncs of a tenant, in hours.",
-        "4",
+        "0.25",
+    ),
+    SettingSpec(
+        "SYNC_RECONCILE_HOURS",
+        "How often each tenant gets a full (reconciling) run between delta runs, in hours; "
+        "each tenant at its own stable offset within the period.",
+        "24",
     ),
     SettingSpec(
         "QUEUES_ENDPOINT",
@@ -154,6 +161,7 @@ class Settings:
     credential: str = "secret"
     certificate_name: str = "entra-certificate"
     connect_return_urls: tuple[str, ...] = ()
+    sync_reconcile_hours: float = 24.0
 
     @property
     def graph_api_url(self) -> str:
@@ -263,6 +271,8 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
             f"SYNC_INTERVAL_MAX_HOURS ({interval_max:g})"
         )
 
+    reconcile = hours(get("SYNC_RECONCILE_HOURS") or "24", "SYNC_RECONCILE_HOURS", problems)
+
     queues_endpoint = get("QUEUES_ENDPOINT")
     if queues_endpoint:
         problems += url_problems("QUEUES_ENDPOINT", queues_endpoint, https_only=True)
@@ -287,6 +297,7 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
         sync_schedule=schedule,
         sync_interval_min_hours=interval_min or 0.0,
         sync_interval_max_hours=interval_max or 0.0,
+        sync_reconcile_hours=reconcile or 24.0,
         queues_endpoint=queues_endpoint.rstrip("/") if queues_endpoint else None,
         managed_identity_client_id=managed_identity_client_id,
         credential=credential,

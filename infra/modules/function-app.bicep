@@ -23,6 +23,7 @@ param graphBaseUrl string
 param syncSchedule string
 param syncIntervalMinHours string
 param syncIntervalMaxHours string
+param syncReconcileHours string
 
 @description('Upper bound on scale-out; a sync is I/O bound on Graph and Table Storage, not on CPU. Flex Consumption accepts 40 at the lowest.')
 // Flex Consumption's lowest maximum instance count is 40 (Microsoft's flex-consumption-plan
@@ -161,6 +162,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SYNC_INTERVAL_MAX_HOURS'
           value: syncIntervalMaxHours
+        }
+        {
+          name: 'SYNC_RECONCILE_HOURS'
+          value: syncReconcileHours
         }
         {
           name: 'AZURE_CLIENT_ID'

@@ -35,6 +35,7 @@ from sync_core.adapters.errors import (
     classify_graph_error,
     filter_needs_advanced_query_failure,
 )
+from sync_core.adapters.graph_delta import delta_pages, latest_delta_link
 from sync_core.adapters.graph_pages import (
     MAX_LISTING_RESTARTS,
     UNSUPPORTED_QUERY,
@@ -44,7 +45,7 @@ from sync_core.adapters.graph_pages import (
     parse_users_page,
     refuses_advanced_query,
 )
-from sync_core.core.ports import GraphStats, Organization
+from sync_core.core.ports import DeltaPage, GraphStats, Organization
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,12 @@ class GraphDirectory:
             listing.follow(page.next_link)
             yield page.users
             url = page.next_link
+
+    async def latest_delta_link(self, select: Iterable[str]) -> str:
+        return await latest_delta_link(self._send, self._api, select)
+
+    def delta_pages(self, delta_link: str) -> AsyncIterator[DeltaPage]:
+        return delta_pages(self._send, delta_link)
 
     def _users_url(self, query: list[tuple[str, str]], advanced: bool) -> str:
         options = [*query, ("$count", "true")] if advanced else query

@@ -144,3 +144,25 @@ def refuses_advanced_query(error: GraphRequestError) -> bool:
     raises in any tenant come back the same way without the parameters, so retrying without
     them costs one request and hides nothing."""
     return error.status == 400 and error.code == "Request_BadRequest"
+
+
+@dataclass(frozen=True)
+class DeltaRoundPage:
+    items: list[dict[str, Any]]
+    next_link: str | None
+    delta_link: str | None
+
+
+def parse_delta_page(content: bytes | None, page_number: int) -> DeltaRoundPage:
+    """A page of a delta round: the same rules as a listing page (removed users carry an id
+    too), and exactly one of nextLink and deltaLink (Graph's delta-query overview): a page
+    with neither does not end the round, and one with both is not Graph's."""
+    page = parse_users_page(content, page_number)
+    body = json.loads(content or b"{}")
+    delta_link = body.get("@odata.deltaLink")
+    if delta_link is not None and not isinstance(delta_link, str):
+        raise unexpected_next_link_failure(page_number, "with a delta link that is not a URL")
+    if (page.next_link is None) == (delta_link is None):
+        which = "both a nextLink and a deltaLink" if delta_link else "neither link"
+        raise malformed_page_failure(page_number, f"the delta page has {which}")
+    return DeltaRoundPage(page.users, page.next_link, delta_link)

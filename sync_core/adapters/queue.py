@@ -26,7 +26,7 @@ from sync_core.errors import FatalError
 from sync_core.settings import Settings, is_tenant_id
 
 TRIGGERS = frozenset(Trigger)
-_FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger"}
+_FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger", "full"}
 
 
 class MalformedMessage(ValueError):
@@ -40,6 +40,7 @@ class RunMessage:
     dry_run: bool = False
     allow_deletes: bool = False
     trigger: Trigger = Trigger.API
+    full: bool = False  # a full run even when a delta run could do
 
     def to_text(self) -> str:
         return json.dumps(
@@ -49,6 +50,7 @@ class RunMessage:
                 "dryRun": self.dry_run,
                 "allowDeletes": self.allow_deletes,
                 "trigger": self.trigger,
+                "full": self.full,
             }
         )
 
@@ -69,7 +71,7 @@ def parse_message(body: str | bytes) -> RunMessage:
         problems.append("tenantId is not a tenant id")
     if not is_run_id(run_id):
         problems.append("runId is not a run id")
-    for key in ("dryRun", "allowDeletes"):
+    for key in ("dryRun", "allowDeletes", "full"):
         if not isinstance(data.get(key, False), bool):
             problems.append(f"{key} is not a boolean")
     if data.get("trigger", "api") not in TRIGGERS:
@@ -82,6 +84,7 @@ def parse_message(body: str | bytes) -> RunMessage:
         dry_run=data.get("dryRun", False),
         allow_deletes=data.get("allowDeletes", False),
         trigger=Trigger(data.get("trigger", Trigger.API)),
+        full=data.get("full", False),
     )
 
 

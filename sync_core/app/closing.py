@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sync_core.core.report import RunProblem, RunReport
+from sync_core.core.ports import Lease
+from sync_core.core.report import RunProblem, RunReport, RunStatus
 from sync_core.core.run_log import log_run_finished
+from sync_core.core.schedule import abandoned
 
 
 class UnlessFinal(Protocol):
@@ -30,3 +32,42 @@ async def close_failed(
     if was_open:
         log_run_finished(final, **log_fields)
     return Closed(final, was_open)
+
+
+ABANDONED = "abandoned"
+
+
+async def close_abandoned_runs(
+    runs: UnlessFinal,
+    unfinished: list[RunReport],
+    lease: Lease | None,
+    now: datetime,
+    closed_by: str,
+    *,
+    keep: str | None = None,
+) -> dict[str, RunReport]:
+    """Close as failed (`abandoned`) each of `unfinished` that will never end by itself: queued
+    with its message lost, or running without a live lease (its process was interrupted,
+    killed or crashed). Conditional on the record, in case the run ended meanwhile after all.
+    `keep`: the caller's own run. Returns the records closed, by run id."""
+    closed: dict[str, RunReport] = {}
+    for report in abandoned(unfinished, lease, now):
+        if report.run_id == keep:
+            continue
+        if report.status == RunStatus.RUNNING:
+            what = (
+                "The run stopped before it finished: its process ended or stalled (interrupted, "
+                "killed, its host crashed) and its lease expired."
+            )
+        else:
+            what = "The run never started: its queue message was lost."
+        problem = RunProblem(
+            ABANDONED,
+            f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
+            "a later run completes the work.",
+            "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
+        )
+        outcome = await close_failed(runs, report, problem, now)
+        if outcome.was_open:
+            closed[report.run_id] = outcome.report
+    return closed

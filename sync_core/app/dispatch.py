@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue
-from sync_core.adapters.tables.runs import RunStore
-from sync_core.app.closing import close_failed
+from sync_core.app.closing import close_abandoned_runs, close_failed
 from sync_core.app.service import SyncService
 from sync_core.core.ports import Lease
 from sync_core.core.report import (
@@ -29,7 +28,6 @@ from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
     TenantSchedule,
-    abandoned,
     enqueue_delay,
     first_in_flight,
     plan_tenant,
@@ -37,8 +35,6 @@ from sync_core.core.schedule import (
 )
 from sync_core.errors import RetriableError, SyncError
 from sync_core.settings import Settings
-
-ABANDONED = "abandoned"
 
 log = logging.getLogger("sync_core.app.dispatch")
 
@@ -78,7 +74,13 @@ async def tenant_enabled(service: SyncService, tenant_id: str) -> bool | None:
 
 
 async def request_run(
-    service: SyncService, tenant_id: str, *, dry_run: bool, allow_deletes: bool, now: datetime
+    service: SyncService,
+    tenant_id: str,
+    *,
+    dry_run: bool,
+    allow_deletes: bool,
+    now: datetime,
+    full: bool = False,
 ) -> RunTicket:
     """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
@@ -105,6 +107,7 @@ async def request_run(
                 allow_deletes=allow_deletes,
                 trigger=Trigger.API,
                 now=now,
+                full=full,
             )
     except RunPending as pending:  # another press or the timer got there first
         record = await service.runs.get(tenant_id, pending.run_id)
@@ -151,13 +154,14 @@ async def enqueue_run(
     trigger: Trigger,
     now: datetime,
     delay: timedelta = timedelta(0),
+    full: bool = False,
 ) -> RunReport:
     report = RunReport.begun(
         new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
     await claim_pending(service, tenant_id, report.run_id, now)
     await service.runs.save(report)
-    message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger)
+    message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger, full)
     try:
         await queue.send(message, delay)
     except Exception as error:  # recorded on the run, then raised classified
@@ -268,42 +272,6 @@ async def tenant_schedule(
         service.settings.sync_interval_min_hours,
         service.settings.sync_interval_max_hours,
     )
-
-
-async def close_abandoned_runs(
-    runs: RunStore,
-    unfinished: list[RunReport],
-    lease: Lease | None,
-    now: datetime,
-    closed_by: str,
-    *,
-    keep: str | None = None,
-) -> dict[str, RunReport]:
-    """Close as failed (`abandoned`) each of `unfinished` that will never end by itself: queued
-    with its message lost, or running without a live lease (its process was interrupted,
-    killed or crashed). Conditional on the record, in case the run ended meanwhile after all.
-    `keep`: the caller's own run. Returns the records closed, by run id."""
-    closed: dict[str, RunReport] = {}
-    for report in abandoned(unfinished, lease, now):
-        if report.run_id == keep:
-            continue
-        if report.status == RunStatus.RUNNING:
-            what = (
-                "The run stopped before it finished: its process ended or stalled (interrupted, "
-                "killed, its host crashed) and its lease expired."
-            )
-        else:
-            what = "The run never started: its queue message was lost."
-        problem = RunProblem(
-            ABANDONED,
-            f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
-            "a later run completes the work.",
-            "Nothing to do: the schedule requests a new run; Sync Now asks at once.",
-        )
-        outcome = await close_failed(runs, report, problem, now)
-        if outcome.was_open:
-            closed[report.run_id] = outcome.report
-    return closed
 
 
 async def lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -69,9 +70,7 @@ async def sync_exclusively(
     """
     run_id = request.run_id or new_run_id(now())
     if request.run_id is None:
-        request = RunRequest(
-            request.tenant_id, request.dry_run, request.allow_deletes, request.trigger, run_id
-        )
+        request = dataclasses.replace(request, run_id=run_id)
     lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl)
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
     try:

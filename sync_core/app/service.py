@@ -6,6 +6,8 @@ starts it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
+from sync_core.adapters.tables.sync_state import SyncStateStore
 from sync_core.core.config import TenantConfig
 from sync_core.core.credential_expiry import expiry_warning
 from sync_core.core.engine import RunRequest, run_sync
@@ -82,6 +85,7 @@ class SyncService:
         self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
+        self.sync_state = SyncStateStore(self._tables)
         return self
 
     async def __aexit__(
@@ -117,5 +121,7 @@ class SyncService:
             runs=self.runs,
             configs=self.configs,
             lease=lease,
+            sync_state=self.sync_state,
         )
-        return await run_sync(request, ports)
+        every = timedelta(hours=self.settings.sync_reconcile_hours)
+        return await run_sync(replace(request, reconcile_every=every), ports)

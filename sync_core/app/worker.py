@@ -187,6 +187,7 @@ async def _work(
         allow_deletes=message.allow_deletes,
         trigger=message.trigger,
         run_id=message.run_id,
+        full=message.full,
     )
     try:
         report = await sync_exclusively(

@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
+from sync_core.core.delta import (
+    DEFAULT_RECONCILE_EVERY,
+    DeltaChanges,
+    FullReason,
+    ModeDecision,
+    RunMode,
+    SyncState,
+    choose_mode,
+    config_hash,
+    fold_round,
+)
 from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.limits import clean_text
-from sync_core.core.mapping import Mapper
-from sync_core.core.pages import Tally, prefetched, scope_and_map
-from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
+from sync_core.core.pages import Tally
+from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.ports import (
-    Change,
     ConfigSource,
+    DeltaSource,
+    DeltaStateLost,
+    DeltaUnavailable,
     EmployeeWriter,
     GraphStats,
     LeaseLost,
     Ports,
-    RowStamp,
-    StoredIndex,
-    UnstorableEmployee,
     UserDirectory,
 )
 from sync_core.core.report import (
-    Counts,
     RunProblem,
     RunReport,
     RunStatus,
@@ -39,12 +46,16 @@ from sync_core.core.report import (
     utc_now,
 )
 from sync_core.core.run_log import log_event, log_run_finished
-from sync_core.core.scope import Scope
+from sync_core.core.run_notes import (
+    DELTA_UNAVAILABLE_WARNING,
+    ODATA_FULL_WARNING,
+    internal_error,
+    lease_lost_problem,
+    reading_warnings,
+)
 from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
-
-LEASE_LOST = "lease_lost"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class RunRequest:
     allow_deletes: bool = False
     trigger: Trigger = Trigger.CLI
     run_id: str | None = None
+    full: bool = False  # a full run even when a delta run could do (Sync Now `mode: "full"`)
+    reconcile_every: timedelta = DEFAULT_RECONCILE_EVERY
 
 
 async def run_sync(
@@ -74,20 +87,51 @@ async def run_sync(
         event="sync_started",
         tenantId=request.tenant_id,
         runId=report.run_id,
-        mode=report.mode,
         dryRun=request.dry_run,
         allowDeletes=request.allow_deletes,
+        fullRequested=request.full,
         trigger=request.trigger,
     )
-    tally = Tally()
-    stats = GraphStats()
-    status, errors, tenant_name = RunStatus.SUCCEEDED, [], None
-    sink: EmployeeWriter | None = None
-    try:
+    run = _Run(request, report.run_id, ports, now)
+    status, errors = await run.attempt()
+    final = replace(report, status=status, finished_at=now(), errors=tuple(errors), **run.result())
+    await ports.runs.save(final)
+    log_run_finished(final)
+    return final
+
+
+class _Run:
+    """One run's progress: what the report is made of, whatever the run got to."""
+
+    def __init__(self, request: RunRequest, run_id: str, ports: Ports, now: Callable[[], datetime]):
+        self.request, self.run_id, self.ports, self.now = request, run_id, ports, now
+        self.tally = Tally()
+        self.stats = GraphStats()
+        self.tenant_name: str | None = None
+        self.sink: EmployeeWriter | None = None
+        self.mode = ModeDecision(RunMode.FULL, None)
+        self._link_taken_at = now()
+        self._delta_refused = False
+
+    async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
+        try:
+            held = await self._execute()
+        except LeaseLost:
+            log.warning("sync stopped: the lease passed to another run")
+            return RunStatus.FAILED, [lease_lost_problem(self.tally.counts, self.sink)]
+        except Exception as error:  # every failure ends in the report, classified
+            # The adapters raise SyncError (classified at their boundary); anything else is a bug.
+            failure = error if isinstance(error, SyncError) else internal_error(error)
+            log.warning("sync failed: %s", failure.message, exc_info=failure is not error)
+            return RunStatus.FAILED, [RunProblem(failure.code, failure.message, failure.fix)]
+        return (RunStatus.HELD if held else RunStatus.SUCCEEDED), []
+
+    async def _execute(self) -> bool:
+        request, ports = self.request, self.ports
         config = await _load_config(ports.configs, request.tenant_id)
         # The fence goes up before the stored index is read: whatever a run that held the
         # lease before wrote is in the index, and whatever it writes from now on is refused.
-        sink = (
+        self.sink = (
             DryRunWriter(ports.employees, request.tenant_id)
             if request.dry_run
             else await ports.employees.writer(request.tenant_id, ports.lease)
@@ -96,49 +140,139 @@ async def run_sync(
         stored = asyncio.create_task(ports.employees.load_index(request.tenant_id))
         try:
             directory = await ports.open_directory(request.tenant_id)
-            stats = directory.stats
+            self.stats = directory.stats
             try:
-                tenant_name = await _tenant_name(directory, tally)
-                held = await _synchronise(
-                    request, report.run_id, config, directory, await stored, sink, tally, now
-                )
+                self.tenant_name = await _tenant_name(directory, self.tally)
+                index = await stored
+                ctx = PassContext(self.run_id, config, index, self.sink, self.tally, self.now)
+                return await self._synchronise(ctx, directory)
             finally:
                 await directory.close()
         finally:
             # Cancels the load if the run failed first, and retrieves any error it had.
             stored.cancel()
             await asyncio.gather(stored, return_exceptions=True)
-        if held:
-            status = RunStatus.HELD
-    except LeaseLost:
-        status = RunStatus.FAILED
-        errors.append(_lease_lost(tally.counts, sink))
-        log.warning("sync stopped: the lease passed to another run")
-    except Exception as error:  # every failure ends in the report, classified
-        # The adapters raise SyncError (classified at their boundary); anything else is a bug.
-        failure = error if isinstance(error, SyncError) else _internal(error)
-        status = RunStatus.FAILED
-        errors.append(RunProblem(failure.code, failure.message, failure.fix))
-        log.warning("sync failed: %s", failure.message, exc_info=failure is not error)
-    tally.warnings.extend(_reading_warnings(stats))
-    final = replace(
-        report,
-        tenant_name=tenant_name,
-        status=status,
-        finished_at=now(),
-        counts=tally.counts,
-        excluded_by=dict(tally.excluded_by),
-        skipped_no_email=tuple(tally.skipped),
-        no_address=tuple(tally.no_address),
-        skipped_unstorable=tuple(tally.unstorable),
-        graph_requests=stats.requests,
-        graph_throttled=stats.throttled,
-        errors=tuple(errors),
-        warnings=tuple(tally.warnings),
-    )
-    await ports.runs.save(final)
-    log_run_finished(final)
-    return final
+
+    async def _synchronise(self, ctx: PassContext, directory: UserDirectory) -> bool:
+        """Read (delta when it can), write, delete last; then, only when all of it succeeded
+        and nothing was held, store the new delta link. Returns whether deletions were held."""
+        store = self.ports.sync_state
+        state = None if store is None else await store.get(self.request.tenant_id)
+        if self.ports.sync_state is None:  # nowhere to keep a link (the in-memory tests)
+            self.mode = ModeDecision(RunMode.FULL, None)
+        elif self.request.dry_run:
+            # A dry run shows what a full run would do, and keeps no delta link.
+            self.mode = ModeDecision(RunMode.FULL, FullReason.DRY_RUN)
+        else:
+            self.mode = choose_mode(
+                state,
+                ctx.config,
+                self.now(),
+                tenant_id=self.request.tenant_id,
+                force_full=self.request.full,
+                reconcile_every=self.request.reconcile_every,
+            )
+        if self.mode.reason is FullReason.ODATA_FILTER:
+            self.tally.warnings.append(ODATA_FULL_WARNING)
+        try:
+            changes, link = await self._read_delta(directory, state)
+            if changes is None:
+                link = await self._take_link(ctx, directory)
+                candidates = await full_pass(ctx, directory)
+            else:
+                candidates = await delta_pass(ctx, changes)
+            held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
+        finally:
+            # A failed or cancelled run stops writing now, not when its batches happen to
+            # finish: the lease that protects the tenant is released right after.
+            await ctx.sink.abort()
+        self._sum_up(ctx)
+        if not held:
+            await self._commit(ctx, state, link)
+        return held
+
+    async def _read_delta(
+        self, directory: UserDirectory, state: SyncState | None
+    ) -> tuple[DeltaChanges | None, str | None]:
+        """The changes since the stored link and the link after them; (None, None) when the
+        run is full, or becomes full because Graph no longer holds the link."""
+        if self.mode.mode is not RunMode.DELTA or state is None or state.delta_link is None:
+            return None, None
+        source = cast(DeltaSource, directory)
+        self._link_taken_at = self.now()
+        items: list[dict[str, Any]] = []
+        link: str | None = None
+        try:
+            async for page in source.delta_pages(state.delta_link):
+                items.extend(page.items)
+                link = page.delta_link or link
+        except DeltaStateLost as lost:
+            # Nothing was written yet: the run goes on as a full run, as Graph asks.
+            log.warning("Graph no longer holds the delta link (%s): running full", lost)
+            self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
+            return None, None
+        except DeltaUnavailable:
+            self._delta_refused = True  # not asked again in this run
+            self.mode = ModeDecision(RunMode.FULL, FullReason.DELTA_UNAVAILABLE)
+            self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
+            return None, None
+        return fold_round(items), link
+
+    async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
+        """Before the listing: the link whose replay covers whatever changes while it runs."""
+        skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
+        if self.ports.sync_state is None or self.mode.reason in skipped or self._delta_refused:
+            return None
+        self._link_taken_at = self.now()
+        try:
+            return await cast(DeltaSource, directory).latest_delta_link(ctx.select)
+        except DeltaUnavailable:
+            self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
+            return None
+
+    def _sum_up(self, ctx: PassContext) -> None:
+        counts, tally = self.tally.counts, self.tally
+        stored = len(ctx.index.hashes)
+        counts.employees = stored + (0 if self.request.dry_run else counts.created - counts.deleted)
+        shared = sorted(a for a, n in tally.addresses.items() if n > 1)
+        if shared:
+            tally.warnings.append(
+                f"{len(shared)} address(es) belong to more than one employee, "
+                f"e.g. {clean_text(', '.join(shared[:5]))}"
+            )
+
+    async def _commit(self, ctx: PassContext, state: SyncState | None, link: str | None) -> None:
+        """Last: every write and delete of the run succeeded. A run that failed before this
+        keeps the old link, so the next run replays the same changes (applying one is
+        idempotent)."""
+        store = self.ports.sync_state
+        if store is None or self.mode.reason in (FullReason.DRY_RUN, FullReason.ODATA_FILTER):
+            return
+        now = self.now()
+        full = self.mode.mode is RunMode.FULL
+        last_full = now if full or state is None else state.last_full_at
+        taken_at = self._link_taken_at if link is not None else now
+        await store.put(
+            self.request.tenant_id, SyncState(link, config_hash(ctx.config), taken_at, last_full)
+        )
+
+    def result(self) -> dict[str, Any]:
+        """The report's fields this run filled in, whatever it got to."""
+        tally = self.tally
+        tally.warnings.extend(reading_warnings(self.stats))
+        return {
+            "tenant_name": self.tenant_name,
+            "mode": str(self.mode.mode),
+            "full_reason": str(self.mode.reason) if self.mode.reason else None,
+            "counts": tally.counts,
+            "excluded_by": dict(tally.excluded_by),
+            "skipped_no_email": tuple(tally.skipped),
+            "no_address": tuple(tally.no_address),
+            "skipped_unstorable": tuple(tally.unstorable),
+            "graph_requests": self.stats.requests,
+            "graph_throttled": self.stats.throttled,
+            "warnings": tuple(tally.warnings),
+        }
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
@@ -163,129 +297,3 @@ async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
         )
         return None
     return organization.display_name
-
-
-def _lease_lost(counts: Counts, sink: EmployeeWriter | None) -> RunProblem:
-    """The run's lease passed to another run and the fence refused this run's writes: the
-    counts become what Table Storage accepted, and the error says so."""
-    committed = sink.committed if sink is not None else Counter()
-    planned = counts.created + counts.updated + counts.deleted
-    counts.created = committed["created"]
-    counts.updated = committed["updated"]
-    counts.deleted = committed["deleted"]
-    refused = planned - (counts.created + counts.updated + counts.deleted)
-    return RunProblem(
-        LEASE_LOST,
-        "The run lost the tenant's lease to a newer run, and Table Storage refused its writes "
-        f"from then on (the fence). Written before that: {counts.created} added, "
-        f"{counts.updated} updated, {counts.deleted} removed; {refused} planned write(s) were "
-        "not made. The newer run's rows stand; nothing of this run overwrote them.",
-        "Nothing to repair. If it happens often, a run stalls for longer than the lease "
-        "(5 minutes): look for a paused host or a storage outage in the logs.",
-    )
-
-
-async def _synchronise(
-    request: RunRequest,
-    run_id: str,
-    config: TenantConfig,
-    directory: UserDirectory,
-    index: StoredIndex,
-    sink: EmployeeWriter,
-    tally: Tally,
-    now: Callable[[], datetime],
-) -> bool:
-    """Read, plan, write; delete last, and only after a complete read. Returns whether
-    deletions were held by the guard."""
-    mapper = Mapper.from_config(config)
-    scope = Scope.from_config(config.filter)
-    counts = tally.counts
-    stored = index.hashes
-    select = mapper.graph_properties | scope.graph_properties
-    pages = prefetched(directory.users(select, config.filter.odata))
-    try:
-        async with contextlib.aclosing(pages):
-            async for page in pages:
-                employees = await scope_and_map(page, scope, mapper, index, tally)
-                plan = plan_writes(employees, stored)
-                # Counted when handed to the writer, before the writes land: the counts always
-                # add up, and a failed run's errors say where it stopped (a run that lost its
-                # lease reports what was committed instead, see _lease_lost).
-                counts.unchanged += len(plan.unchanged)
-                written_at = now()
-                changes = [(e, Change.CREATED) for e in plan.creates]
-                changes += [(e, Change.UPDATED) for e in plan.updates]
-                for employee, change in changes:
-                    stamp = RowStamp(run_id, written_at, tally.marked_since.get(employee.id))
-                    try:
-                        await sink.upsert(employee, change, stamp)
-                    except UnstorableEmployee as refused:
-                        # Not written, so tried again next run; still in scope, so clean-up
-                        # never removes it for this.
-                        counts.skippedUnstorable += 1
-                        upn = clean_text(employee.user_principal_name or employee.id)
-                        tally.unstorable.append(f"{upn}: {refused.reason}")
-                        continue
-                    if change is Change.CREATED:
-                        counts.created += 1
-                    else:
-                        counts.updated += 1
-        await sink.flush()
-
-        stale = stale_ids(stored.keys(), tally.in_scope_ids)
-        grace = timedelta(hours=config.clean_up.email_missing_grace_hours)
-        expired = expired_without_address(tally.marked_since, now(), grace)
-        decision = guard_deletions(
-            tuple(sorted({*stale, *expired})),
-            len(stored),
-            config.clean_up,
-            allow_deletes=request.allow_deletes,
-        )
-        counts.deleted = len(decision.delete)
-        counts.deletesHeld = decision.held
-        for employee_id in decision.delete:
-            await sink.delete(employee_id)
-        await sink.flush()
-    finally:
-        # A failed or cancelled run stops writing now, not when its batches happen to finish:
-        # the lease that protects the tenant is released right after.
-        await sink.abort()
-    if not config.clean_up.enabled:
-        counts.staleKept = len(stale)
-    counts.employees = len(stored) + (0 if request.dry_run else counts.created - counts.deleted)
-    if decision.reason and decision.held:
-        tally.warnings.append(decision.reason)
-    removed_without_address = len(set(expired) & set(decision.delete))
-    if removed_without_address:
-        tally.warnings.append(
-            f"{removed_without_address} employee(s) in scope had no email address for more than "
-            f"{config.clean_up.email_missing_grace_hours:g} h and were removed by Clean Up."
-        )
-    shared = sorted(a for a, n in tally.addresses.items() if n > 1)
-    if shared:
-        tally.warnings.append(
-            f"{len(shared)} address(es) belong to more than one employee, "
-            f"e.g. {clean_text(', '.join(shared[:5]))}"
-        )
-    return decision.held > 0
-
-
-def _reading_warnings(stats: GraphStats) -> list[str]:
-    """What the admin should know about how the listing went, even when it went well."""
-    warnings: list[str] = list(stats.credential_warnings)
-    if stats.listing_restarts:
-        warnings.append(
-            f"Graph's page token expired during the listing, which restarted from the first "
-            f"page {stats.listing_restarts} time(s); users read twice were counted once."
-        )
-    if stats.advanced_query_refused:
-        warnings.append(
-            "This tenant refused Graph's advanced queries (as Azure AD B2C tenants do): "
-            "filter.odata was sent without ConsistencyLevel and $count."
-        )
-    return warnings
-
-
-def _internal(error: Exception) -> FatalError:
-    # The text too: the report of a run that hit a bug is what its admin sends the developers.
-    return FatalError("internal_error", f"Unexpected error: {type(error).__name__}: {error}")

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sync_core.core.config import TenantConfig
+from sync_core.core.delta import SyncState
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 
@@ -74,6 +75,25 @@ class UnstorableEmployee(Exception):
         self.reason = reason
 
 
+class DeltaStateLost(Exception):
+    """Graph holds no state for the stored delta link (410 Gone or 400 syncStateNotFound):
+    the run goes on as a full run."""
+
+
+class DeltaUnavailable(Exception):
+    """Graph does not serve user delta queries here (400 or 501 on the request: some national
+    clouds): the tenant keeps to full runs."""
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of a delta round: its items (users, or `{"id", "@removed"}`), and on the last
+    page the round's delta link."""
+
+    items: list[dict[str, Any]]
+    delta_link: str | None
+
+
 class Change(StrEnum):
     """What a write does to an employee row; the writer counts what the store accepted by it."""
 
@@ -109,6 +129,31 @@ class UserDirectory(Protocol):
     ) -> AsyncIterator[list[dict[str, Any]]]: ...
 
     async def close(self) -> None: ...
+
+
+class DeltaSource(Protocol):
+    """Changes of one tenant's users since a delta link (Graph's /users/delta)."""
+
+    async def latest_delta_link(self, select: Iterable[str]) -> str:
+        """A link for the directory as it is now, without reading users ("sync from now");
+        DeltaUnavailable when Graph serves no delta here."""
+        ...
+
+    def delta_pages(self, delta_link: str) -> AsyncIterator[DeltaPage]:
+        """The round that follows `delta_link`; DeltaStateLost when Graph forgot it."""
+        ...
+
+
+class TenantDirectory(UserDirectory, DeltaSource, Protocol):
+    """What the real Graph adapter offers: the full listing and the delta source."""
+
+
+class SyncStateStore(Protocol):
+    """Where the delta link of each tenant is kept between runs."""
+
+    async def get(self, tenant_id: str) -> SyncState | None: ...
+
+    async def put(self, tenant_id: str, state: SyncState) -> None: ...
 
 
 class EmployeeWriter(Protocol):
@@ -160,3 +205,5 @@ class Ports:
     # The tenant's lease held for this run: the writes are fenced by it. None only where no
     # other run can write (the benchmark, the in-memory tests).
     lease: Lease | None = None
+    # None: every run is full and no delta link is kept (the in-memory engine tests).
+    sync_state: SyncStateStore | None = None

@@ -103,6 +103,7 @@ class RunReport:
     errors: tuple[RunProblem, ...] = ()
     warnings: tuple[str, ...] = ()
     trigger: Trigger = Trigger.CLI
+    full_reason: str | None = None  # why a full run was full (core/delta.FullReason)
 
     @classmethod
     def begun(
@@ -135,6 +136,20 @@ class RunReport:
         return round((self.finished_at - self.started_at).total_seconds(), 3)
 
     @property
+    def idle(self) -> bool:
+        """A delta run that found nothing to do: kept out of the default run listing, so a tenant
+        checked 96 times a day still shows its runs that did something."""
+        return (
+            self.mode == "delta"
+            and self.status == RunStatus.SUCCEEDED
+            and not self.dry_run
+            and self.counts.read == 0
+            and self.writes == 0
+            and not self.errors
+            and not self.warnings
+        )
+
+    @property
     def writes(self) -> int:
         return self.counts.created + self.counts.updated + self.counts.deleted
 
@@ -148,6 +163,7 @@ class RunReport:
             "tenantId": self.tenant_id,
             "tenantName": self.tenant_name,
             "mode": self.mode,
+            "fullReason": self.full_reason,
             "dryRun": self.dry_run,
             "status": self.status,
             "trigger": self.trigger,
@@ -173,6 +189,7 @@ class RunReport:
             tenant_id=data["tenantId"],
             tenant_name=data.get("tenantName"),
             mode=data.get("mode", "full"),
+            full_reason=data.get("fullReason"),
             dry_run=bool(data.get("dryRun")),
             status=RunStatus(data["status"]),
             trigger=Trigger(data.get("trigger", Trigger.CLI)),
@@ -231,7 +248,8 @@ def render_text(report: RunReport) -> str:
     }.get(report.status, report.status)
     lines = [
         f"Sync of {name}{' (dry run: nothing written)' if report.dry_run else ''}: {verdict}",
-        f"  run {report.run_id}, {report.mode}, {report.duration_seconds or 0:.1f} s, "
+        f"  run {report.run_id}, {report.mode}{_why(report)}, "
+        f"{report.duration_seconds or 0:.1f} s, "
         f"{report.graph_requests} Graph requests ({report.graph_throttled} throttled)",
         "",
         f"  Users read from Entra ID   {c.read:>7}",
@@ -273,6 +291,10 @@ def render_text(report: RunReport) -> str:
         if error.fix:
             lines.append(f"    What to do: {error.fix}")
     return "\n".join(lines)
+
+
+def _why(report: RunReport) -> str:
+    return f" ({report.full_reason})" if report.full_reason else ""
 
 
 def _listed(title: str, entries: tuple[str, ...]) -> list[str]:

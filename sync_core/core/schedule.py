@@ -3,7 +3,7 @@
 Pure: takes run records, a lease and the time, returns decisions. The timer, the status route and
 Sync Now all ask the same questions here, so they never disagree about a tenant.
 
-- Each tenant's interval lies between the configured bounds (2-4 hours by default), derived from
+- Each tenant's interval lies between the configured bounds (every tick by default), derived from
   a hash of its id: stable across restarts and deployments, different between tenants, so
   tenants drift apart instead of all syncing at the same tick.
 - A tenant is due when its last run was requested an interval ago. After a failed run it is

@@ -285,3 +285,12 @@ def echo(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     return f"<{type(value).__name__}>"
+
+
+def one_of(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    """The body field `name`, one of `allowed` (the first when absent)."""
+    value = fields.get(name, allowed[0])
+    if value not in allowed:
+        expected = " or ".join(f'"{a}"' for a in allowed)
+        raise ApiError(400, "invalid_body", f'"{name}" is {value!r}: it must be {expected}.')
+    return str(value)

@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--allow-deletes", action="store_true", help="let this run pass the deletion guard"
     )
+    sync.add_argument("--full", action="store_true", help="a full run even if delta could do")
     _json(sync)
 
     employees = command("employees", "list the stored employees")
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
+    runs.add_argument("--idle", action="store_true", help="also delta runs that changed nothing")
     _json(runs)
     return parser
 
@@ -261,6 +263,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 tenant_id,
                 dry_run=args.dry_run,
                 allow_deletes=args.allow_deletes,
+                full=args.full,
                 trigger=Trigger.CLI,
                 run_id=new_run_id(utc_now()),  # known here, to close the run on Ctrl-C
             )

@@ -49,9 +49,10 @@ async def show_employees(args: argparse.Namespace, service: SyncService, tenant_
 
 async def show_runs(args: argparse.Namespace, service: SyncService, tenant_id: str) -> int:
     name = await service.registry.name(tenant_id)  # stored when the tenant was linked
-    reports = await service.runs.latest(tenant_id, top=max(1, min(args.top, 500)))
+    top = max(1, min(args.top, 500))
+    reports, _ = await service.runs.page(tenant_id, top, None, idle=args.idle)
     lines = [
-        f"{r.run_id}  {r.status:<9} {r.trigger:<9} read {r.counts.read:>6}  "
+        f"{r.run_id}  {r.status:<9} {r.mode:<5} {r.trigger:<9} read {r.counts.read:>6}  "
         f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
         f"{'  (dry run)' if r.dry_run else ''}"
         for r in reports

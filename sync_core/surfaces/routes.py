@@ -30,6 +30,7 @@ from sync_core.surfaces.api import (
     int_param,
     json_object,
     ok,
+    one_of,
     run_id_param,
     tenant_param,
     unknown_tenant,
@@ -61,8 +62,9 @@ async def _require_served(service: SyncService, tenant_id: str) -> bool:
 async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     fields = body_fields(
         json_object(request.body, required=False),
-        {"tenantId": str, "dryRun": bool, "allowDeletes": bool},
+        {"tenantId": str, "dryRun": bool, "allowDeletes": bool, "mode": str},
     )
+    mode = one_of(fields, "mode", ("auto", "full"))  # "full": a full run even if delta could
     settings = _settings(environ)
     tenant = (fields.get("tenantId") or settings.tenant_id).lower()
     dry_run = fields.get("dryRun", False)
@@ -80,6 +82,7 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
             dry_run=dry_run,
             allow_deletes=fields.get("allowDeletes", False),
             now=utc_now(),
+            full=mode == "full",
         )
     status_url = absolute_url(request, ("runs", tenant, ticket.run_id))
     return ok(
@@ -111,12 +114,13 @@ async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
 async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     tenant = tenant_param(request)
     top = int_param(request, "top", 20, 1, MAX_RUNS_PAGE)
+    idle = request.params.get("idle") == "true"  # idle delta runs are left out by default
     after = request.params.get("continuation") or None
     if after is not None:
         run_id_param(after, code="invalid_continuation", what="continuation token")
     async with SyncService(_settings(environ)) as service:
         await _require_served(service, tenant)
-        reports, continuation = await service.runs.page(tenant, top, after)
+        reports, continuation = await service.runs.page(tenant, top, after, idle=idle)
     runs = []
     for report in reports:
         summary = report.to_json()

@@ -70,6 +70,7 @@ def test_sync_now_runs_through_the_queue_and_serves_the_results(
         "dryRun": False,
         "allowDeletes": False,
         "trigger": "api",
+        "full": False,
     }
     deliver(message)
 
@@ -109,7 +110,8 @@ def test_sync_now_runs_through_the_queue_and_serves_the_results(
     assert mine["lastRun"]["runId"] == mine["lastSuccess"]["runId"] == ticket["runId"]
     assert mine["employees"] == report["counts"]["employees"]
     assert mine["due"] is False and mine["inFlight"] is None and mine["consecutiveFailures"] == 0
-    assert 2 <= mine["intervalHours"] <= 4 and mine["nextDueAt"] > report["startedAt"]
+    # Every tick by default (SYNC_INTERVAL_*_HOURS 0.25): most runs are cheap delta runs.
+    assert mine["intervalHours"] == 0.25 and mine["nextDueAt"] > report["startedAt"]
     assert status["schedule"] == "0 */15 * * * *"
 
     # The same message delivered again (the host lost track of it) starts nothing.

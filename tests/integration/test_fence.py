@@ -50,6 +50,9 @@ class StallingDirectory:
             await self._resume.wait()
             yield page
 
+    async def latest_delta_link(self, select: Iterable[str]) -> str:
+        return await self._inner.latest_delta_link(select)
+
     async def close(self) -> None:
         await self._inner.close()
 

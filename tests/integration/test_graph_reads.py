@@ -11,9 +11,17 @@ import pytest
 
 from simulator.generator import GeneratorOptions, generate_world
 from tests.conftest import BASE_SEED, SimTenant, add_tenant
+from tests.integration.full_runs import full_runs
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(cli):
+    """Full runs only: see tests/integration/full_runs.py."""
+    return full_runs(cli)
+
 
 CLEAN_UP_ANYTHING = {"cleanUp": {"enabled": True, "maxDeletePercent": 100, "maxDeletes": 100000}}
 
@@ -59,7 +67,8 @@ def test_a_malformed_page_fails_the_run_and_deletes_nobody(
     # A user who left: a completed run with Clean Up on would delete exactly this one.
     leaver = next(u for u in tenant.of_kind("member") if u["id"] in before)
     simulator.remove_user(tenant.id, leaver["id"])
-    simulator.faults.malformed_page(form, path_prefix="/v1.0/users")
+    # after=1: a full run first asks /users/delta for its delta link (same prefix).
+    simulator.faults.malformed_page(form, path_prefix="/v1.0/users", after=1)
     report = failed_run(cli, simulator)
     assert report["status"] == "failed" and report["counts"]["deleted"] == 0
     assert report["errors"][0]["code"] == code and report["errors"][0]["fix"]
@@ -83,7 +92,8 @@ def test_a_malformed_page_after_good_ones_deletes_nobody(
     cli, big_tenant, simulator, app_env, tmp_path
 ):
     before = synced_with_clean_up(cli, app_env, big_tenant.id, tmp_path)
-    simulator.faults.malformed_page("no_value", path_prefix="/v1.0/users", after=1)
+    # The delta link's request, the first page, then the fault.
+    simulator.faults.malformed_page("no_value", path_prefix="/v1.0/users", after=2)
     report = failed_run(cli, simulator)
     assert report["errors"][0]["code"] == "graph_malformed_page"
     assert "page 2" in report["errors"][0]["message"]

@@ -10,9 +10,17 @@ import pytest
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
+from tests.integration.full_runs import full_runs
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(cli):
+    """Full runs only: see tests/integration/full_runs.py."""
+    return full_runs(cli)
+
 
 NO_MAILBOX = {"mail": None, "proxyAddresses": [], "otherMails": []}
 

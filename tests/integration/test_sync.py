@@ -12,8 +12,15 @@ from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.conftest import add_tenant
+from tests.integration.full_runs import full_runs
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(cli):
+    """Full runs only: see tests/integration/full_runs.py."""
+    return full_runs(cli)
 
 
 def stored_rows(connection_string: str, tenant_id: str) -> dict[str, dict[str, Any]]:
@@ -92,7 +99,8 @@ def test_employees_json_in_configured_order_sorted_by_email(cli, tenant, tmp_pat
 def test_second_run_writes_nothing(cli, tenant, app_env):
     assert cli("sync").exit_code == 0
     before = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
-    report = cli("sync", "--json").json
+    # Full, so every user is read again and found unchanged by its hash.
+    report = cli("sync", "--full", "--json").json
     assert report["counts"]["created"] == report["counts"]["updated"] == 0
     assert report["counts"]["unchanged"] == len(before)
     after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
@@ -193,7 +201,8 @@ def test_a_run_that_fails_mid_read_deletes_nothing_and_the_next_recovers(
     before = stored_rows(app_env["TABLES_CONNECTION_STRING"], big.id)
     # Page 1 arrives, then Graph stays down for page 2: without the rule "delete only after a
     # complete read", everyone on pages 2 and 3 would be removed.
-    simulator.faults.unavailable(50, retry_after=1, path_prefix="/v1.0/users", after=1)
+    # after=2: the delta link's request (a full run asks for it first) and page 1 pass.
+    simulator.faults.unavailable(50, retry_after=1, path_prefix="/v1.0/users", after=2)
     try:
         failed = cli("sync", "--json")
     finally:

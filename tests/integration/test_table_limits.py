@@ -15,9 +15,17 @@ from sync_core.adapters.names import EMPLOYEES_TABLE
 from sync_core.app.service import SyncService
 from sync_core.core.report import Counts
 from sync_core.settings import load_settings
+from tests.integration.full_runs import full_runs
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli(cli):
+    """Full runs only: see tests/integration/full_runs.py."""
+    return full_runs(cli)
+
 
 CJK = "李"  # 2 bytes stored, 6 on the wire (\\u674e)
 EMOJI = "😀"  # two UTF-16 units, 12 bytes on the wire

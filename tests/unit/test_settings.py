@@ -23,7 +23,8 @@ def test_defaults():
     assert settings.authority_is_microsoft
     assert settings.client_secret_name == "entra-client-secret"
     assert settings.sync_schedule == "0 */15 * * * *"
-    assert (settings.sync_interval_min_hours, settings.sync_interval_max_hours) == (2, 4)
+    # Every tick (15 min): delta runs make a run of an unchanged tenant cheap.
+    assert (settings.sync_interval_min_hours, settings.sync_interval_max_hours) == (0.25, 0.25)
 
 
 def test_deployed_shape_with_key_vault_and_identity():
@@ -60,6 +61,7 @@ def test_every_problem_at_once():
                 "TABLES_ENDPOINT": "https://x.table.core.windows.net",
                 "SYNC_SCHEDULE": "*/5 * * * *",
                 "SYNC_INTERVAL_MIN_HOURS": "5",
+                "SYNC_INTERVAL_MAX_HOURS": "4",
             }
         )
     text = "\n".join(caught.value.problems)

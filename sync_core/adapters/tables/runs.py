@@ -82,9 +82,10 @@ class RunStore:
         return False
 
     async def page(
-        self, tenant_id: str, top: int, after_run_id: str | None
+        self, tenant_id: str, top: int, after_run_id: str | None, *, idle: bool = True
     ) -> tuple[list[RunReport], str | None]:
-        """Runs newest first, `top` at a time; the cursor is the last run id of a page."""
+        """Runs newest first, `top` at a time; the cursor is the last run id of a page.
+        `idle=False` leaves out delta runs that found nothing to do (RunReport.idle)."""
         query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
         if after_run_id:
             query += " and RowKey gt @after"
@@ -95,7 +96,9 @@ class RunStore:
         ):
             if len(reports) == top:
                 return reports, reports[-1].run_id
-            reports.append(_report_of(entity))
+            report = _report_of(entity)
+            if idle or not report.idle:
+                reports.append(report)
         return reports, None
 
     async def get(self, tenant_id: str, run_id: str) -> RunReport | None:

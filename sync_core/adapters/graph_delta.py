@@ -1,0 +1,97 @@
+"""Graph's user delta query (/users/delta) for one directory: the "sync from now" link and the
+rounds that follow a stored link, read as raw JSON like the listing (see graph.py).
+
+Facts from Graph's docs (api-reference user-delta.md, concepts/delta-query-overview.md;
+PLATFORM-NOTES "Microsoft Graph: delta"): only `$select` on the first request, the links carry
+it; a round ends on the page with `@odata.deltaLink`; an expired or unknown token answers 410
+Gone (or 400) `syncStateNotFound`; where delta is not offered (some national clouds) the request
+fails with 400 or 501.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from urllib.parse import quote, urlsplit
+
+from sync_core.adapters.errors import GraphRequestError, classify_graph_error
+from sync_core.adapters.graph_pages import (
+    PageTrail,
+    parse_delta_page,
+    unexpected_next_link_failure,
+)
+from sync_core.core.ports import DeltaPage, DeltaStateLost, DeltaUnavailable
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[bytes | None]]
+SYNC_STATE_NOT_FOUND = "syncStateNotFound"
+
+
+def delta_url(api: str, select: Iterable[str], *, latest: bool) -> str:
+    url = f"{api}/users/delta?$select={quote(','.join(sorted(select)), safe=',/$')}"
+    return url + "&$deltatoken=latest" if latest else url
+
+
+async def latest_delta_link(send: Send, api: str, select: Iterable[str]) -> str:
+    """The link for "now" without reading users; if Graph refuses `latest`, the link at the
+    end of an initial round (its users are not kept: the full listing reads them)."""
+    selected = sorted(select)
+    try:
+        return await _round_end(send, delta_url(api, selected, latest=True))
+    except GraphRequestError as error:
+        if error.status == 501:
+            raise DeltaUnavailable(error.message) from None
+        if error.status != 400:
+            raise classify_graph_error(error) from error
+        log.warning("Graph refused $deltatoken=latest (%s); reading an initial round", error.code)
+    try:
+        return await _round_end(send, delta_url(api, selected, latest=False))
+    except GraphRequestError as error:
+        if error.status in (400, 501):
+            raise DeltaUnavailable(error.message) from None
+        raise classify_graph_error(error) from error
+
+
+async def _round_end(send: Send, first: str) -> str:
+    link: str | None = None
+    async for page in _pages(send, first):
+        link = page.delta_link
+    assert link is not None  # _pages ends only on a page with a delta link
+    return link
+
+
+async def delta_pages(send: Send, delta_link: str) -> AsyncIterator[DeltaPage]:
+    """The round after `delta_link`; DeltaStateLost when Graph no longer knows it."""
+    try:
+        async for page in _pages(send, delta_link):
+            yield page
+    except GraphRequestError as error:
+        # 410 is Graph's documented answer; expired directory tokens have also come back as 400,
+        # and any 400 on a link Graph itself issued means the link is no longer good.
+        if error.status == 410 or error.code == SYNC_STATE_NOT_FOUND or error.status == 400:
+            raise DeltaStateLost(f"{error.status} {error.code}") from None
+        if error.status == 501:
+            raise DeltaUnavailable(error.message) from None
+        raise classify_graph_error(error) from error
+
+
+async def _pages(send: Send, first: str) -> AsyncIterator[DeltaPage]:
+    """Raises GraphRequestError for Graph's refusals (the callers tell them apart), SyncError
+    for pages that break the rules."""
+    trail = PageTrail(first)
+    origin = urlsplit(first)
+    url: str | None = first
+    while url is not None:
+        page = parse_delta_page(await send(url), trail.page_number)
+        trail.follow(page.next_link)
+        if page.delta_link is not None:
+            link = urlsplit(page.delta_link)
+            if (link.scheme, link.netloc.lower(), link.path) != (
+                origin.scheme,
+                origin.netloc.lower(),
+                origin.path,
+            ):
+                raise unexpected_next_link_failure(trail.page_number, "to another resource")
+        yield DeltaPage(page.items, page.delta_link)
+        url = page.next_link
