@@ -21,6 +21,8 @@ from sync_core.settings_rules import (
     credential_problems,
     hours,
     is_guid,
+    schedule_problems,
+    storage_problems,
     url_problems,
 )
 
@@ -239,37 +241,15 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
     connection_string = get("TABLES_CONNECTION_STRING")
     tables_endpoint = get("TABLES_ENDPOINT")
-    if connection_string and tables_endpoint:
-        problems.append(
-            "TABLES_CONNECTION_STRING and TABLES_ENDPOINT are both set: use the connection "
-            "string for Azurite or the endpoint for Azure, not both"
-        )
-    elif not connection_string and not tables_endpoint:
-        problems.append(
-            "no table storage: set TABLES_ENDPOINT (Azure, managed identity) or "
-            "TABLES_CONNECTION_STRING (Azurite)"
-        )
-    if tables_endpoint:
-        # Identity-based access: azure-core sends a bearer token over https only.
-        problems += url_problems("TABLES_ENDPOINT", tables_endpoint, https_only=True)
+    problems += storage_problems(connection_string, tables_endpoint)
     if connection_string:
         problems += connection_string_problems(connection_string)
         connection_string = canonical_connection_string(connection_string)
 
     schedule = get("SYNC_SCHEDULE") or ""
-    if len(schedule.split()) != 6:
-        problems.append(
-            f"SYNC_SCHEDULE is not an NCRONTAB expression of 6 fields "
-            f"(second minute hour day month weekday); it has {len(schedule.split())}"
-        )
-
     interval_min = hours(get("SYNC_INTERVAL_MIN_HOURS") or "", "SYNC_INTERVAL_MIN_HOURS", problems)
     interval_max = hours(get("SYNC_INTERVAL_MAX_HOURS") or "", "SYNC_INTERVAL_MAX_HOURS", problems)
-    if interval_min is not None and interval_max is not None and interval_min > interval_max:
-        problems.append(
-            f"SYNC_INTERVAL_MIN_HOURS ({interval_min:g}) is greater than "
-            f"SYNC_INTERVAL_MAX_HOURS ({interval_max:g})"
-        )
+    problems += schedule_problems(schedule, interval_min, interval_max)
 
     reconcile = hours(get("SYNC_RECONCILE_HOURS") or "24", "SYNC_RECONCILE_HOURS", problems)
 

@@ -166,3 +166,39 @@ def credential_problems(
             "identity the app registration trusts)"
         ]
     return []
+
+
+def storage_problems(connection_string: str | None, tables_endpoint: str | None) -> list[str]:
+    """Exactly one way to Table Storage: a connection string (Azurite) or an endpoint (Azure)."""
+    problems: list[str] = []
+    if connection_string and tables_endpoint:
+        problems.append(
+            "TABLES_CONNECTION_STRING and TABLES_ENDPOINT are both set: use the connection "
+            "string for Azurite or the endpoint for Azure, not both"
+        )
+    elif not connection_string and not tables_endpoint:
+        problems.append(
+            "no table storage: set TABLES_ENDPOINT (Azure, managed identity) or "
+            "TABLES_CONNECTION_STRING (Azurite)"
+        )
+    if tables_endpoint:
+        # Identity-based access: azure-core sends a bearer token over https only.
+        problems += url_problems("TABLES_ENDPOINT", tables_endpoint, https_only=True)
+    return problems
+
+
+def schedule_problems(
+    schedule: str, interval_min: float | None, interval_max: float | None
+) -> list[str]:
+    problems: list[str] = []
+    if len(schedule.split()) != 6:
+        problems.append(
+            f"SYNC_SCHEDULE is not an NCRONTAB expression of 6 fields "
+            f"(second minute hour day month weekday); it has {len(schedule.split())}"
+        )
+    if interval_min is not None and interval_max is not None and interval_min > interval_max:
+        problems.append(
+            f"SYNC_INTERVAL_MIN_HOURS ({interval_min:g}) is greater than "
+            f"SYNC_INTERVAL_MAX_HOURS ({interval_max:g})"
+        )
+    return problems
