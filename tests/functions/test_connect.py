@@ -249,3 +249,20 @@ def test_cli_connect_prints_a_consent_url_whose_state_the_callback_accepts(
     runs = cli("runs", "--tenant", tenant.id)
     assert runs.stdout.startswith(f"Runs of Contoso Ltd ({tenant.id})")
     assert cli("runs", "--tenant", tenant.id, "--json").json["tenantName"] == "Contoso Ltd"
+
+
+def test_a_tenant_linked_again_after_its_employees_were_removed_gets_them_all_back(
+    connect_env, tenant, cli
+):
+    """Unlinking with removeEmployees empties the table; a delta run from the link kept before
+    would only bring back users that changed since, so the next run must read everything."""
+    assert call_callback(granted(tenant.id, start()["state"])).status == 200
+    assert cli("sync", "--tenant", tenant.id).exit_code == 0
+    count = len(call("list_employees", "GET", {"tenantId": tenant.id}).json["employees"])
+    assert count > 0
+    removed = call("unlink_tenant", "DELETE", {"tenantId": tenant.id}, {"removeEmployees": "true"})
+    assert removed.json["employeesRemoved"] == count
+
+    assert call_callback(granted(tenant.id, start()["state"])).status == 200
+    assert cli("sync", "--tenant", tenant.id).exit_code == 0
+    assert len(call("list_employees", "GET", {"tenantId": tenant.id}).json["employees"]) == count
