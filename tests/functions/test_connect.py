@@ -266,3 +266,9 @@ def test_a_tenant_linked_again_after_its_employees_were_removed_gets_them_all_ba
     assert call_callback(granted(tenant.id, start()["state"])).status == 200
     assert cli("sync", "--tenant", tenant.id).exit_code == 0
     assert len(call("list_employees", "GET", {"tenantId": tenant.id}).json["employees"]) == count
+
+
+def test_a_requested_configuration_that_is_not_an_object_is_named_as_such(connect_env):
+    answer = call("connect", "POST", body={"config": "fields=none"})
+    assert answer.status == 400 and answer.error_code == "invalid_request"
+    assert "$.config must be a JSON object" in answer.json["error"]["message"], answer.text
