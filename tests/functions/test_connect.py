@@ -272,3 +272,16 @@ def test_a_requested_configuration_that_is_not_an_object_is_named_as_such(connec
     answer = call("connect", "POST", body={"config": "fields=none"})
     assert answer.status == 400 and answer.error_code == "invalid_request"
     assert "$.config must be a JSON object" in answer.json["error"]["message"], answer.text
+
+
+@pytest.mark.parametrize(
+    "callback",
+    ["func-x.azurewebsites.net/api/connect/callback", "http://func-x.azurewebsites.net/cb", ""],
+)
+def test_cli_connect_refuses_a_callback_entra_would_refuse(connect_env, cli, capsys, callback):
+    """Entra takes only an absolute https redirect URI (http only for localhost): a URL printed
+    with anything else fails at Microsoft's page, after the admin signed in."""
+    with pytest.raises(SystemExit) as refused:
+        cli("connect", "--callback", callback)
+    assert refused.value.code == 2
+    assert "--callback" in capsys.readouterr().err
