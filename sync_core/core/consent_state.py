@@ -80,6 +80,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _has_dot_segment(path: str) -> bool:
+    """Whether a browser would resolve `.`/`..` in the path (percent-encoded too, `\\` read as
+    `/`: WHATWG URL standard, "single-dot/double-dot URL path segment"), so the URL it follows
+    is not the one that was compared."""
+    segments = path.replace("\\", "/").lower().replace("%2e", ".").split("/")
+    return any(segment in (".", "..") for segment in segments)
+
+
 def consent_url(
     authority_host: str, client_id: str, graph_base_url: str, redirect_uri: str, state: str
 ) -> str:
@@ -105,7 +113,9 @@ def return_url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
         given_port = given.port
     except ValueError:
         return False
-    if given.scheme not in ("https", "http") or not given.hostname or given.username:
+    if given.scheme not in ("https", "http") or not given.hostname or "@" in given.netloc:
+        return False
+    if _has_dot_segment(given.path):
         return False
     for entry in allowed:
         base = urlsplit(entry)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sync_core.core.config import TenantConfig
@@ -189,6 +189,10 @@ class _Run:
         self._sum_up(ctx)
         if not held:
             await self._commit(ctx, state, link)
+        elif self.mode.mode is RunMode.FULL and state and store and not self.request.dry_run:
+            # A held full run may have found rows no delta round will mention: the run the
+            # guard asks for next (--allow-deletes) must be full too, so reconciliation is due.
+            await store.put(self.request.tenant_id, replace(state, last_full_at=_LONG_AGO))
         return held
 
     async def _read_delta(
@@ -273,6 +277,9 @@ class _Run:
             "graph_throttled": self.stats.throttled,
             "warnings": tuple(tally.warnings),
         }
+
+
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

@@ -150,13 +150,13 @@ def json_object(body: bytes, *, required: bool) -> dict[str, Any]:
 
 
 def body_fields(document: dict[str, Any], kinds: Mapping[str, type]) -> dict[str, Any]:
-    """Check a body against {key: bool | str}: every problem reported at once."""
+    """Check a body against {key: bool | str | dict}: every problem reported at once."""
     problems: list[dict[str, Any]] = []
     for key in sorted(set(document) - set(kinds)):
         problems.append(_problem(key, f"unknown key; allowed: {', '.join(kinds)}", document[key]))
     for key, kind in kinds.items():
         if key in document and not _is_kind(document[key], kind):
-            expected = "true or false" if kind is bool else "a string"
+            expected = {bool: "true or false", dict: "a JSON object"}.get(kind, "a string")
             problems.append(_problem(key, f"must be {expected}", document[key]))
     tenant = document.get("tenantId")
     if isinstance(tenant, str) and "tenantId" in kinds and not is_tenant_id(tenant):

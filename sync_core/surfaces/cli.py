@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from sync_core.app.check import check_connectivity, render_check
 from sync_core.app.exclusive import TenantBusy, sync_exclusively
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument(
         "--callback",
         required=True,
+        type=_callback_url,
         help="the app's callback, https://<function app>.azurewebsites.net/api/connect/callback",
     )
     _tenant(connect)  # unused: the admin picks the tenant; accepted so every command takes it
@@ -119,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--idle", action="store_true", help="also delta runs that changed nothing")
     _json(runs)
     return parser
+
+
+def _callback_url(value: str) -> str:
+    # Entra registers only absolute https redirect URIs, http just for localhost ("Redirect URI
+    # (reply URL) restrictions"): anything else would fail on Microsoft's page, after sign-in.
+    parts = urlsplit(value)
+    local = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
+    if not parts.hostname or (parts.scheme != "https" and not local):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an absolute https URL (http only for localhost)"
+        )
+    return value
 
 
 def _tenant(parser: argparse.ArgumentParser) -> None:

@@ -249,3 +249,39 @@ def test_cli_connect_prints_a_consent_url_whose_state_the_callback_accepts(
     runs = cli("runs", "--tenant", tenant.id)
     assert runs.stdout.startswith(f"Runs of Contoso Ltd ({tenant.id})")
     assert cli("runs", "--tenant", tenant.id, "--json").json["tenantName"] == "Contoso Ltd"
+
+
+def test_a_tenant_linked_again_after_its_employees_were_removed_gets_them_all_back(
+    connect_env, tenant, cli
+):
+    """Unlinking with removeEmployees empties the table; a delta run from the link kept before
+    would only bring back users that changed since, so the next run must read everything."""
+    assert call_callback(granted(tenant.id, start()["state"])).status == 200
+    assert cli("sync", "--tenant", tenant.id).exit_code == 0
+    count = len(call("list_employees", "GET", {"tenantId": tenant.id}).json["employees"])
+    assert count > 0
+    removed = call("unlink_tenant", "DELETE", {"tenantId": tenant.id}, {"removeEmployees": "true"})
+    assert removed.json["employeesRemoved"] == count
+
+    assert call_callback(granted(tenant.id, start()["state"])).status == 200
+    assert cli("sync", "--tenant", tenant.id).exit_code == 0
+    assert len(call("list_employees", "GET", {"tenantId": tenant.id}).json["employees"]) == count
+
+
+def test_a_requested_configuration_that_is_not_an_object_is_named_as_such(connect_env):
+    answer = call("connect", "POST", body={"config": "fields=none"})
+    assert answer.status == 400 and answer.error_code == "invalid_request"
+    assert "$.config must be a JSON object" in answer.json["error"]["message"], answer.text
+
+
+@pytest.mark.parametrize(
+    "callback",
+    ["func-x.azurewebsites.net/api/connect/callback", "http://func-x.azurewebsites.net/cb", ""],
+)
+def test_cli_connect_refuses_a_callback_entra_would_refuse(connect_env, cli, capsys, callback):
+    """Entra takes only an absolute https redirect URI (http only for localhost): a URL printed
+    with anything else fails at Microsoft's page, after the admin signed in."""
+    with pytest.raises(SystemExit) as refused:
+        cli("connect", "--callback", callback)
+    assert refused.value.code == 2
+    assert "--callback" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE
+from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
@@ -242,3 +242,26 @@ def test_idle_delta_runs_are_kept_out_of_the_default_run_listing(cli, tenant):
     everything = cli("runs", "--idle", "--json").json["runs"]
     assert [r["mode"] for r in everything] == ["full", "delta", "full"]
     assert "delta" in cli("runs", "--idle").stdout
+
+
+def test_deletions_held_by_a_requested_full_run_are_made_by_the_allowed_run_after_it(
+    cli, tenant, app_env, tmp_path
+):
+    """Rows no delta round will ever mention (their users went while no link covered them) are
+    found only by a full run; when the guard holds them, the run the guard asks for
+    (--allow-deletes) must find them again, not run delta and delete nothing."""
+    configure(cli, tmp_path, {"cleanUp": {"enabled": True, "maxDeletePercent": 20}})
+    sync(cli)
+    stored = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    employees = service.get_table_client(EMPLOYEES_TABLE)
+    template = {k: v for k, v in next(iter(stored.values())).items() if k != "_etag"}
+    orphans = [f"00000000-0000-4000-8000-{n:012d}" for n in range(len(stored) // 3 + 1)]
+    for orphan in orphans:
+        employees.create_entity({**template, "RowKey": orphan})
+
+    held = sync(cli, "--full")
+    assert (held["status"], held["counts"]["deletesHeld"]) == ("held", len(orphans))
+    allowed = sync(cli, "--allow-deletes")
+    assert allowed["counts"]["deleted"] == len(orphans), allowed
+    assert not set(orphans) & stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id).keys()

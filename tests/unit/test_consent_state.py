@@ -56,6 +56,14 @@ def test_a_state_not_signed_by_the_key_is_forged(tamper):
         ("javascript:alert(1)", False),
         ("https://other.example.com/", True),
         ("https://[::1/x", False),
+        # A browser resolves dot segments (also percent-encoded, and `\` as `/`) before it
+        # follows the redirect: each of these lands outside /tenants.
+        ("https://app.example.com/tenants/../admin", False),
+        ("https://app.example.com/tenants/%2E%2E/admin", False),
+        ("https://app.example.com/tenants/.%2e/admin", False),
+        ("https://app.example.com/tenants\\..\\admin", False),
+        # A password with an empty user name is still credentials in the URL.
+        ("https://:secret@app.example.com/tenants", False),
     ],
 )
 def test_return_urls_are_compared_parsed(url, allowed):
