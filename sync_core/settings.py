@@ -192,6 +192,9 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
     `needs_graph` is false for commands that only touch storage (config, employees, runs), so an
     engineer reading the Employees table needs no app registration.
+
+    Long on purpose: every setting is read here, in one pass, so one SettingsError lists every
+    problem at once; the checks themselves live in settings_rules.
     """
     problems: list[str] = []
 

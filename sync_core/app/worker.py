@@ -149,37 +149,10 @@ async def _work(
         log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
     base = record or _queued(message, now())
-    try:
-        load_settings(environ, needs_graph=True)
-    except SettingsError as error:
-        return await _closed(
-            service,
-            base,
-            WorkAction.INVALID_SETTINGS,
-            RunProblem(
-                "invalid_settings",
-                "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
-                "Fix the function app's settings (see the README's Settings), then Sync Now.",
-            ),
-            now(),
-            attempt,
-        )
-
-    if not message.dry_run and not await tenant_enabled(service, message.tenant_id):
-        # Disabled (or its configuration removed) after this run was queued: a real run would
-        # write for a tenant the admin has stopped.
-        return await _closed(
-            service,
-            base,
-            WorkAction.TENANT_DISABLED,
-            RunProblem(
-                "tenant_disabled",
-                "The tenant was disabled or is no longer served, so this run did nothing.",
-                'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
-            ),
-            now(),
-            attempt,
-        )
+    refusal = await _refusal(service, environ, message)
+    if refusal is not None:
+        action, problem = refusal
+        return await _closed(service, base, action, problem, now(), attempt)
 
     request = RunRequest(
         message.tenant_id,
@@ -211,6 +184,29 @@ async def _work(
         )
     lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
     return WorkOutcome(WorkAction.LEASE_LOST if lost else WorkAction.RAN, message.run_id, report)
+
+
+async def _refusal(
+    service: SyncService, environ: Mapping[str, str], message: RunMessage
+) -> tuple[WorkAction, RunProblem] | None:
+    """Why this message must not run at all, checked before the tenant's lease is taken."""
+    try:
+        load_settings(environ, needs_graph=True)
+    except SettingsError as error:
+        return WorkAction.INVALID_SETTINGS, RunProblem(
+            "invalid_settings",
+            "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
+            "Fix the function app's settings (see the README's Settings), then Sync Now.",
+        )
+    if not message.dry_run and not await tenant_enabled(service, message.tenant_id):
+        # Disabled (or its configuration removed) after this run was queued: a real run would
+        # write for a tenant the admin has stopped.
+        return WorkAction.TENANT_DISABLED, RunProblem(
+            "tenant_disabled",
+            "The tenant was disabled or is no longer served, so this run did nothing.",
+            'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
+        )
+    return None
 
 
 async def _note_failed_attempt(
