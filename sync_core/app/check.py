@@ -15,6 +15,7 @@ from sync_core.core.config_parse import ConfigError
 from sync_core.core.mapping import Mapper
 from sync_core.core.pages import Tally, scope_and_map
 from sync_core.core.ports import StoredIndex, UserDirectory
+from sync_core.core.run_notes import TENANT_NAME_UNREADABLE
 from sync_core.core.scope import Scope
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
@@ -156,10 +157,7 @@ async def _check_credential(settings: Settings, found: _Findings) -> AppCredenti
 async def _check_organization(directory: GraphDirectory, found: _Findings) -> str | None:
     organization = await directory.organization()
     if organization is None:
-        found.warnings.append(
-            "Graph refused /organization, so the tenant name is unknown; grant "
-            "Organization.Read.All to show it (the sync does not need it)."
-        )
+        found.warnings.append(TENANT_NAME_UNREADABLE)
         return None
     found.passed.append("Entra ID issued a token and Graph answered")
     return organization.display_name

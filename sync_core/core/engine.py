@@ -49,6 +49,7 @@ from sync_core.core.run_log import log_event, log_run_finished
 from sync_core.core.run_notes import (
     DELTA_UNAVAILABLE_WARNING,
     ODATA_FULL_WARNING,
+    TENANT_NAME_UNREADABLE,
     internal_error,
     lease_lost_problem,
     reading_warnings,
@@ -297,10 +298,6 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
 async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
     organization = await directory.organization()
     if organization is None:
-        # Reading /organization may need Organization.Read.All; the sync itself does not.
-        tally.warnings.append(
-            "The tenant name could not be read (Graph refused /organization); grant "
-            "Organization.Read.All to show it. The sync is not affected."
-        )
+        tally.warnings.append(TENANT_NAME_UNREADABLE)
         return None
     return organization.display_name

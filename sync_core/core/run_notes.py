@@ -41,6 +41,14 @@ def lease_lost_problem(counts: Counts, sink: EmployeeWriter | None) -> RunProble
     )
 
 
+# Reading /organization may need Organization.Read.All; the sync itself does not. One wording for
+# the run report and Check Connectivity.
+TENANT_NAME_UNREADABLE = (
+    "The tenant name could not be read (Graph refused /organization); grant "
+    "Organization.Read.All to show it. The sync is not affected."
+)
+
+
 def reading_warnings(stats: GraphStats) -> list[str]:
     """What the admin should know about how the listing went, even when it went well."""
     warnings: list[str] = list(stats.credential_warnings)
