@@ -10,4 +10,6 @@ bash scripts/checkov.sh --install-only
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m mypy  # settings in mypy.ini: strict on sync_core/core
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (PYTEST_WORKERS=0 runs in one process); each worker starts its own
+# Azurite and simulator on free ports.
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
