@@ -98,6 +98,11 @@ async def connect_callback(req: func.HttpRequest) -> func.HttpResponse:
     return await _answer("connect_callback", req)
 
 
+@app.route(route=ROUTES["connect_status"].template)
+async def connect_status(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("connect_status", req)
+
+
 @app.route(route=ROUTES["unlink_tenant"].template)
 async def unlink_tenant(req: func.HttpRequest) -> func.HttpResponse:
     return await _answer("unlink_tenant", req)

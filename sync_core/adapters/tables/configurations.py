@@ -17,6 +17,7 @@ from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf1
 from sync_core.adapters.tables.sync_state import SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form
+from sync_core.core.limits import clean_text
 
 
 @storage_boundary
@@ -60,6 +61,19 @@ class ConfigStore:
         """The organisation's display name from Graph, shown beside the GUID."""
         entity = {"PartitionKey": tenant_id, "RowKey": "config", "TenantName": name or ""}
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def set_account(self, tenant_id: str, account: str) -> None:
+        """The account (the dashboard's customer) the tenant is linked to (app/linking.py)."""
+        entity = {"PartitionKey": tenant_id, "RowKey": "config", "Account": account}
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def account(self, tenant_id: str) -> str | None:
+        """The account the tenant is linked to; None when not linked or linked by no account."""
+        try:
+            entity = await self._table.get_entity(tenant_id, "config", select=["Account"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Account") or None
 
     async def remove(self, tenant_id: str) -> bool:
         """Forget the tenant (unlink): without its row no tick or Sync Now serves it."""
@@ -114,17 +128,26 @@ class TenantRegistry:
 
     async def names(self) -> dict[str, str]:
         """Each registered tenant's name where one is known."""
-        names: dict[str, str] = {}
+        return await self._by_tenant("TenantName")
+
+    async def accounts(self) -> dict[str, str]:
+        """Each linked tenant's account where one is known."""
+        return await self._by_tenant("Account")
+
+    async def _by_tenant(self, name: str) -> dict[str, str]:
+        values: dict[str, str] = {}
         async for entity in self._table.query_entities(
-            "RowKey eq 'config'", select=["PartitionKey", "TenantName"]
+            "RowKey eq 'config'", select=["PartitionKey", name]
         ):
-            if entity.get("TenantName"):
-                names[entity["PartitionKey"]] = entity["TenantName"]
-        return names
+            if entity.get(name):
+                # Cleaned on the way out too: a name stored before cleaning must not break a
+                # surface (lone surrogates cannot be encoded, NUL breaks text output).
+                values[entity["PartitionKey"]] = clean_text(entity[name])
+        return values
 
     async def name(self, tenant_id: str) -> str | None:
         try:
             entity = await self._table.get_entity(tenant_id, "config", select=["TenantName"])
         except ResourceNotFoundError:
             return None
-        return entity.get("TenantName") or None
+        return clean_text(entity.get("TenantName") or "") or None
