@@ -28,7 +28,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from sync_core.adapters.credentials import AppCredential, token_exchange
 from sync_core.settings import Settings, is_tenant_id
 
-SIGN_IN_SCOPES = ["profile"]  # msal adds `openid`; `offline_access` is not needed
+# msal always asks for `openid profile offline_access` itself (its reserved scopes); nothing more is
+# needed: the ID token is the point. The refresh token it brings is dropped with the cache.
+SIGN_IN_SCOPES: list[str] = []
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 _GRANTING_ROLES = frozenset({GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR})
