@@ -17,16 +17,17 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
-import msal  # type: ignore[import-untyped]
-import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
-from sync_core.adapters.credentials import AppCredential, token_exchange
 from sync_core.settings import Settings, is_tenant_id
+
+if TYPE_CHECKING:
+    from sync_core.adapters.credentials import AppCredential
+
+# msal, requests and azure-identity load on the first sign-in, not with function_app: a cold
+# start of the timer or of most routes needs none of them (tests/unit/test_layers.py).
 
 # msal always asks for `openid profile offline_access` itself (its reserved scopes); nothing more is
 # needed: the ID token is the point. The refresh token it brings is dropped with the cache.
@@ -62,6 +63,8 @@ class SignedIn:
 
 
 def _application(settings: Settings, credential: Any) -> Any:
+    import msal  # type: ignore[import-untyped]
+
     return msal.ConfidentialClientApplication(
         settings.client_id,
         client_credential=credential,
@@ -165,6 +168,8 @@ def _signing_key(jwks: dict[str, Any], kid: object) -> Any:
 
 def _get_json(url: str) -> dict[str, Any]:
     # requests trusts REQUESTS_CA_BUNDLE, like msal's own HTTP client.
+    import requests
+
     try:
         answer = requests.get(url, timeout=_HTTP_TIMEOUT)
         answer.raise_for_status()
@@ -179,6 +184,11 @@ def _get_json(url: str) -> dict[str, Any]:
 def msal_credential(settings: Settings, app: AppCredential) -> Any:
     """The app registration's credential in the form msal takes: a secret, a certificate's key
     and thumbprint, or a client-assertion callable (the federated credential)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from sync_core.adapters.credentials import token_exchange
+
     if app.kind == "federated":
         return {"client_assertion": token_exchange(settings)}
     if app.kind == "certificate":

@@ -77,7 +77,7 @@ def test_signed_in_admin_links_the_tenant_and_the_server_keeps_the_outcome(
     started = start()
     page = follow(simulator, started, tenant.id, admin(tenant))
     assert page.status == 200, page.text
-    assert 'id="tenant-name">Contoso Ltd<' in page.text and "Connectivity: OK" in page.text
+    assert 'id="tenant-name"><bdi>Contoso Ltd<' in page.text and "Connectivity: OK" in page.text
     outcome = request_outcome(started["requestId"])
     assert outcome["status"] == "linked" and outcome["tenantId"] == tenant.id
     assert outcome["account"] == "acct-a" and outcome["tenantName"] == "Contoso Ltd"
