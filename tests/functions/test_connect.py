@@ -18,6 +18,7 @@ from functions_harness import call, call_callback
 
 from simulator.signin import (
     APPLICATION_ADMINISTRATOR,
+    GLOBAL_ADMINISTRATOR,
     PRIVILEGED_ROLE_ADMINISTRATOR,
 )
 
@@ -185,7 +186,7 @@ def test_a_person_who_may_not_grant_application_permissions_is_told_so(
 @pytest.mark.parametrize("defect", ["audience", "nonce", "signature", "issuer", "expired"])
 def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator, tenant, defect):
     started = start()
-    simulator.signin.set_roles(tenant.id, admin(tenant), ("62e90394-69f5-4237-9190-012177145e10",))
+    simulator.signin.set_roles(tenant.id, admin(tenant), (GLOBAL_ADMINISTRATOR,))
     simulator.add_redirect_uri(connect_env["ENTRA_CLIENT_ID"], CALLBACK)
     simulator.signin.plan(
         tenant_id=tenant.id, user_id=admin(tenant), auto=True, id_token_defect=defect
