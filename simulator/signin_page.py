@@ -117,13 +117,33 @@ def _signed_in(
     answer = {"code": code}
     if params.get("state") is not None:
         answer["state"] = params["state"]
+    session = ctx.signin.new_session(tenant, user_id)
+    if params.get("response_mode") == "form_post":
+        # "response_mode=form_post": a page whose form posts the answer to the redirect URI as
+        # soon as it loads (v2-oauth2-auth-code-flow, "Request an authorization code").
+        response = web.Response(
+            text=_form_post(params["redirect_uri"], answer), content_type="text/html"
+        )
+        response.set_cookie(SESSION_COOKIE, session, secure=True, httponly=True)
+        return response
     parts = urlsplit(params["redirect_uri"])
     query = f"{parts.query}&{urlencode(answer)}" if parts.query else urlencode(answer)
     found_redirect = web.HTTPFound(urlunsplit(parts._replace(query=query)))
-    found_redirect.set_cookie(
-        SESSION_COOKIE, ctx.signin.new_session(tenant, user_id), secure=True, httponly=True
-    )
+    found_redirect.set_cookie(SESSION_COOKIE, session, secure=True, httponly=True)
     raise found_redirect
+
+
+def _form_post(redirect_uri: str, answer: dict[str, str]) -> str:
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in answer.items()
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Working...</title>'
+        f'</head><body><form method="post" id="answer" action="{html.escape(redirect_uri)}">'
+        f"{fields}<noscript><button>Continue</button></noscript></form>"
+        "<script>document.getElementById('answer').submit()</script></body></html>"
+    )
 
 
 def _page(request: web.Request, params: dict[str, str]) -> web.Response:
@@ -146,6 +166,7 @@ def _page(request: web.Request, params: dict[str, str]) -> web.Response:
         for name, value in params.items()
         if name != "account"
     )
+    # The page posts the sign-in to itself; the answer's mode (query or form_post) goes along.
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in to your account</title></head>
 <body><h1>Sign in</h1><form method="post">{hidden}

@@ -82,7 +82,13 @@ async def begin_sign_in(
 
     def begin() -> dict[str, Any]:
         flow: dict[str, Any] = _application(settings, credential).initiate_auth_code_flow(
-            SIGN_IN_SCOPES, redirect_uri=redirect_uri, state=state, prompt="select_account"
+            SIGN_IN_SCOPES,
+            redirect_uri=redirect_uri,
+            state=state,
+            prompt="select_account",
+            # The code comes back in a POST body, not in a URL that browser history, logs and
+            # Referer headers keep (RFC 9700 4.3.1; Entra supports form_post).
+            response_mode="form_post",
         )
         return flow
 
@@ -99,8 +105,8 @@ async def finish_sign_in(
             result: dict[str, Any] = _application(
                 settings, credential
             ).acquire_token_by_auth_code_flow(flow, answer, scopes=SIGN_IN_SCOPES)
-        except (ValueError, RuntimeError) as error:  # msal: state or nonce mismatch
-            refused = f"The sign-in answer was refused: {error}"
+        except (ValueError, RuntimeError):  # msal: state or nonce mismatch (its text quotes them)
+            refused = "The sign-in answer does not belong to this sign-in (state or nonce)."
             raise SignInRefused("sign_in_invalid", refused) from None
         return result
 

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sync_core.app.connect_view import connect_request_view
 from sync_core.app.onboarding import ConnectOutcome, complete_connect, start_connect
@@ -43,6 +43,7 @@ _HTML = "text/html"
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_ACCOUNT_CHARS = 128
+MAX_FORM_BYTES = 64 * 1024
 
 
 async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
@@ -87,7 +88,7 @@ async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> A
     try:
         settings = load_settings(environ, needs_graph=True)
         async with SyncService(settings) as service:
-            outcome = await complete_connect(service, request.params, utc_now())
+            outcome = await complete_connect(service, _answer_of(request), utc_now())
     except StateError as error:
         log.warning("consent callback refused: %s state", error.reason)
         return _page(400, refused_page(f"{error} Nothing was changed."))
@@ -163,6 +164,20 @@ def _with_outcome(outcome: ConnectOutcome) -> str:
     added = {"connect": "linked" if outcome.linked else "refused", "requestId": outcome.request_id}
     query = f"{parts.query}&{urlencode(added)}" if parts.query else urlencode(added)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _answer_of(request: ApiRequest) -> dict[str, str]:
+    """What Microsoft answered: the query of a GET (admin consent), the form of a POST (the
+    sign-in, response_mode=form_post). One value per name, the first; a body far larger than a
+    code and a state is not Microsoft's."""
+    if request.method.upper() != "POST":
+        return dict(request.params)
+    if len(request.body) > MAX_FORM_BYTES:
+        raise StateError("forged", "The sign-in answer is not one Microsoft sends.")
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(name, value)
+    return fields
 
 
 def _account(value: str | None) -> str:

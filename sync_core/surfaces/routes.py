@@ -308,7 +308,8 @@ ROUTES: dict[str, Route] = {
         Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config),
         Route("list_employees", "employees/{tenantId}", ("GET",), list_employees),
         Route("connect", "connect", ("POST",), connect),
-        Route("connect_callback", "connect/callback", ("GET",), connect_callback),
+        # GET: the admin-consent answer (a query); POST: the sign-in's (response_mode=form_post).
+        Route("connect_callback", "connect/callback", ("GET", "POST"), connect_callback),
         Route("connect_status", "connect/{requestId}", ("GET",), connect_status),
         Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
     )

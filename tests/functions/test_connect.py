@@ -13,7 +13,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from connect_flow import CALLBACK, follow, link, query_of, request_outcome, start
+from connect_flow import CALLBACK, follow, link, query_of, request_outcome, sign_in, start
 from functions_harness import call, call_callback
 
 from simulator.signin import (
@@ -61,6 +61,7 @@ def test_connect_answers_the_sign_in_url_of_the_configured_authority(connect_env
     assert {"openid", "profile"} <= set(query["scope"].split())
     assert query["state"] == answer["state"] and query["nonce"]
     assert query["code_challenge_method"] == "S256" and query["code_challenge"]
+    assert query["response_mode"] == "form_post"  # the code never sits in a URL
     assert "code=" not in answer["consentUrl"]  # the function key never travels to Microsoft
     assert request_outcome(answer["requestId"])["status"] == "pending"
 
@@ -192,15 +193,7 @@ def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator
         tenant_id=tenant.id, user_id=admin(tenant), auto=True, id_token_defect=defect
     )
     try:
-        import os
-        import ssl
-
-        import httpx
-
-        trust = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-        with httpx.Client(verify=trust) as http:
-            signed_in = http.get(started["consentUrl"])
-        page = call_callback(query_of(signed_in.headers["location"]))
+        page = sign_in(simulator, started)
     finally:
         simulator.signin.clear()
     assert page.status == 200 and "Nothing was linked" in page.text, page.text
