@@ -18,11 +18,42 @@ from .signin import IssuedCode, code_expired
 
 
 async def redeem_code(request: web.Request, name: str, form: Mapping[str, object]) -> web.Response:
-    from .identity import authenticate_client, entra_error  # identity routes here
+    from .identity import authenticate_client  # identity routes here
 
     ctx = context_of(request)
     issued = ctx.signin.take_code(str(form.get("code", "")))
-    client_id = str(form.get("client_id", "")).strip().lower()
+    refused = _code_refused(request, issued, form)
+    if refused is not None:
+        return refused
+    assert issued is not None  # _code_refused answered for a missing code
+    app = ctx.world.app(issued.client_id)
+    tenant = ctx.directory.find_tenant(issued.tenant_id)
+    assert app is not None and tenant is not None  # both were there when the code was issued
+    refused = authenticate_client(request, ctx, app, tenant, name, form)
+    if refused is not None:
+        return refused
+    access_token, _ = ctx.issuer.issue(
+        issued.tenant_id, issued.client_id, ctx.endpoints.base_url, (), kind="app"
+    )
+    client_info = {"uid": issued.user_id, "utid": issued.tenant_id}
+    return web.json_response(
+        {
+            "token_type": "Bearer",
+            "scope": issued.scope,
+            "expires_in": ctx.issuer.lifetime,
+            "access_token": access_token,
+            "id_token": _id_token(request, issued),
+            "client_info": _b64(json.dumps(client_info).encode()),
+        }
+    )
+
+
+def _code_refused(
+    request: web.Request, issued: IssuedCode | None, form: Mapping[str, object]
+) -> web.Response | None:
+    """The code's own checks: once, in time, same client and redirect URI, the PKCE verifier."""
+    from .identity import entra_error
+
     if issued is None or code_expired(issued):
         return entra_error(
             request,
@@ -32,6 +63,7 @@ async def redeem_code(request: web.Request, name: str, form: Mapping[str, object
             "The provided authorization code or refresh token has expired or was already "
             "redeemed. Send a new interactive authorization request for this user.",
         )
+    client_id = str(form.get("client_id", "")).strip().lower()
     if client_id != issued.client_id or str(form.get("redirect_uri", "")) != issued.redirect_uri:
         return entra_error(
             request,
@@ -49,27 +81,7 @@ async def redeem_code(request: web.Request, name: str, form: Mapping[str, object
             "The Code_Verifier does not match the code_challenge supplied in the authorization "
             "request.",
         )
-    app = ctx.world.app(client_id)
-    tenant = ctx.directory.find_tenant(issued.tenant_id)
-    assert app is not None and tenant is not None  # both were there when the code was issued
-    refused = authenticate_client(request, ctx, app, tenant, name, form)
-    if refused is not None:
-        return refused
-    id_token = _id_token(request, issued)
-    access_token, _ = ctx.issuer.issue(
-        issued.tenant_id, client_id, ctx.endpoints.base_url, (), kind="app"
-    )
-    client_info = {"uid": issued.user_id, "utid": issued.tenant_id}
-    return web.json_response(
-        {
-            "token_type": "Bearer",
-            "scope": issued.scope,
-            "expires_in": ctx.issuer.lifetime,
-            "access_token": access_token,
-            "id_token": id_token,
-            "client_info": _b64(json.dumps(client_info).encode()),
-        }
-    )
+    return None
 
 
 def _verifier_matches(issued: IssuedCode, verifier: str) -> bool:
