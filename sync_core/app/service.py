@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
 
+from sync_core.adapters.tables.address_holders import StoredAddresses
 from sync_core.adapters.tables.common import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
@@ -89,6 +90,7 @@ class SyncService:
         self.sync_state = SyncStateStore(self._tables)
         # A run's delta link lands only while its tenant is linked (fenced_state.py).
         self.run_sync_state = LinkedSyncState(self._tables, settings.tenant_id)
+        self.stored_addresses = StoredAddresses(self._tables)  # a delta run's shared addresses
         return self
 
     async def __aexit__(
@@ -129,6 +131,7 @@ class SyncService:
             configs=self.configs,
             lease=lease,
             sync_state=self.run_sync_state,
+            addresses=self.stored_addresses,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)
