@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from sync_core.errors import RetriableError
 from sync_core.settings import Settings, is_tenant_id
 
 if TYPE_CHECKING:
@@ -81,7 +82,18 @@ async def begin_sign_in(
     """The flow to keep with the connect request; its `auth_uri` is where the admin goes."""
 
     def begin() -> dict[str, Any]:
-        flow: dict[str, Any] = _application(settings, credential).initiate_auth_code_flow(
+        import requests
+
+        try:
+            application = _application(settings, credential)  # reads the discovery document
+        except requests.RequestException:
+            raise RetriableError(
+                "authority_unreachable",
+                f"The authority {settings.authority_host} could not be reached to begin the "
+                "sign-in.",
+                "Check ENTRA_AUTHORITY_HOST and outbound network; try again.",
+            ) from None
+        flow: dict[str, Any] = application.initiate_auth_code_flow(
             SIGN_IN_SCOPES,
             redirect_uri=redirect_uri,
             state=state,
@@ -101,6 +113,8 @@ async def finish_sign_in(
     """Redeem the code (msal checks state, PKCE and the nonce), then validate the ID token."""
 
     def finish() -> dict[str, Any]:
+        import requests
+
         try:
             result: dict[str, Any] = _application(
                 settings, credential
@@ -108,6 +122,9 @@ async def finish_sign_in(
         except (ValueError, RuntimeError):  # msal: state or nonce mismatch (its text quotes them)
             refused = "The sign-in answer does not belong to this sign-in (state or nonce)."
             raise SignInRefused("sign_in_invalid", refused) from None
+        except requests.RequestException:
+            unreachable = "Microsoft's token endpoint could not be reached; start again."
+            raise SignInRefused("authority_unreachable", unreachable) from None
         return result
 
     result = await asyncio.to_thread(finish)

@@ -236,3 +236,9 @@ def test_a_requested_configuration_that_is_invalid_is_refused_at_connect(connect
     for config, code in (({"fields": "no"}, "invalid_config"), ("fields=none", "invalid_request")):
         answer = call("connect", "POST", body={"account": "a", "config": config})
         assert answer.status == 400 and answer.error_code == code, answer.text
+
+
+def test_an_unreachable_authority_is_a_clear_503(connect_env, monkeypatch):
+    monkeypatch.setenv("ENTRA_AUTHORITY_HOST", "https://127.0.0.1:9")  # discard: nothing answers
+    answer = call("connect", "POST", body={"account": "acct-a"})
+    assert answer.status == 503 and answer.error_code == "authority_unreachable", answer.text
