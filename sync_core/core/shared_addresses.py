@@ -13,6 +13,9 @@ from __future__ import annotations
 from sync_core.core.delta import DeltaChanges
 from sync_core.core.pages import Tally
 from sync_core.core.ports import AddressHolders
+from sync_core.errors import SyncError
+
+UNCHECKED = "Whether the addresses this run wrote are shared with other employees was not checked"
 
 
 async def count_stored_holders(
@@ -22,7 +25,11 @@ async def count_stored_holders(
     if not written:
         return
     in_round = set(changes.users) | set(changes.removed)
-    holders = await store.holders(tenant_id, written)
+    try:
+        holders = await store.holders(tenant_id, written)
+    except SyncError as error:  # a warning's lookup never fails a run whose writes succeeded
+        tally.warnings.append(f"{UNCHECKED} ({error.code})")
+        return
     for address, ids in holders.items():
         # Users of the round are counted as they are now, not as their stored rows say.
         tally.addresses[address] += len(ids - in_round)
