@@ -81,14 +81,16 @@ async def link_tenant(
     missing = await consent_in_effect(service, tenant)
     if missing is not None:
         return await refuse(service, request, "consent_not_in_effect", missing)
-    holder = await service.configs.account(tenant)
-    if holder and holder != request.account:
-        return await refuse(service, request, "other_account", OTHER_ACCOUNT)
-    already = await service.registry.enabled(tenant) is not None
-    if not already or request.replace:
-        config = _requested(request)
-        await service.configs.put(tenant, config.model_copy(update={"enabled": True}))
-    await service.configs.set_account(tenant, request.account)
+    config = _requested(request).model_copy(update={"enabled": True})
+    # New: the configuration and the account in one write. Linked before: the account is
+    # claimed first (conditional: of two accounts racing, one wins), and only then, when asked,
+    # the configuration is replaced; otherwise it and its `enabled` flag stay as they are.
+    already = not await service.configs.create_linked(tenant, config, request.account)
+    if already:
+        if not await service.configs.claim(tenant, request.account):
+            return await refuse(service, request, "other_account", OTHER_ACCOUNT)
+        if request.replace:
+            await service.configs.put(tenant, config)
     name = await _tenant_name(service, tenant)
     result = await check_connectivity(service.settings, tenant)
     name = clean_text(name or result.tenant_name or "") or None

@@ -9,6 +9,7 @@ here: each one linked, reconfigured or re-enabled a tenant before the sign-in wa
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from urllib.parse import urlsplit
 
@@ -21,6 +22,8 @@ from simulator.signin import (
     GLOBAL_ADMINISTRATOR,
     PRIVILEGED_ROLE_ADMINISTRATOR,
 )
+from sync_core.app.service import SyncService
+from sync_core.settings import load_settings
 
 RETURN_BASE = "https://dashboard.example.com/tenants"
 
@@ -201,3 +204,19 @@ def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator
     outcome = request_outcome(started["requestId"])
     assert outcome["status"] == "refused"
     assert outcome["reasonCode"] in ("id_token_invalid", "sign_in_invalid")
+
+
+def test_of_accounts_claiming_a_tenant_at_once_exactly_one_wins(connect_env, tenant):
+    """The account is claimed with an ETag-conditional write (tables/configurations.py)."""
+    assert call("tenant_config", "PUT", {"tenantId": tenant.id}, body={"fields": []}).status
+    accounts = ("acct-a", "acct-b", "acct-c", "acct-d")
+
+    async def race() -> list[bool]:
+        async with SyncService(load_settings(connect_env, needs_graph=False)) as service:
+            return list(
+                await asyncio.gather(*(service.configs.claim(tenant.id, a) for a in accounts))
+            )
+
+    won = asyncio.run(race())
+    assert won.count(True) == 1
+    assert stored(tenant.id)["account"] == accounts[won.index(True)]

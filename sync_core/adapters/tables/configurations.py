@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
@@ -44,15 +47,7 @@ class ConfigStore:
         """Store a validated configuration. Its text is split over properties (Config0..N), as
         run reports are: one string property holds 32,767 UTF-16 code units, and config.py's
         MAX_CONFIG_BYTES keeps the whole far below the entity's 1 MiB."""
-        chunks = utf16_chunks(stored_form(config), CHUNK_UNITS)
-        entity: dict[str, Any] = {
-            "PartitionKey": tenant_id,
-            "RowKey": "config",
-            "ConfigChunks": len(chunks),
-            "Enabled": config.enabled,
-            "UpdatedAt": datetime.now(UTC),
-        }
-        entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+        entity = _config_entity(tenant_id, config)
         # MERGE keeps the tenant's name (set when it was linked); ConfigChunks says which of
         # the Config<i> properties are current.
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
@@ -62,10 +57,38 @@ class ConfigStore:
         entity = {"PartitionKey": tenant_id, "RowKey": "config", "TenantName": name or ""}
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
-    async def set_account(self, tenant_id: str, account: str) -> None:
-        """The account (the dashboard's customer) the tenant is linked to (app/linking.py)."""
-        entity = {"PartitionKey": tenant_id, "RowKey": "config", "Account": account}
-        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+    async def create_linked(self, tenant_id: str, config: TenantConfig, account: str) -> bool:
+        """Register a tenant with its configuration and the account (the dashboard's customer)
+        that linked it, in one write; False when the tenant has a row already (app/linking.py)."""
+        entity = {**_config_entity(tenant_id, config), "Account": account}
+        try:
+            await self._table.create_entity(entity)
+        except ResourceExistsError:
+            return False
+        return True
+
+    async def claim(self, tenant_id: str, account: str) -> bool:
+        """Link the registered tenant to `account` unless another account holds it. The write
+        is conditional on the ETag read, so of two accounts racing for a tenant one wins."""
+        for _ in range(3):
+            try:
+                entity = await self._table.get_entity(tenant_id, "config", select=["Account"])
+            except ResourceNotFoundError:
+                return False  # unlinked meanwhile
+            holder = entity.get("Account") or ""
+            if holder:
+                return holder == account
+            try:
+                await self._table.update_entity(
+                    {"PartitionKey": tenant_id, "RowKey": "config", "Account": account},
+                    mode=UpdateMode.MERGE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # changed under us: look again
+            return True
+        return False
 
     async def account(self, tenant_id: str) -> str | None:
         """The account the tenant is linked to; None when not linked or linked by no account."""
@@ -94,6 +117,19 @@ class ConfigStore:
         ):
             ids.append(entity["PartitionKey"])
         return ids
+
+
+def _config_entity(tenant_id: str, config: TenantConfig) -> dict[str, Any]:
+    chunks = utf16_chunks(stored_form(config), CHUNK_UNITS)
+    entity: dict[str, Any] = {
+        "PartitionKey": tenant_id,
+        "RowKey": "config",
+        "ConfigChunks": len(chunks),
+        "Enabled": config.enabled,
+        "UpdatedAt": datetime.now(UTC),
+    }
+    entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+    return entity
 
 
 def _config_text(entity: dict[str, Any]) -> str:
