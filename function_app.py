@@ -20,6 +20,7 @@ import azure.functions as func
 
 from sync_core.adapters.names import POISON_QUEUE, SYNC_QUEUE
 from sync_core.app.dispatch import scheduled_tick
+from sync_core.app.housekeeping import sweep_connect_requests
 from sync_core.app.worker import fail_poisoned_run, process_message
 from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
@@ -38,7 +39,9 @@ STORAGE_CONNECTION = "AzureWebJobsStorage"
 
 @app.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def scheduled_sync(timer: func.TimerRequest) -> None:
-    await scheduled_tick(load_settings(os.environ, needs_graph=False), utc_now())
+    settings, now = load_settings(os.environ, needs_graph=False), utc_now()
+    await scheduled_tick(settings, now)
+    await sweep_connect_requests(settings, now)
 
 
 @app.queue_trigger(arg_name="message", queue_name=SYNC_QUEUE, connection=STORAGE_CONNECTION)
@@ -96,6 +99,11 @@ async def connect(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route=ROUTES["connect_callback"].template, auth_level=func.AuthLevel.ANONYMOUS)
 async def connect_callback(req: func.HttpRequest) -> func.HttpResponse:
     return await _answer("connect_callback", req)
+
+
+@app.route(route=ROUTES["connect_status"].template)
+async def connect_status(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("connect_status", req)
 
 
 @app.route(route=ROUTES["unlink_tenant"].template)

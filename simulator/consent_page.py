@@ -13,6 +13,8 @@ from aiohttp import web
 from .consent import ConsentRecord
 from .context import context_of, request_id
 
+SESSION_COOKIE = "sim_session"  # set by the sign-in (signin_page.py)
+
 _ANY_TENANT = ("organizations", "common")
 
 
@@ -47,7 +49,9 @@ async def admin_consent(request: web.Request) -> web.StreamResponse:
         or next(iter(ctx.directory.tenant_ids()), None)
     )
     if settings.auto:
-        return _decide(request, checked, tenant, settings.outcome, admin=True)
+        return _decide(
+            request, checked, tenant, settings.outcome, admin=_signed_in_admin(request, tenant)
+        )
     return _page(request, checked, tenant)
 
 
@@ -62,7 +66,19 @@ async def admin_consent_decision(request: web.Request) -> web.StreamResponse:
     if tenant is None:
         return _error_page(request, 400, 90002, "Choose the tenant to consent for.")
     outcome = context_of(request).consent.settings.outcome
-    return _decide(request, checked, tenant, outcome, admin=form.get("account") != "user")
+    admin = form.get("account") != "user" and _signed_in_admin(request, tenant)
+    return _decide(request, checked, tenant, outcome, admin=admin)
+
+
+def _signed_in_admin(request: web.Request, tenant: str | None) -> bool:
+    """Whether the account signed in (the sign-in cookie, simulator/signin.py) may grant Graph
+    application permissions in ``tenant``. Without a sign-in the page's own choice decides."""
+    ctx = context_of(request)
+    session = ctx.signin.session(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return True
+    signed_tenant, user = session
+    return tenant == signed_tenant and ctx.signin.is_admin(signed_tenant, user)
 
 
 def _known(request: web.Request, name: str | None) -> str | None:
@@ -262,3 +278,6 @@ def _error_page(request: web.Request, status: int, code: int, text: str) -> web.
 <p id="error">AADSTS{code}: {html.escape(text)}</p>
 <p>Request Id: {html.escape(request_id(request))}</p></body></html>"""
     return web.Response(status=status, text=body, content_type="text/html")
+
+
+error_page = _error_page  # the sign-in page shows Entra's errors the same way

@@ -13,6 +13,7 @@ from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
 from .log import RequestLog
+from .signin import SignInPlan
 from .tokens import TokenIssuer
 from .world import World
 
@@ -54,6 +55,8 @@ class Context:
     delta: DeltaPlan = field(default_factory=DeltaPlan)
     # What the admin-consent page does (simulator/consent.py); tests set it through the harness.
     consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
+    # Who signs in at the authorize endpoint (simulator/signin.py).
+    signin: SignInPlan = field(default_factory=lambda: SignInPlan())
 
 
 CONTEXT = web.AppKey("context", Context)

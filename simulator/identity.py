@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from . import consent_page
+from . import consent_page, signin_page
 from .assertions import JWT_BEARER, AssertionRefused, check_assertion
 from .context import Context, context_of, request_id, utc_now
 from .directory import TenantInfo
@@ -34,6 +34,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/{tenant}/oauth2/v2.0/token", token),
         web.get("/msi/token", managed_identity_token),
         *consent_page.routes(),
+        *signin_page.routes(),
     ]
 
 
@@ -43,10 +44,19 @@ def routes() -> list[web.RouteDef]:
 async def discovery(request: web.Request) -> web.Response:
     ctx = context_of(request)
     name = request.match_info["tenant"]
-    tenant = ctx.directory.find_tenant(name)
-    if tenant is None:
-        return _tenant_problem(request, name, "invalid_tenant")
-    base = f"{ctx.endpoints.base_url}/{tenant.id}"
+    if name.lower() in ("organizations", "common"):
+        # Any work tenant: the issuer names the placeholder `{tenantid}`, as Entra's does; the
+        # ID token's `iss` carries the signed-in user's tenant (v2-protocols-oidc).
+        base, issuer = (
+            f"{ctx.endpoints.base_url}/{name}",
+            f"{ctx.endpoints.base_url}/{{tenantid}}/v2.0",
+        )
+    else:
+        tenant = ctx.directory.find_tenant(name)
+        if tenant is None:
+            return _tenant_problem(request, name, "invalid_tenant")
+        base = f"{ctx.endpoints.base_url}/{tenant.id}"
+        issuer = f"{base}/v2.0"
     return web.json_response(
         {
             "token_endpoint": f"{base}/oauth2/v2.0/token",
@@ -62,7 +72,7 @@ async def discovery(request: web.Request) -> web.Response:
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             # Matches the authority the client used, which is what MSAL compares when it validates.
-            "issuer": f"{base}/v2.0",
+            "issuer": issuer,
             "request_uri_parameter_supported": False,
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
@@ -81,11 +91,17 @@ async def keys(request: web.Request) -> web.Response:
 async def token(request: web.Request) -> web.Response:
     ctx = context_of(request)
     name = request.match_info["tenant"]
+    form = await request.post()
+    grant_type = str(form.get("grant_type", ""))
+    if grant_type == "authorization_code" and (
+        name.lower() in ("organizations", "common") or ctx.directory.find_tenant(name)
+    ):
+        from .signin_token import redeem_code
+
+        return await redeem_code(request, name, form)
     tenant = ctx.directory.find_tenant(name)
     if tenant is None:
         return _tenant_problem(request, name, "invalid_request")
-    form = await request.post()
-    grant_type = str(form.get("grant_type", ""))
     client_id = str(form.get("client_id", "")).strip().lower()
     if grant_type != "client_credentials":
         return entra_error(
@@ -115,7 +131,7 @@ async def token(request: web.Request) -> web.Response:
             "been installed by the administrator of the tenant or consented to by any user in "
             "the tenant. You may have sent your authentication request to the wrong tenant.",
         )
-    refused = _authenticate_client(request, ctx, app, tenant, name, form)
+    refused = authenticate_client(request, ctx, app, tenant, name, form)
     if refused is not None:
         return refused
     scopes = [s for s in str(form.get("scope", "")).split() if s not in _RESERVED_SCOPES]
@@ -148,7 +164,7 @@ async def token(request: web.Request) -> web.Response:
     )
 
 
-def _authenticate_client(
+def authenticate_client(
     request: web.Request,
     ctx: Context,
     app: App,

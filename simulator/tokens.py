@@ -86,6 +86,17 @@ class TokenIssuer:
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}", expires_on
 
+    def sign(self, claims: dict[str, Any], *, forged: bool = False) -> str:
+        """Any token with this issuer's key id; ``forged`` signs with a key nobody published
+        (an ID token whose signature the app must refuse)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if forged else None
+        header = {"alg": "RS256", "typ": "JWT", "kid": self._kid}
+        signing_input = f"{_b64(json.dumps(header))}.{_b64(json.dumps(claims))}"
+        signature = (key or self._key).sign(
+            signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+        return f"{signing_input}.{_b64(signature)}"
+
     def verify(self, token: str) -> Grant:
         claims = self.signed_claims(token)
         # Only this issuer's signature got us here, so the claims are our own and complete.

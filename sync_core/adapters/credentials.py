@@ -164,7 +164,7 @@ def entra_credential(
     inner: Any
     if app.kind == "federated":
         inner = ClientAssertionCredential(
-            tenant_id, settings.client_id, _token_exchange(settings), **common
+            tenant_id, settings.client_id, token_exchange(settings), **common
         )
     elif app.kind == "certificate":
         inner = CertificateCredential(
@@ -177,10 +177,11 @@ def entra_credential(
     return _Classified(inner, app.kind, app.from_environment)
 
 
-def _token_exchange(settings: Settings) -> Any:
+def token_exchange(settings: Settings) -> Any:
     """The assertion: a managed-identity token for api://AzureADTokenExchange. The callback is
     synchronous (ClientAssertionCredential calls it so), hence the synchronous identity; it runs
-    about once an hour per tenant, when the Graph token is renewed."""
+    about once an hour per tenant, when the Graph token is renewed (and once per sign-in of
+    an admin who links a tenant: msal takes the same callable, app/signin.py)."""
     identity = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
     def assertion() -> str:

@@ -45,6 +45,7 @@ from sync_core.adapters.graph_pages import (
     parse_users_page,
     refuses_advanced_query,
 )
+from sync_core.core.limits import clean_text
 from sync_core.core.ports import DeltaPage, GraphStats, Organization
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,12 @@ class GraphDirectory:
             None,
         )
         name = org.get("displayName")
+        # Cleaned as user values are (lone surrogates, NUL): the name is shown in every run
+        # report, and one tenant's bad name must not break GET /api/runs or the CLI.
         return Organization(
-            str(org.get("id", "")), name if isinstance(name, str) else None, default
+            str(org.get("id", "")),
+            clean_text(name) if isinstance(name, str) else None,
+            clean_text(default) if isinstance(default, str) else None,
         )
 
     async def users(

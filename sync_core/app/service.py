@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
 
+from sync_core.adapters.tables.address_holders import StoredAddresses
 from sync_core.adapters.tables.common import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.fenced_state import LinkedSyncState
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.adapters.tables.sync_state import SyncStateStore
@@ -86,6 +88,9 @@ class SyncService:
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
         self.sync_state = SyncStateStore(self._tables)
+        # A run's delta link lands only while its tenant is linked (fenced_state.py).
+        self.run_sync_state = LinkedSyncState(self._tables, settings.tenant_id)
+        self.stored_addresses = StoredAddresses(self._tables)  # a delta run's shared addresses
         return self
 
     async def __aexit__(
@@ -103,11 +108,15 @@ class SyncService:
             await self._identity.close()
 
     async def open_directory(self, tenant_id: str) -> GraphDirectory:
+        return open_directory(self.settings, tenant_id, await self.app_credential())
+
+    async def app_credential(self) -> AppCredential:
+        """The app registration's credential, read once per service."""
         if self._app_credential is None:
             from sync_core.adapters.credentials import load_app_credential
 
             self._app_credential = await load_app_credential(self.settings)
-        return open_directory(self.settings, tenant_id, self._app_credential)
+        return self._app_credential
 
     async def effective_config(self, tenant_id: str) -> TenantConfig:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""
@@ -121,7 +130,8 @@ class SyncService:
             runs=self.runs,
             configs=self.configs,
             lease=lease,
-            sync_state=self.sync_state,
+            sync_state=self.run_sync_state,
+            addresses=self.stored_addresses,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)

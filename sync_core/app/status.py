@@ -18,12 +18,14 @@ async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[st
     """Per tenant: last run, last success, next due, employees (as of the last success)."""
     tenants = await served_tenants(service)
     names = await service.registry.names()
+    accounts = await service.registry.accounts()
     slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
 
     async def one(tenant_id: str) -> dict[str, Any]:
         async with slots:
             plan = await tenant_schedule(service, tenant_id, now, STATUS_HISTORY)
-        return tenant_status_json(plan, tenants[tenant_id], names.get(tenant_id))
+        status = tenant_status_json(plan, tenants[tenant_id], names.get(tenant_id))
+        return {**status, "account": accounts.get(tenant_id)}  # who linked it
 
     return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
 

@@ -29,15 +29,22 @@ class StateError(Exception):
         self.reason = reason
 
 
+# A request goes through two Microsoft steps, each with a state of its own: the admin signs in
+# (OpenID Connect), then consents. The phase is signed, so one step's state never passes for the
+# other's.
+SIGN_IN_PHASE, CONSENT_PHASE = "s", "c"
+
+
 @dataclass(frozen=True)
 class ConsentState:
     nonce: str
     expires_at: datetime
+    phase: str = SIGN_IN_PHASE
 
 
-def sign_state(key: bytes, nonce: str, expires_at: datetime) -> str:
+def sign_state(key: bytes, nonce: str, expires_at: datetime, phase: str = SIGN_IN_PHASE) -> str:
     payload = json.dumps(
-        {"n": nonce, "e": int(expires_at.timestamp())}, separators=(",", ":")
+        {"n": nonce, "e": int(expires_at.timestamp()), "p": phase}, separators=(",", ":")
     ).encode()
     body = _b64(payload)
     return f"{body}.{_b64(_mac(key, body))}"
@@ -60,7 +67,7 @@ def verify_state(key: bytes, state: str, now: datetime) -> ConsentState:
         raise StateError(
             "expired", "The link expired (a link is valid for 15 minutes); start again."
         )
-    return ConsentState(str(fields["n"]), expires_at)
+    return ConsentState(str(fields["n"]), expires_at, str(fields.get("p") or SIGN_IN_PHASE))
 
 
 def state_digest(state: str) -> str:
@@ -89,11 +96,16 @@ def _has_dot_segment(path: str) -> bool:
 
 
 def consent_url(
-    authority_host: str, client_id: str, graph_base_url: str, redirect_uri: str, state: str
+    authority_host: str,
+    client_id: str,
+    graph_base_url: str,
+    redirect_uri: str,
+    state: str,
+    tenant: str = "organizations",
 ) -> str:
     """Microsoft's v2 admin-consent URL ("Admin consent on the Microsoft identity platform"):
-    `organizations` lets an admin of any work tenant consent; `/.default` asks for the
-    application permissions of the app registration."""
+    `tenant` is the signed-in admin's tenant (known from the ID token: the consent is asked of
+    that tenant only); `/.default` asks for the application permissions of the registration."""
     query = urlencode(
         {
             "client_id": client_id,
@@ -102,7 +114,7 @@ def consent_url(
             "state": state,
         }
     )
-    return f"{authority_host}/organizations/v2.0/adminconsent?{query}"
+    return f"{authority_host}/{tenant}/v2.0/adminconsent?{query}"
 
 
 def return_url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
@@ -113,6 +125,8 @@ def return_url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
         given_port = given.port
     except ValueError:
         return False
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return False  # NUL, CR, LF, ESC...: a browser strips some, a header splits on others
     if given.scheme not in ("https", "http") or not given.hostname or "@" in given.netloc:
         return False
     if _has_dot_segment(given.path):

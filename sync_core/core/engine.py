@@ -54,6 +54,7 @@ from sync_core.core.run_notes import (
     lease_lost_problem,
     reading_warnings,
 )
+from sync_core.core.shared_addresses import count_stored_holders
 from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
@@ -183,6 +184,10 @@ class _Run:
             else:
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
+            if changes is not None and self.ports.addresses is not None:
+                await count_stored_holders(
+                    self.ports.addresses, self.request.tenant_id, ctx.tally, changes
+                )
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.

@@ -8,7 +8,7 @@ live here too, so neither side imports the other.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -156,6 +156,12 @@ class SyncStateStore(Protocol):
     async def put(self, tenant_id: str, state: SyncState) -> None: ...
 
 
+class AddressHolders(Protocol):
+    """The stored employees whose address is one of `addresses`: address -> their ids."""
+
+    async def holders(self, tenant_id: str, addresses: Sequence[str]) -> dict[str, set[str]]: ...
+
+
 class EmployeeWriter(Protocol):
     """Writes one tenant's employees; `committed` counts what the store accepted, by change."""
 
@@ -207,3 +213,6 @@ class Ports:
     lease: Lease | None = None
     # None: every run is full and no delta link is kept (the in-memory engine tests).
     sync_state: SyncStateStore | None = None
+    # Who else holds an address: a delta run reads only what changed, so it asks the store
+    # (core/shared_addresses.py). None: not asked (the in-memory engine tests).
+    addresses: AddressHolders | None = None

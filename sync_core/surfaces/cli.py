@@ -44,6 +44,7 @@ from sync_core.surfaces.cli_output import (
     show_runs,
     write_stdout,
 )
+from sync_core.surfaces.terminal import terminal_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
@@ -112,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_callback_url,
         help="the app's callback, https://<function app>.azurewebsites.net/api/connect/callback",
     )
+    connect.add_argument(
+        "--account",
+        required=True,
+        type=_account,
+        help="the account (customer id) the tenant is linked to; another cannot take it",
+    )
+    connect.add_argument(
+        "--replace-config",
+        action="store_true",
+        help="linked before: reset its configuration and enabled flag to the defaults",
+    )
     _tenant(connect)  # unused: the admin picks the tenant; accepted so every command takes it
     _json(connect)
 
@@ -132,6 +144,12 @@ def _callback_url(value: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an absolute https URL (http only for localhost)"
         )
+    return value
+
+
+def _account(value: str) -> str:
+    if not value.strip() or len(value) > 128 or not value.isprintable():
+        raise argparse.ArgumentTypeError("must be 1 to 128 printable characters")
     return value
 
 
@@ -216,9 +234,11 @@ def _fail(
     """Errors in words on stderr; with --json also one document on stdout, as promised."""
     # Settings and configuration errors are already a list of problems in words.
     listed = code in ("invalid_settings", "invalid_config")
-    print(message if listed else f"error [{code}]: {message}", file=sys.stderr)
+    # Messages may quote Graph's or Microsoft's texts: escaped on the terminal, exact in JSON.
+    shown = terminal_safe(message)
+    print(shown if listed else f"error [{code}]: {shown}", file=sys.stderr)
     if fix:
-        print(f"what to do: {fix}", file=sys.stderr)
+        print(f"what to do: {terminal_safe(fix)}", file=sys.stderr)
     if getattr(args, "json", False):
         error: dict[str, Any] = {"code": code, "message": message, "fix": fix}
         if problems is not None:

@@ -16,6 +16,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import FINAL_STATUSES, RunProblem, utc_now
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
+from sync_core.surfaces.terminal import terminal_safe
 
 CANCELLED = "cancelled"
 
@@ -68,15 +69,23 @@ async def connect_command(args: argparse.Namespace, settings: Settings) -> int:
     """The consent URL for an operator who links a tenant by hand (valid 15 minutes, once)."""
     async with SyncService(settings) as service:
         link = await start_connect(
-            service, callback_url=args.callback, return_url=None, config=None, now=utc_now()
+            service,
+            callback_url=args.callback,
+            return_url=None,
+            config=None,
+            now=utc_now(),
+            account=args.account,
+            replace=args.replace_config,
         )
     document = {
+        "requestId": link.request_id,
         "consentUrl": link.consent_url,
         "expiresAt": link.expires_at.isoformat().replace("+00:00", "Z"),
     }
     text = (
-        "Open this link signed in as an administrator of the tenant to link "
-        f"(valid until {document['expiresAt']}, once):\n{link.consent_url}"
+        "Open this link and sign in as a Global Administrator or Privileged Role "
+        "Administrator of the tenant to link (valid until "
+        f"{document['expiresAt']}, once):\n{link.consent_url}"
     )
     emit(args, document, text)
     return 0
@@ -102,7 +111,7 @@ def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     if getattr(args, "json", False):
         write_stdout(json.dumps(document, ensure_ascii=False))
     else:
-        write_stdout(text)
+        write_stdout(terminal_safe(text))
 
 
 def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:

@@ -32,7 +32,8 @@ def outcome_page(outcome: ConnectOutcome) -> str:
     name = outcome.tenant_name or "(name not readable)"
     again = " It was linked before; it stays linked." if outcome.already_linked else ""
     parts = [
-        f'<p>Linked <strong id="tenant-name">{escape(name)}</strong> '
+        # <bdi>: a bidi override in the organization's name cannot reorder the rest of the page.
+        f'<p>Linked <strong id="tenant-name"><bdi>{escape(name)}</bdi></strong> '
         f'(<code id="tenant-id">{escape(outcome.tenant_id or "")}</code>).{escape(again)}</p>'
     ]
     if check is not None:

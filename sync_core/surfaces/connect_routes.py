@@ -8,17 +8,15 @@ always answers a page, never JSON.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sync_core.app.onboarding import (
-    ConnectOutcome,
-    complete_connect,
-    start_connect,
-    unlink_tenant,
-)
+from sync_core.app.connect_view import connect_request_view
+from sync_core.app.onboarding import ConnectOutcome, complete_connect, start_connect
 from sync_core.app.service import SyncService
+from sync_core.app.unlink import HomeTenant, unlink_tenant
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.consent_state import StateError, return_url_allowed
@@ -43,11 +41,15 @@ log = logging.getLogger("sync_core.surfaces.connect")
 CALLBACK_PATH = ("connect", "callback")
 _HTML = "text/html"
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_ACCOUNT_CHARS = 128
+MAX_FORM_BYTES = 64 * 1024
 
 
 async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     fields = body_fields(
-        json_object(request.body, required=False), {"returnUrl": str, "config": dict}
+        json_object(request.body, required=False),
+        {"returnUrl": str, "config": dict, "account": str, "replaceConfig": bool},
     )
     settings = load_settings(environ, needs_graph=True)
     return_url = fields.get("returnUrl")
@@ -55,9 +57,11 @@ async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         raise ApiError(
             400,
             "return_url_not_allowed",
-            "returnUrl is not under one of the URLs in CONNECT_RETURN_URLS.",
+            "returnUrl is not under one of the URLs in CONNECT_RETURN_URLS (or it holds "
+            "control characters).",
             fix="Add its origin and path to the CONNECT_RETURN_URLS app setting, or omit it.",
         )
+    account = _account(fields.get("account"))
     config = _requested_config(fields.get("config"))
     async with SyncService(settings) as service:
         link = await start_connect(
@@ -66,9 +70,12 @@ async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
             return_url=return_url,
             config=config,
             now=utc_now(),
+            account=account,
+            replace=bool(fields.get("replaceConfig", False)),
         )
     return ok(
         {
+            "requestId": link.request_id,
             "consentUrl": link.consent_url,
             "state": link.state,
             "expiresAt": link.expires_at.isoformat().replace("+00:00", "Z"),
@@ -81,7 +88,7 @@ async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> A
     try:
         settings = load_settings(environ, needs_graph=True)
         async with SyncService(settings) as service:
-            outcome = await complete_connect(service, request.params, utc_now())
+            outcome = await complete_connect(service, _answer_of(request), utc_now())
     except StateError as error:
         log.warning("consent callback refused: %s state", error.reason)
         return _page(400, refused_page(f"{error} Nothing was changed."))
@@ -89,9 +96,26 @@ async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> A
         log.error("consent callback failed: %s", getattr(error, "code", "invalid_settings"))
         text = "The app could not finish linking the tenant; try again in a few minutes."
         return _page(503, page("Tenant not linked", f"<p>{text}</p>"))
+    if outcome.next_url:  # signed in: on to the admin-consent page of that tenant
+        return ApiResponse(302, "", {**_NO_STORE, "Location": outcome.next_url}, _HTML)
     if outcome.return_url:
         return ApiResponse(302, "", {**_NO_STORE, "Location": _with_outcome(outcome)}, _HTML)
     return _page(200, outcome_page(outcome))
+
+
+async def connect_status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    """The request's outcome as the server saw it: what a dashboard trusts, not the redirect."""
+    request_id = request.route_params.get("requestId", "")
+    settings = load_settings(environ, needs_graph=False)
+    async with SyncService(settings) as service:
+        found = await service.connect_requests.get(request_id) if _ID.match(request_id) else None
+    if found is None:
+        raise ApiError(
+            404,
+            "unknown_connect_request",
+            "No connect request has that id (or it is older than a day and was swept).",
+        )
+    return ok(connect_request_view(found, utc_now()), headers={"Cache-Control": "no-store"})
 
 
 async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
@@ -106,6 +130,16 @@ async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse
             removed = await unlink_tenant(service, tenant, remove_employees=remove)
         except LookupError:
             raise unknown_tenant(tenant) from None
+        except HomeTenant:
+            raise ApiError(
+                409,
+                "home_tenant",
+                "This tenant is ENTRA_TENANT_ID, the app's home tenant, which is served "
+                "whether it is linked or not; unlinking it would not stop that. Nothing was "
+                "changed.",
+                fix='Pause it with PUT /api/config/{tenantId} and "enabled": false, or '
+                "point ENTRA_TENANT_ID at another tenant.",
+            ) from None
     return ok({"tenantId": tenant, "unlinked": True, "employeesRemoved": removed})
 
 
@@ -124,17 +158,43 @@ def _requested_config(document: dict[str, Any] | None) -> TenantConfig | None:
 
 
 def _with_outcome(outcome: ConnectOutcome) -> str:
-    """The allow-listed return URL with the outcome in its query (its own query kept)."""
+    """The allow-listed return URL with the request id and a coarse outcome (its own query
+    kept): the dashboard reads the rest with GET /api/connect/{requestId}, never from here."""
     parts = urlsplit(outcome.return_url or "")
-    added: dict[str, str] = {"connect": "linked" if outcome.linked else "failed"}
-    if outcome.linked:
-        added["tenantId"] = outcome.tenant_id or ""
-        added["tenantName"] = outcome.tenant_name or ""
-        added["connectivity"] = "ok" if outcome.check and outcome.check.ok else "problems"
-    else:
-        added["reason"] = outcome.reason or ""
+    added = {"connect": "linked" if outcome.linked else "refused", "requestId": outcome.request_id}
     query = f"{parts.query}&{urlencode(added)}" if parts.query else urlencode(added)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _answer_of(request: ApiRequest) -> dict[str, str]:
+    """What Microsoft answered: the query of a GET (admin consent), the form of a POST (the
+    sign-in, response_mode=form_post). One value per name, the first; a body far larger than a
+    code and a state is not Microsoft's."""
+    if request.method.upper() != "POST":
+        return dict(request.params)
+    if len(request.body) > MAX_FORM_BYTES:
+        raise StateError("forged", "The sign-in answer is not one Microsoft sends.")
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(name, value)
+    return fields
+
+
+def _account(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise ApiError(
+            400,
+            "invalid_account",
+            "account is required: the dashboard's id of the customer who links the tenant.",
+            fix="Send account, an opaque string of 1 to 128 printable characters.",
+        )
+    if len(value) > MAX_ACCOUNT_CHARS or not value.isprintable():
+        raise ApiError(
+            400,
+            "invalid_account",
+            f"account must be 1 to {MAX_ACCOUNT_CHARS} printable characters.",
+        )
+    return value
 
 
 def _page(status: int, html: str) -> ApiResponse:

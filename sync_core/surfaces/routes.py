@@ -37,7 +37,7 @@ from sync_core.surfaces.api import (
     unwrap_token,
     wrap_token,
 )
-from sync_core.surfaces.connect_routes import connect, connect_callback, unlink
+from sync_core.surfaces.connect_routes import connect, connect_callback, connect_status, unlink
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -196,7 +196,15 @@ async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiR
                 details=config_problems(error),
                 fix="Store a valid one with PUT /api/config/{tenantId}.",
             ) from None
-    return ok({"tenantId": tenant, "stored": stored is not None, "config": _config_json(stored)})
+        account = await service.configs.account(tenant)  # who linked it (app/linking.py)
+    return ok(
+        {
+            "tenantId": tenant,
+            "stored": stored is not None,
+            "account": account,
+            "config": _config_json(stored),
+        }
+    )
 
 
 async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: str) -> ApiResponse:
@@ -300,7 +308,9 @@ ROUTES: dict[str, Route] = {
         Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config),
         Route("list_employees", "employees/{tenantId}", ("GET",), list_employees),
         Route("connect", "connect", ("POST",), connect),
-        Route("connect_callback", "connect/callback", ("GET",), connect_callback),
+        # GET: the admin-consent answer (a query); POST: the sign-in's (response_mode=form_post).
+        Route("connect_callback", "connect/callback", ("GET", "POST"), connect_callback),
+        Route("connect_status", "connect/{requestId}", ("GET",), connect_status),
         Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
     )
 }

@@ -12,7 +12,7 @@ import functools
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
@@ -125,15 +125,16 @@ class SyncQueue:
         return taken
 
 
-def call_callback(params: dict[str, str]) -> Answer:
-    """The consent callback as the admin's browser reaches it: anonymous, no function key."""
+def call_callback(params: dict[str, str], *, form: bool = False) -> Answer:
+    """The consent callback as the admin's browser reaches it: anonymous, no function key.
+    `form`: posted as a form (the sign-in's answer, response_mode=form_post)."""
     request = func.HttpRequest(
-        "GET",
+        "POST" if form else "GET",
         f"{HOST}/api/{ROUTES['connect_callback'].template}",
-        headers={},
-        params=params,
+        headers={"Content-Type": "application/x-www-form-urlencoded"} if form else {},
+        params={} if form else params,
         route_params={},
-        body=b"",
+        body=urlencode(params).encode() if form else b"",
     )
     function = built_functions()["connect_callback"].get_user_function()
     response: func.HttpResponse = asyncio.run(function(request))

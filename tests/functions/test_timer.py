@@ -1,5 +1,5 @@
 """The timer's tick against a storage account of its own: exactly the due tenants are enqueued,
-once each, disabled ones never, failing ones with backoff."""
+once each, disabled ones never, failing ones with backoff; old connect requests are swept."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from functions_harness import built_functions
 
 from devtools.azurite import Azurite, start_azurite
 from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.tables.connect_requests import RETENTION, ConnectRequest
 from sync_core.app.dispatch import scheduled_tick
+from sync_core.app.housekeeping import sweep_connect_requests
 from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.report import (
@@ -174,3 +176,45 @@ def test_the_timer_function_ticks(environ, monkeypatch, caplog) -> None:
 
     (queued,) = asyncio.run(runs_of_newcomer())  # its message waits out the tenant's offset
     assert queued.status == RunStatus.QUEUED and queued.trigger == "schedule"
+
+
+def seed_connect_requests(environ: dict[str, str], expiries: dict[str, datetime]) -> None:
+    async def write() -> None:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            for nonce, expires_at in expiries.items():
+                request = ConnectRequest(nonce, "digest", expires_at, None, None, account="a")
+                await service.connect_requests.add(request)
+
+    asyncio.run(write())
+
+
+def connect_requests_left(environ: dict[str, str], nonces: list[str]) -> list[str]:
+    async def read() -> list[str]:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            return [n for n in nonces if await service.connect_requests.get(n) is not None]
+
+    return asyncio.run(read())
+
+
+def test_old_connect_requests_are_swept_a_bounded_number_per_tick(environ) -> None:
+    now = utc_now()
+    old = [f"old-{uuid.uuid4().hex}" for _ in range(3)]
+    kept = {f"recent-{uuid.uuid4().hex}": now - HOUR, f"live-{uuid.uuid4().hex}": now + MINUTE}
+    seed_connect_requests(environ, {**{n: now - 2 * RETENTION for n in old}, **kept})
+    settings = load_settings(environ, needs_graph=False)
+    assert asyncio.run(sweep_connect_requests(settings, now, limit=2)) == 2
+    assert len(connect_requests_left(environ, old)) == 1
+    assert asyncio.run(sweep_connect_requests(settings, now, limit=2)) == 1
+    assert connect_requests_left(environ, old) == []
+    # Consumed or not, a request stays readable for a day after it expires.
+    assert connect_requests_left(environ, list(kept)) == list(kept)
+
+
+def test_the_timer_function_sweeps_old_connect_requests(environ, monkeypatch) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    old = f"old-{uuid.uuid4().hex}"
+    seed_connect_requests(environ, {old: utc_now() - 2 * RETENTION})
+    function = built_functions()["scheduled_sync"].get_user_function()
+    asyncio.run(function(TimerRequest(past_due=False)))
+    assert connect_requests_left(environ, [old]) == []

@@ -8,10 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sync_core.core.consent_state import (
+    CONSENT_PHASE,
+    SIGN_IN_PHASE,
     StateError,
     consent_url,
     return_url_allowed,
     sign_state,
+    state_digest,
     verify_state,
 )
 
@@ -90,3 +93,28 @@ def test_consent_url_names_the_app_graph_default_scope_and_callback():
         "redirect_uri": ["https://f/cb"],
         "state": ["s"],
     }
+
+
+def test_the_phase_is_signed_so_one_steps_state_never_passes_for_the_others():
+    key = b"k" * 32
+    expires = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    now = expires - timedelta(minutes=1)
+    sign_in = sign_state(key, "n1", expires)
+    consent = sign_state(key, "n1", expires, CONSENT_PHASE)
+    assert verify_state(key, sign_in, now).phase == SIGN_IN_PHASE
+    assert verify_state(key, consent, now).phase == CONSENT_PHASE
+    assert sign_in != consent and state_digest(sign_in) != state_digest(consent)
+
+
+def test_the_consent_url_names_the_signed_in_tenant():
+    url = consent_url(
+        "https://login.example", "app", "https://graph.example", "https://cb", "s", "t1"
+    )
+    assert url.startswith("https://login.example/t1/v2.0/adminconsent?")
+
+
+@pytest.mark.parametrize("char", ["\x00", "\r", "\n", "\x1b", "\x7f", "\t"])
+def test_a_return_url_with_a_control_character_is_refused(char):
+    allowed = ("https://dash.example/tenants",)
+    assert return_url_allowed("https://dash.example/tenants/ok", allowed)
+    assert not return_url_allowed(f"https://dash.example/tenants/o{char}k", allowed)

@@ -6,7 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
@@ -17,6 +20,7 @@ from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf1
 from sync_core.adapters.tables.sync_state import SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form
+from sync_core.core.limits import clean_text
 
 
 @storage_boundary
@@ -43,15 +47,7 @@ class ConfigStore:
         """Store a validated configuration. Its text is split over properties (Config0..N), as
         run reports are: one string property holds 32,767 UTF-16 code units, and config.py's
         MAX_CONFIG_BYTES keeps the whole far below the entity's 1 MiB."""
-        chunks = utf16_chunks(stored_form(config), CHUNK_UNITS)
-        entity: dict[str, Any] = {
-            "PartitionKey": tenant_id,
-            "RowKey": "config",
-            "ConfigChunks": len(chunks),
-            "Enabled": config.enabled,
-            "UpdatedAt": datetime.now(UTC),
-        }
-        entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+        entity = _config_entity(tenant_id, config)
         # MERGE keeps the tenant's name (set when it was linked); ConfigChunks says which of
         # the Config<i> properties are current.
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
@@ -60,6 +56,47 @@ class ConfigStore:
         """The organisation's display name from Graph, shown beside the GUID."""
         entity = {"PartitionKey": tenant_id, "RowKey": "config", "TenantName": name or ""}
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def create_linked(self, tenant_id: str, config: TenantConfig, account: str) -> bool:
+        """Register a tenant with its configuration and the account (the dashboard's customer)
+        that linked it, in one write; False when the tenant has a row already (app/linking.py)."""
+        entity = {**_config_entity(tenant_id, config), "Account": account}
+        try:
+            await self._table.create_entity(entity)
+        except ResourceExistsError:
+            return False
+        return True
+
+    async def claim(self, tenant_id: str, account: str) -> bool:
+        """Link the registered tenant to `account` unless another account holds it. The write
+        is conditional on the ETag read, so of two accounts racing for a tenant one wins."""
+        for _ in range(3):
+            try:
+                entity = await self._table.get_entity(tenant_id, "config", select=["Account"])
+            except ResourceNotFoundError:
+                return False  # unlinked meanwhile
+            holder = entity.get("Account") or ""
+            if holder:
+                return holder == account
+            try:
+                await self._table.update_entity(
+                    {"PartitionKey": tenant_id, "RowKey": "config", "Account": account},
+                    mode=UpdateMode.MERGE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue  # changed under us: look again
+            return True
+        return False
+
+    async def account(self, tenant_id: str) -> str | None:
+        """The account the tenant is linked to; None when not linked or linked by no account."""
+        try:
+            entity = await self._table.get_entity(tenant_id, "config", select=["Account"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Account") or None
 
     async def remove(self, tenant_id: str) -> bool:
         """Forget the tenant (unlink): without its row no tick or Sync Now serves it."""
@@ -80,6 +117,19 @@ class ConfigStore:
         ):
             ids.append(entity["PartitionKey"])
         return ids
+
+
+def _config_entity(tenant_id: str, config: TenantConfig) -> dict[str, Any]:
+    chunks = utf16_chunks(stored_form(config), CHUNK_UNITS)
+    entity: dict[str, Any] = {
+        "PartitionKey": tenant_id,
+        "RowKey": "config",
+        "ConfigChunks": len(chunks),
+        "Enabled": config.enabled,
+        "UpdatedAt": datetime.now(UTC),
+    }
+    entity.update({f"Config{i}": chunk for i, chunk in enumerate(chunks)})
+    return entity
 
 
 def _config_text(entity: dict[str, Any]) -> str:
@@ -114,17 +164,26 @@ class TenantRegistry:
 
     async def names(self) -> dict[str, str]:
         """Each registered tenant's name where one is known."""
-        names: dict[str, str] = {}
+        return await self._by_tenant("TenantName")
+
+    async def accounts(self) -> dict[str, str]:
+        """Each linked tenant's account where one is known."""
+        return await self._by_tenant("Account")
+
+    async def _by_tenant(self, name: str) -> dict[str, str]:
+        values: dict[str, str] = {}
         async for entity in self._table.query_entities(
-            "RowKey eq 'config'", select=["PartitionKey", "TenantName"]
+            "RowKey eq 'config'", select=["PartitionKey", name]
         ):
-            if entity.get("TenantName"):
-                names[entity["PartitionKey"]] = entity["TenantName"]
-        return names
+            if entity.get(name):
+                # Cleaned on the way out too: a name stored before cleaning must not break a
+                # surface (lone surrogates cannot be encoded, NUL breaks text output).
+                values[entity["PartitionKey"]] = clean_text(entity[name])
+        return values
 
     async def name(self, tenant_id: str) -> str | None:
         try:
             entity = await self._table.get_entity(tenant_id, "config", select=["TenantName"])
         except ResourceNotFoundError:
             return None
-        return entity.get("TenantName") or None
+        return clean_text(entity.get("TenantName") or "") or None

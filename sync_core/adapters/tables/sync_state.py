@@ -36,16 +36,19 @@ class SyncStateStore:
         )
 
     async def put(self, tenant_id: str, state: SyncState) -> None:
-        entity: dict[str, Any] = {
-            "PartitionKey": tenant_id,
-            "RowKey": SYNC_STATE_ROW,
-            # A delta link is a URL of a few hundred characters, far under a property's 64 KiB.
-            "DeltaLink": state.delta_link or "",
-            "ConfigHash": state.config_hash,
-            "TakenAt": state.taken_at,
-            "LastFullAt": state.last_full_at,
-        }
-        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        await self._table.upsert_entity(state_entity(tenant_id, state), mode=UpdateMode.REPLACE)
+
+
+def state_entity(tenant_id: str, state: SyncState) -> dict[str, Any]:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": SYNC_STATE_ROW,
+        # A delta link is a URL of a few hundred characters, far under a property's 64 KiB.
+        "DeltaLink": state.delta_link or "",
+        "ConfigHash": state.config_hash,
+        "TakenAt": state.taken_at,
+        "LastFullAt": state.last_full_at,
+    }
 
 
 def _moment(value: Any) -> datetime:

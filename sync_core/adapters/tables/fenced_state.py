@@ -1,0 +1,45 @@
+"""A tenant's delta link, written only while the tenant is linked.
+
+An unlink (app/unlink.py) deletes the tenant's configuration row and its `syncState` row. A run
+that started before would otherwise write its delta link after that, and a tenant linked again
+would resume deltas from a link of before. So the run's write is one transaction in the tenant's
+partition of TenantConfigs: the `syncState` upsert and a MERGE of the configuration row, which
+Table Storage refuses when that row no longer exists ("Merge Entity": 404 ResourceNotFound).
+Before the unlink's delete, the write lands and is then deleted; after it, it fails. Both ways
+no link outlives the unlink. The home tenant (ENTRA_TENANT_ID) is served without a row and is
+never unlinked: its link is written as before.
+"""
+
+from __future__ import annotations
+
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from sync_core.adapters.names import CONFIGS_TABLE
+from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.tables.sync_state import SyncStateStore, state_entity
+from sync_core.core.delta import SyncState
+from sync_core.core.ports import LeaseLost
+
+
+@storage_boundary
+class LinkedSyncState(SyncStateStore):
+    def __init__(self, service: TableServiceClient, home_tenant: str | None):
+        super().__init__(service)
+        self._configs: TableClient = service.get_table_client(CONFIGS_TABLE)
+        self._home = (home_tenant or "").lower()
+
+    async def put(self, tenant_id: str, state: SyncState) -> None:
+        if tenant_id == self._home:
+            await super().put(tenant_id, state)
+            return
+        operations = [
+            ("upsert", state_entity(tenant_id, state), {"mode": UpdateMode.REPLACE}),
+            ("update", {"PartitionKey": tenant_id, "RowKey": "config"}, {"mode": UpdateMode.MERGE}),
+        ]
+        try:
+            await self._configs.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 404:
+                raise LeaseLost(f"tenant {tenant_id} was unlinked while the run went on") from None
+            raise
