@@ -38,6 +38,7 @@ from sync_core.surfaces.api import (
     wrap_token,
 )
 from sync_core.surfaces.connect_routes import connect, connect_callback, unlink
+from sync_core.surfaces.explain_route import explain
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -302,5 +303,6 @@ ROUTES: dict[str, Route] = {
         Route("connect", "connect", ("POST",), connect),
         Route("connect_callback", "connect/callback", ("GET",), connect_callback),
         Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
+        Route("explain_user", "explain/{tenantId}/{user}", ("GET", "POST"), explain),
     )
 }
