@@ -112,7 +112,7 @@ def _preset_steps(scope: Scope, user: Mapping[str, Any]) -> list[Step]:
     steps = []
     for name, on, reason, flag, excluded, passed, off in presets:
         if not on:
-            steps.append(Step(name, OFF, f"off: {off}"))
+            steps.append(Step(name, OFF, off))
             continue
         left_out = _only(scope, **{flag: True}).exclusion_reason(user) == reason
         steps.append(Step(name, EXCLUDED if left_out else PASSED, excluded if left_out else passed))

@@ -16,7 +16,10 @@ from sync_core.errors import FatalError
 _OUTCOMES = {
     "created": "a run adds the row",
     "updated": "a run rewrites the row",
-    "unchanged": "the stored row is current: a run writes nothing",
+    "unchanged": (
+        "the stored row is current: a run writes nothing (a property that is no configured "
+        "field changes nothing; `config show` lists the fields and their sources)"
+    ),
     "skippedNoEmail": "a run skips the user: no usable email address and no row stored",
     "skippedUnstorable": "a run skips the user: Table Storage cannot hold the row",
     "excluded": "a run leaves the user out (see above)",
