@@ -8,7 +8,8 @@ import argparse
 from typing import Any
 
 from sync_core.app.exclusive import TenantBusy
-from sync_core.app.explain import Explanation, explain_user
+from sync_core.app.explain import explain_user
+from sync_core.app.explain_judge import Explanation
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunStatus
 from sync_core.errors import FatalError
