@@ -150,6 +150,9 @@ def test_a_guest_is_left_out_and_its_ext_form_is_no_address(cli, tenant, simulat
     guest = tenant.of_kind("guest")[0]
     code, document = explain(cli, "--user", guest["id"])
     assert document["scope"]["reason"] == "guest"
+    # Found by its #EXT# UPN too ($filter with the `#` percent-encoded).
+    code, by_upn = explain(cli, "--user", guest["userPrincipalName"])
+    assert code == 0 and by_upn["user"]["id"] == guest["id"]
     assert [s["step"] for s in document["scope"]["steps"] if s["decided"]] == ["excludeGuests"]
     # Let guests in: the #EXT# form is refused as an address wherever it is.
     cli("config", "set", "--file", write_config(tmp_path, {"filter": {"excludeGuests": False}}))
