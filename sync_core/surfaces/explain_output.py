@@ -5,14 +5,18 @@ The CLI prints this; --json and the HTTP API answer Explanation.to_json()."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from sync_core.app.exclusive import TenantBusy
 from sync_core.app.explain import explain_user
 from sync_core.app.explain_judge import Explanation
 from sync_core.app.service import SyncService
+from sync_core.app.user_lookup import AmbiguousUser
 from sync_core.core.report import RunStatus
 from sync_core.errors import FatalError
+from sync_core.surfaces.cli_output import emit, write_stdout
 
 _OUTCOMES = {
     "created": "a run adds the row",
@@ -119,12 +123,18 @@ def busy_error(busy: TenantBusy) -> FatalError:
 
 async def explain_command(args: argparse.Namespace, service: SyncService, tenant_id: str) -> int:
     """`explain --user ...`: 0 explained (and applied), 1 failed, 3 a removal held."""
-    from sync_core.surfaces.cli_output import emit
-
     try:
         explanation = await explain_user(service, tenant_id, args.user, apply=args.apply)
     except TenantBusy as busy:
         raise busy_error(busy) from None
+    except AmbiguousUser as several:
+        # As any error (cli._fail), with the matches listed for a script to choose from.
+        print(f"error [{several.code}]: {several.message}", file=sys.stderr)
+        print(f"what to do: {several.fix}", file=sys.stderr)
+        if args.json:
+            error = {"code": several.code, "message": several.message, "fix": several.fix}
+            write_stdout(json.dumps({"error": {**error, "matches": several.matches}}))
+        return 1
     emit(args, explanation.to_json(), render_explanation(explanation))
     applied = explanation.applied
     if applied is None or applied.status == RunStatus.SUCCEEDED:

@@ -75,6 +75,8 @@ def test_several_matches_are_listed_and_none_is_chosen(cli, tenant, simulator):
     assert error["code"] == "user_ambiguous"
     for user in (first, second):
         assert user["userPrincipalName"] in error["message"] and user["id"] in error["message"]
+    assert {m["id"] for m in error["matches"]} == {first["id"], second["id"]}
+    assert "Explain one of them by its object id" in result.stderr
 
 
 # --- scope: each exclusion reason, and the step that decided -------------------------------------
