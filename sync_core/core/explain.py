@@ -72,17 +72,20 @@ def explain_scope(config: ScopeFilter, user: Mapping[str, Any]) -> ScopeVerdict:
     # Extension point: group scope (filter.groups, issue 15) adds its steps here, judged the
     # same way (a scope holding only that part), with its own exclusion reason below.
     decided = _deciding_step(reason)
-    marked = tuple(replace(s, decided=s.name == decided) for s in steps)
-    return ScopeVerdict(reason is None, reason, marked, _summary(reason, decided))
+    marked = [replace(s, decided=s.name == decided) for s in steps]
+    if reason is not None and not any(s.decided for s in marked):
+        # A reason no step here itemises (a part of the scope added after this module): still
+        # named, so the explanation never hides why a run leaves the user out.
+        marked.append(Step(reason, EXCLUDED, "this part of the scope leaves the user out", True))
+    return ScopeVerdict(reason is None, reason, tuple(marked), _summary(reason, decided))
 
 
 def _only(scope: Scope, **part: Any) -> Scope:
-    """The scope with nothing but `part`: what that part alone says about a user."""
-    empty = replace(
-        scope, exclude_disabled=False, exclude_guests=False, exclude_unlicensed=False,
-        include=(), exclude=(),
-    )  # fmt: skip
-    return replace(empty, **part)
+    """The scope with nothing but `part`: what that part alone says about a user. Built from a
+    filter with every preset off and every other key at its default, so a part of the scope
+    added later (groups) leaves nobody out here unless it is the part asked for."""
+    nothing = ScopeFilter(exclude_disabled=False, exclude_guests=False, exclude_unlicensed=False)
+    return replace(Scope.from_config(nothing), **part)
 
 
 def _preset_steps(scope: Scope, user: Mapping[str, Any]) -> list[Step]:
@@ -189,7 +192,8 @@ def _summary(reason: str | None, decided: str | None) -> str:
         REASON_UNLICENSED: "the user has no license and filter.excludeUnlicensed is on",
         REASON_NOT_INCLUDED: "no include group matches the user",
     }
-    because = words.get(reason, f"rule group {decided} matches the user")
+    fallback = f"rule group {decided} matches the user" if reason.startswith("exclude[") else ""
+    because = words.get(reason, fallback or f"the scope's {reason} rule leaves the user out")
     return f"Left out ({reason}): {because}. Runs count it under excludedBy.{reason}."
 
 

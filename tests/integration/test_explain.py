@@ -399,3 +399,18 @@ def test_an_employee_without_an_address_is_kept_until_the_grace_period_ends(
     assert "kept (marked EmailMissingSince) until" in document["cleanUp"]["detail"]
     changed = {c["column"] for c in document["changes"]}
     assert {"Email", "EmailMissingSince"} <= changed
+
+
+def test_a_disabled_tenant_is_explained_but_not_applied(cli, tenant, tmp_path, app_env):
+    cli("config", "set", "--file", write_config(tmp_path, {"enabled": False}))
+    user = member(tenant)
+    assert cli("explain", "--user", user["id"]).exit_code == 0
+    result = cli("explain", "--user", user["id"], "--apply", "--json")
+    assert result.exit_code == 1 and result.json["error"]["code"] == "tenant_disabled"
+    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id) == {}
+    assert cli("runs", "--json").json["runs"] == []
+
+
+def test_explain_needs_a_user(cli):
+    result = cli("explain")
+    assert result.exit_code == 2 and "--user" in result.stderr
