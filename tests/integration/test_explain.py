@@ -13,6 +13,7 @@ import pytest
 from sync_core.app.service import SyncService
 from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
+from sync_core.surfaces.cli import main
 from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
@@ -411,6 +412,7 @@ def test_a_disabled_tenant_is_explained_but_not_applied(cli, tenant, tmp_path, a
     assert cli("runs", "--json").json["runs"] == []
 
 
-def test_explain_needs_a_user(cli):
-    result = cli("explain")
-    assert result.exit_code == 2 and "--user" in result.stderr
+def test_explain_needs_a_user(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["explain"])
+    assert stopped.value.code == 2 and "--user" in capsys.readouterr().err
