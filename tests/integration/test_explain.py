@@ -416,3 +416,34 @@ def test_explain_needs_a_user(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["explain"])
     assert stopped.value.code == 2 and "--user" in capsys.readouterr().err
+
+
+def test_an_apply_whose_lease_is_taken_over_writes_nothing(cli, tenant, app_env):
+    """Fenced as a run: once a newer run takes the lease over (the explain's renewals failed for
+    a whole TTL), Table Storage refuses the explain's write and its run is closed failed."""
+    from sync_core.app.explain import explain_user
+
+    user = member(tenant)
+    newer = "20260101T000000000Z-fedcba"
+
+    async def apply_with_a_takeover() -> Any:
+        async with SyncService(load_settings(app_env, needs_graph=True)) as service:
+            original = service.employees.writer
+
+            async def writer_then_taken_over(tenant_id, lease=None):
+                sink = await original(tenant_id, lease)
+                later = utc_now() + timedelta(minutes=10)  # the explain's lease has expired
+                taken = await service.leases.acquire(tenant_id, newer, later, timedelta(minutes=5))
+                assert taken is not None and taken.holder == newer
+                await original(tenant_id, taken)  # the newer run raises its fence
+                return sink
+
+            service.employees.writer = writer_then_taken_over  # type: ignore[method-assign]
+            return await explain_user(service, tenant.id, user["id"], apply=True)
+
+    explanation = asyncio.run(apply_with_a_takeover())
+    assert explanation.applied is not None
+    assert explanation.applied.status == "failed" and explanation.applied.outcome == "failed"
+    assert stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id) == {}
+    run = cli("runs", "--json").json["runs"][0]
+    assert run["trigger"] == "explain" and run["errors"][0]["code"] == "lease_lost"
