@@ -27,8 +27,9 @@ from sync_core.app.exclusive import (
 from sync_core.app.explain_judge import Applied, Explanation, judge, shown_row
 from sync_core.app.service import SyncService
 from sync_core.app.user_lookup import SHOWN as _SHOWN
-from sync_core.app.user_lookup import find_user
+from sync_core.app.user_lookup import find_user, listed_by_odata
 from sync_core.core.config import TenantConfig
+from sync_core.core.explain import REASON_ODATA
 from sync_core.core.mapping import Mapper
 from sync_core.core.ports import Lease, LeaseLost
 from sync_core.core.report import (
@@ -60,13 +61,14 @@ async def explain_user(
     directory = await service.open_directory(tenant_id)
     try:
         user = await find_user(directory, key, _select(config))
+        listed = await listed_by_odata(directory, user["id"], config.filter.odata, {"id"})
     finally:
         await directory.close()
     stored = await service.employees.row(tenant_id, user["id"])
-    explanation = await judge(service, tenant_id, config, user, stored, None, now)
+    explanation = await judge(service, tenant_id, config, user, stored, None, now, listed=listed)
     if not apply:
         return explanation
-    applied, after = await _apply(service, tenant_id, config, user, now)
+    applied, after = await _apply(service, tenant_id, config, user, now, listed)
     return replace(explanation, applied=applied, stored_row=shown_row(after))
 
 
@@ -82,6 +84,7 @@ async def _apply(
     config: TenantConfig,
     user: dict[str, Any],
     now: Callable[[], datetime],
+    listed: bool,
 ) -> tuple[Applied, dict[str, Any] | None]:
     """Write (or remove) this one row now, under the tenant's lease and its fence."""
     if not config.enabled:
@@ -102,7 +105,9 @@ async def _apply(
     try:
         await service.runs.save(report)
         async with keeper:
-            final, outcome = await _apply_under_lease(service, report, config, user, lease, now)
+            final, outcome = await _apply_under_lease(
+                service, report, config, user, lease, now, listed
+            )
         await service.runs.save(final)
         # The line that ends every run; `trigger: explain` and `mode: user` tell it apart.
         log_run_finished(final)
@@ -131,6 +136,7 @@ async def _apply_under_lease(
     user: dict[str, Any],
     lease: Lease,
     now: Callable[[], datetime],
+    listed: bool,
 ) -> tuple[RunReport, str]:
     tenant_id = report.tenant_id
     # Raised before the row is read again: whatever a run wrote before is in the row, and a run
@@ -138,16 +144,20 @@ async def _apply_under_lease(
     sink = await service.employees.writer(tenant_id, lease)
     try:
         stored = await service.employees.row(tenant_id, user["id"])
-        judged = await judge(service, tenant_id, config, user, stored, sink, now, report.run_id)
+        judged = await judge(
+            service, tenant_id, config, user, stored, sink, now, report.run_id, listed=listed
+        )
     finally:
         await sink.abort()
+    reason = judged.scope.reason
     status = RunStatus.HELD if judged.outcome == "held" else RunStatus.SUCCEEDED
     final = replace(
         report,
         status=status,
         finished_at=now(),
         counts=judged.counts,
-        excluded_by={judged.scope.reason: 1} if judged.scope.reason else {},
+        # A user outside filter.odata is read by no run, so counted under no reason either.
+        excluded_by={reason: 1} if reason and reason != REASON_ODATA else {},
         warnings=tuple(w for w in [_held_warning(judged)] if w),
     )
     return final, judged.outcome

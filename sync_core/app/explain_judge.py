@@ -85,16 +85,20 @@ async def judge(
     sink: EmployeeWriter | None,
     now: Callable[[], datetime],
     run_id: str = "explain",
+    *,
+    listed: bool = True,
 ) -> Explanation:
     """Run the engine's steps for this user against its stored row: through `sink` when given
-    (an applied explain), else through a dry-run writer that writes nothing."""
+    (an applied explain), else through a dry-run writer that writes nothing. A user the run's
+    listing does not return (`listed` False: outside filter.odata) is read by no run."""
     index = _index_of(user["id"], stored)
     writer = sink or DryRunWriter(service.employees, tenant_id)
     ctx = PassContext(run_id, config, index, writer, Tally(), now)
-    employees = await scope_and_map([user], ctx.scope, ctx.mapper, index, ctx.tally)
+    read = [user] if listed else []
+    employees = await scope_and_map(read, ctx.scope, ctx.mapper, index, ctx.tally)
     await write(ctx, employees)
     await writer.flush()
-    verdict = explain_scope(config.filter, user)
+    verdict = explain_scope(config.filter, user, listed=listed)
     addresses = explain_addresses(user, config.email)
     employee = ctx.mapper.employee(user)
     missing_since = index.email_missing_since.get(user["id"])
@@ -110,7 +114,7 @@ async def judge(
         user={name: user.get(name) for name in _SHOWN},
         scope=verdict,
         addresses=addresses,
-        outcome=_outcome(ctx.tally, guard),
+        outcome=_outcome(ctx.tally, guard, listed),
         new_row=shown_row(new_row) if stays else None,
         stored_row=shown_row(stored),
         changes=row_difference(new_row if stays else None, stored),
@@ -171,13 +175,13 @@ async def _guard(
     return guard_deletions(candidates, count, config.clean_up, allow_deletes=False)
 
 
-def _outcome(tally: Tally, guard: DeletionDecision | None) -> str:
+def _outcome(tally: Tally, guard: DeletionDecision | None, listed: bool) -> str:
     counts = tally.counts
     if guard is not None and guard.held:
         return "held"
     if guard is not None and guard.delete:
         return "deleted"
-    if counts.excluded:
+    if counts.excluded or not listed:
         return "excluded"
     for name in ("created", "updated", "unchanged", "skippedNoEmail", "skippedUnstorable"):
         if getattr(counts, name):

@@ -66,3 +66,18 @@ async def find_user(directory: GraphDirectory, key: str, select: Iterable[str]) 
     if len(matches) > 1:
         raise AmbiguousUser(key, matches)
     return matches[0]
+
+
+async def listed_by_odata(
+    directory: GraphDirectory, user_id: str, odata: str | None, select: Iterable[str]
+) -> bool:
+    """Whether a run's listing returns this user: filter.odata narrows what Graph returns
+    (passes.full_pass sends it as the listing's $filter), so a user outside it is never read.
+    Asked of Graph itself with the run's filter and `id eq` (user-list, "Use $filter")."""
+    if odata is None:
+        return True
+    pages = directory.users(select, f"id eq '{user_id}' and ({odata})", page_size=1)
+    async with contextlib.aclosing(pages):  # type: ignore[type-var]
+        async for page in pages:
+            return any(user.get("id") == user_id for user in page)
+    return False

@@ -25,6 +25,10 @@ from sync_core.core.scope import (
     is_guest,
 )
 
+# A user Graph does not return for filter.odata: a run never reads it, so it is counted nowhere
+# (no excludedBy key) and a stored row of it is stale. Explain names it all the same.
+REASON_ODATA = "odata"
+
 # Outcomes of a step, as JSON carries them.
 PASSED, EXCLUDED, OFF, MATCHED, NOT_MATCHED = "passed", "excluded", "off", "matched", "notMatched"
 
@@ -63,11 +67,15 @@ class ScopeVerdict:
         }
 
 
-def explain_scope(config: ScopeFilter, user: Mapping[str, Any]) -> ScopeVerdict:
-    """Each preset and rule group in the order a run applies them, and which one decided."""
+def explain_scope(
+    config: ScopeFilter, user: Mapping[str, Any], *, listed: bool = True
+) -> ScopeVerdict:
+    """Each preset and rule group in the order a run applies them, and which one decided;
+    `listed` is whether Graph returns the user for filter.odata (a run reads no other)."""
     scope = Scope.from_config(config)
-    reason = scope.exclusion_reason(user)
-    steps = [*_preset_steps(scope, user), *_include_steps(scope, config, user)]
+    reason = scope.exclusion_reason(user) if listed else REASON_ODATA
+    steps = _odata_steps(config, listed)
+    steps += [*_preset_steps(scope, user), *_include_steps(scope, config, user)]
     steps += _exclude_steps(scope, config, user)
     # Extension point: group scope (filter.groups, issue 15) adds its steps here, judged the
     # same way (a scope holding only that part), with its own exclusion reason below.
@@ -78,6 +86,21 @@ def explain_scope(config: ScopeFilter, user: Mapping[str, Any]) -> ScopeVerdict:
         # named, so the explanation never hides why a run leaves the user out.
         marked.append(Step(reason, EXCLUDED, "this part of the scope leaves the user out", True))
     return ScopeVerdict(reason is None, reason, tuple(marked), _summary(reason, decided))
+
+
+def _odata_steps(config: ScopeFilter, listed: bool) -> list[Step]:
+    if config.odata is None:
+        return []
+    if listed:
+        return [Step("odata", PASSED, f"Graph returns the user for filter.odata {config.odata!r}")]
+    return [
+        Step(
+            "odata",
+            EXCLUDED,
+            f"Graph does not return the user for filter.odata {config.odata!r}: a run never "
+            "reads this user",
+        )
+    ]
 
 
 def _only(scope: Scope, **part: Any) -> Scope:
@@ -177,6 +200,7 @@ def _deciding_step(reason: str | None) -> str | None:
         REASON_GUEST: "excludeGuests",
         REASON_UNLICENSED: "excludeUnlicensed",
         REASON_NOT_INCLUDED: "include",
+        REASON_ODATA: "odata",
     }
     if reason is None:
         return None
@@ -186,6 +210,11 @@ def _deciding_step(reason: str | None) -> str | None:
 def _summary(reason: str | None, decided: str | None) -> str:
     if reason is None:
         return "In scope: no preset or rule group leaves this user out."
+    if reason == REASON_ODATA:
+        return (
+            "Left out (odata): Graph does not return this user for filter.odata, so a run never "
+            "reads it (it is counted under no excludedBy key; a stored row of it is stale)."
+        )
     words = {
         REASON_DISABLED: "the account is disabled and filter.excludeDisabled is on",
         REASON_GUEST: "the user is a guest and filter.excludeGuests is on",
