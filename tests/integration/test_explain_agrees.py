@@ -45,3 +45,28 @@ def test_a_user_outside_filter_odata_is_out_of_scope_as_a_run_never_reads_it(
     assert cli("sync").exit_code == 0
     rows = stored_rows_of(cli, tenant)
     assert inside["id"] in rows and outside["id"] not in rows
+
+
+def test_the_text_shows_no_terminal_control_characters_from_graph_values(cli, tenant, simulator):
+    """A directory value may hold ESC sequences or other controls (a hostile or broken profile):
+    printed raw they would clear the admin's screen or retitle the window; shown escaped instead."""
+    user = tenant.of_kind("member")[0]
+    hostile = "Eve\x1b[2J\x1b]0;pwned\x07\r\x9b31m\u202e"
+    simulator.patch_user(
+        tenant.id,
+        user["id"],
+        {
+            "displayName": hostile,
+            "jobTitle": hostile,
+            "proxyAddresses": ["SMTP:e\x1bx@contoso.com"],
+        },
+    )
+    result = cli("explain", "--user", user["id"])
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout
+    for control in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
+        assert control not in shown, repr(control)
+    assert "Eve\\x1b[2J" in shown
+    # JSON keeps the values exactly (json.dumps escapes what a terminal would act on).
+    document = cli("explain", "--user", user["id"], "--json").json
+    assert document["user"]["displayName"] == hostile
