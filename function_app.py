@@ -111,6 +111,11 @@ async def unlink_tenant(req: func.HttpRequest) -> func.HttpResponse:
     return await _answer("unlink_tenant", req)
 
 
+@app.route(route=ROUTES["explain_user"].template)
+async def explain_user(req: func.HttpRequest) -> func.HttpResponse:
+    return await _answer("explain_user", req)
+
+
 async def _answer(function: str, req: func.HttpRequest) -> func.HttpResponse:
     request = ApiRequest(
         method=req.method,

@@ -228,6 +228,19 @@ class GraphDirectory:
             yield page.users
             url = page.next_link
 
+    async def user(self, user_id: str, select: Iterable[str]) -> dict[str, Any] | None:
+        """One user by object id, `GET /users/{id}` (learn.microsoft.com/graph/api/user-get);
+        None when Graph answers 404 (no such user). `explain` reads one user this way."""
+        fields = quote(",".join(sorted(select)), safe=",")
+        url = f"{self._api}/users/{quote(user_id, safe='')}?$select={fields}"
+        try:
+            body = await self._get(url)
+        except GraphRequestError as error:
+            if error.status == 404:
+                return None
+            raise classify_graph_error(error) from error
+        return body if isinstance(body.get("id"), str) else None
+
     async def latest_delta_link(self, select: Iterable[str]) -> str:
         return await latest_delta_link(self._send, self._api, select)
 

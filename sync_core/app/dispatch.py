@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue
 from sync_core.app.closing import close_abandoned_runs, close_failed
+from sync_core.app.run_history import schedule_history
 from sync_core.app.service import SyncService
 from sync_core.core.ports import Lease
 from sync_core.core.report import (
@@ -254,7 +255,7 @@ async def tenant_schedule(
     *,
     close_abandoned: bool = False,
 ) -> TenantSchedule:
-    history = await service.runs.latest(tenant_id, top=history_size)
+    history = await schedule_history(service.runs, tenant_id, history_size)
     if close_abandoned:
         # Not only the recent history: a run whose process died long ago, buried under later
         # runs, would otherwise say `running` forever.

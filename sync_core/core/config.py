@@ -203,6 +203,11 @@ class ScopeFilter(_Model):
         return groups
 
 
+# Above any directory Entra ID holds (its tenants count objects in the millions): a larger
+# maxDeletes is a typo, and a number past 64 bits cannot be stored or compared by Table Storage.
+MAX_DELETES_BOUND = 10_000_000
+
+
 class CleanUp(_Model):
     enabled: bool = False
     max_deletes: int = Field(default=500, ge=0)
@@ -211,6 +216,16 @@ class CleanUp(_Model):
     # it. At least an hour: one read in which a mailbox property was briefly empty must never
     # delete anyone.
     email_missing_grace_hours: float = Field(default=24, ge=1, le=8760)
+
+    @field_validator("max_deletes")
+    @classmethod
+    def _max_deletes_bounded(cls, value: int) -> int:
+        if value > MAX_DELETES_BOUND:
+            raise ValueError(
+                f"must be at most {MAX_DELETES_BOUND} (more than any Entra directory holds); "
+                "to never hold deletions by count, use this bound"
+            )
+        return value
 
 
 class TenantConfig(_Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -93,6 +94,16 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]
                 )
             else:
                 first[name.lower()] = index
+        if not fields:
+            # An empty list would make the next run rewrite every row down to its address.
+            problems.append(
+                (
+                    "$.fields",
+                    "holds no field: the next run would rewrite every employee's row down to its "
+                    "address; list at least one field, or leave `fields` out for the 15 defaults",
+                    None,
+                )
+            )
         if len(fields) > MAX_FIELDS:
             problems.append(
                 (
@@ -142,6 +153,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return _unknown_key(error["loc"])
     if error["type"] == "missing":
         return "is required"
+    if error["type"] == "literal_error":
+        return _unknown_name(error)
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 
@@ -154,6 +167,20 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _unknown_name(error: Mapping[str, Any]) -> str:
+    """A value outside a fixed list (an operator): the closest allowed one, as unknown keys get."""
+    allowed = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+    given = error.get("input")
+    folded = {name.lower(): name for name in allowed}
+    guess = (
+        difflib.get_close_matches(given.lower(), list(folded), n=1, cutoff=0.6)
+        if isinstance(given, str)
+        else []
+    )
+    hint = f"did you mean {folded[guess[0]]!r}? " if guess else ""
+    return f"is not one of the allowed values; {hint}allowed: {', '.join(allowed)}"
 
 
 def _unknown_key(location: tuple[Any, ...]) -> str:

@@ -29,6 +29,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     API = "api"
     CLI = "cli"
+    EXPLAIN = "explain"  # `explain --apply`: one user written now (app/explain.py)
 
 
 # A report lists skipped users by UPN so an admin can fix them; past this many the list is cut

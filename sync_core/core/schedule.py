@@ -133,7 +133,12 @@ def plan_tenant(
     """Where a tenant stands; `history` is its newest run records first."""
     interval = interval_of(tenant_id, min_hours, max_hours)
     going = first_in_flight(history, lease, now)
-    counted = [r for r in history if not r.dry_run and not is_superseded(r)]
+    # An explain run (one user, on demand) neither postpones nor stands for the tenant's runs.
+    counted = [
+        r
+        for r in history
+        if not r.dry_run and not is_superseded(r) and r.trigger != Trigger.EXPLAIN
+    ]
     failures = 0
     last_success = None
     for report in counted:

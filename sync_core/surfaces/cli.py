@@ -44,6 +44,7 @@ from sync_core.surfaces.cli_output import (
     show_runs,
     write_stdout,
 )
+from sync_core.surfaces.explain_output import explain_command
 from sync_core.surfaces.terminal import terminal_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
@@ -127,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     _tenant(connect)  # unused: the admin picks the tenant; accepted so every command takes it
     _json(connect)
 
+    explain = command("explain", "why one user is or is not an employee (--apply: sync it now)")
+    explain.add_argument("--user", required=True, help="object id, UPN or email address")
+    explain.add_argument("--apply", action="store_true", help="write (or remove) its row now")
+    _tenant(explain)
+    _json(explain)
+
     runs = command("runs", "recent run reports, newest first")
     _tenant(runs)
     runs.add_argument("--top", type=int, default=20, help="how many runs (default 20)")
@@ -168,7 +175,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     try:
         if args.command == "config" and args.config_command == "validate":
             return _validate(args.file)
-        settings = load_settings(env, needs_graph=args.command in ("check", "sync", "connect"))
+        needs_graph = args.command in ("check", "sync", "connect", "explain")
+        settings = load_settings(env, needs_graph=needs_graph)
         tenant_id = _tenant_id(args, settings)
         return asyncio.run(_dispatch(args, settings, tenant_id))
     except Interrupted as stopped:
@@ -326,6 +334,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 report.status, EXIT_OK
             )
 
+        if args.command == "explain":
+            return await explain_command(args, service, tenant_id)
         if args.command == "employees":
             return await show_employees(args, service, tenant_id)
         return await show_runs(args, service, tenant_id)

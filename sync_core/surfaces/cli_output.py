@@ -19,6 +19,11 @@ from sync_core.settings import Settings
 from sync_core.surfaces.terminal import terminal_safe
 
 CANCELLED = "cancelled"
+RUNS_HEADER = f"{'run id':<28}{'status':<10}{'mode':<6}{'trigger':<10}{'users read':>11}  changes"
+RUNS_LEGEND = (
+    "changes: +added ~updated -removed employees; a held run's removals wait for a run with "
+    "--allow-deletes (`sync --allow-deletes`)"
+)
 
 
 def write_stdout(text: str) -> None:
@@ -55,9 +60,11 @@ async def show_runs(args: argparse.Namespace, service: SyncService, tenant_id: s
     lines = [
         f"{r.run_id}  {r.status:<9} {r.mode:<5} {r.trigger:<9} read {r.counts.read:>6}  "
         f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
+        f"{f'  ({r.counts.deletesHeld} deletions held)' if r.counts.deletesHeld else ''}"
         f"{'  (dry run)' if r.dry_run else ''}"
         for r in reports
-    ] or ["no runs yet"]
+    ]
+    lines = [RUNS_HEADER, *lines, RUNS_LEGEND] if lines else ["no runs yet"]
     if name:
         lines.insert(0, f"Runs of {name} ({tenant_id})")
     document = {"tenantId": tenant_id, "tenantName": name}

@@ -38,6 +38,7 @@ from sync_core.surfaces.api import (
     wrap_token,
 )
 from sync_core.surfaces.connect_routes import connect, connect_callback, connect_status, unlink
+from sync_core.surfaces.explain_route import explain
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -312,5 +313,6 @@ ROUTES: dict[str, Route] = {
         Route("connect_callback", "connect/callback", ("GET", "POST"), connect_callback),
         Route("connect_status", "connect/{requestId}", ("GET",), connect_status),
         Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
+        Route("explain_user", "explain/{tenantId}/{user}", ("GET", "POST"), explain),
     )
 }

@@ -48,6 +48,16 @@ BODIES: dict[str, tuple[bytes, str, str]] = {
     ),
     "too large to store": (json.dumps(in_rule(LARGE_IN_LIST * 3)).encode(), "invalid_config",
                            "at most 262144 (256 KiB) can be stored"),
+    # Issue 17: what surprised an admin.
+    "no field at all": (b'{"fields": []}', "invalid_config", "holds no field: the next run would"),
+    "an operator in the wrong case": (
+        b'{"filter": {"include": [[{"attribute": "city", "operator": "startswith", "value": "B"}]]}}',
+        "invalid_config", "did you mean 'startsWith'?",
+    ),
+    "maxDeletes 10**30": (
+        b'{"cleanUp": {"maxDeletes": 1000000000000000000000000000000}}', "invalid_config",
+        "must be at most 10000000",
+    ),
 }  # fmt: skip
 
 

@@ -100,7 +100,12 @@ def test_invalid_configuration_is_rejected_with_every_problem_and_nothing_stored
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_other_methods_get_405_with_allow(app_env, name: str) -> None:
     route = ROUTES[name]
-    params = {"tenantId": STRANGER, "runId": RUN_ID, "requestId": "no-such-request"}
+    params = {
+        "tenantId": STRANGER,
+        "runId": RUN_ID,
+        "requestId": "no-such-request",
+        "user": "someone@contoso.com",
+    }
     params = {k: v for k, v in params.items() if "{" + k + "}" in route.template}
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
         if method in route.methods:

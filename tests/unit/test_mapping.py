@@ -215,7 +215,9 @@ def test_configured_fields_in_order_and_empty_sources_left_out():
 
 
 def test_no_address_means_no_employee():
-    assert _mapper([]).map({"id": "x", "userPrincipalName": "nobody@contoso.com"}) is None
+    # One field: a configuration without any is refused (issue 17); the address decides alone.
+    mapper = _mapper([{"name": "Title", "source": "jobTitle"}])
+    assert mapper.map({"id": "x", "userPrincipalName": "nobody@contoso.com"}) is None
 
 
 def test_hash_is_stable_and_moves_with_every_stored_value():

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -91,6 +92,20 @@ class EmployeeStore:
             _EMPLOYEE_ROWS, parameters={"tenant": tenant_id}, results_per_page=1000
         ):
             yield dict(entity)
+
+    async def row(self, tenant_id: str, employee_id: str) -> dict[str, Any] | None:
+        """One stored employee by object id (a point read), None when none is stored."""
+        try:
+            return dict(await self._table.get_entity(tenant_id, employee_id))
+        except ResourceNotFoundError:
+            return None
+
+    async def count(self, tenant_id: str) -> int:
+        """How many employees are stored (keys only): the guard's base for one deletion."""
+        rows = self._table.query_entities(
+            _EMPLOYEE_ROWS, parameters={"tenant": tenant_id}, select=["RowKey"]
+        )
+        return sum([1 async for _ in rows])
 
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
         storable_size(stamped_entity(tenant_id, employee, stamp))

@@ -1,0 +1,72 @@
+"""`GET /api/explain/{tenantId}/{user}` (and `POST` with `{"apply": true}`): the `explain`
+command over HTTP, answered with the same document as `explain --json` (docs/api.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sync_core.app.dispatch import tenant_enabled
+from sync_core.app.exclusive import TenantBusy
+from sync_core.app.explain import explain_user
+from sync_core.app.service import SyncService
+from sync_core.app.user_lookup import AmbiguousUser
+from sync_core.core.config_parse import ConfigError
+from sync_core.errors import FatalError
+from sync_core.settings import load_settings
+from sync_core.surfaces.api import (
+    ApiError,
+    ApiRequest,
+    ApiResponse,
+    body_fields,
+    config_problems,
+    json_object,
+    ok,
+    tenant_param,
+    unknown_tenant,
+)
+from sync_core.surfaces.explain_output import busy_error
+
+MAX_USER_KEY = 256  # a UPN is at most 113 characters, an address 320 at most: one name, not text
+
+
+async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request)
+    key = (request.route_params.get("user") or "").strip()
+    if not key or len(key) > MAX_USER_KEY or any(ch < " " for ch in key):
+        raise ApiError(
+            400,
+            "invalid_user",
+            f"{{user}} must be an object id, UPN or email address (1-{MAX_USER_KEY} printable "
+            "characters).",
+        )
+    apply = False
+    if request.method.upper() == "POST":
+        apply = body_fields(json_object(request.body, required=False), {"apply": bool}).get(
+            "apply", False
+        )
+    settings = load_settings(environ, needs_graph=True)
+    async with SyncService(settings) as service:
+        if await tenant_enabled(service, tenant) is None:
+            raise unknown_tenant(tenant)
+        try:
+            explanation = await explain_user(service, tenant, key, apply=apply)
+        except ConfigError as error:
+            raise ApiError(
+                409,
+                "invalid_stored_config",
+                "The stored configuration is no longer valid.",
+                details=config_problems(error),
+            ) from None
+        except TenantBusy as busy:
+            failure = busy_error(busy)
+            raise ApiError(409, failure.code, failure.message, fix=failure.fix) from None
+        except AmbiguousUser as several:
+            raise ApiError(
+                409, several.code, several.message, details=several.matches, fix=several.fix
+            ) from None
+        except FatalError as failure:
+            if failure.code not in ("user_not_found", "tenant_disabled"):
+                raise
+            status = 404 if failure.code == "user_not_found" else 409
+            raise ApiError(status, failure.code, failure.message, fix=failure.fix) from None
+    return ok(explanation.to_json())

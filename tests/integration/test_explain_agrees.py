@@ -1,0 +1,72 @@
+"""`explain` and a real run judge the same user alike: attacks on the verdict through the CLI
+(sync_core.surfaces.cli.main) against the simulator and Azurite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.test_explain import explain, stored_rows_of
+from tests.integration.test_sync import stored_rows, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_user_outside_filter_odata_is_out_of_scope_as_a_run_never_reads_it(
+    cli, tenant, simulator, tmp_path, app_env
+):
+    """filter.odata narrows what Graph returns: a run never reads a user outside it, so that
+    user is no employee (and a stored row of it is stale); explain must not say "in scope", and
+    --apply must not write a row the next run leaves out."""
+    config: dict[str, Any] = {"filter": {"odata": "department eq 'Explained'"}}
+    assert cli("config", "set", "--file", write_config(tmp_path, config)).exit_code == 0
+    inside, outside = tenant.of_kind("member")[:2]
+    simulator.patch_user(tenant.id, inside["id"], {"department": "Explained"})
+    simulator.patch_user(tenant.id, outside["id"], {"department": "Elsewhere"})
+
+    code, document = explain(cli, "--user", outside["id"])
+    assert code == 0, document
+    assert document["scope"]["inScope"] is False
+    decided = [s for s in document["scope"]["steps"] if s["decided"]]
+    assert [s["step"] for s in decided] == ["odata"]
+    assert document["outcome"] == "excluded" and document["row"]["new"] is None
+    text = cli("explain", "--user", outside["id"]).stdout
+    assert "filter.odata" in text
+
+    code, document = explain(cli, "--user", inside["id"])
+    assert document["scope"]["inScope"] is True
+    assert {s["step"]: s["outcome"] for s in document["scope"]["steps"]}["odata"] == "passed"
+
+    code, applied = explain(cli, "--user", outside["id"], "--apply")
+    assert code == 0 and applied["applied"]["outcome"] == "excluded"
+    assert outside["id"] not in stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    # A run agrees: it stores the one inside and not the one outside.
+    assert cli("sync").exit_code == 0
+    rows = stored_rows_of(cli, tenant)
+    assert inside["id"] in rows and outside["id"] not in rows
+
+
+def test_the_text_shows_no_terminal_control_characters_from_graph_values(cli, tenant, simulator):
+    """A directory value may hold ESC sequences or other controls (a hostile or broken profile):
+    printed raw they would clear the admin's screen or retitle the window; shown escaped instead."""
+    user = tenant.of_kind("member")[0]
+    hostile = "Eve\x1b[2J\x1b]0;pwned\x07\r\x9b31m\u202e"
+    simulator.patch_user(
+        tenant.id,
+        user["id"],
+        {
+            "displayName": hostile,
+            "jobTitle": hostile,
+            "proxyAddresses": ["SMTP:e\x1bx@contoso.com"],
+        },
+    )
+    result = cli("explain", "--user", user["id"])
+    assert result.exit_code == 0, result.stderr
+    shown = result.stdout
+    for control in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
+        assert control not in shown, repr(control)
+    assert "Eve\\x1b[2J" in shown
+    # JSON keeps the values exactly (json.dumps escapes what a terminal would act on).
+    document = cli("explain", "--user", user["id"], "--json").json
+    assert document["user"]["displayName"] == hostile
