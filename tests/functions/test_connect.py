@@ -208,7 +208,12 @@ def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator
 
 def test_of_accounts_claiming_a_tenant_at_once_exactly_one_wins(connect_env, tenant):
     """The account is claimed with an ETag-conditional write (tables/configurations.py)."""
-    assert call("tenant_config", "PUT", {"tenantId": tenant.id}, body={"fields": []}).status in (
+    assert call(
+        "tenant_config",
+        "PUT",
+        {"tenantId": tenant.id},
+        body={"fields": [{"name": "Title", "source": "jobTitle"}]},
+    ).status in (
         200,
         201,
     )

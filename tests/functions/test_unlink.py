@@ -112,7 +112,12 @@ def test_linked_again_after_its_employees_were_removed_the_next_run_is_full(
 
 
 def test_the_home_tenant_is_refused_with_its_reason(app_env, tenant):
-    call("tenant_config", "PUT", {"tenantId": tenant.id}, body={"fields": []})
+    call(
+        "tenant_config",
+        "PUT",
+        {"tenantId": tenant.id},
+        body={"fields": [{"name": "Title", "source": "jobTitle"}]},
+    )
     answer = call("unlink_tenant", "DELETE", {"tenantId": tenant.id})
     assert answer.status == 409 and answer.error_code == "home_tenant"
     assert "ENTRA_TENANT_ID" in answer.json["error"]["message"]
