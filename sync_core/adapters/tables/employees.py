@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,12 @@ BATCHES_IN_FLIGHT = 4
 FENCE_ROW_PREFIX = "~fence-"  # "~" sorts after every character of a Graph object id
 _EMPLOYEE_ROWS = "PartitionKey eq @tenant and RowKey lt '~'"
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
+_INDEX_PROPERTIES = ["RowKey", "SourceHash", EMAIL_MISSING_SINCE]
+# "No more than 15 discrete comparisons are permitted within a $filter string" (Querying tables
+# and entities, learn.microsoft.com/rest/api/storageservices/querying-tables-and-entities): the
+# PartitionKey's and 14 RowKeys'.
+ROW_KEYS_PER_QUERY = 14
+QUERIES_IN_FLIGHT = 8
 
 
 @storage_boundary
@@ -59,18 +65,39 @@ class EmployeeStore:
     async def load_index(self, tenant_id: str) -> StoredIndex:
         """The stored index of a tenant (id -> source hash, and the rows marked without an
         address): all a run keeps in memory."""
-        hashes: dict[str, str] = {}
-        missing: dict[str, datetime] = {}
+        index = StoredIndex({}, {})
         async for entity in self._table.query_entities(
             _EMPLOYEE_ROWS,
             parameters={"tenant": tenant_id},
-            select=["RowKey", "SourceHash", EMAIL_MISSING_SINCE],
+            select=_INDEX_PROPERTIES,
             results_per_page=1000,
         ):
-            hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
-            if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
-                missing[entity["RowKey"]] = since
-        return StoredIndex(hashes, missing)
+            _index_row(index, entity)
+        return index
+
+    async def stored_rows(self, tenant_id: str, ids: Collection[str]) -> StoredIndex:
+        """The index of these employees only: keyed queries of the partition, 14 RowKeys each
+        (a few in flight), so the cost follows `len(ids)`, not the tenant's size."""
+        index = StoredIndex({}, {})
+        wanted = sorted({i for i in ids if not i.startswith("~")})
+        groups = [
+            wanted[at : at + ROW_KEYS_PER_QUERY] for at in range(0, len(wanted), ROW_KEYS_PER_QUERY)
+        ]
+        gate = asyncio.Semaphore(QUERIES_IN_FLIGHT)
+
+        async def read(group: list[str]) -> None:
+            names = [f"k{n}" for n in range(len(group))]
+            keys = " or ".join(f"RowKey eq @{name}" for name in names)
+            async with gate:
+                async for entity in self._table.query_entities(
+                    f"PartitionKey eq @tenant and ( {keys} )",
+                    parameters={"tenant": tenant_id, **dict(zip(names, group, strict=True))},
+                    select=_INDEX_PROPERTIES,
+                ):
+                    _index_row(index, entity)
+
+        await asyncio.gather(*(read(group) for group in groups))
+        return index
 
     async def page(
         self, tenant_id: str, top: int, continuation: str | None
@@ -105,6 +132,12 @@ class EmployeeStore:
         fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
         await fence.raise_slots(range(BATCHES_IN_FLIGHT))
         return EmployeeWriter(self._table, tenant_id, fence)
+
+
+def _index_row(index: StoredIndex, entity: Any) -> None:
+    index.hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
+    if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
+        index.email_missing_since[entity["RowKey"]] = since
 
 
 @dataclass
