@@ -72,7 +72,7 @@ def open_tables(
     """`request_hook`: called with each request as sent (azure-core's CustomHookPolicy, which
     the Tables SDK keeps for every table client); the benchmarks count requests with it
     (devtools/table_requests.py)."""
-    extra = {"raw_request_hook": request_hook} if request_hook else {}
+    extra: dict[str, Any] = {"raw_request_hook": request_hook} if request_hook else {}
     if connection_string:
         return TableServiceClient.from_connection_string(connection_string, **extra)
     if endpoint and credential is not None:
