@@ -50,9 +50,10 @@ class TableRequestCounter:
 
 
 def _table_of(http: Any) -> str:
+    # A transaction nests its operations in a changeset: the first operation names the table.
+    parts = (getattr(http, "multipart_mixed_info", None) or [[]])[0]
+    if parts:
+        return _table_of(parts[0])
     path = unquote(urlparse(http.url).path)
-    if path.endswith("/$batch"):
-        parts = (getattr(http, "multipart_mixed_info", None) or [[]])[0]
-        return _table_of(parts[0]) if parts else "$batch"
     match = _TABLE.match(path)
     return match.group(1) if match else path
