@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sync_core.core.config import TenantConfig
@@ -19,9 +19,7 @@ from sync_core.core.delta import (
     RunMode,
     SyncState,
     choose_mode,
-    config_hash,
     fold_round,
-    keeps_stored_link,
 )
 from sync_core.core.delta_reads import delta_context
 from sync_core.core.dry_run import DryRunWriter
@@ -50,6 +48,7 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
+from sync_core.core.run_commit import next_state, next_summary
 from sync_core.core.run_log import log_event, log_run_finished
 from sync_core.core.run_notes import (
     DELTA_UNAVAILABLE_WARNING,
@@ -59,7 +58,7 @@ from sync_core.core.run_notes import (
     lease_lost_problem,
     reading_warnings,
 )
-from sync_core.core.summary import StoredSummary, after_run
+from sync_core.core.summary import StoredSummary
 from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
@@ -289,46 +288,11 @@ class _Run:
         store = self.ports.sync_state
         if store is None or self.request.dry_run:
             return
-        summary = after_run(ctx.table, self.tally.row_marks, self.tally.counts.created,
-                            self.tally.removed)  # fmt: skip
-        if summary == tenant_state.summary.summary and not self.sink_opened:
-            summary = None  # as stored: nothing to write
-        state = self._next_state(ctx, tenant_state.sync, link, changes, held=held)
+        wrote = isinstance(self.sink, LazyWriter) and self.sink.opened
+        summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)
+        state = next_state(ctx, self.mode, tenant_state.sync, link, changes, held=held,
+                           wrote=wrote, link_taken_at=self._link_taken_at)  # fmt: skip
         await store.save(self.request.tenant_id, state, summary, self._summary_etag)
-
-    @property
-    def sink_opened(self) -> bool:
-        return isinstance(self.sink, LazyWriter) and self.sink.opened
-
-    def _next_state(
-        self,
-        ctx: PassContext,
-        state: SyncState | None,
-        link: str | None,
-        changes: DeltaChanges | None,
-        *,
-        held: bool,
-    ) -> SyncState | None:
-        """The sync state to store, None to leave it as it is."""
-        full = self.mode.mode is RunMode.FULL
-        if held:
-            # A held full run may have found rows no delta round will mention: the run the
-            # guard asks for next (--allow-deletes) must be full too, so reconciliation is due.
-            return replace(state, last_full_at=_LONG_AGO) if full and state else None
-        if self.mode.reason is FullReason.ODATA_FILTER:
-            return None
-        now = self.now()
-        idle = changes is not None and not self.sink_opened
-        if (
-            idle
-            and state is not None
-            and changes is not None
-            and keeps_stored_link(state, changes, now)
-        ):
-            return None  # an idle round: the stored link serves the next run as well
-        last_full = now if full or state is None else state.last_full_at
-        taken_at = self._link_taken_at if link is not None else now
-        return SyncState(link, config_hash(ctx.config), taken_at, last_full)
 
     def result(self) -> dict[str, Any]:
         """The report's fields this run filled in, whatever it got to."""
@@ -347,9 +311,6 @@ class _Run:
             "graph_throttled": self.stats.throttled,
             "warnings": tuple(tally.warnings),
         }
-
-
-_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

@@ -34,6 +34,8 @@ class LazyWriter:
 
     async def open(self) -> EmployeeWriter:
         """Raise the fence and mark the summary (both at once), once."""
+        if self._inner is not None:  # every row after the first: no lock to take
+            return self._inner
         async with self._opening:
             if self._inner is None:
                 writer, _ = await asyncio.gather(self._open_writer(), self._before())
