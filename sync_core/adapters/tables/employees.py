@@ -31,7 +31,9 @@ from sync_core.adapters.tables.employee_rows import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPERATIONS,
     OPERATION_ENVELOPE_BYTES,
+    operation_bytes,
     stamped_entity,
+    storable_bound,
     storable_size,
 )
 from sync_core.adapters.tables.leases import LeaseStore
@@ -186,6 +188,8 @@ class EmployeeWriter:
         self._tenant_id = tenant_id
         self._fence = fence
         self._pending: list[tuple[tuple[Any, ...], str]] = []
+        # Each pending operation's size on the wire, and whether it is exact or a bound.
+        self._sizes: list[tuple[int, bool]] = []
         self._pending_bytes = 0
         # Each transaction in flight owns a slot, and with it a fence row no other one touches.
         self._free_slots: asyncio.Queue[int] = asyncio.Queue()
@@ -202,13 +206,13 @@ class EmployeeWriter:
 
     async def put_entity(self, entity: dict[str, Any], change: str = "written") -> None:
         """Queue a row as it is (the fence tests and the benchmark write prepared rows)."""
-        size = storable_size(entity)
-        await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size)
+        size, exact = storable_bound(entity)
+        await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size, exact)
 
     async def delete(self, employee_id: str) -> None:
         size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
         operation = ("delete", {"PartitionKey": self._tenant_id, "RowKey": employee_id})
-        await self._add((operation, "deleted"), size)
+        await self._add((operation, "deleted"), size, True)
 
     async def flush(self) -> None:
         """Submit what is pending and wait for every transaction; raise the first failure."""
@@ -221,24 +225,38 @@ class EmployeeWriter:
 
     async def abort(self) -> None:
         """Stop: drop what is pending and cancel the transactions in flight (no-op after flush)."""
-        self._pending, self._pending_bytes = [], 0
+        self._pending, self._sizes, self._pending_bytes = [], [], 0
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _add(self, item: tuple[tuple[Any, ...], str], size: int) -> None:
+    async def _add(self, item: tuple[tuple[Any, ...], str], size: int, exact: bool) -> None:
         if self._failure is not None:
             raise self._failure
         room = MAX_BATCH_OPERATIONS - (1 if self._fence else 0)
         budget = MAX_BATCH_BYTES - (FENCE_OPERATION_BYTES if self._fence else 0)
+        if self._pending and len(self._pending) < room and self._pending_bytes + size > budget:
+            # Bounds would close the transaction: only now are the rows measured exactly.
+            self._measure_pending()
+            if not exact:
+                size, exact = operation_bytes(item[0][1]), True
         if self._pending and (len(self._pending) >= room or self._pending_bytes + size > budget):
             await self._submit()
         self._pending.append(item)
+        self._sizes.append((size, exact))
         self._pending_bytes += size
+
+    def _measure_pending(self) -> None:
+        for position, (size, exact) in enumerate(self._sizes):
+            if not exact:
+                exact_size = operation_bytes(self._pending[position][0][1])
+                self._sizes[position] = (exact_size, True)
+                self._pending_bytes += exact_size - size
 
     async def _submit(self) -> None:
         batch, self._pending, self._pending_bytes = self._pending, [], 0
+        self._sizes = []
         slot = await self._free_slots.get()  # back-pressure: BATCHES_IN_FLIGHT at most
         task = asyncio.create_task(self._run(batch, slot))
         self._tasks.add(task)
