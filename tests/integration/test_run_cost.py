@@ -154,3 +154,28 @@ def test_a_run_failing_between_its_writes_and_its_summary_leaves_it_untrusted_an
     assert counter.by_table(writes=False)[EMPLOYEES_TABLE] >= 1
     again = TableRequestCounter()
     assert run(again).mode == "delta" and again.by_table()[EMPLOYEES_TABLE] == 0
+
+
+def test_large_rows_are_measured_exactly_so_transactions_stay_full_and_under_4_mib(tenant, app_env):
+    """Rows of 32,000 CJK characters: about 192 KB each on the wire (6 bytes a character), twice
+    that by the cheap bound. Measured exactly once the bounds would close the transaction, 20
+    go in each (4 MiB), not the 10 the bounds allow."""
+    from sync_core.adapters.tables.employee_rows import MAX_BATCH_BYTES, operation_bytes
+
+    rows = [{"PartitionKey": tenant.id, "RowKey": f"{n:08d}-0000-4000-8000-000000000000",
+             "Title": "李" * 32_000} for n in range(40)]  # fmt: skip
+    per_batch = MAX_BATCH_BYTES // operation_bytes(rows[0])
+    counter = TableRequestCounter()
+
+    async def write() -> None:
+        async with SyncService(load_settings(os.environ), table_request_hook=counter) as service:
+            counter.clear()
+            writer = await service.employees.writer(tenant.id, None)
+            for row in rows:
+                await writer.put_entity(row)
+            await writer.flush()
+
+    asyncio.run(write())
+    assert per_batch >= 20
+    assert counter.writes == -(-len(rows) // per_batch)
+    assert len(stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)) == len(rows)
