@@ -2,13 +2,14 @@
 
 - An idle round (no one named) reads no row at all: the summary (read with the delta link)
   holds the count and the marks the pass needs.
-- Otherwise the named rows are read (keyed queries, O(round)), the round is planned on a scratch
-  tally, and only if it would write or delete is the writer opened (fence raised, lease checked,
-  summary marked) and the named rows read again: what the pass plans from is then read after
-  the fence went up, as in a full run, so a run that lost its lease before cannot have slipped
-  a write between this run's read and its writes.
-- Without a summary to trust (none yet, or a run failed before storing its own) the whole index
-  is read once, after the fence, as a full run reads it; the run then stores a fresh summary.
+- Otherwise the named rows are read (point reads, O(round)); the writer opens (fence raised,
+  lease checked, summary marked) before the first write, if there is one.
+- Reading before the fence is safe while the summary is trusted: a run marks the summary before
+  its first write and stores a trusted one only after its last, so a trusted summary means no
+  earlier holder can still be writing (core/summary.py).
+- Without a summary to trust (none yet, or a run that wrote never stored its own: it may still
+  be writing) the writer is opened first and the whole index read, as a full run does; the run
+  then stores a fresh summary.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from dataclasses import replace
 
 from sync_core.core.delta import DeltaChanges
 from sync_core.core.lazy_writer import LazyWriter
-from sync_core.core.pages import Tally, scope_and_map
 from sync_core.core.passes import PassContext
-from sync_core.core.plan import plan_writes
 from sync_core.core.ports import EmployeeStore, StoredIndex
 from sync_core.core.summary import TenantSummary
 
@@ -32,32 +31,17 @@ async def delta_context(
     tenant_id: str,
 ) -> PassContext:
     """`base` with the stored rows (and the summary) the delta pass needs."""
-    sink = base.sink
     if summary is None:
-        if isinstance(sink, LazyWriter):
-            await sink.open()
-        return replace(base, index=await employees.load_index(tenant_id), stored=None)
+        return await whole_index(base, employees, tenant_id)
     named = [*changes.users, *changes.removed]
-    if not named:
-        return replace(base, index=StoredIndex({}, {}), stored=summary)
-    ctx = replace(base, index=await employees.stored_rows(tenant_id, named), stored=summary)
-    if isinstance(sink, LazyWriter) and await would_write(ctx, changes):
-        await sink.open()
-        ctx = replace(ctx, index=await employees.stored_rows(tenant_id, named))
-    return ctx
+    index = await employees.stored_rows(tenant_id, named) if named else StoredIndex({}, {})
+    return replace(base, index=index, stored=summary)
 
 
-async def would_write(ctx: PassContext, changes: DeltaChanges) -> bool:
-    """Whether applying the round writes or deletes a named row (planned on a scratch tally,
-    so the run's counts are untouched). Deletions of rows the round does not name (marks past
-    their grace) open the writer when they come."""
-    scratch = Tally()
-    users = list(changes.users.values())
-    mapped = await scope_and_map(users, ctx.scope, ctx.mapper, ctx.index, scratch)
-    plan = plan_writes(mapped, ctx.index.hashes)
-    if plan.creates or plan.updates:
-        return True
-    if not ctx.config.clean_up.enabled:
-        return False
-    left_scope = {i for i in changes.users if i not in scratch.in_scope_ids}
-    return any(i in ctx.index.hashes for i in left_scope | set(changes.removed))
+async def whole_index(base: PassContext, employees: EmployeeStore, tenant_id: str) -> PassContext:
+    """The whole index, read after the fence went up: whatever a run that held the lease before
+    wrote is in it, whatever it writes from now on is refused (a full run without a trusted
+    summary, or a delta run rebuilding one)."""
+    if isinstance(base.sink, LazyWriter):
+        await base.sink.open()
+    return replace(base, index=await employees.load_index(tenant_id), stored=None)

@@ -21,7 +21,7 @@ from sync_core.core.delta import (
     choose_mode,
     fold_round,
 )
-from sync_core.core.delta_reads import delta_context
+from sync_core.core.delta_reads import delta_context, whole_index
 from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
@@ -202,16 +202,18 @@ class _Run:
         employees, tenant_id = self.ports.employees, self.request.tenant_id
         try:
             changes, link = await self._read_delta(directory, state)
+            stored = tenant_state.summary.summary
             if changes is None:
-                # A full run reads the whole index after the fence went up: whatever a run that
-                # held the lease before wrote is in it, whatever it writes from now on refused.
-                if isinstance(self.sink, LazyWriter):
-                    await self.sink.open()
-                ctx = replace(base, index=await employees.load_index(tenant_id))
+                # With a trusted summary no earlier holder can still be writing: the fence goes
+                # up before the first write only (delta_reads.py says why).
+                ctx = (
+                    await whole_index(base, employees, tenant_id)
+                    if stored is None
+                    else replace(base, index=await employees.load_index(tenant_id))
+                )
                 link = await self._take_link(ctx, directory)
                 candidates = await full_pass(ctx, directory)
             else:
-                stored = tenant_state.summary.summary
                 ctx = await delta_context(base, changes, stored, employees, tenant_id)
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)

@@ -32,12 +32,12 @@ def test_an_idle_run_replaces_the_link_once_it_is_old_enough_never_letting_it_ex
     assert states.summaries == [] and states.marked == [] and sync.store.reads == []
 
 
-def test_a_delta_run_reads_the_named_rows_and_again_after_the_fence_before_writing():
+def test_a_delta_run_reads_the_named_rows_and_raises_the_fence_before_its_first_write():
     changed = {**user(2), "jobTitle": "new"}
-    report, states, _writer = sync(DeltaDirectory(pages=[], rounds=[[changed, user(7)]]),
+    report, states, writer = sync(DeltaDirectory(pages=[], rounds=[[changed, user(7)]]),
                                   stored=(1, 2, 3))  # fmt: skip
-    named = ("u2", "u7")
-    assert sync.store.reads == [("rows", named), ("opened", None), ("rows", named)]
+    assert sync.store.reads == [("rows", ("u2", "u7")), ("opened", None)]
+    assert states.marked and writer.log[0][0] in ("created", "updated")
     assert (report.counts.created, report.counts.updated) == (1, 1)
     assert states.marked and states.summaries == [TenantSummary(4, {})]
     assert report.counts.employees == 4
@@ -63,11 +63,22 @@ def test_without_a_summary_to_trust_the_run_reads_the_index_after_the_fence_and_
     assert states.summaries == [TenantSummary(3, {"u3": since})]
 
 
-def test_a_full_run_raises_the_fence_before_it_reads_the_index_and_recomputes_the_summary():
+def test_a_full_run_recomputes_the_summary_from_the_index_and_fences_only_to_write():
     report, states, _ = sync(DeltaDirectory(pages=[[user(1), user(4)]]), stored=(1, 2), link=None)
     assert report.mode == "full"
-    assert sync.store.reads == [("opened", None), ("index", None)]
+    assert sync.store.reads == [("index", None), ("opened", None)]
     assert states.summaries == [TenantSummary(3, {})]  # u2 kept (Clean Up off), u4 added
+    _, states, writer = sync(DeltaDirectory(pages=[[user(1), user(2)]]), stored=(1, 2),
+                                link=None)  # fmt: skip
+    assert sync.store.reads == [("index", None)] and writer.log == []  # never opened
+    assert states.summaries == [] and states.marked == []  # as stored, nothing to write
+
+
+def test_a_full_run_without_a_trusted_summary_raises_the_fence_before_it_reads_the_index():
+    """No trusted summary: a run that wrote may never have finished (it may still be writing),
+    so the fence goes up first and the index read after it is complete."""
+    sync(DeltaDirectory(pages=[[user(1)]]), stored=(1,), link=None, summary=False)
+    assert sync.store.reads == [("opened", None), ("index", None)]
 
 
 def test_the_summary_follows_marks_made_cleared_and_removed():
