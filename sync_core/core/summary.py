@@ -13,6 +13,10 @@ keeps it current:
 - a run that finds no summary, or one still marked as being written, reads the whole index once
   (as every run did before) and stores a fresh one: the table heals the summary, never the
   other way round.
+
+A trusted summary also says that no earlier holder of the lease can still be writing (it would
+have marked the summary before its first write and not stored one since): a run may then read
+the stored rows before its own fence goes up (core/delta_reads.py).
 """
 
 from __future__ import annotations
