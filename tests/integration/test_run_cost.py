@@ -179,3 +179,30 @@ def test_large_rows_are_measured_exactly_so_transactions_stay_full_and_under_4_m
     assert per_batch >= 20
     assert counter.writes == -(-len(rows) // per_batch)
     assert len(stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)) == len(rows)
+
+
+def test_a_summary_changed_by_another_run_meanwhile_is_left_untrusted_not_overwritten(
+    tenant, app_env
+):
+    """The summary is stored only if its row still has the ETag this run read or left: when
+    another run changed it in between, neither is sure to be right, so the row is marked and
+    the next run rebuilds it from the table; the link is stored all the same."""
+    from sync_core.core.delta import SyncState
+    from sync_core.core.summary import TenantSummary
+
+    connection = app_env["TABLES_CONNECTION_STRING"]
+    run()
+    moment = datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+
+    async def race() -> None:
+        async with SyncService(load_settings(os.environ)) as service:
+            store = service.sync_state
+            read = await store.read(tenant.id)
+            await store.mark_writing(tenant.id, "another-run")  # the row's ETag moves
+            state = SyncState("https://graph/link", "digest", moment, moment)
+            await store.save(tenant.id, state, TenantSummary(1, {}), read.summary.etag)
+            after = await store.read(tenant.id)
+            assert after.sync == state and after.summary.summary is None
+
+    asyncio.run(race())
+    assert summary_row(connection, tenant.id)["Writing"]

@@ -102,3 +102,11 @@ def test_the_guard_compares_with_the_stored_count_from_the_summary():
     assert sync.store.reads[0] == ("rows", ("u1", "u2", "u3", "u4"))
     assert ("index", None) not in sync.store.reads
     assert OLD_LINK not in [s.delta_link for s in states.puts]
+
+
+def test_a_summary_with_more_marks_than_a_row_holds_is_not_kept():
+    from sync_core.core.summary import MAX_MARKS, after_run
+
+    marks = {f"u{n}": NOW for n in range(MAX_MARKS + 1)}
+    assert after_run(TenantSummary(MAX_MARKS + 1, {}), marks, 0, ()) is None
+    assert after_run(TenantSummary(3, {"u1": NOW}), {"u1": None}, 1, ["u2"]) == TenantSummary(3)
