@@ -6,10 +6,11 @@ starts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
@@ -57,8 +58,11 @@ def open_directory(settings: Settings, tenant_id: str, app: AppCredential) -> Gr
 class SyncService:
     """Open with `async with SyncService(settings) as service:`; one per process or request."""
 
-    def __init__(self, settings: Settings):
+    def __init__(
+        self, settings: Settings, *, table_request_hook: Callable[[Any], None] | None = None
+    ):
         self.settings = settings
+        self._table_request_hook = table_request_hook  # counts requests, in the benches
         self._identity: AsyncTokenCredential | None = None
         self._tables: TableServiceClient | None = None
         self._app_credential: AppCredential | None = None
@@ -70,7 +74,10 @@ class SyncService:
 
             self._identity = azure_identity(settings)
         self._tables = open_tables(
-            settings.tables_connection_string, settings.tables_endpoint, self._identity
+            settings.tables_connection_string,
+            settings.tables_endpoint,
+            self._identity,
+            self._table_request_hook,
         )
         try:
             # Once per process and account: a function app opens a service per invocation.

@@ -27,6 +27,11 @@ from sync_core.core.config import TenantConfig
 # that runs late and a link taken at the start of a long full run.
 LINK_MAX_AGE = timedelta(days=6)
 DEFAULT_RECONCILE_EVERY = timedelta(hours=24)
+# An idle delta run (its round named no one) keeps the stored link rather than writing the new
+# one: replaying the old link reads the same nothing plus whatever changes later. It is replaced
+# once this old, so it never reaches LINK_MAX_AGE (which would make the next run full), however
+# rarely full runs come.
+LINK_REFRESH_AGE = LINK_MAX_AGE / 2
 
 
 class RunMode(StrEnum):
@@ -126,6 +131,12 @@ def reconciliation_due(
         return int(((moment - epoch).total_seconds() - offset) // period)
 
     return slot(now) > slot(last_full_at) or now - last_full_at >= every
+
+
+def keeps_stored_link(state: SyncState, changes: DeltaChanges, now: datetime) -> bool:
+    """Whether a delta run that wrote nothing may leave the stored link as it is (no write)."""
+    idle = not changes.users and not changes.removed
+    return idle and now - state.taken_at < LINK_REFRESH_AGE
 
 
 @dataclass(frozen=True)

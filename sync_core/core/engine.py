@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sync_core.core.config import TenantConfig
@@ -19,10 +19,11 @@ from sync_core.core.delta import (
     RunMode,
     SyncState,
     choose_mode,
-    config_hash,
     fold_round,
 )
+from sync_core.core.delta_reads import delta_context, whole_index
 from sync_core.core.dry_run import DryRunWriter
+from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
@@ -35,6 +36,8 @@ from sync_core.core.ports import (
     GraphStats,
     LeaseLost,
     Ports,
+    StoredIndex,
+    TenantState,
     UserDirectory,
 )
 from sync_core.core.report import (
@@ -45,6 +48,7 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
+from sync_core.core.run_commit import next_state, next_summary
 from sync_core.core.run_log import log_event, log_run_finished
 from sync_core.core.run_notes import (
     DELTA_UNAVAILABLE_WARNING,
@@ -55,6 +59,7 @@ from sync_core.core.run_notes import (
     reading_warnings,
 )
 from sync_core.core.shared_addresses import count_stored_holders
+from sync_core.core.summary import StoredSummary
 from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
@@ -114,6 +119,7 @@ class _Run:
         self.mode = ModeDecision(RunMode.FULL, None)
         self._link_taken_at = now()
         self._delta_refused = False
+        self._summary_etag: str | None = None
 
     async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
         try:
@@ -131,35 +137,53 @@ class _Run:
     async def _execute(self) -> bool:
         request, ports = self.request, self.ports
         config = await _load_config(ports.configs, request.tenant_id)
-        # The fence goes up before the stored index is read: whatever a run that held the
-        # lease before wrote is in the index, and whatever it writes from now on is refused.
-        self.sink = (
+        # Opened before the first write only (lazy_writer.py): an idle run moves no fence row.
+        sink: EmployeeWriter = (
             DryRunWriter(ports.employees, request.tenant_id)
             if request.dry_run
-            else await ports.employees.writer(request.tenant_id, ports.lease)
+            else LazyWriter(
+                lambda: ports.employees.writer(request.tenant_id, ports.lease), self._mark_writing
+            )
         )
-        # The stored index loads while the secret, the token and the tenant name are fetched.
-        stored = asyncio.create_task(ports.employees.load_index(request.tenant_id))
+        self.sink = sink
+        # The delta link and the summary are read while the secret, the token and the tenant
+        # name are fetched.
+        tenant_state = asyncio.create_task(self._read_state())
         try:
             directory = await ports.open_directory(request.tenant_id)
             self.stats = directory.stats
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
-                index = await stored
-                ctx = PassContext(self.run_id, config, index, self.sink, self.tally, self.now)
-                return await self._synchronise(ctx, directory)
+                base = PassContext(
+                    self.run_id, config, StoredIndex({}, {}), sink, self.tally, self.now
+                )
+                return await self._synchronise(base, await tenant_state, directory)
             finally:
                 await directory.close()
         finally:
-            # Cancels the load if the run failed first, and retrieves any error it had.
-            stored.cancel()
-            await asyncio.gather(stored, return_exceptions=True)
+            # Cancels the read if the run failed first, and retrieves any error it had.
+            tenant_state.cancel()
+            await asyncio.gather(tenant_state, return_exceptions=True)
 
-    async def _synchronise(self, ctx: PassContext, directory: UserDirectory) -> bool:
+    async def _read_state(self) -> TenantState:
+        store = self.ports.sync_state
+        return (
+            TenantState(None, StoredSummary(None))
+            if store is None
+            else await store.read(self.request.tenant_id)
+        )
+
+    async def _mark_writing(self) -> None:
+        store = self.ports.sync_state
+        if store is not None:
+            self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
+
+    async def _synchronise(
+        self, base: PassContext, tenant_state: TenantState, directory: UserDirectory
+    ) -> bool:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
         and nothing was held, store the new delta link. Returns whether deletions were held."""
-        store = self.ports.sync_state
-        state = None if store is None else await store.get(self.request.tenant_id)
+        state, self._summary_etag = tenant_state.sync, tenant_state.summary.etag
         if self.ports.sync_state is None:  # nowhere to keep a link (the in-memory tests)
             self.mode = ModeDecision(RunMode.FULL, None)
         elif self.request.dry_run:
@@ -168,7 +192,7 @@ class _Run:
         else:
             self.mode = choose_mode(
                 state,
-                ctx.config,
+                base.config,
                 self.now(),
                 tenant_id=self.request.tenant_id,
                 force_full=self.request.full,
@@ -176,12 +200,22 @@ class _Run:
             )
         if self.mode.reason is FullReason.ODATA_FILTER:
             self.tally.warnings.append(ODATA_FULL_WARNING)
+        employees, tenant_id = self.ports.employees, self.request.tenant_id
         try:
             changes, link = await self._read_delta(directory, state)
+            stored = tenant_state.summary.summary
             if changes is None:
+                # With a trusted summary no earlier holder can still be writing: the fence goes
+                # up before the first write only (delta_reads.py says why).
+                ctx = (
+                    await whole_index(base, employees, tenant_id)
+                    if stored is None
+                    else replace(base, index=await employees.load_index(tenant_id))
+                )
                 link = await self._take_link(ctx, directory)
                 candidates = await full_pass(ctx, directory)
             else:
+                ctx = await delta_context(base, changes, stored, employees, tenant_id)
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
             if changes is not None and self.ports.addresses is not None:
@@ -191,14 +225,9 @@ class _Run:
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.
-            await ctx.sink.abort()
+            await base.sink.abort()
         self._sum_up(ctx)
-        if not held:
-            await self._commit(ctx, state, link)
-        elif self.mode.mode is RunMode.FULL and state and store and not self.request.dry_run:
-            # A held full run may have found rows no delta round will mention: the run the
-            # guard asks for next (--allow-deletes) must be full too, so reconciliation is due.
-            await store.put(self.request.tenant_id, replace(state, last_full_at=_LONG_AGO))
+        await self._commit(ctx, tenant_state, link, changes, held=held)
         return held
 
     async def _read_delta(
@@ -242,7 +271,7 @@ class _Run:
 
     def _sum_up(self, ctx: PassContext) -> None:
         counts, tally = self.tally.counts, self.tally
-        stored = len(ctx.index.hashes)
+        stored = ctx.table.employees
         counts.employees = stored + (0 if self.request.dry_run else counts.created - counts.deleted)
         shared = sorted(a for a, n in tally.addresses.items() if n > 1)
         if shared:
@@ -251,20 +280,26 @@ class _Run:
                 f"e.g. {clean_text(', '.join(shared[:5]))}"
             )
 
-    async def _commit(self, ctx: PassContext, state: SyncState | None, link: str | None) -> None:
-        """Last: every write and delete of the run succeeded. A run that failed before this
-        keeps the old link, so the next run replays the same changes (applying one is
-        idempotent)."""
+    async def _commit(
+        self,
+        ctx: PassContext,
+        tenant_state: TenantState,
+        link: str | None,
+        changes: DeltaChanges | None,
+        *,
+        held: bool,
+    ) -> None:
+        """Last: every write and delete of the run succeeded (or were held). A run that failed
+        before this keeps the old link, so the next run replays the same changes (applying one
+        is idempotent), and leaves its summary marked, so the next run rebuilds it."""
         store = self.ports.sync_state
-        if store is None or self.mode.reason in (FullReason.DRY_RUN, FullReason.ODATA_FILTER):
+        if store is None or self.request.dry_run:
             return
-        now = self.now()
-        full = self.mode.mode is RunMode.FULL
-        last_full = now if full or state is None else state.last_full_at
-        taken_at = self._link_taken_at if link is not None else now
-        await store.put(
-            self.request.tenant_id, SyncState(link, config_hash(ctx.config), taken_at, last_full)
-        )
+        wrote = isinstance(self.sink, LazyWriter) and self.sink.opened
+        summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)
+        state = next_state(ctx, self.mode, tenant_state.sync, link, changes, held=held,
+                           wrote=wrote, link_taken_at=self._link_taken_at)  # fmt: skip
+        await store.save(self.request.tenant_id, state, summary, self._summary_etag)
 
     def result(self) -> dict[str, Any]:
         """The report's fields this run filled in, whatever it got to."""
@@ -283,9 +318,6 @@ class _Run:
             "graph_throttled": self.stats.throttled,
             "warnings": tuple(tally.warnings),
         }
-
-
-_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

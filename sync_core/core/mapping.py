@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync_core.core.config import EmailRules, TenantConfig
-from sync_core.core.limits import clean_text, fitted_json, fitted_text
+from sync_core.core.limits import MAX_STRING_UNITS, clean_text, fitted_json, fitted_text
 from sync_core.core.paths import AttributePath, parse_path
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -150,6 +150,10 @@ def to_table_value(value: Any) -> FieldValue | None:
         # attribute) would fail the whole batch, so it is kept as text.
         return value if _INT32_MIN <= value <= _INT32_MAX else str(value)
     if isinstance(value, str):
+        if value.isascii() and "\x00" not in value and len(value) <= MAX_STRING_UNITS:
+            # The common case, already clean and within the limit: what the lines below give,
+            # without their passes over the text (issue 19: the full run's CPU per user).
+            return value.strip() or None
         # A profile value past Table Storage's limits is a data error upstream: cleaned and cut
         # the same way every run (limits.py), it keeps the rest of the employee flowing.
         value = clean_text(value).strip()

@@ -37,6 +37,10 @@ class Tally:
         self.read_ids: set[str] = set()
         self.in_scope_ids: set[str] = set()
         self.addresses: dict[str, int] = Counter()
+        # What the run wrote, for the tenant's summary: each written row's mark (None: it has
+        # an address), and the rows it deleted.
+        self.row_marks: dict[str, datetime | None] = {}
+        self.removed: list[str] = []
 
 
 async def scope_and_map(

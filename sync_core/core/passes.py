@@ -29,6 +29,7 @@ from sync_core.core.ports import (
     UserDirectory,
 )
 from sync_core.core.scope import Scope
+from sync_core.core.summary import TenantSummary, summary_of
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class PassContext:
     sink: EmployeeWriter
     tally: Tally
     now: Callable[[], datetime]
+    # The whole table as the run began (count, marks): from the summary in a delta run, whose
+    # `index` holds only the rows its round names; None: the index is the whole table.
+    stored: TenantSummary | None = None
+
+    @cached_property
+    def table(self) -> TenantSummary:
+        return self.stored if self.stored is not None else summary_of(self.index)
 
     @cached_property
     def mapper(self) -> Mapper:
@@ -83,7 +91,7 @@ async def delta_pass(ctx: PassContext, changes: DeltaChanges) -> Candidates:
     # A marked employee the round did not mention has not changed: still without an address.
     unchanged_marks = {
         i: since
-        for i, since in ctx.index.email_missing_since.items()
+        for i, since in ctx.table.email_missing_since.items()
         if i not in changes.users and i not in changes.removed
     }
     return Candidates(stale, {**unchanged_marks, **ctx.tally.marked_since})
@@ -110,6 +118,10 @@ async def write(ctx: PassContext, employees: list[Employee]) -> None:
             upn = clean_text(employee.user_principal_name or employee.id)
             tally.unstorable.append(f"{upn}: {refused.reason}")
             continue
+        # The row's mark as written (employee_rows.employee_entity): what the summary keeps.
+        tally.row_marks[employee.id] = (
+            None if employee.email else (stamp.email_missing_since or written_at)
+        )
         if change is Change.CREATED:
             counts.created += 1
         else:
@@ -126,11 +138,12 @@ async def finish(ctx: PassContext, candidates: Candidates, *, allow_deletes: boo
     expired = expired_without_address(candidates.missing_since, ctx.now(), grace)
     decision = guard_deletions(
         tuple(sorted({*candidates.stale, *expired})),
-        len(ctx.index.hashes),
+        ctx.table.employees,
         clean_up,
         allow_deletes=allow_deletes,
     )
     counts.deleted = len(decision.delete)
+    ctx.tally.removed.extend(decision.delete)
     counts.deletesHeld = decision.held
     for employee_id in decision.delete:
         await sink.delete(employee_id)

@@ -8,7 +8,7 @@ live here too, so neither side imports the other.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
+from sync_core.core.summary import StoredSummary, TenantSummary
 
 # --- Values ---------------------------------------------------------------------------------
 
@@ -148,12 +149,41 @@ class TenantDirectory(UserDirectory, DeltaSource, Protocol):
     """What the real Graph adapter offers: the full listing and the delta source."""
 
 
+@dataclass(frozen=True)
+class TenantState:
+    """What a run reads before it decides anything: the delta link and the summary."""
+
+    sync: SyncState | None
+    summary: StoredSummary
+
+
 class SyncStateStore(Protocol):
-    """Where the delta link of each tenant is kept between runs."""
+    """Where the delta link of each tenant is kept between runs, with its summary."""
 
     async def get(self, tenant_id: str) -> SyncState | None: ...
 
     async def put(self, tenant_id: str, state: SyncState) -> None: ...
+
+    async def read(self, tenant_id: str) -> TenantState:
+        """The sync state and the summary, in one request."""
+        ...
+
+    async def mark_writing(self, tenant_id: str, run_id: str) -> str:
+        """Mark the summary as being written (no one trusts it until `save` stores one);
+        returns the row's new ETag."""
+        ...
+
+    async def save(
+        self,
+        tenant_id: str,
+        state: SyncState | None,
+        summary: TenantSummary | None,
+        summary_etag: str | None,
+    ) -> None:
+        """Store what is given (None: left as it is) in one transaction. The summary only if
+        its row still has `summary_etag` (None: only if there is no row); if another run
+        changed it meanwhile, the summary is marked as being written instead."""
+        ...
 
 
 class AddressHolders(Protocol):
@@ -180,6 +210,11 @@ class EmployeeWriter(Protocol):
 
 class EmployeeStore(Protocol):
     async def load_index(self, tenant_id: str) -> StoredIndex: ...
+
+    async def stored_rows(self, tenant_id: str, ids: Collection[str]) -> StoredIndex:
+        """The index of these employees only (those stored): a read that costs O(len(ids)),
+        whatever the tenant's size."""
+        ...
 
     async def writer(self, tenant_id: str, lease: Lease | None) -> EmployeeWriter:
         """LeaseLost when `lease` is no longer the holder's."""

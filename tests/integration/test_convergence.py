@@ -28,7 +28,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from simulator import Simulator
 from simulator.faults import MALFORMED_FORMS
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config_parse import parse_config
@@ -93,6 +93,7 @@ CHECKS = {
     "second_run_writes_nothing": "a clean run after the final one writes nothing",
     "fenced_after_lease_lost": "a run that lost its lease writes no row after that (rule 5)",
     "dead_runs_closed": "no run stays running once a later run has finished (rule 6)",
+    "summary_agrees": "after the final runs the tenant's summary says what the table holds",
 }
 
 # Kinds known to fail on the code of the branch; a name moves to ENABLED (out of here) once its
@@ -619,6 +620,8 @@ class Play:
                 counts = again.counts
                 assert again.status == RunStatus.SUCCEEDED, f"second clean run {_outcome(again)}"
                 assert (counts.created, counts.updated, counts.deleted) == (0, 0, 0), counts
+            if "summary_agrees" in ENABLED_CHECKS:
+                await self._assert_summary_agrees()
             if "dead_runs_closed" in ENABLED_CHECKS:
                 stuck = [r.run_id for r in await service.runs.latest(self.tenant_id, 50)
                          if r.status not in FINAL_STATUSES]  # fmt: skip
@@ -840,6 +843,20 @@ class Play:
         """Users the run skipped because Table Storage cannot hold their row ("upn: reason")."""
         upns = {entry.partition(": ")[0] for entry in report.skipped_unstorable}
         return {i for i, user in self.directory.items() if user.get("userPrincipalName") in upns}
+
+    async def _assert_summary_agrees(self) -> None:
+        """The summary row (issue 19: what delta runs know of the table without reading it)
+        holds the table's count and EmailMissingSince marks, trusted (no run left it marked)."""
+        async with TableClient.from_connection_string(
+            self.connection_string, CONFIGS_TABLE
+        ) as table:
+            summary = await table.get_entity(self.tenant_id, "summary")
+        assert not summary["Writing"], f"summary left marked by {summary['Writing']}"
+        text = "".join(summary[f"Marks{i}"] for i in range(summary["MarkChunks"]))
+        marks = {i: datetime.fromisoformat(s) for i, s in json.loads(text).items()}
+        rows = await self._rows()
+        stored = {i: r["EmailMissingSince"] for i, r in rows.items() if "EmailMissingSince" in r}
+        assert (summary["Employees"], marks) == (len(rows), stored)
 
     async def _rows(self) -> dict[str, dict[str, Any]]:
         """The tenant's Employees rows, read straight from Azurite (not through our store).

@@ -13,8 +13,16 @@ from typing import Any
 from sync_core.core.config import CleanUp, TenantConfig
 from sync_core.core.delta import SyncState, config_hash
 from sync_core.core.engine import RunRequest, run_sync
-from sync_core.core.ports import DeltaPage, DeltaStateLost, DeltaUnavailable, Ports, StoredIndex
+from sync_core.core.ports import (
+    DeltaPage,
+    DeltaStateLost,
+    DeltaUnavailable,
+    Ports,
+    StoredIndex,
+    TenantState,
+)
 from sync_core.core.report import RunStatus
+from sync_core.core.summary import StoredSummary, TenantSummary
 from tests.unit.test_engine_rules import (
     NOW,
     TENANT,
@@ -56,7 +64,10 @@ class DeltaDirectory(Directory):
 @dataclass
 class States:
     state: SyncState | None
+    summary: TenantSummary | None = None
     puts: list[SyncState] = field(default_factory=list)
+    summaries: list[TenantSummary] = field(default_factory=list)
+    marked: list[str] = field(default_factory=list)
 
     async def get(self, tenant_id: str) -> SyncState | None:
         return self.state
@@ -64,16 +75,39 @@ class States:
     async def put(self, tenant_id: str, state: SyncState) -> None:
         self.puts.append(state)
 
+    async def read(self, tenant_id: str) -> TenantState:
+        return TenantState(self.state, StoredSummary(self.summary, "etag-0"))
+
+    async def mark_writing(self, tenant_id: str, run_id: str) -> str:
+        self.marked.append(run_id)
+        return "etag-1"
+
+    async def save(self, tenant_id: str, state: SyncState | None,
+                   summary: TenantSummary | None, summary_etag: str | None) -> None:  # fmt: skip
+        if state is not None:
+            self.puts.append(state)
+        if summary is not None:
+            self.summaries.append(summary)
+
+    @property
+    def writes(self) -> int:
+        return len(self.puts) + len(self.summaries) + len(self.marked)
+
 
 def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None = OLD_LINK,
          clean_up: CleanUp | None = None, fail_on_flush: int | None = None,
-         state_without_link: bool = False, missing_since: dict | None = None):  # fmt: skip
+         state_without_link: bool = False, missing_since: dict | None = None,
+         summary: bool = True, taken_at=NOW):  # fmt: skip
+    """One run; by default the stored summary agrees with the stored rows."""
     config = TenantConfig(clean_up=clean_up or CleanUp())
     known = link is not None or state_without_link
-    states = States(SyncState(link, config_hash(config), NOW, NOW) if known else None)
+    states = States(SyncState(link, config_hash(config), taken_at, NOW) if known else None)
     writer = Writer(set(), fail_on_flush=fail_on_flush)
     hashes = {f"u{n}": stored_hash(n) for n in stored}
     store = Store(StoredIndex(hashes, dict(missing_since or {})), writer)
+    if summary:
+        states.summary = TenantSummary(len(hashes), dict(missing_since or {}))
+    sync.store = store
 
     async def open_directory(tenant_id: str) -> DeltaDirectory:
         return directory

@@ -109,12 +109,24 @@ class Store:
     index: StoredIndex
     writer_: Writer
     writers_opened: int = 0
+    # Every read, in order: ("index", None) for the whole index, ("rows", ids) for keyed reads,
+    # ("opened", None) when the writer was opened (the fence raised).
+    reads: list[tuple[str, Any]] = field(default_factory=list)
 
     async def load_index(self, tenant_id: str) -> StoredIndex:
+        self.reads.append(("index", None))
         return self.index
+
+    async def stored_rows(self, tenant_id: str, ids: Iterable[str]) -> StoredIndex:
+        wanted = set(ids)
+        self.reads.append(("rows", tuple(sorted(wanted))))
+        hashes = {i: h for i, h in self.index.hashes.items() if i in wanted}
+        marks = {i: s for i, s in self.index.email_missing_since.items() if i in wanted}
+        return StoredIndex(hashes, marks)
 
     async def writer(self, tenant_id: str, lease: Lease | None) -> Writer:
         self.writers_opened += 1
+        self.reads.append(("opened", None))
         return self.writer_
 
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:

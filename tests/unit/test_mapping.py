@@ -244,3 +244,16 @@ def test_graph_properties_cover_fields_and_email_sources_only():
         "id", "userPrincipalName", "mail", "proxyAddresses", "otherMails",
         "onPremisesExtensionAttributes",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["  Engineer  ", "", "   ", "a\x00b", "x" * 40_000, "Zoë", "研究開発 ", "\ud800x", "plain"],
+)
+def test_a_text_value_is_stored_as_the_cleaned_and_cut_text_whatever_the_path(value):
+    """The ASCII fast path of to_table_value gives exactly what cleaning and cutting give."""
+    from sync_core.core.limits import clean_text, fitted_text
+    from sync_core.core.mapping import to_table_value
+
+    cleaned = clean_text(value).strip()
+    assert to_table_value(value) == (fitted_text(cleaned) if cleaned else None)

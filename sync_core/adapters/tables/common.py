@@ -64,12 +64,19 @@ def _translated_generator(method: Callable[..., AsyncIterator[Any]]) -> Callable
 
 
 def open_tables(
-    connection_string: str | None, endpoint: str | None, credential: AsyncTokenCredential | None
+    connection_string: str | None,
+    endpoint: str | None,
+    credential: AsyncTokenCredential | None,
+    request_hook: Callable[[Any], None] | None = None,
 ) -> TableServiceClient:
+    """`request_hook`: called with each request as sent (azure-core's CustomHookPolicy, which
+    the Tables SDK keeps for every table client); the benchmarks count requests with it
+    (devtools/table_requests.py)."""
+    extra: dict[str, Any] = {"raw_request_hook": request_hook} if request_hook else {}
     if connection_string:
-        return TableServiceClient.from_connection_string(connection_string)
+        return TableServiceClient.from_connection_string(connection_string, **extra)
     if endpoint and credential is not None:
-        return TableServiceClient(endpoint=endpoint, credential=credential)
+        return TableServiceClient(endpoint=endpoint, credential=credential, **extra)
     raise ValueError("table storage needs a connection string or an endpoint with a credential")
 
 

@@ -17,7 +17,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
-from sync_core.adapters.tables.sync_state import SYNC_STATE_ROW
+from sync_core.adapters.tables.sync_state import SUMMARY_ROW, SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form
 from sync_core.core.limits import clean_text
@@ -108,6 +108,8 @@ class ConfigStore:
         # Its delta link goes too: linked again (perhaps after its employees were removed),
         # the tenant's first run must read everything, not only what changed since.
         await self._table.delete_entity(tenant_id, SYNC_STATE_ROW)
+        # And its summary: unlinking may remove its employees without a run to say so.
+        await self._table.delete_entity(tenant_id, SUMMARY_ROW)
         return True
 
     async def tenant_ids(self) -> list[str]:

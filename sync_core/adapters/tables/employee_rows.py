@@ -75,6 +75,42 @@ def operation_bytes(entity: dict[str, Any]) -> int:
     return len(body) + OPERATION_ENVELOPE_BYTES + len(EMPLOYEES_TABLE) + 3 * keys
 
 
+# What a property can add to the body beyond its name and value: quotes, ": ", ", ", and an
+# `@odata.type` annotation (its name again, counted apart, and "Edm.DateTime" or the like).
+_PROPERTY_OVERHEAD = 64
+
+
+def operation_bound(entity: dict[str, Any]) -> int:
+    """At least `operation_bytes(entity)`, without serialising: JSON escapes a Python character
+    to at most 12 bytes (a character outside the BMP as two `\\uXXXX`), and a property's name
+    appears at most twice (its value's key and its annotation's). Exact sizes are measured only
+    when this bound could close a transaction (EmployeeWriter), which ordinary rows never do:
+    the SDK then serialises each row once, not twice."""
+    body = 2
+    for name, value in entity.items():
+        body += 24 * len(name) + _PROPERTY_OVERHEAD
+        if isinstance(value, str):
+            body += 12 * len(value)
+        elif isinstance(value, bytes):
+            body += 2 * len(value) + 8  # base64
+        else:
+            body += 12 * len(str(value)) + 16
+    keys = len(str(entity["PartitionKey"]).encode()) + len(str(entity["RowKey"]).encode())
+    return body + OPERATION_ENVELOPE_BYTES + len(EMPLOYEES_TABLE) + 3 * keys
+
+
+def storable_bound(entity: dict[str, Any]) -> tuple[int, bool]:
+    """What an upsert of `entity` adds to a transaction, and whether that is the exact size
+    (True) or a bound (False); UnstorableEmployee as `storable_size`."""
+    problem = entity_problem(entity)
+    if problem is not None:
+        raise UnstorableEmployee(problem)
+    bound = operation_bound(entity)
+    if bound <= MAX_BATCH_BYTES - FENCE_OPERATION_BYTES:
+        return bound, False
+    return storable_size(entity), True
+
+
 def storable_size(entity: dict[str, Any]) -> int:
     """The wire size of an upsert of `entity`; UnstorableEmployee when Table Storage would
     refuse the row whatever else the batch holds."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,9 @@ from sync_core.adapters.tables.employee_rows import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OPERATIONS,
     OPERATION_ENVELOPE_BYTES,
+    operation_bytes,
     stamped_entity,
+    storable_bound,
     storable_size,
 )
 from sync_core.adapters.tables.leases import LeaseStore
@@ -49,6 +51,12 @@ BATCHES_IN_FLIGHT = 4
 FENCE_ROW_PREFIX = "~fence-"  # "~" sorts after every character of a Graph object id
 _EMPLOYEE_ROWS = "PartitionKey eq @tenant and RowKey lt '~'"
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
+_INDEX_PROPERTIES = ["RowKey", "SourceHash", EMAIL_MISSING_SINCE]
+# Point reads, not `RowKey eq 'a' or RowKey eq 'b'` queries: "using an 'or' to specify a filter
+# based on RowKey values results in a partition scan and is not treated as a range query"
+# (Design for querying, learn.microsoft.com/azure/storage/tables/table-storage-design-for-query),
+# a cost that grows with the tenant; a point query is "the most efficient lookup".
+READS_IN_FLIGHT = 16
 
 
 @storage_boundary
@@ -60,18 +68,35 @@ class EmployeeStore:
     async def load_index(self, tenant_id: str) -> StoredIndex:
         """The stored index of a tenant (id -> source hash, and the rows marked without an
         address): all a run keeps in memory."""
-        hashes: dict[str, str] = {}
-        missing: dict[str, datetime] = {}
+        index = StoredIndex({}, {})
         async for entity in self._table.query_entities(
             _EMPLOYEE_ROWS,
             parameters={"tenant": tenant_id},
-            select=["RowKey", "SourceHash", EMAIL_MISSING_SINCE],
+            select=_INDEX_PROPERTIES,
             results_per_page=1000,
         ):
-            hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
-            if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
-                missing[entity["RowKey"]] = since
-        return StoredIndex(hashes, missing)
+            _index_row(index, entity)
+        return index
+
+    async def stored_rows(self, tenant_id: str, ids: Collection[str]) -> StoredIndex:
+        """The index of these employees only: one point read each (a few in flight), so the
+        cost follows `len(ids)`, not the tenant's size."""
+        index = StoredIndex({}, {})
+        gate = asyncio.Semaphore(READS_IN_FLIGHT)
+
+        async def read(employee_id: str) -> None:
+            async with gate:
+                try:
+                    entity = await self._table.get_entity(
+                        tenant_id, employee_id, select=_INDEX_PROPERTIES
+                    )
+                except ResourceNotFoundError:
+                    return  # not stored
+            _index_row(index, entity)
+
+        wanted = {i for i in ids if i and not i.startswith("~")}
+        await asyncio.gather(*(read(i) for i in sorted(wanted)))
+        return index
 
     async def page(
         self, tenant_id: str, top: int, continuation: str | None
@@ -122,6 +147,12 @@ class EmployeeStore:
         return EmployeeWriter(self._table, tenant_id, fence)
 
 
+def _index_row(index: StoredIndex, entity: Any) -> None:
+    index.hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
+    if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
+        index.email_missing_since[entity["RowKey"]] = since
+
+
 @dataclass
 class _Fence:
     """The fence rows a lease holder raised, with the ETag each had after its last change."""
@@ -168,6 +199,8 @@ class EmployeeWriter:
         self._tenant_id = tenant_id
         self._fence = fence
         self._pending: list[tuple[tuple[Any, ...], str]] = []
+        # Each pending operation's size on the wire, and whether it is exact or a bound.
+        self._sizes: list[tuple[int, bool]] = []
         self._pending_bytes = 0
         # Each transaction in flight owns a slot, and with it a fence row no other one touches.
         self._free_slots: asyncio.Queue[int] = asyncio.Queue()
@@ -184,13 +217,13 @@ class EmployeeWriter:
 
     async def put_entity(self, entity: dict[str, Any], change: str = "written") -> None:
         """Queue a row as it is (the fence tests and the benchmark write prepared rows)."""
-        size = storable_size(entity)
-        await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size)
+        size, exact = storable_bound(entity)
+        await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size, exact)
 
     async def delete(self, employee_id: str) -> None:
         size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
         operation = ("delete", {"PartitionKey": self._tenant_id, "RowKey": employee_id})
-        await self._add((operation, "deleted"), size)
+        await self._add((operation, "deleted"), size, True)
 
     async def flush(self) -> None:
         """Submit what is pending and wait for every transaction; raise the first failure."""
@@ -203,24 +236,38 @@ class EmployeeWriter:
 
     async def abort(self) -> None:
         """Stop: drop what is pending and cancel the transactions in flight (no-op after flush)."""
-        self._pending, self._pending_bytes = [], 0
+        self._pending, self._sizes, self._pending_bytes = [], [], 0
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _add(self, item: tuple[tuple[Any, ...], str], size: int) -> None:
+    async def _add(self, item: tuple[tuple[Any, ...], str], size: int, exact: bool) -> None:
         if self._failure is not None:
             raise self._failure
         room = MAX_BATCH_OPERATIONS - (1 if self._fence else 0)
         budget = MAX_BATCH_BYTES - (FENCE_OPERATION_BYTES if self._fence else 0)
+        if self._pending and len(self._pending) < room and self._pending_bytes + size > budget:
+            # Bounds would close the transaction: only now are the rows measured exactly.
+            self._measure_pending()
+            if not exact:
+                size, exact = operation_bytes(item[0][1]), True
         if self._pending and (len(self._pending) >= room or self._pending_bytes + size > budget):
             await self._submit()
         self._pending.append(item)
+        self._sizes.append((size, exact))
         self._pending_bytes += size
+
+    def _measure_pending(self) -> None:
+        for position, (size, exact) in enumerate(self._sizes):
+            if not exact:
+                exact_size = operation_bytes(self._pending[position][0][1])
+                self._sizes[position] = (exact_size, True)
+                self._pending_bytes += exact_size - size
 
     async def _submit(self) -> None:
         batch, self._pending, self._pending_bytes = self._pending, [], 0
+        self._sizes = []
         slot = await self._free_slots.get()  # back-pressure: BATCHES_IN_FLIGHT at most
         task = asyncio.create_task(self._run(batch, slot))
         self._tasks.add(task)

@@ -12,6 +12,9 @@ never unlinked: its link is written as before.
 
 from __future__ import annotations
 
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -30,16 +33,29 @@ class LinkedSyncState(SyncStateStore):
         self._home = (home_tenant or "").lower()
 
     async def put(self, tenant_id: str, state: SyncState) -> None:
+        operation = ("upsert", state_entity(tenant_id, state), {"mode": UpdateMode.REPLACE})
+        await self._submit(tenant_id, [operation])
+
+    async def _submit(self, tenant_id: str, operations: list[Any]) -> list[Any]:
+        """Every write of a run here (the link, the summary and its `Writing` mark) carries
+        the guard: a MERGE of the configuration row, refused once an unlink deleted it."""
         if tenant_id == self._home:
-            await super().put(tenant_id, state)
-            return
-        operations = [
-            ("upsert", state_entity(tenant_id, state), {"mode": UpdateMode.REPLACE}),
-            ("update", {"PartitionKey": tenant_id, "RowKey": "config"}, {"mode": UpdateMode.MERGE}),
-        ]
+            return await super()._submit(tenant_id, operations)
+        guard = (
+            "update",
+            {"PartitionKey": tenant_id, "RowKey": "config"},
+            {"mode": UpdateMode.MERGE},
+        )
         try:
-            await self._configs.submit_transaction(operations)
+            return (await super()._submit(tenant_id, [*operations, guard]))[: len(operations)]
         except TableTransactionError as error:
-            if error.status_code == 404:
+            if error.status_code == 404 and not await self._linked(tenant_id):
                 raise LeaseLost(f"tenant {tenant_id} was unlinked while the run went on") from None
             raise
+
+    async def _linked(self, tenant_id: str) -> bool:
+        try:
+            await self._configs.get_entity(tenant_id, "config", select=["PartitionKey"])
+        except ResourceNotFoundError:
+            return False
+        return True
