@@ -178,4 +178,7 @@ def test_unlink_during_a_delta_run_writes_no_row_and_no_delta_link(
     assert all(row.get("Title") != "Changed after the link" for row in left)
     state, runs = state_and_runs(app_env, other.id)
     assert state is None  # no delta link outlives the unlink: linked again, the run is full
-    assert runs[0].status == RunStatus.FAILED and runs[0].errors[-1].code == "lease_lost"
+    if changed:  # it had rows to write: the fence refused them
+        assert runs[0].status == RunStatus.FAILED and runs[0].errors[-1].code == "lease_lost"
+    # An idle round writes nothing at all (it keeps the stored link, core/run_commit.py), so it
+    # has nothing the fence could refuse: what the unlink left is all that matters.
