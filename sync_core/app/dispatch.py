@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sync_core.adapters.queue import RunMessage, RunQueue
+from sync_core.adapters.queue import RunMessage, RunQueue, ShardMessage
 from sync_core.app.closing import close_abandoned_runs, close_failed
 from sync_core.app.service import SyncService
 from sync_core.core.ports import Lease
@@ -24,6 +24,7 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
+from sync_core.core.run_index import RECENT_RUNS, RunIndex
 from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
@@ -40,8 +41,12 @@ log = logging.getLogger("sync_core.app.dispatch")
 
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
 # the last success of a tenant that has been failing for a day or two.
-SCHEDULE_HISTORY = 10
+SCHEDULE_HISTORY = RECENT_RUNS
 TENANTS_IN_PARALLEL = 8
+# Due tenants one tick enqueues itself; more are sent in shards of this many, each enqueued by
+# a queue invocation (app/fan_out.py), so a tick stays short however many tenants are due.
+SHARD_SIZE = 200
+SWEEPS_PER_TICK = 20
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ async def request_run(
 ) -> RunTicket:
     """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
-    history = await service.runs.latest(tenant_id, top=5)
+    index, _ = await service.runs.index.get(tenant_id)  # its runs in flight: one keyed read
+    history = list(index.runs)
     lease = await lease_if_running(service, history)
     going = first_in_flight(history, lease, now)
     if going is not None:
@@ -187,83 +193,143 @@ class TickResult:
     due: tuple[str, ...]  # tenant ids
     skipped_disabled: tuple[str, ...]
     failed: tuple[str, ...]  # tenants whose request could not be made
+    shards: int = 0  # fan-out messages sent instead of enqueuing here (SHARD_SIZE)
+    swept: int = 0  # run records removed by the retention sweep
 
 
 async def scheduled_tick(
     settings: Settings, now: datetime, *, spread: timedelta = ENQUEUE_SPREAD
 ) -> TickResult:
-    """One tick of the timer: enqueue one run for each enabled tenant that is due."""
-    enqueued: list[str] = []
-    due: list[str] = []
-    failed: list[str] = []
+    """One tick of the timer: enqueue one run for each enabled tenant that is due. The schedule
+    of every tenant comes from one query of the run index (plus one of the leases held), so a
+    tick costs that plus the work of the due tenants; more than SHARD_SIZE due tenants are
+    handed to the queue in shards (app/fan_out.py) instead of growing this invocation."""
     async with SyncService(settings) as service, RunQueue(settings) as queue:
         tenants = await served_tenants(service)  # a dict: each tenant once per tick
         disabled = sorted(t for t, on in tenants.items() if not on)
-        slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
-
-        async def consider(tenant_id: str) -> None:
-            async with slots:
-                try:
-                    plan = await tenant_schedule(
-                        service, tenant_id, now, SCHEDULE_HISTORY, close_abandoned=True
-                    )
-                    if not plan.due:
-                        return
-                    due.append(tenant_id)
-                    report = await enqueue_run(
-                        service,
-                        queue,
-                        tenant_id,
-                        dry_run=False,
-                        allow_deletes=False,
-                        trigger=Trigger.SCHEDULE,
-                        now=now,
-                        delay=enqueue_delay(tenant_id, spread),
-                    )
-                    enqueued.append(report.run_id)
-                except RunPending:
-                    pass  # a Sync Now press queued one a moment ago: that run serves
-                except Exception:  # one tenant's trouble must not stop the others
-                    failed.append(tenant_id)
-                    log.exception("could not schedule tenant %s", tenant_id)
-
-        await asyncio.gather(*(consider(t) for t, on in sorted(tenants.items()) if on))
-    result = TickResult(tuple(enqueued), tuple(sorted(due)), tuple(disabled), tuple(failed))
+        indexes = await service.runs.index.all()
+        leases = await service.leases.held()
+        due: list[str] = []
+        failed: list[str] = []
+        for tenant_id in sorted(t for t, on in tenants.items() if on):
+            try:
+                plan = await schedule_of(
+                    service, tenant_id, indexes.get(tenant_id, RunIndex()), leases, now
+                )
+            except Exception:  # one tenant's trouble must not stop the others
+                failed.append(tenant_id)
+                log.exception("could not schedule tenant %s", tenant_id)
+                continue
+            if plan.due:
+                due.append(tenant_id)
+        shards = [due[i : i + SHARD_SIZE] for i in range(0, len(due), SHARD_SIZE)]
+        enqueued: list[str] = []
+        if len(shards) > 1:
+            for shard in shards:
+                await queue.send(ShardMessage(tuple(shard)))
+        else:
+            result = await enqueue_due(service, queue, due, now, spread)
+            enqueued, failed = list(result.enqueued), failed + list(result.failed)
+        swept = await sweep_some(service, indexes, now)
+    result = TickResult(
+        tuple(enqueued),
+        tuple(due),
+        tuple(disabled),
+        tuple(failed),
+        len(shards) if len(shards) > 1 else 0,
+        swept,
+    )
     log.info(
-        "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed",
+        "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed, %d shard(s)",
         len(tenants),
         len(due),
         len(enqueued),
         len(failed),
+        result.shards,
         extra={
             "event": "schedule_tick",
             "tenants": len(tenants),
             "due": len(due),
             "enqueued": len(enqueued),
             "failed": len(failed),
+            "shards": result.shards,
+            "swept": swept,
         },
     )
     return result
 
 
-async def tenant_schedule(
+async def enqueue_due(
+    service: SyncService,
+    queue: RunQueue,
+    tenant_ids: list[str],
+    now: datetime,
+    spread: timedelta = ENQUEUE_SPREAD,
+) -> TickResult:
+    """Enqueue one scheduled run for each of `tenant_ids` (found due), a few at a time."""
+    enqueued: list[str] = []
+    failed: list[str] = []
+    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
+
+    async def one(tenant_id: str) -> None:
+        async with slots:
+            try:
+                report = await enqueue_run(
+                    service,
+                    queue,
+                    tenant_id,
+                    dry_run=False,
+                    allow_deletes=False,
+                    trigger=Trigger.SCHEDULE,
+                    now=now,
+                    delay=enqueue_delay(tenant_id, spread),
+                )
+                enqueued.append(report.run_id)
+            except RunPending:
+                pass  # a Sync Now press queued one a moment ago: that run serves
+            except Exception:  # one tenant's trouble must not stop the others
+                failed.append(tenant_id)
+                log.exception("could not schedule tenant %s", tenant_id)
+
+    await asyncio.gather(*(one(t) for t in tenant_ids))
+    return TickResult(tuple(enqueued), tuple(tenant_ids), (), tuple(sorted(failed)))
+
+
+async def sweep_some(service: SyncService, indexes: dict[str, RunIndex], now: datetime) -> int:
+    """The retention sweep's bounded share of a tick: the SWEEPS_PER_TICK tenants longest
+    waiting for theirs, each at most one query and one transaction."""
+    waiting = sorted(
+        (index.sweep_after, tenant)
+        for tenant, index in indexes.items()
+        if index.sweep_after is not None and index.sweep_after <= now
+    )
+    removed = 0
+    for _, tenant_id in waiting[:SWEEPS_PER_TICK]:
+        try:
+            removed += await service.runs.sweep(tenant_id, now)
+        except SyncError:
+            log.warning("could not sweep the run records of %s", tenant_id, exc_info=True)
+    return removed
+
+
+async def schedule_of(
     service: SyncService,
     tenant_id: str,
+    index: RunIndex,
+    leases: dict[str, Lease],
     now: datetime,
-    history_size: int,
     *,
-    close_abandoned: bool = False,
+    close_abandoned: bool = True,
 ) -> TenantSchedule:
-    history = await service.runs.latest(tenant_id, top=history_size)
-    if close_abandoned:
-        # Not only the recent history: a run whose process died long ago, buried under later
-        # runs, would otherwise say `running` forever.
-        unfinished = await service.runs.unfinished(tenant_id)
-        lease = await lease_if_running(service, [*history, *unfinished])
-        closed = await close_abandoned_runs(service.runs, unfinished, lease, now, "the timer")
+    """Where a tenant stands, from its run index; runs that will never end by themselves are
+    closed first (keyed writes: the index lists them)."""
+    history = list(index.runs)
+    lease = leases.get(tenant_id)
+    if close_abandoned and index.unfinished():
+        closed = await close_abandoned_runs(
+            service.runs, index.unfinished(), lease, now, "the timer"
+        )
         history = [closed.get(report.run_id, report) for report in history]
-    else:
-        lease = await lease_if_running(service, history)
     return plan_tenant(
         tenant_id,
         history,
@@ -271,6 +337,23 @@ async def tenant_schedule(
         now,
         service.settings.sync_interval_min_hours,
         service.settings.sync_interval_max_hours,
+    )
+
+
+async def tenant_schedule(
+    service: SyncService,
+    tenant_id: str,
+    now: datetime,
+    history_size: int = SCHEDULE_HISTORY,
+    *,
+    close_abandoned: bool = False,
+) -> TenantSchedule:
+    """One tenant's schedule: a keyed read of its run index (and of its lease if it runs)."""
+    index, _ = await service.runs.index.get(tenant_id)
+    lease = await lease_if_running(service, list(index.runs))
+    leases = {tenant_id: lease} if lease is not None else {}
+    return await schedule_of(
+        service, tenant_id, index, leases, now, close_abandoned=close_abandoned
     )
 
 

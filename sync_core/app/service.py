@@ -79,7 +79,7 @@ class SyncService:
             await self.close()
             raise
         self.employees = EmployeeStore(self._tables)
-        self.runs = RunStore(self._tables)
+        self.runs = RunStore(self._tables, timedelta(days=settings.run_retention_days))
         self.configs = ConfigStore(self._tables)
         self.leases = LeaseStore(self._tables)
         self.pending = LeaseStore(self._tables, partition="pending")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message
+from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message, parse_shard
 from sync_core.app.closing import close_failed
 from sync_core.app.dispatch import tenant_enabled
 from sync_core.app.exclusive import (
@@ -34,6 +34,7 @@ from sync_core.app.exclusive import (
     TenantBusy,
     sync_exclusively,
 )
+from sync_core.app.fan_out import enqueue_shard
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus, utc_now
@@ -61,6 +62,7 @@ class WorkAction(StrEnum):
     LEASE_LOST = LEASE_LOST
     GAVE_UP = "gave_up"
     STILL_RUNNING = "still_running"
+    SHARD = "shard"  # a shard of the timer's fan-out, enqueued
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class WorkOutcome:
     action: WorkAction
     run_id: str | None = None
     report: RunReport | None = None
+    enqueued: tuple[str, ...] = ()  # SHARD: the run ids queued
 
 
 async def process_message(
@@ -79,8 +82,14 @@ async def process_message(
     lease_ttl: timedelta = LEASE_TTL,
     renew_every: timedelta = LEASE_RENEW_EVERY,
 ) -> WorkOutcome:
-    """The `sync_worker` function: one message of `sync-requests`."""
+    """The `sync_worker` function: one message of `sync-requests` (a run, or a shard of the
+    timer's fan-out)."""
     try:
+        shard = parse_shard(body)
+        if shard is not None:
+            settings = load_settings(environ, needs_graph=False)
+            result = await enqueue_shard(settings, shard, now())
+            return WorkOutcome(WorkAction.SHARD, report=None, run_id=None, enqueued=result.enqueued)
         message = parse_message(body)
     except MalformedMessage as error:
         log.error(

@@ -36,13 +36,26 @@ class LeaseStore:
             entity = await self._table.get_entity(self._partition, tenant_id)
         except ResourceNotFoundError:
             return None
+        return self._lease_of(entity)
+
+    @staticmethod
+    def _lease_of(entity: Any) -> Lease:
         return Lease(
-            tenant_id,
+            entity["RowKey"],
             entity["Holder"],
             entity["ExpiresAt"],
             entity.metadata["etag"] or "",
             entity.get("Token") or "",
         )
+
+    async def held(self) -> dict[str, Lease]:
+        """Every lease of the partition (the runs writing now): one query."""
+        return {
+            entity["RowKey"]: self._lease_of(entity)
+            async for entity in self._table.query_entities(
+                "PartitionKey eq @p", parameters={"p": self._partition}
+            )
+        }
 
     async def acquire(
         self, tenant_id: str, holder: str, now: datetime, ttl: timedelta

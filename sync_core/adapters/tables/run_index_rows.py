@@ -1,0 +1,131 @@
+"""The run index of every tenant: one row per tenant in SyncLeases, partition `schedule`.
+
+One query of the partition reads every tenant's schedule facts (the timer, GET /api/status);
+one point read finds a tenant's runs in flight. Each change is conditional on the ETag read, so
+two savers never lose each other's change (see core/run_index.py for what a row holds).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from sync_core.adapters.names import LEASES_TABLE
+from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.core.report import IdleChecks, RunReport
+from sync_core.core.run_index import IdleStreak, RunIndex
+from sync_core.errors import RetriableError
+
+PARTITION = "schedule"
+T = TypeVar("T")
+
+
+@storage_boundary
+class RunIndexRows:
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(LEASES_TABLE)
+
+    async def get(self, tenant_id: str) -> tuple[RunIndex, str | None]:
+        """The tenant's index and its ETag (None: no row yet)."""
+        try:
+            entity = await self._table.get_entity(PARTITION, tenant_id)
+        except ResourceNotFoundError:
+            return RunIndex(), None
+        return index_of(entity), entity.metadata["etag"]
+
+    async def all(self) -> dict[str, RunIndex]:
+        """Every tenant's index: one query, a page per 1,000 tenants."""
+        return {
+            entity["RowKey"]: index_of(entity)
+            async for entity in self._table.query_entities(
+                "PartitionKey eq @p", parameters={"p": PARTITION}
+            )
+        }
+
+    async def put_if(self, tenant_id: str, index: RunIndex, etag: str | None) -> bool:
+        """Write `index` unless the row changed since it was read with `etag`."""
+        entity = _entity(tenant_id, index)
+        try:
+            if etag is None:
+                await self._table.create_entity(entity)
+            else:
+                await self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    async def change(self, tenant_id: str, change: Callable[[RunIndex], tuple[RunIndex, T]]) -> T:
+        """Apply `change` on the row as read and write it on that ETag; again when someone
+        wrote first."""
+        for _ in range(8):
+            index, etag = await self.get(tenant_id)
+            updated, result = change(index)
+            if updated == index or await self.put_if(tenant_id, updated, etag):
+                return result
+        raise RetriableError(
+            "run_index_contended",
+            f"The run index of tenant {tenant_id} kept changing while it was written.",
+            "Nothing to do: the next attempt writes it.",
+        )
+
+
+def index_of(entity: dict[str, Any]) -> RunIndex:
+    runs = tuple(RunReport.from_json(r) for r in json.loads(_joined(entity, "Runs") or "[]"))
+    idle = None
+    if entity.get("IdleCount"):
+        report = RunReport.from_json(json.loads(_joined(entity, "IdleReport")))
+        checks = IdleChecks(entity["IdleCount"], entity["IdleFirst"], entity["IdleLast"])
+        idle = IdleStreak(entity.get("IdleAfter") or None, checks, report)
+    return RunIndex(
+        runs=runs,
+        latest_recorded=entity.get("LatestRecorded") or None,
+        idle=idle,
+        sweep_after=entity.get("SweepAfter"),
+    )
+
+
+def _entity(tenant_id: str, index: RunIndex) -> dict[str, Any]:
+    entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": tenant_id}
+    _chunked(entity, "Runs", json.dumps([_slim_json(r) for r in index.runs], ensure_ascii=False))
+    if index.latest_recorded:
+        entity["LatestRecorded"] = index.latest_recorded
+    if index.sweep_after is not None:
+        entity["SweepAfter"] = index.sweep_after
+    if index.idle is not None:
+        checks = index.idle.checks
+        entity.update(IdleCount=checks.count, IdleFirst=checks.first, IdleLast=checks.last)
+        entity["IdleAfter"] = index.idle.after or ""
+        _chunked(entity, "IdleReport", json.dumps(index.idle.report.to_json()))
+    return entity
+
+
+def _slim_json(report: RunReport) -> dict[str, Any]:
+    data = report.to_json()
+    for key in ("skippedNoEmail", "noAddress", "skippedUnstorable", "excludedBy", "tenantName"):
+        data.pop(key, None)
+    return data
+
+
+def _chunked(entity: dict[str, Any], name: str, text: str) -> None:
+    chunks = utf16_chunks(text, CHUNK_UNITS)
+    entity[f"{name}Chunks"] = len(chunks)
+    entity.update({f"{name}{i}": chunk for i, chunk in enumerate(chunks)})
+
+
+def _joined(entity: dict[str, Any], name: str) -> str:
+    return "".join(entity.get(f"{name}{i}", "") for i in range(int(entity.get(f"{name}Chunks", 0))))
