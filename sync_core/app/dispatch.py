@@ -198,7 +198,11 @@ class TickResult:
 
 
 async def scheduled_tick(
-    settings: Settings, now: datetime, *, spread: timedelta = ENQUEUE_SPREAD
+    settings: Settings,
+    now: datetime,
+    *,
+    spread: timedelta = ENQUEUE_SPREAD,
+    shard_size: int = SHARD_SIZE,
 ) -> TickResult:
     """One tick of the timer: enqueue one run for each enabled tenant that is due. The schedule
     of every tenant comes from one query of the run index (plus one of the leases held), so a
@@ -222,7 +226,7 @@ async def scheduled_tick(
                 continue
             if plan.due:
                 due.append(tenant_id)
-        shards = [due[i : i + SHARD_SIZE] for i in range(0, len(due), SHARD_SIZE)]
+        shards = [due[i : i + shard_size] for i in range(0, len(due), shard_size)]
         enqueued: list[str] = []
         if len(shards) > 1:
             for shard in shards:
