@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue, ShardMessage
-from sync_core.app.closing import close_abandoned_runs, close_failed
+from sync_core.app.closing import close_failed
 from sync_core.app.service import SyncService
-from sync_core.core.ports import Lease
+from sync_core.app.tenant_schedules import (
+    lease_if_running,
+    schedule_of,
+    sweep_some,
+    tenant_schedule,
+)
 from sync_core.core.report import (
     FINAL_STATUSES,
     RunProblem,
@@ -28,10 +33,8 @@ from sync_core.core.run_index import RECENT_RUNS, RunIndex
 from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
-    TenantSchedule,
     enqueue_delay,
     first_in_flight,
-    plan_tenant,
     waiting_for_its_offset,
 )
 from sync_core.errors import RetriableError, SyncError
@@ -46,7 +49,6 @@ TENANTS_IN_PARALLEL = 8
 # Due tenants one tick enqueues itself; more are sent in shards of this many, each enqueued by
 # a queue invocation (app/fan_out.py), so a tick stays short however many tenants are due.
 SHARD_SIZE = 200
-SWEEPS_PER_TICK = 20
 
 
 @dataclass(frozen=True)
@@ -299,69 +301,4 @@ async def enqueue_due(
     return TickResult(tuple(enqueued), tuple(tenant_ids), (), tuple(sorted(failed)))
 
 
-async def sweep_some(service: SyncService, indexes: dict[str, RunIndex], now: datetime) -> int:
-    """The retention sweep's bounded share of a tick: the SWEEPS_PER_TICK tenants longest
-    waiting for theirs, each at most one query and one transaction."""
-    waiting = sorted(
-        (index.sweep_after, tenant)
-        for tenant, index in indexes.items()
-        if index.sweep_after is not None and index.sweep_after <= now
-    )
-    removed = 0
-    for _, tenant_id in waiting[:SWEEPS_PER_TICK]:
-        try:
-            removed += await service.runs.sweep(tenant_id, now)
-        except SyncError:
-            log.warning("could not sweep the run records of %s", tenant_id, exc_info=True)
-    return removed
-
-
-async def schedule_of(
-    service: SyncService,
-    tenant_id: str,
-    index: RunIndex,
-    leases: dict[str, Lease],
-    now: datetime,
-    *,
-    close_abandoned: bool = True,
-) -> TenantSchedule:
-    """Where a tenant stands, from its run index; runs that will never end by themselves are
-    closed first (keyed writes: the index lists them)."""
-    history = list(index.runs)
-    lease = leases.get(tenant_id)
-    if close_abandoned and index.unfinished():
-        closed = await close_abandoned_runs(
-            service.runs, index.unfinished(), lease, now, "the timer"
-        )
-        history = [closed.get(report.run_id, report) for report in history]
-    return plan_tenant(
-        tenant_id,
-        history,
-        lease,
-        now,
-        service.settings.sync_interval_min_hours,
-        service.settings.sync_interval_max_hours,
-    )
-
-
-async def tenant_schedule(
-    service: SyncService,
-    tenant_id: str,
-    now: datetime,
-    history_size: int = SCHEDULE_HISTORY,
-    *,
-    close_abandoned: bool = False,
-) -> TenantSchedule:
-    """One tenant's schedule: a keyed read of its run index (and of its lease if it runs)."""
-    index, _ = await service.runs.index.get(tenant_id)
-    lease = await lease_if_running(service, list(index.runs))
-    leases = {tenant_id: lease} if lease is not None else {}
-    return await schedule_of(
-        service, tenant_id, index, leases, now, close_abandoned=close_abandoned
-    )
-
-
-async def lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:
-    if any(report.status == RunStatus.RUNNING for report in history):
-        return await service.leases.get(history[0].tenant_id)
-    return None
+__all__ = ["lease_if_running", "scheduled_tick", "tenant_schedule"]

@@ -16,8 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.app.closing import close_failed
-from sync_core.app.dispatch import close_abandoned_runs
+from sync_core.app.closing import close_abandoned_runs, close_failed
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.ports import Lease, LeaseLost
