@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
+import pstats
 import time
 import uuid
 from collections import Counter
@@ -28,7 +30,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 
 from devtools.azurite import start_azurite
 from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE
-from sync_core.adapters.tables.run_index_rows import _entity as index_entity
+from sync_core.adapters.tables.run_index_rows import PARTITION, index_properties
 from sync_core.adapters.tables.runs import _run_entity
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.service import SyncService
@@ -83,7 +85,8 @@ async def _seed(environ: dict[str, str], tenants: list[str], days: int, due: int
                 entities = [("upsert", _run_entity(r)) for r in reports]
                 for start in range(0, len(entities), 100):
                     await runs.submit_transaction(entities[start : start + 100])
-            index_rows.append(("upsert", index_entity(tenant, index)))
+            row = index_properties(index) | {"PartitionKey": PARTITION, "RowKey": tenant}
+            index_rows.append(("upsert", row))
 
         await asyncio.gather(*(one(i, t) for i, t in enumerate(tenants)))
         leases = tables.get_table_client(LEASES_TABLE)
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--due", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print where the tick's time goes")
     args = parser.parse_args()
     azurite = start_azurite()
     try:
@@ -112,9 +116,15 @@ def main() -> None:
         seeded = time.perf_counter() - started
         settings = load_settings(environ, needs_graph=False)
         _count_requests()
+        profile = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
         result = asyncio.run(scheduled_tick(settings, utc_now()))
         elapsed = time.perf_counter() - started
+        if profile is not None:
+            profile.disable()
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         print(
             f"{args.tenants} tenants x {args.days + 1} run records (seeded in {seeded:.0f} s): "
             f"tick {elapsed:.2f} s, {sum(REQUESTS.values())} storage requests "

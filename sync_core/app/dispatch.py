@@ -207,14 +207,15 @@ async def scheduled_tick(
     shard_size: int = SHARD_SIZE,
 ) -> TickResult:
     """One tick of the timer: enqueue one run for each enabled tenant that is due. The schedule
-    of every tenant comes from one query of the run index (plus one of the leases held), so a
+    of every tenant comes from one query of the run index rows (each with its lease), so a
     tick costs that plus the work of the due tenants; more than SHARD_SIZE due tenants are
     handed to the queue in shards (app/fan_out.py) instead of growing this invocation."""
     async with SyncService(settings) as service, RunQueue(settings) as queue:
         tenants = await served_tenants(service)  # a dict: each tenant once per tick
         disabled = sorted(t for t, on in tenants.items() if not on)
-        indexes = await service.runs.index.all()
-        leases = await service.leases.held()
+        rows = await service.runs.index.all()  # every tenant's index and lease: one query
+        indexes = {tenant: row.index for tenant, row in rows.items()}
+        leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
         due: list[str] = []
         failed: list[str] = []
         for tenant_id in sorted(t for t, on in tenants.items() if on):

@@ -19,9 +19,10 @@ async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[st
     """Per tenant: last run, last success, next due, employees (as of the last success)."""
     tenants = await served_tenants(service)
     names = await service.registry.names()
-    # The schedule of every tenant: one query of the run index, one of the leases held.
-    indexes = await service.runs.index.all()
-    leases = await service.leases.held()
+    # The schedule of every tenant: one query of the run index rows (with their leases).
+    rows = await service.runs.index.all()
+    indexes = {tenant: row.index for tenant, row in rows.items()}
+    leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
     statuses = []
     for tenant_id in sorted(tenants):
         index = indexes.get(tenant_id, RunIndex())

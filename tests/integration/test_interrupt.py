@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _statuses(connection_string: str, tenant_id: str) -> list[str]:
     """The statuses of the tenant's runs: a run in flight is kept in its run index row
-    (SyncLeases, partition `schedule`), a finished one in SyncRuns."""
+    (SyncLeases, partition `lease`), a finished one in SyncRuns."""
     service = TableServiceClient.from_connection_string(connection_string)
     try:
         rows = service.get_table_client(RUNS_TABLE).query_entities(

@@ -1,14 +1,16 @@
-"""The run index of every tenant: one row per tenant in SyncLeases, partition `schedule`.
+"""The run index of every tenant: in SyncLeases, partition `lease`, the tenant's lease row.
 
-One query of the partition reads every tenant's schedule facts (the timer, GET /api/status);
-one point read finds a tenant's runs in flight. Each change is conditional on the ETag read, so
-two savers never lose each other's change (see core/run_index.py for what a row holds).
+One query of the partition reads every tenant's schedule facts and lease (the timer, GET
+/api/status); one point read finds a tenant's runs in flight. Each change is conditional on the
+ETag read, so two savers never lose each other's change, and written with MERGE, so the lease
+properties beside it (leases.py) stay as they are (core/run_index.py: what the index holds).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -22,11 +24,13 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import LEASES_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.tables.leases import lease_of
+from sync_core.core.ports import Lease
 from sync_core.core.report import IdleChecks, RunReport
 from sync_core.core.run_index import IdleStreak, RunIndex
 from sync_core.errors import RetriableError
 
-PARTITION = "schedule"
+PARTITION = "lease"  # the lease rows: a run's release records its outcome in the same write
 T = TypeVar("T")
 
 
@@ -43,10 +47,10 @@ class RunIndexRows:
             return RunIndex(), None
         return index_of(entity), entity.metadata["etag"]
 
-    async def all(self) -> dict[str, RunIndex]:
-        """Every tenant's index: one query, a page per 1,000 tenants."""
+    async def all(self) -> dict[str, TenantRow]:
+        """Every tenant's index and lease: one query, a page per 1,000 tenants."""
         return {
-            entity["RowKey"]: index_of(entity)
+            entity["RowKey"]: TenantRow(index_of(entity), lease_of(entity))
             async for entity in self._table.query_entities(
                 "PartitionKey eq @p", parameters={"p": PARTITION}
             )
@@ -54,14 +58,14 @@ class RunIndexRows:
 
     async def put_if(self, tenant_id: str, index: RunIndex, etag: str | None) -> bool:
         """Write `index` unless the row changed since it was read with `etag`."""
-        entity = _entity(tenant_id, index)
+        entity = index_properties(index) | {"PartitionKey": PARTITION, "RowKey": tenant_id}
         try:
             if etag is None:
                 await self._table.create_entity(entity)
             else:
                 await self._table.update_entity(
                     entity,
-                    mode=UpdateMode.REPLACE,
+                    mode=UpdateMode.MERGE,
                     etag=etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
@@ -99,11 +103,17 @@ def index_of(entity: dict[str, Any]) -> RunIndex:
     )
 
 
-def _entity(tenant_id: str, index: RunIndex) -> dict[str, Any]:
-    entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": tenant_id}
+@dataclass(frozen=True)
+class TenantRow:
+    index: RunIndex
+    lease: Lease | None  # the run holding the tenant (live or expired), None when free
+
+
+def index_properties(index: RunIndex) -> dict[str, Any]:
+    """The index's properties of the row, every one written each time (MERGE keeps what is
+    not written: an ended streak is a count of 0, not an absent one)."""
+    entity: dict[str, Any] = {"LatestRecorded": index.latest_recorded or "", "IdleCount": 0}
     _chunked(entity, "Runs", json.dumps([_slim_json(r) for r in index.runs], ensure_ascii=False))
-    if index.latest_recorded:
-        entity["LatestRecorded"] = index.latest_recorded
     if index.sweep_after is not None:
         entity["SweepAfter"] = index.sweep_after
     if index.idle is not None:

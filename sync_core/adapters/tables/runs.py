@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
 from sync_core.adapters.tables.run_index_rows import RunIndexRows
-from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunProblem, RunReport
+from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunProblem, RunReport, RunStatus
 from sync_core.core.run_index import (
     IdleStreak,
     RunIndex,
@@ -29,6 +29,13 @@ from sync_core.core.run_index import (
     with_run,
     without_run,
 )
+
+
+@dataclass
+class LeasedRun:
+    marked: bool  # its `running` state was written with the lease
+    idle_ending: RunReport | None = None  # kept back for the release
+
 
 RETENTION = timedelta(days=90)  # RUN_RETENTION_DAYS
 SWEEP_LIMIT = 100  # records one sweep of one tenant removes at most (one transaction)
@@ -47,9 +54,29 @@ class RunStore:
         self._table: TableClient = service.get_table_client(RUNS_TABLE)
         self.index = RunIndexRows(service)
         self.retention = retention
+        self._leased: dict[str, LeasedRun] = {}
+
+    @contextlib.contextmanager
+    def leased(self, run_id: str, *, marked: bool) -> Iterator[LeasedRun]:
+        """While the run holds the tenant's lease (exclusive.sync_exclusively): its `running`
+        state was written with the lease (`marked`), and its idle ending is kept back, to be
+        written with the release; anything else is saved as usual."""
+        run = LeasedRun(marked)
+        self._leased[run_id] = run
+        try:
+            yield run
+        finally:
+            self._leased.pop(run_id, None)
 
     async def save(self, report: RunReport) -> None:
         """Write the record as it is: for the run that holds the tenant's lease."""
+        leased = self._leased.get(report.run_id)
+        if leased is not None:
+            if report.status == RunStatus.RUNNING and leased.marked:
+                return
+            if report.idle:
+                leased.idle_ending = report
+                return
         if report.status not in FINAL_STATUSES:
             await self.index.change(report.tenant_id, lambda ix: (with_run(ix, report), None))
             return
@@ -160,13 +187,17 @@ class RunStore:
             row_key = run_row_key(run_id)
         except ValueError:
             return None
+        # The index first: a run in flight is only there (one read), an idle one too.
+        index, _ = await self.index.get(tenant_id)
+        if index.idle is not None and index.idle.report.run_id == run_id:
+            return index.idle.report
+        indexed = index.find(run_id)
+        if indexed is not None and indexed.status not in FINAL_STATUSES:
+            return indexed
         try:
             entity = await self._table.get_entity(tenant_id, row_key)
         except ResourceNotFoundError:
-            index, _ = await self.index.get(tenant_id)
-            if index.idle is not None and index.idle.report.run_id == run_id:
-                return index.idle.report
-            return index.find(run_id)
+            return indexed  # ended idle and since left the index's window: None
         return _report_of(entity)
 
     async def unfinished(self, tenant_id: str) -> list[RunReport]:
