@@ -29,7 +29,7 @@ from typing import Any
 from azure.core.pipeline.transport import AioHttpTransport
 
 from devtools.azurite import start_azurite
-from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE
+from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE, SYNC_QUEUE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_properties
 from sync_core.adapters.tables.runs import _run_entity
 from sync_core.app.dispatch import scheduled_tick
@@ -67,7 +67,7 @@ async def _seed(environ: dict[str, str], tenants: list[str], days: int, due: int
         async def one(position: int, tenant: str) -> None:
             last = now - (timedelta(hours=1) if position < due else timedelta(minutes=1))
             reports = []
-            for day in range(days, -1, -1):
+            for day in range(days - 1, -1, -1):
                 at = last - timedelta(days=day)
                 begun = RunReport.begun(
                     new_run_id(at), tenant, RunStatus.RUNNING, dry_run=False,
@@ -115,6 +115,12 @@ def main() -> None:
         asyncio.run(_seed(environ, tenants, args.days, args.due))
         seeded = time.perf_counter() - started
         settings = load_settings(environ, needs_graph=False)
+        # As in a function app's warm worker: the queue exists, the queue client is imported.
+        from azure.storage.queue import QueueClient
+
+        QueueClient.from_connection_string(azurite.connection_string, SYNC_QUEUE).create_queue()
+        import sync_core.adapters.credentials  # noqa: F401  (RunQueue imports it first)
+
         _count_requests()
         profile = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
@@ -126,7 +132,7 @@ def main() -> None:
             profile.disable()
             pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         print(
-            f"{args.tenants} tenants x {args.days + 1} run records (seeded in {seeded:.0f} s): "
+            f"{args.tenants} tenants x {args.days} run records (seeded in {seeded:.0f} s): "
             f"tick {elapsed:.2f} s, {sum(REQUESTS.values())} storage requests "
             f"({dict(sorted(REQUESTS.items()))}), {len(result.due)} due, "
             f"{len(result.enqueued)} enqueued, {result.shards} shard(s)"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue, ShardMessage
+from sync_core.adapters.tables.run_index_rows import TenantRow
 from sync_core.app.closing import close_failed
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import (
@@ -21,7 +22,6 @@ from sync_core.app.tenant_schedules import (
     tenant_schedule,
 )
 from sync_core.core.report import (
-    FINAL_STATUSES,
     RunProblem,
     RunReport,
     RunStatus,
@@ -29,10 +29,9 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
-from sync_core.core.run_index import RECENT_RUNS, RunIndex
+from sync_core.core.run_index import RECENT_RUNS, RunIndex, RunPending
 from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
-    QUEUED_TTL,
     enqueue_delay,
     first_in_flight,
     waiting_for_its_offset,
@@ -124,34 +123,6 @@ async def request_run(
     return RunTicket(report.run_id, tenant_id, report.status, dry_run, created=True)
 
 
-class RunPending(Exception):
-    """The tenant already has a run queued or running."""
-
-    def __init__(self, run_id: str):
-        super().__init__(f"run {run_id} is pending")
-        self.run_id = run_id
-
-
-async def claim_pending(service: SyncService, tenant_id: str, run_id: str, now: datetime) -> None:
-    """Make `run_id` the tenant's one pending run, or raise RunPending with the one that is.
-
-    Reading the history and then queueing is not enough when two requests (two presses, a
-    press and a tick) race: this claim, created or taken over on its ETag, lets one win."""
-    for _ in range(3):
-        if await service.pending.acquire(tenant_id, run_id, now, QUEUED_TTL) is not None:
-            return
-        current = await service.pending.get(tenant_id)
-        if current is None:
-            continue  # released meanwhile: try again
-        record = await service.runs.get(tenant_id, current.holder)
-        # No record yet: its requester is between claim and save.
-        if record is None or record.status not in FINAL_STATUSES:
-            raise RunPending(current.holder)
-        if await service.pending.take_over(current, run_id, now, QUEUED_TTL) is not None:
-            return
-    raise RunPending(current.holder if current else run_id)
-
-
 async def enqueue_run(
     service: SyncService,
     queue: RunQueue,
@@ -163,12 +134,15 @@ async def enqueue_run(
     now: datetime,
     delay: timedelta = timedelta(0),
     full: bool = False,
+    known: TenantRow | None = None,
 ) -> RunReport:
+    """A new run queued for the tenant (its record and its message); RunPending with the run
+    that is already queued or running. `known`: the tenant's row as the tick read it."""
     report = RunReport.begun(
         new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
-    await claim_pending(service, tenant_id, report.run_id, now)
-    await service.runs.save(report)
+    # One conditional write of the tenant's run index row: the claim and the record at once.
+    await service.runs.claim(report, now, known)
     message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger, full)
     try:
         await queue.send(message, delay)
@@ -235,7 +209,7 @@ async def scheduled_tick(
             for shard in shards:
                 await queue.send(ShardMessage(tuple(shard)))
         else:
-            result = await enqueue_due(service, queue, due, now, spread)
+            result = await enqueue_due(service, queue, due, now, spread, rows)
             enqueued, failed = list(result.enqueued), failed + list(result.failed)
         swept = await sweep_some(service, indexes, now)
     result = TickResult(
@@ -272,8 +246,10 @@ async def enqueue_due(
     tenant_ids: list[str],
     now: datetime,
     spread: timedelta = ENQUEUE_SPREAD,
+    known: dict[str, TenantRow] | None = None,
 ) -> TickResult:
-    """Enqueue one scheduled run for each of `tenant_ids` (found due), a few at a time."""
+    """Enqueue one scheduled run for each of `tenant_ids` (found due), a few at a time;
+    `known`: their rows as the tick read them (a row changed since is read again)."""
     enqueued: list[str] = []
     failed: list[str] = []
     slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
@@ -290,6 +266,7 @@ async def enqueue_due(
                     trigger=Trigger.SCHEDULE,
                     now=now,
                     delay=enqueue_delay(tenant_id, spread),
+                    known=(known or {}).get(tenant_id),
                 )
                 enqueued.append(report.run_id)
             except RunPending:

@@ -3,7 +3,7 @@ enqueued by the queue invocation that receives it (dispatch.scheduled_tick, SHAR
 
 Each tenant is looked at again (one keyed read of its run index) before its run is queued: a
 shard delivered twice, or late, queues nothing for a tenant whose run is already in flight or
-no longer due, and the pending claim (dispatch.claim_pending) settles a race with Sync Now.
+no longer due, and the claim (RunStore.claim, on the row's ETag) settles a race with Sync Now.
 """
 
 from __future__ import annotations

@@ -82,7 +82,6 @@ class SyncService:
         self.runs = RunStore(self._tables, timedelta(days=settings.run_retention_days))
         self.configs = ConfigStore(self._tables)
         self.leases = LeaseStore(self._tables)
-        self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
         self.sync_state = SyncStateStore(self._tables)

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sync_core.core.ports import Lease
 from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunReport, RunStatus
-from sync_core.core.schedule import is_superseded
+from sync_core.core.schedule import first_in_flight, is_superseded
 
 RECENT_RUNS = 10  # finished runs kept for the backoff: past the point where it reaches its cap
 
@@ -47,6 +48,24 @@ class RunIndex:
 
     def last_success(self) -> RunReport | None:
         return next((r for r in self.runs if _counted(r) and _success(r)), None)
+
+
+class RunPending(Exception):
+    """The tenant already has a run queued or running."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} is pending")
+        self.run_id = run_id
+
+
+def claimed(index: RunIndex, lease: Lease | None, report: RunReport, now: datetime) -> RunIndex:
+    """The index with `report` (queued) as the tenant's one run in flight; RunPending with the
+    run that already is. Written on the ETag read, this is what lets one of two requests that
+    race (two presses, a press and a tick) win."""
+    going = first_in_flight(index.runs, lease, now)
+    if going is not None:
+        raise RunPending(going.run_id)
+    return with_run(index, report)
 
 
 def order_key(report: RunReport) -> tuple[datetime, str]:

@@ -57,7 +57,7 @@ class LeaseStore:
     lost lease."""
 
     def __init__(self, service: TableServiceClient, partition: str = "lease"):
-        # "lease": the run writing a tenant; "pending": the run queued for it (dispatch.py).
+        # "lease": the run writing a tenant, beside its run index (run_index_rows.py).
         self._table: TableClient = service.get_table_client(LEASES_TABLE)
         self._partition = partition
 

@@ -41,16 +41,20 @@ class RunIndexRows:
 
     async def get(self, tenant_id: str) -> tuple[RunIndex, str | None]:
         """The tenant's index and its ETag (None: no row yet)."""
+        row = await self.get_row(tenant_id)
+        return row.index, row.etag
+
+    async def get_row(self, tenant_id: str) -> TenantRow:
         try:
             entity = await self._table.get_entity(PARTITION, tenant_id)
         except ResourceNotFoundError:
-            return RunIndex(), None
-        return index_of(entity), entity.metadata["etag"]
+            return TenantRow(RunIndex(), None, None)
+        return _row_of(entity)
 
     async def all(self) -> dict[str, TenantRow]:
         """Every tenant's index and lease: one query, a page per 1,000 tenants."""
         return {
-            entity["RowKey"]: TenantRow(index_of(entity), lease_of(entity))
+            entity["RowKey"]: _row_of(entity)
             async for entity in self._table.query_entities(
                 "PartitionKey eq @p", parameters={"p": PARTITION}
             )
@@ -76,10 +80,21 @@ class RunIndexRows:
     async def change(self, tenant_id: str, change: Callable[[RunIndex], tuple[RunIndex, T]]) -> T:
         """Apply `change` on the row as read and write it on that ETag; again when someone
         wrote first."""
+        return await self.change_row(tenant_id, lambda row: change(row.index))
+
+    async def change_row(
+        self,
+        tenant_id: str,
+        change: Callable[[TenantRow], tuple[RunIndex, T]],
+        known: TenantRow | None = None,
+    ) -> T:
+        """`change` given the lease too; `known`: the row as lately read (the tick's query),
+        tried first without reading it again."""
         for _ in range(8):
-            index, etag = await self.get(tenant_id)
-            updated, result = change(index)
-            if updated == index or await self.put_if(tenant_id, updated, etag):
+            row = known if known is not None else await self.get_row(tenant_id)
+            known = None
+            updated, result = change(row)
+            if updated == row.index or await self.put_if(tenant_id, updated, row.etag):
                 return result
         raise RetriableError(
             "run_index_contended",
@@ -107,6 +122,11 @@ def index_of(entity: dict[str, Any]) -> RunIndex:
 class TenantRow:
     index: RunIndex
     lease: Lease | None  # the run holding the tenant (live or expired), None when free
+    etag: str | None  # None: no row yet
+
+
+def _row_of(entity: Any) -> TenantRow:
+    return TenantRow(index_of(entity), lease_of(entity), entity.metadata["etag"])
 
 
 def index_properties(index: RunIndex) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
-from sync_core.adapters.tables.run_index_rows import RunIndexRows
+from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
 from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunProblem, RunReport, RunStatus
 from sync_core.core.run_index import (
     IdleStreak,
     RunIndex,
+    claimed,
     finished,
     order_key,
     slim,
@@ -101,6 +102,13 @@ class RunStore:
         entity.update(_idle_properties(streak))
         with contextlib.suppress(ResourceNotFoundError):
             await self._table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    async def claim(self, report: RunReport, now: datetime, known: TenantRow | None = None) -> None:
+        """Save `report` (queued) as the tenant's one run in flight: RunPending with the run
+        that already is (core/run_index.claimed). `known`: the tenant's row as lately read."""
+        await self.index.change_row(
+            report.tenant_id, lambda row: (claimed(row.index, row.lease, report, now), None), known
+        )
 
     async def save_unless_final(self, report: RunReport) -> bool:
         """Write the record unless the stored one has already ended: for writers that do not
