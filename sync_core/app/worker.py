@@ -153,15 +153,19 @@ async def _work(
     lease_ttl: timedelta,
     renew_every: timedelta,
 ) -> WorkOutcome:
-    record = await service.runs.get(message.tenant_id, message.run_id)
-    if record is not None and record.status in FINAL_STATUSES:
-        log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
-        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
-    base = record or _queued(message, now())
     refusal = await _refusal(service, environ, message)
+    # Whether the run already ended is asked under the lease (sync_exclusively, from the row
+    # the lease is taken from): here only when the run is refused or was superseded.
+    record = None
     if refusal is not None:
+        record = await service.runs.get(message.tenant_id, message.run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
+            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         action, problem = refusal
-        return await _closed(service, base, action, problem, now(), attempt)
+        return await _closed(
+            service, record or _queued(message, now()), action, problem, now(), attempt
+        )
 
     request = RunRequest(
         message.tenant_id,
@@ -179,9 +183,12 @@ async def _work(
         log.info("run %s already finished; message ignored", message.run_id)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
+        record = await service.runs.get(message.tenant_id, message.run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         return await _closed(
             service,
-            base,
+            record or _queued(message, now()),
             WorkAction.SUPERSEDED,
             RunProblem(
                 SUPERSEDED,
