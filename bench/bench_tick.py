@@ -31,7 +31,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from devtools.azurite import start_azurite
 from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE, SYNC_QUEUE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_properties
-from sync_core.adapters.tables.runs import _run_entity
+from sync_core.adapters.tables.runs import _run_entity  # the row layout, written in bulk
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now

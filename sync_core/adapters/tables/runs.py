@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,14 +19,13 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
 from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
-from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunProblem, RunReport, RunStatus
+from sync_core.adapters.tables.run_listing import idle_properties, listing, report_of
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus
 from sync_core.core.run_index import (
     IdleStreak,
     RunIndex,
     claimed,
     finished,
-    order_key,
-    slim,
     with_run,
     without_run,
 )
@@ -99,7 +98,7 @@ class RunStore:
         if streak is None or streak.after is None:
             return
         entity = {"PartitionKey": report.tenant_id, "RowKey": run_row_key(streak.after)}
-        entity.update(_idle_properties(streak))
+        entity.update(idle_properties(streak))
         with contextlib.suppress(ResourceNotFoundError):
             await self._table.update_entity(entity, mode=UpdateMode.MERGE)
 
@@ -206,7 +205,7 @@ class RunStore:
             entity = await self._table.get_entity(tenant_id, row_key)
         except ResourceNotFoundError:
             return indexed  # ended idle and since left the index's window: None
-        return _report_of(entity)
+        return report_of(entity)
 
     async def unfinished(self, tenant_id: str) -> list[RunReport]:
         """Every run of the tenant still recorded queued or running, newest first, however old
@@ -257,56 +256,6 @@ def run_row_key(run_id: str) -> str:
     started = datetime.strptime(run_id[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     millis = int(started.timestamp() * 1000)
     return f"{9_999_999_999_999 - millis:013d}_{run_id}"
-
-
-def _report_of(entity: dict[str, Any]) -> RunReport:
-    document = "".join(entity.get(f"Report{i}", "") for i in range(int(entity.get("Chunks", 0))))
-    report = RunReport.from_json(json.loads(document))
-    if entity.get("IdleCount"):
-        checks = IdleChecks(entity["IdleCount"], entity["IdleFirst"], entity["IdleLast"])
-        report = replace(report, idle_checks=checks)
-    return report
-
-
-def _idle_report_of(entity: dict[str, Any]) -> RunReport | None:
-    """The latest idle check after this record (written when the streak ended)."""
-    text = entity.get("IdleReport")
-    return RunReport.from_json(json.loads(text)) if text else None
-
-
-def _idle_properties(streak: IdleStreak) -> dict[str, Any]:
-    checks = streak.checks
-    document = json.dumps(slim(streak.report).to_json(), ensure_ascii=False)
-    idle: dict[str, Any] = dict(IdleCount=checks.count, IdleFirst=checks.first)
-    idle.update(IdleLast=checks.last)
-    if len(document) < CHUNK_UNITS // 2:  # an idle check's report is small; else not listed
-        idle["IdleReport"] = document
-    return idle
-
-
-async def listing(
-    index: RunIndex, records: AsyncIterator[dict[str, Any]], *, include_idle: bool
-) -> AsyncIterator[RunReport]:
-    """The tenant's runs newest first: its records, the runs in flight of its index and (with
-    `include_idle`) the latest idle check of each streak, each in its place."""
-    extra = list(index.unfinished())
-    if include_idle and index.idle is not None:
-        extra.append(index.idle.report)
-    extra.sort(key=order_key, reverse=True)
-    seen: set[str] = set()
-    async for entity in records:
-        report = _report_of(entity)
-        if report.run_id == index.latest_recorded and index.idle is not None:
-            report = replace(report, idle_checks=index.idle.checks)
-        idle_check = _idle_report_of(entity) if include_idle else None
-        for item in ([idle_check] if idle_check else []) + [report]:
-            while extra and order_key(extra[0]) > order_key(item):
-                yield extra.pop(0)
-            seen.add(item.run_id)
-            yield item
-    for item in extra:
-        if item.run_id not in seen:  # a record ended but still listed in flight: the record
-            yield item
 
 
 def _run_entity(report: RunReport) -> dict[str, Any]:
