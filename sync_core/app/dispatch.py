@@ -16,6 +16,7 @@ from sync_core.adapters.tables.run_index_rows import TenantRow
 from sync_core.app.closing import close_failed
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import (
+    adopt_some,
     lease_if_running,
     schedule_of,
     sweep_some,
@@ -188,6 +189,8 @@ async def scheduled_tick(
         tenants = await served_tenants(service)  # a dict: each tenant once per tick
         disabled = sorted(t for t, on in tenants.items() if not on)
         rows = await service.runs.index.all()  # every tenant's index and lease: one query
+        if await adopt_some(service, sorted(tenants), {t: r.index for t, r in rows.items()}):
+            rows = await service.runs.index.all()  # runs from before the index: now in it
         indexes = {tenant: row.index for tenant, row in rows.items()}
         leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
         due: list[str] = []

@@ -17,6 +17,21 @@ from sync_core.errors import SyncError
 log = logging.getLogger("sync_core.app.dispatch")
 
 SWEEPS_PER_TICK = 20  # tenants whose expired run records one tick removes (RunStore.sweep)
+ADOPTIONS_PER_TICK = 50  # tenants whose runs in flight from before the index one tick moves
+
+
+async def adopt_some(service: SyncService, tenants: list[str], indexes: dict[str, RunIndex]) -> int:
+    """After the upgrade to the run index, a bounded share of each tick: the tenants whose
+    runs in flight from before (in SyncRuns) were not yet moved into the index
+    (RunStore.adopt_legacy). A new tenant is looked at once too (its history is empty)."""
+    waiting = [t for t in tenants if not indexes.get(t, RunIndex()).adopted]
+    moved = 0
+    for tenant_id in waiting[:ADOPTIONS_PER_TICK]:
+        try:
+            moved += await service.runs.adopt_legacy(tenant_id)
+        except SyncError:
+            log.warning("could not adopt the runs in flight of %s", tenant_id, exc_info=True)
+    return moved
 
 
 async def sweep_some(service: SyncService, indexes: dict[str, RunIndex], now: datetime) -> int:

@@ -39,6 +39,8 @@ class RunIndex:
     latest_recorded: str | None = None  # newest run with a record in SyncRuns
     idle: IdleStreak | None = None
     sweep_after: datetime | None = None  # when the retention sweep next finds work
+    # Its runs in flight from before the run index (kept in SyncRuns then) were moved here.
+    adopted: bool = False
 
     def unfinished(self) -> list[RunReport]:
         return [r for r in self.runs if r.status not in FINAL_STATUSES]

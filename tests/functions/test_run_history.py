@@ -171,3 +171,32 @@ def test_many_due_tenants_fan_out_in_shards_each_enqueued_once(environ, monkeypa
     for shard in shards:  # delivered again: every tenant has its run queued, nothing more
         deliver(json.dumps(shard))
     assert asyncio.run(queued_runs()) == queued
+
+
+def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ) -> None:
+    """A record SyncRuns held as `running` when the app was upgraded (runs in flight were kept
+    there): the tick moves it into the tenant's run index, where it is closed as abandoned."""
+    from sync_core.adapters.tables.runs import _run_entity
+
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    seed(environ, [tenant], [])
+    dead = report(tenant, now - 3 * DAY, RunStatus.RUNNING)
+    table = TableServiceClient.from_connection_string(
+        environ["TABLES_CONNECTION_STRING"]
+    ).get_table_client(RUNS_TABLE)
+    table.create_entity(_run_entity(dead))  # the layout before the run index
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+
+    async def record() -> RunReport | None:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            return await service.runs.get(tenant, dead.run_id)
+
+    closed = asyncio.run(record())
+    assert closed is not None and closed.status == "failed"
+    assert closed.errors[-1].code == "abandoned"
+    statuses = [
+        row["Status"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)
+    ]
+    assert statuses == ["failed"]
+    visible_messages(environ)

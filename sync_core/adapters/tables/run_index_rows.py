@@ -115,6 +115,7 @@ def index_of(entity: dict[str, Any]) -> RunIndex:
         latest_recorded=entity.get("LatestRecorded") or None,
         idle=idle,
         sweep_after=entity.get("SweepAfter"),
+        adopted=bool(entity.get("Adopted")),
     )
 
 
@@ -136,6 +137,8 @@ def index_properties(index: RunIndex) -> dict[str, Any]:
     _chunked(entity, "Runs", json.dumps([_slim_json(r) for r in index.runs], ensure_ascii=False))
     if index.sweep_after is not None:
         entity["SweepAfter"] = index.sweep_after
+    if index.adopted:
+        entity["Adopted"] = True
     if index.idle is not None:
         checks = index.idle.checks
         entity.update(IdleCount=checks.count, IdleFirst=checks.first, IdleLast=checks.last)
