@@ -200,3 +200,16 @@ def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ
     ]
     assert statuses == ["failed"]
     visible_messages(environ)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"shard": ["not a tenant id"]}', "not a tenant id"),
+        ('{"shard": "x"}', "shard: a list"),
+        ('{"shard": [], "extra": 1}', "exactly one key"),
+    ],
+)
+def test_a_malformed_shard_is_dropped_not_retried(app_env, body, why, caplog) -> None:
+    deliver(body)  # returns: the host deletes the message instead of retrying it
+    assert "malformed" in caplog.text and why in caplog.text
