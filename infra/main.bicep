@@ -62,6 +62,9 @@ param syncIntervalMaxHours string = '0.25'
 @description('How often each tenant gets a full, reconciling run between delta runs, in hours.')
 param syncReconcileHours string = '24'
 
+@description('How long run records are kept, in days; a held or failed run stays until a later run succeeded.')
+param runRetentionDays string = '90'
+
 @description('Days a deleted vault stays recoverable; purge protection keeps its name taken until then.')
 @minValue(7)
 @maxValue(90)
@@ -156,6 +159,7 @@ module app 'modules/function-app.bicep' = {
     syncIntervalMinHours: syncIntervalMinHours
     syncIntervalMaxHours: syncIntervalMaxHours
     syncReconcileHours: syncReconcileHours
+    runRetentionDays: runRetentionDays
   }
 }
 

@@ -21,6 +21,7 @@ from sync_core.settings_rules import (
     credential_problems,
     hours,
     is_guid,
+    retention_days,
     schedule_problems,
     storage_problems,
     url_problems,
@@ -110,6 +111,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "24",
     ),
     SettingSpec(
+        "RUN_RETENTION_DAYS",
+        "How long run records are kept, in days (a held or failed run stays until a later run "
+        "succeeded); older ones are removed a few at each tick.",
+        "90",
+    ),
+    SettingSpec(
         "QUEUES_ENDPOINT",
         "Queue endpoint for identity-based access in Azure (Sync Now enqueues runs there); "
         "locally the queue comes from TABLES_CONNECTION_STRING.",
@@ -164,6 +171,7 @@ class Settings:
     certificate_name: str = "entra-certificate"
     connect_return_urls: tuple[str, ...] = ()
     sync_reconcile_hours: float = 24.0
+    run_retention_days: int = 90
 
     @property
     def graph_api_url(self) -> str:
@@ -256,6 +264,8 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
 
     reconcile = hours(get("SYNC_RECONCILE_HOURS") or "24", "SYNC_RECONCILE_HOURS", problems)
 
+    retention = retention_days(get("RUN_RETENTION_DAYS") or "90", problems)
+
     queues_endpoint = get("QUEUES_ENDPOINT")
     if queues_endpoint:
         problems += url_problems("QUEUES_ENDPOINT", queues_endpoint, https_only=True)
@@ -281,6 +291,7 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
         sync_interval_min_hours=interval_min or 0.0,
         sync_interval_max_hours=interval_max or 0.0,
         sync_reconcile_hours=reconcile or 24.0,
+        run_retention_days=retention or 90,
         queues_endpoint=queues_endpoint.rstrip("/") if queues_endpoint else None,
         managed_identity_client_id=managed_identity_client_id,
         credential=credential,

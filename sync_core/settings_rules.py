@@ -142,6 +142,19 @@ def hours(value: str, name: str, problems: list[str]) -> float | None:
     return hours
 
 
+def retention_days(value: str, problems: list[str]) -> int | None:
+    """RUN_RETENTION_DAYS: whole days, 1..3650."""
+    try:
+        days = int(value)
+    except ValueError:
+        problems.append("RUN_RETENTION_DAYS is not a whole number of days")
+        return None
+    if not 1 <= days <= 3650:
+        problems.append("RUN_RETENTION_DAYS is outside 1..3650 days")
+        return None
+    return days
+
+
 CREDENTIALS = ("federated", "certificate", "secret")
 
 

@@ -24,6 +24,7 @@ param syncSchedule string
 param syncIntervalMinHours string
 param syncIntervalMaxHours string
 param syncReconcileHours string
+param runRetentionDays string
 
 @description('Upper bound on scale-out; a sync is I/O bound on Graph and Table Storage, not on CPU. Flex Consumption accepts 40 at the lowest.')
 // Flex Consumption's lowest maximum instance count is 40 (Microsoft's flex-consumption-plan
@@ -166,6 +167,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SYNC_RECONCILE_HOURS'
           value: syncReconcileHours
+        }
+        {
+          name: 'RUN_RETENTION_DAYS'
+          value: runRetentionDays
         }
         {
           name: 'AZURE_CLIENT_ID'

@@ -88,6 +88,33 @@ def parse_message(body: str | bytes) -> RunMessage:
     )
 
 
+@dataclass(frozen=True)
+class ShardMessage:
+    """The timer's fan-out: enqueue the runs of these due tenants (app/fan_out.py)."""
+
+    tenant_ids: tuple[str, ...]
+
+    def to_text(self) -> str:
+        return json.dumps({"shard": list(self.tenant_ids)})
+
+
+def parse_shard(body: str | bytes) -> ShardMessage | None:
+    """The shard a message carries; None when it is not a shard message (a run's, or not ours).
+    MalformedMessage when it is one, but broken."""
+    try:
+        data: Any = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or "shard" not in data:
+        return None
+    tenants = data["shard"]
+    if set(data) != {"shard"} or not isinstance(tenants, list):
+        raise MalformedMessage("a shard message holds exactly one key, shard: a list")
+    if not all(isinstance(t, str) and is_tenant_id(t) for t in tenants):
+        raise MalformedMessage("shard holds something that is not a tenant id")
+    return ShardMessage(tuple(t.lower() for t in tenants))
+
+
 class RunQueue:
     """`async with RunQueue(settings) as queue: await queue.send(message)`."""
 
@@ -138,7 +165,9 @@ class RunQueue:
         if self._identity is not None:
             await self._identity.close()
 
-    async def send(self, message: RunMessage, delay: timedelta = timedelta(0)) -> None:
+    async def send(
+        self, message: RunMessage | ShardMessage, delay: timedelta = timedelta(0)
+    ) -> None:
         """Enqueue; `delay` keeps the message invisible that long (spreading a tick's runs)."""
         if self._client is None:
             raise RuntimeError("use RunQueue in `async with`")

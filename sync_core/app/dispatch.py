@@ -11,13 +11,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sync_core.adapters.queue import RunMessage, RunQueue
-from sync_core.app.closing import close_abandoned_runs, close_failed
-from sync_core.app.run_history import schedule_history
+from sync_core.adapters.queue import RunMessage, RunQueue, ShardMessage
+from sync_core.adapters.tables.run_index_rows import TenantRow
+from sync_core.app.closing import close_failed
 from sync_core.app.service import SyncService
-from sync_core.core.ports import Lease
+from sync_core.app.tenant_schedules import (
+    adopt_some,
+    lease_if_running,
+    schedule_of,
+    sweep_some,
+    tenant_schedule,
+)
 from sync_core.core.report import (
-    FINAL_STATUSES,
     RunProblem,
     RunReport,
     RunStatus,
@@ -25,13 +30,11 @@ from sync_core.core.report import (
     new_run_id,
     utc_now,
 )
+from sync_core.core.run_index import RECENT_RUNS, RunIndex, RunPending
 from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
-    QUEUED_TTL,
-    TenantSchedule,
     enqueue_delay,
     first_in_flight,
-    plan_tenant,
     waiting_for_its_offset,
 )
 from sync_core.errors import RetriableError, SyncError
@@ -41,8 +44,11 @@ log = logging.getLogger("sync_core.app.dispatch")
 
 # Enough history to count failures past the point where the backoff reaches its cap, and to find
 # the last success of a tenant that has been failing for a day or two.
-SCHEDULE_HISTORY = 10
+SCHEDULE_HISTORY = RECENT_RUNS
 TENANTS_IN_PARALLEL = 8
+# Due tenants one tick enqueues itself; more are sent in shards of this many, each enqueued by
+# a queue invocation (app/fan_out.py), so a tick stays short however many tenants are due.
+SHARD_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,8 @@ async def request_run(
 ) -> RunTicket:
     """Sync Now: the run already queued or running for the tenant, or a new one. A run the timer
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
-    history = await service.runs.latest(tenant_id, top=5)
+    index, _ = await service.runs.index.get(tenant_id)  # its runs in flight: one keyed read
+    history = list(index.runs)
     lease = await lease_if_running(service, history)
     going = first_in_flight(history, lease, now)
     if going is not None:
@@ -117,34 +124,6 @@ async def request_run(
     return RunTicket(report.run_id, tenant_id, report.status, dry_run, created=True)
 
 
-class RunPending(Exception):
-    """The tenant already has a run queued or running."""
-
-    def __init__(self, run_id: str):
-        super().__init__(f"run {run_id} is pending")
-        self.run_id = run_id
-
-
-async def claim_pending(service: SyncService, tenant_id: str, run_id: str, now: datetime) -> None:
-    """Make `run_id` the tenant's one pending run, or raise RunPending with the one that is.
-
-    Reading the history and then queueing is not enough when two requests (two presses, a
-    press and a tick) race: this claim, created or taken over on its ETag, lets one win."""
-    for _ in range(3):
-        if await service.pending.acquire(tenant_id, run_id, now, QUEUED_TTL) is not None:
-            return
-        current = await service.pending.get(tenant_id)
-        if current is None:
-            continue  # released meanwhile: try again
-        record = await service.runs.get(tenant_id, current.holder)
-        # No record yet: its requester is between claim and save.
-        if record is None or record.status not in FINAL_STATUSES:
-            raise RunPending(current.holder)
-        if await service.pending.take_over(current, run_id, now, QUEUED_TTL) is not None:
-            return
-    raise RunPending(current.holder if current else run_id)
-
-
 async def enqueue_run(
     service: SyncService,
     queue: RunQueue,
@@ -156,12 +135,15 @@ async def enqueue_run(
     now: datetime,
     delay: timedelta = timedelta(0),
     full: bool = False,
+    known: TenantRow | None = None,
 ) -> RunReport:
+    """A new run queued for the tenant (its record and its message); RunPending with the run
+    that is already queued or running. `known`: the tenant's row as the tick read it."""
     report = RunReport.begun(
         new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
-    await claim_pending(service, tenant_id, report.run_id, now)
-    await service.runs.save(report)
+    # One conditional write of the tenant's run index row: the claim and the record at once.
+    await service.runs.claim(report, now, known)
     message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger, full)
     try:
         await queue.send(message, delay)
@@ -188,94 +170,116 @@ class TickResult:
     due: tuple[str, ...]  # tenant ids
     skipped_disabled: tuple[str, ...]
     failed: tuple[str, ...]  # tenants whose request could not be made
+    shards: int = 0  # fan-out messages sent instead of enqueuing here (SHARD_SIZE)
+    swept: int = 0  # run records removed by the retention sweep
 
 
 async def scheduled_tick(
-    settings: Settings, now: datetime, *, spread: timedelta = ENQUEUE_SPREAD
+    settings: Settings,
+    now: datetime,
+    *,
+    spread: timedelta = ENQUEUE_SPREAD,
+    shard_size: int = SHARD_SIZE,
 ) -> TickResult:
-    """One tick of the timer: enqueue one run for each enabled tenant that is due."""
-    enqueued: list[str] = []
-    due: list[str] = []
-    failed: list[str] = []
+    """One tick of the timer: enqueue one run for each enabled tenant that is due. The schedule
+    of every tenant comes from one query of the run index rows (each with its lease), so a
+    tick costs that plus the work of the due tenants; more than SHARD_SIZE due tenants are
+    handed to the queue in shards (app/fan_out.py) instead of growing this invocation."""
     async with SyncService(settings) as service, RunQueue(settings) as queue:
         tenants = await served_tenants(service)  # a dict: each tenant once per tick
         disabled = sorted(t for t, on in tenants.items() if not on)
-        slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
-
-        async def consider(tenant_id: str) -> None:
-            async with slots:
-                try:
-                    plan = await tenant_schedule(
-                        service, tenant_id, now, SCHEDULE_HISTORY, close_abandoned=True
-                    )
-                    if not plan.due:
-                        return
-                    due.append(tenant_id)
-                    report = await enqueue_run(
-                        service,
-                        queue,
-                        tenant_id,
-                        dry_run=False,
-                        allow_deletes=False,
-                        trigger=Trigger.SCHEDULE,
-                        now=now,
-                        delay=enqueue_delay(tenant_id, spread),
-                    )
-                    enqueued.append(report.run_id)
-                except RunPending:
-                    pass  # a Sync Now press queued one a moment ago: that run serves
-                except Exception:  # one tenant's trouble must not stop the others
-                    failed.append(tenant_id)
-                    log.exception("could not schedule tenant %s", tenant_id)
-
-        await asyncio.gather(*(consider(t) for t, on in sorted(tenants.items()) if on))
-    result = TickResult(tuple(enqueued), tuple(sorted(due)), tuple(disabled), tuple(failed))
+        rows = await service.runs.index.all()  # every tenant's index and lease: one query
+        if await adopt_some(service, sorted(tenants), {t: r.index for t, r in rows.items()}):
+            rows = await service.runs.index.all()  # runs from before the index: now in it
+        indexes = {tenant: row.index for tenant, row in rows.items()}
+        leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
+        due: list[str] = []
+        failed: list[str] = []
+        for tenant_id in sorted(t for t, on in tenants.items() if on):
+            try:
+                plan = await schedule_of(
+                    service, tenant_id, indexes.get(tenant_id, RunIndex()), leases, now
+                )
+            except Exception:  # one tenant's trouble must not stop the others
+                failed.append(tenant_id)
+                log.exception("could not schedule tenant %s", tenant_id)
+                continue
+            if plan.due:
+                due.append(tenant_id)
+        shards = [due[i : i + shard_size] for i in range(0, len(due), shard_size)]
+        enqueued: list[str] = []
+        if len(shards) > 1:
+            for shard in shards:
+                await queue.send(ShardMessage(tuple(shard)))
+        else:
+            result = await enqueue_due(service, queue, due, now, spread, rows)
+            enqueued, failed = list(result.enqueued), failed + list(result.failed)
+        swept = await sweep_some(service, indexes, now)
+    result = TickResult(
+        tuple(enqueued),
+        tuple(due),
+        tuple(disabled),
+        tuple(failed),
+        len(shards) if len(shards) > 1 else 0,
+        swept,
+    )
     log.info(
-        "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed",
+        "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed, %d shard(s)",
         len(tenants),
         len(due),
         len(enqueued),
         len(failed),
+        result.shards,
         extra={
             "event": "schedule_tick",
             "tenants": len(tenants),
             "due": len(due),
             "enqueued": len(enqueued),
             "failed": len(failed),
+            "shards": result.shards,
+            "swept": swept,
         },
     )
     return result
 
 
-async def tenant_schedule(
+async def enqueue_due(
     service: SyncService,
-    tenant_id: str,
+    queue: RunQueue,
+    tenant_ids: list[str],
     now: datetime,
-    history_size: int,
-    *,
-    close_abandoned: bool = False,
-) -> TenantSchedule:
-    history = await schedule_history(service.runs, tenant_id, history_size)
-    if close_abandoned:
-        # Not only the recent history: a run whose process died long ago, buried under later
-        # runs, would otherwise say `running` forever.
-        unfinished = await service.runs.unfinished(tenant_id)
-        lease = await lease_if_running(service, [*history, *unfinished])
-        closed = await close_abandoned_runs(service.runs, unfinished, lease, now, "the timer")
-        history = [closed.get(report.run_id, report) for report in history]
-    else:
-        lease = await lease_if_running(service, history)
-    return plan_tenant(
-        tenant_id,
-        history,
-        lease,
-        now,
-        service.settings.sync_interval_min_hours,
-        service.settings.sync_interval_max_hours,
-    )
+    spread: timedelta = ENQUEUE_SPREAD,
+    known: dict[str, TenantRow] | None = None,
+) -> TickResult:
+    """Enqueue one scheduled run for each of `tenant_ids` (found due), a few at a time;
+    `known`: their rows as the tick read them (a row changed since is read again)."""
+    enqueued: list[str] = []
+    failed: list[str] = []
+    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
+
+    async def one(tenant_id: str) -> None:
+        async with slots:
+            try:
+                report = await enqueue_run(
+                    service,
+                    queue,
+                    tenant_id,
+                    dry_run=False,
+                    allow_deletes=False,
+                    trigger=Trigger.SCHEDULE,
+                    now=now,
+                    delay=enqueue_delay(tenant_id, spread),
+                    known=(known or {}).get(tenant_id),
+                )
+                enqueued.append(report.run_id)
+            except RunPending:
+                pass  # a Sync Now press queued one a moment ago: that run serves
+            except Exception:  # one tenant's trouble must not stop the others
+                failed.append(tenant_id)
+                log.exception("could not schedule tenant %s", tenant_id)
+
+    await asyncio.gather(*(one(t) for t in tenant_ids))
+    return TickResult(tuple(enqueued), tuple(tenant_ids), (), tuple(sorted(failed)))
 
 
-async def lease_if_running(service: SyncService, history: list[RunReport]) -> Lease | None:
-    if any(report.status == RunStatus.RUNNING for report in history):
-        return await service.leases.get(history[0].tenant_id)
-    return None
+__all__ = ["lease_if_running", "scheduled_tick", "tenant_schedule"]

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.app.closing import close_failed
-from sync_core.app.dispatch import close_abandoned_runs
+from sync_core.adapters.tables.leases import Beside, LeaseStore
+from sync_core.app.closing import close_abandoned_runs, close_failed
+from sync_core.app.leased_run import IdleEnding, RunningMark
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.ports import Lease, LeaseLost
@@ -71,19 +71,27 @@ async def sync_exclusively(
     run_id = request.run_id or new_run_id(now())
     if request.run_id is None:
         request = dataclasses.replace(request, run_id=run_id)
-    lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl)
+    mark = RunningMark(run_id, now())
+    lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl, mark)
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
+    leased = service.runs.leased(run_id, marked=mark.marked)
+    ending: RunReport | None = None
     try:
-        # Looked at again under the lease: a redelivered message may have been run to the end
-        # by another worker between the caller's first look and this lease.
-        record = await service.runs.get(request.tenant_id, run_id)
-        if record is not None and record.status in FINAL_STATUSES:
-            raise RunAlreadyFinished(record)
-        async with keeper:
-            await _close_dead_runs(service, request.tenant_id, lease, run_id, now())
-            # The lease fences the run's writes too: once another run takes it over, Table
-            # Storage refuses whatever this one still sends (store.py, fence rows).
-            return await service.sync(request, lease)
+        with leased as held:
+            # Looked at again under the lease: a redelivered message may have been run to the
+            # end by another worker between the caller's first look and this lease. The row
+            # read for the lease tells, unless the run is one its index does not know.
+            ended = mark.ended()
+            record = None if ended is False else await service.runs.get(request.tenant_id, run_id)
+            if record is not None and record.status in FINAL_STATUSES:
+                raise RunAlreadyFinished(record)
+            async with keeper:
+                await _close_dead_runs(service, request.tenant_id, lease, run_id, now(), mark)
+                # The lease fences the run's writes too: once another run takes it over, Table
+                # Storage refuses whatever this one still sends (store.py, fence rows).
+                report = await service.sync(request, lease)
+            ending = held.idle_ending
+            return report
     except LeaseLost:
         record = await service.runs.get(request.tenant_id, run_id)
         if record is None:
@@ -96,17 +104,39 @@ async def sync_exclusively(
         )
         return (await close_failed(service.runs, record, problem, now())).report
     finally:
-        with contextlib.suppress(SyncError):  # an unreleased lease expires by itself
-            await service.leases.release(keeper.lease)
+        await _release(service, keeper.lease, mark, ending)
+
+
+async def _release(
+    service: SyncService, lease: Lease, mark: RunningMark, ending: RunReport | None
+) -> None:
+    """Give the lease back; an idle run's ending is recorded in the same write (or, if the
+    lease is gone by now, saved the ordinary way)."""
+    beside = IdleEnding(mark.index, ending) if ending is not None else None
+    released = False
+    with contextlib.suppress(SyncError):  # an unreleased lease expires by itself
+        released = await service.leases.release(lease, beside)
+    if ending is not None and not released:
+        try:
+            await service.runs.save(ending)
+        except SyncError:
+            log.warning("could not record the idle run %s", ending.run_id, exc_info=True)
 
 
 async def _close_dead_runs(
-    service: SyncService, tenant_id: str, lease: Lease, run_id: str, now: datetime
+    service: SyncService,
+    tenant_id: str,
+    lease: Lease,
+    run_id: str,
+    now: datetime,
+    mark: RunningMark,
 ) -> None:
     """Holding the lease, no other run of the tenant can be running: any record that says so
-    belongs to a process that died. Best effort: the timer closes them too."""
+    belongs to a process that died. Best effort: the timer closes them too. The row read for
+    the lease lists them."""
     try:
-        unfinished = await service.runs.unfinished(tenant_id)
+        others = [r for r in mark.index.unfinished() if r.run_id != run_id]
+        unfinished = others if mark.read else await service.runs.unfinished(tenant_id)
         await close_abandoned_runs(
             service.runs, unfinished, lease, now, f"run {run_id}", keep=run_id
         )
@@ -115,11 +145,16 @@ async def _close_dead_runs(
 
 
 async def acquire_lease(
-    leases: LeaseStore, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+    leases: LeaseStore,
+    tenant_id: str,
+    run_id: str,
+    now: datetime,
+    ttl: timedelta,
+    beside: Beside | None = None,
 ) -> Lease:
     """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it."""
     for _ in range(2):
-        lease = await leases.acquire(tenant_id, run_id, now, ttl)
+        lease = await leases.acquire(tenant_id, run_id, now, ttl, beside)
         if lease is not None:
             return lease
         holder = await leases.get(tenant_id)

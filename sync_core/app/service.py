@@ -24,10 +24,11 @@ from sync_core.adapters.tables.fenced_state import LinkedSyncState
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.adapters.tables.sync_state import SyncStateStore
+from sync_core.app.served_configs import ServedConfigs
 from sync_core.core.config import TenantConfig
 from sync_core.core.credential_expiry import expiry_warning
 from sync_core.core.engine import RunRequest, run_sync
-from sync_core.core.ports import Lease, Ports
+from sync_core.core.ports import ConfigSource, Lease, Ports
 from sync_core.core.report import RunReport, utc_now
 from sync_core.settings import Settings
 
@@ -59,9 +60,16 @@ class SyncService:
     """Open with `async with SyncService(settings) as service:`; one per process or request."""
 
     def __init__(
-        self, settings: Settings, *, table_request_hook: Callable[[Any], None] | None = None
+        self,
+        settings: Settings,
+        *,
+        refuse_disabled: bool = False,
+        table_request_hook: Callable[[Any], None] | None = None,
     ):
         self.settings = settings
+        # The queue worker's runs (not a dry run) refuse a tenant disabled since they were
+        # queued, at the engine's read of its configuration (app/served_configs.py).
+        self.refuse_disabled = refuse_disabled
         self._table_request_hook = table_request_hook  # counts requests, in the benches
         self._identity: AsyncTokenCredential | None = None
         self._tables: TableServiceClient | None = None
@@ -88,10 +96,9 @@ class SyncService:
             await self.close()
             raise
         self.employees = EmployeeStore(self._tables)
-        self.runs = RunStore(self._tables)
+        self.runs = RunStore(self._tables, timedelta(days=settings.run_retention_days))
         self.configs = ConfigStore(self._tables)
         self.leases = LeaseStore(self._tables)
-        self.pending = LeaseStore(self._tables, partition="pending")
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
         self.sync_state = SyncStateStore(self._tables)
@@ -131,11 +138,14 @@ class SyncService:
 
     async def sync(self, request: RunRequest, lease: Lease | None = None) -> RunReport:
         """One run; its writes are fenced by `lease` (exclusive.sync_exclusively passes it)."""
+        configs: ConfigSource = self.configs
+        if self.refuse_disabled and not request.dry_run:
+            configs = ServedConfigs(self.configs, self.settings.tenant_id)
         ports = Ports(
             open_directory=self.open_directory,
             employees=self.employees,
             runs=self.runs,
-            configs=self.configs,
+            configs=configs,
             lease=lease,
             sync_state=self.run_sync_state,
             addresses=self.stored_addresses,

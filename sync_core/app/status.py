@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sync_core.app.dispatch import TENANTS_IN_PARALLEL, served_tenants, tenant_schedule
+from sync_core.app.dispatch import served_tenants
 from sync_core.app.service import SyncService
+from sync_core.app.tenant_schedules import schedule_of
 from sync_core.core.report import RunReport
+from sync_core.core.run_index import RECENT_RUNS, RunIndex
 from sync_core.core.schedule import TenantSchedule
 
-STATUS_HISTORY = 20
+STATUS_HISTORY = RECENT_RUNS  # what the run index keeps of each tenant
 
 
 async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[str, Any]]:
@@ -19,15 +20,17 @@ async def status_of_tenants(service: SyncService, now: datetime) -> list[dict[st
     tenants = await served_tenants(service)
     names = await service.registry.names()
     accounts = await service.registry.accounts()
-    slots = asyncio.Semaphore(TENANTS_IN_PARALLEL)
-
-    async def one(tenant_id: str) -> dict[str, Any]:
-        async with slots:
-            plan = await tenant_schedule(service, tenant_id, now, STATUS_HISTORY)
+    # The schedule of every tenant: one query of the run index rows (with their leases).
+    rows = await service.runs.index.all()
+    indexes = {tenant: row.index for tenant, row in rows.items()}
+    leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
+    statuses = []
+    for tenant_id in sorted(tenants):
+        index = indexes.get(tenant_id, RunIndex())
+        plan = await schedule_of(service, tenant_id, index, leases, now, close_abandoned=False)
         status = tenant_status_json(plan, tenants[tenant_id], names.get(tenant_id))
-        return {**status, "account": accounts.get(tenant_id)}  # who linked it
-
-    return list(await asyncio.gather(*(one(t) for t in sorted(tenants))))
+        statuses.append({**status, "account": accounts.get(tenant_id)})  # who linked it
+    return statuses
 
 
 def tenant_status_json(

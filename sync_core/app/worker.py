@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message
+from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message, parse_shard
 from sync_core.app.closing import close_failed
-from sync_core.app.dispatch import tenant_enabled
 from sync_core.app.exclusive import (
     LEASE_LOST,
     LEASE_RENEW_EVERY,
@@ -34,6 +33,8 @@ from sync_core.app.exclusive import (
     TenantBusy,
     sync_exclusively,
 )
+from sync_core.app.fan_out import enqueue_shard
+from sync_core.app.served_configs import TENANT_DISABLED
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus, utc_now
@@ -61,6 +62,7 @@ class WorkAction(StrEnum):
     LEASE_LOST = LEASE_LOST
     GAVE_UP = "gave_up"
     STILL_RUNNING = "still_running"
+    SHARD = "shard"  # a shard of the timer's fan-out, enqueued
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class WorkOutcome:
     action: WorkAction
     run_id: str | None = None
     report: RunReport | None = None
+    enqueued: tuple[str, ...] = ()  # SHARD: the run ids queued
 
 
 async def process_message(
@@ -79,8 +82,14 @@ async def process_message(
     lease_ttl: timedelta = LEASE_TTL,
     renew_every: timedelta = LEASE_RENEW_EVERY,
 ) -> WorkOutcome:
-    """The `sync_worker` function: one message of `sync-requests`."""
+    """The `sync_worker` function: one message of `sync-requests` (a run, or a shard of the
+    timer's fan-out)."""
     try:
+        shard = parse_shard(body)
+        if shard is not None:
+            settings = load_settings(environ, needs_graph=False)
+            result = await enqueue_shard(settings, shard, now())
+            return WorkOutcome(WorkAction.SHARD, report=None, run_id=None, enqueued=result.enqueued)
         message = parse_message(body)
     except MalformedMessage as error:
         log.error(
@@ -91,7 +100,7 @@ async def process_message(
         return WorkOutcome(WorkAction.DROPPED)
     settings = load_settings(environ, needs_graph=False)  # raises: nothing to record it in
     attempt = dequeue_count or 1
-    async with SyncService(settings) as service:
+    async with SyncService(settings, refuse_disabled=True) as service:
         try:
             return await _work(service, environ, message, attempt, now, lease_ttl, renew_every)
         except Exception as error:
@@ -144,15 +153,19 @@ async def _work(
     lease_ttl: timedelta,
     renew_every: timedelta,
 ) -> WorkOutcome:
-    record = await service.runs.get(message.tenant_id, message.run_id)
-    if record is not None and record.status in FINAL_STATUSES:
-        log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
-        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
-    base = record or _queued(message, now())
-    refusal = await _refusal(service, environ, message)
+    refusal = _refusal(environ)
+    # Whether the run already ended is asked under the lease (sync_exclusively, from the row
+    # the lease is taken from): here only when the run is refused or was superseded.
+    record = None
     if refusal is not None:
+        record = await service.runs.get(message.tenant_id, message.run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
+            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         action, problem = refusal
-        return await _closed(service, base, action, problem, now(), attempt)
+        return await _closed(
+            service, record or _queued(message, now()), action, problem, now(), attempt
+        )
 
     request = RunRequest(
         message.tenant_id,
@@ -170,9 +183,12 @@ async def _work(
         log.info("run %s already finished; message ignored", message.run_id)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
+        record = await service.runs.get(message.tenant_id, message.run_id)
+        if record is not None and record.status in FINAL_STATUSES:
+            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         return await _closed(
             service,
-            base,
+            record or _queued(message, now()),
             WorkAction.SUPERSEDED,
             RunProblem(
                 SUPERSEDED,
@@ -182,14 +198,15 @@ async def _work(
             now(),
             attempt,
         )
-    lost = bool(report.errors) and report.errors[-1].code == LEASE_LOST
-    return WorkOutcome(WorkAction.LEASE_LOST if lost else WorkAction.RAN, message.run_id, report)
+    last = report.errors[-1].code if report.errors else None
+    by_code = {LEASE_LOST: WorkAction.LEASE_LOST, TENANT_DISABLED: WorkAction.TENANT_DISABLED}
+    return WorkOutcome(by_code.get(last or "", WorkAction.RAN), message.run_id, report)
 
 
-async def _refusal(
-    service: SyncService, environ: Mapping[str, str], message: RunMessage
-) -> tuple[WorkAction, RunProblem] | None:
-    """Why this message must not run at all, checked before the tenant's lease is taken."""
+def _refusal(environ: Mapping[str, str]) -> tuple[WorkAction, RunProblem] | None:
+    """Why this message must not run at all, checked before the tenant's lease is taken. (A
+    tenant disabled since the run was queued is refused at the run's read of its configuration:
+    app/served_configs.py.)"""
     try:
         load_settings(environ, needs_graph=True)
     except SettingsError as error:
@@ -197,14 +214,6 @@ async def _refusal(
             "invalid_settings",
             "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
             "Fix the function app's settings (see the README's Settings), then Sync Now.",
-        )
-    if not message.dry_run and not await tenant_enabled(service, message.tenant_id):
-        # Disabled (or its configuration removed) after this run was queued: a real run would
-        # write for a tenant the admin has stopped.
-        return WorkAction.TENANT_DISABLED, RunProblem(
-            "tenant_disabled",
-            "The tenant was disabled or is no longer served, so this run did nothing.",
-            'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
         )
     return None
 

@@ -120,6 +120,7 @@ class _Run:
         self._link_taken_at = now()
         self._delta_refused = False
         self._summary_etag: str | None = None
+        self.changes_read: int | None = None
 
     async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
         try:
@@ -255,7 +256,9 @@ class _Run:
             self.mode = ModeDecision(RunMode.FULL, FullReason.DELTA_UNAVAILABLE)
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None, None
-        return fold_round(items), link
+        changes = fold_round(items)
+        self.changes_read = len(changes.users) + len(changes.removed)  # 0: an idle check
+        return changes, link
 
     async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
@@ -309,6 +312,7 @@ class _Run:
             "tenant_name": self.tenant_name,
             "mode": str(self.mode.mode),
             "full_reason": str(self.mode.reason) if self.mode.reason else None,
+            "changes_read": self.changes_read if self.mode.mode is RunMode.DELTA else None,
             "counts": tally.counts,
             "excluded_by": dict(tally.excluded_by),
             "skipped_no_email": tuple(tally.skipped),

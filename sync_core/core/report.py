@@ -85,6 +85,15 @@ class RunProblem:
 
 
 @dataclass(frozen=True)
+class IdleChecks:
+    """Consecutive idle delta runs after a recorded run (they leave no record of their own)."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
 class RunReport:
     run_id: str
     tenant_id: str
@@ -105,6 +114,9 @@ class RunReport:
     warnings: tuple[str, ...] = ()
     trigger: Trigger = Trigger.CLI
     full_reason: str | None = None  # why a full run was full (core/delta.FullReason)
+    # Users the delta round named (changed or removed); None for a full run.
+    changes_read: int | None = None
+    idle_checks: IdleChecks | None = None  # the idle delta runs that followed this one
 
     @classmethod
     def begun(
@@ -142,6 +154,7 @@ class RunReport:
         checked 96 times a day still shows its runs that did something."""
         return (
             self.mode == "delta"
+            and not self.changes_read  # no change read (None: recorded before it was counted)
             and self.status == RunStatus.SUCCEEDED
             and not self.dry_run
             and self.counts.read == 0
@@ -180,6 +193,8 @@ class RunReport:
             "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
+            **({} if self.changes_read is None else {"changesRead": self.changes_read}),
+            **({} if self.idle_checks is None else {"idleChecks": _idle_json(self.idle_checks)}),
         }
 
     @classmethod
@@ -207,7 +222,20 @@ class RunReport:
             graph_throttled=data.get("graph", {}).get("throttled", 0),
             errors=tuple(RunProblem(**e) for e in data.get("errors", ())),
             warnings=tuple(data.get("warnings", ())),
+            changes_read=data.get("changesRead"),
+            idle_checks=_idle_of(data.get("idleChecks")),
         )
+
+
+def _idle_json(checks: IdleChecks) -> dict[str, Any]:
+    return {"count": checks.count, "first": _iso(checks.first), "last": _iso(checks.last)}
+
+
+def _idle_of(data: Any) -> IdleChecks | None:
+    if not isinstance(data, dict):
+        return None
+    first, last = datetime.fromisoformat(data["first"]), datetime.fromisoformat(data["last"])
+    return IdleChecks(int(data["count"]), first, last)
 
 
 def new_run_id(now: datetime) -> str:

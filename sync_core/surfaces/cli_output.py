@@ -7,13 +7,14 @@ import argparse
 import json
 import os
 import sys
+from datetime import UTC
 from typing import Any
 
 from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.closing import close_failed
 from sync_core.app.onboarding import start_connect
 from sync_core.app.service import SyncService
-from sync_core.core.report import FINAL_STATUSES, RunProblem, utc_now
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, utc_now
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
 from sync_core.surfaces.terminal import terminal_safe
@@ -61,7 +62,7 @@ async def show_runs(args: argparse.Namespace, service: SyncService, tenant_id: s
         f"{r.run_id}  {r.status:<9} {r.mode:<5} {r.trigger:<9} read {r.counts.read:>6}  "
         f"+{r.counts.created} ~{r.counts.updated} -{r.counts.deleted}"
         f"{f'  ({r.counts.deletesHeld} deletions held)' if r.counts.deletesHeld else ''}"
-        f"{'  (dry run)' if r.dry_run else ''}"
+        f"{'  (dry run)' if r.dry_run else ''}{_idle_after(r)}"
         for r in reports
     ]
     lines = [RUNS_HEADER, *lines, RUNS_LEGEND] if lines else ["no runs yet"]
@@ -70,6 +71,15 @@ async def show_runs(args: argparse.Namespace, service: SyncService, tenant_id: s
     document = {"tenantId": tenant_id, "tenantName": name}
     emit(args, {**document, "runs": [r.to_json() for r in reports]}, "\n".join(lines))
     return 0
+
+
+def _idle_after(report: RunReport) -> str:
+    """The idle delta runs that followed a run: they leave no record of their own."""
+    checks = report.idle_checks
+    if checks is None:
+        return ""
+    last = checks.last.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"  then {checks.count} idle check(s), the last at {last} UTC"
 
 
 async def connect_command(args: argparse.Namespace, settings: Settings) -> int:

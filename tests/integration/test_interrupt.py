@@ -15,7 +15,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import RUNS_TABLE
+from sync_core.adapters.names import LEASES_TABLE, RUNS_TABLE
+from sync_core.adapters.tables.run_index_rows import PARTITION, index_of
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus
 from sync_core.settings import load_settings
@@ -25,14 +26,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _statuses(connection_string: str, tenant_id: str) -> list[str]:
-    table = TableServiceClient.from_connection_string(connection_string).get_table_client(
-        RUNS_TABLE
-    )
+    """The statuses of the tenant's runs: a run in flight is kept in its run index row
+    (SyncLeases, partition `lease`), a finished one in SyncRuns."""
+    service = TableServiceClient.from_connection_string(connection_string)
     try:
-        rows = table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
-        return [row["Status"] for row in rows]
-    except ResourceNotFoundError:  # the CLI has not created its tables yet
+        rows = service.get_table_client(RUNS_TABLE).query_entities(
+            "PartitionKey eq @t", parameters={"t": tenant_id}
+        )
+        statuses = [row["Status"] for row in rows]
+        index = service.get_table_client(LEASES_TABLE).get_entity(PARTITION, tenant_id)
+    except ResourceNotFoundError:  # the CLI has not created its tables (or the row) yet
         return []
+    return statuses + [run.status for run in index_of(index).runs]
 
 
 async def _records(app_env, tenant_id: str) -> list[RunReport]:

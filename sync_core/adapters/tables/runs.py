@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import (
     ResourceExistsError,
-    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import UpdateMode
@@ -19,19 +18,96 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
-from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport
+from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
+from sync_core.adapters.tables.run_listing import idle_properties, listing, report_of
+from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus
+from sync_core.core.run_index import (
+    IdleStreak,
+    RunIndex,
+    claimed,
+    finished,
+    with_run,
+    without_run,
+)
+
+
+@dataclass
+class LeasedRun:
+    marked: bool  # its `running` state was written with the lease
+    idle_ending: RunReport | None = None  # kept back for the release
+
+
+RETENTION = timedelta(days=90)  # RUN_RETENTION_DAYS
+SWEEP_LIMIT = 100  # records one sweep of one tenant removes at most (one transaction)
+# A tenant swept clean is looked at again this much later: its records expire one a day, so a
+# sweep removes a week of them at once, and no record outlives the retention by more than this.
+SWEEP_SLACK = timedelta(days=7)
 
 
 @storage_boundary
 class RunStore:
-    """Run records, newest first: RowKey = inverted start time + run id."""
+    """Run records, newest first: RowKey = inverted start time + run id. A run in flight (queued,
+    running) is kept in the tenant's run index row (run_index_rows.py), not here; an idle delta
+    run leaves no record, only a count on the tenant's latest one (core/run_index.py)."""
 
-    def __init__(self, service: TableServiceClient):
+    def __init__(self, service: TableServiceClient, retention: timedelta = RETENTION):
         self._table: TableClient = service.get_table_client(RUNS_TABLE)
+        self.index = RunIndexRows(service)
+        self.retention = retention
+        self._leased: dict[str, LeasedRun] = {}
+
+    @contextlib.contextmanager
+    def leased(self, run_id: str, *, marked: bool) -> Iterator[LeasedRun]:
+        """While the run holds the tenant's lease (exclusive.sync_exclusively): its `running`
+        state was written with the lease (`marked`), and its idle ending is kept back, to be
+        written with the release; anything else is saved as usual."""
+        run = LeasedRun(marked)
+        self._leased[run_id] = run
+        try:
+            yield run
+        finally:
+            self._leased.pop(run_id, None)
 
     async def save(self, report: RunReport) -> None:
         """Write the record as it is: for the run that holds the tenant's lease."""
-        await self._table.upsert_entity(_run_entity(report), mode=UpdateMode.REPLACE)
+        leased = self._leased.get(report.run_id)
+        if leased is not None:
+            if report.status == RunStatus.RUNNING and leased.marked:
+                return
+            if report.idle:
+                leased.idle_ending = report
+                return
+        if report.status not in FINAL_STATUSES:
+            await self.index.change(report.tenant_id, lambda ix: (with_run(ix, report), None))
+            return
+        if not report.idle:
+            await self._table.upsert_entity(_run_entity(report), mode=UpdateMode.REPLACE)
+        await self._finished(report)
+
+    async def _finished(self, report: RunReport) -> None:
+        """The index after a final record: out of the runs in flight; the idle streak it ended
+        written onto the record it followed (gone by retention: nothing to write)."""
+
+        def ended(index: RunIndex) -> tuple[RunIndex, IdleStreak | None]:
+            updated, streak = finished(index, report)
+            if updated.sweep_after is None and not report.idle:  # its first record
+                updated = replace(updated, sweep_after=report.started_at + self.retention)
+            return updated, streak
+
+        streak = await self.index.change(report.tenant_id, ended)
+        if streak is None or streak.after is None:
+            return
+        entity = {"PartitionKey": report.tenant_id, "RowKey": run_row_key(streak.after)}
+        entity.update(idle_properties(streak))
+        with contextlib.suppress(ResourceNotFoundError):
+            await self._table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    async def claim(self, report: RunReport, now: datetime, known: TenantRow | None = None) -> None:
+        """Save `report` (queued) as the tenant's one run in flight: RunPending with the run
+        that already is (core/run_index.claimed). `known`: the tenant's row as lately read."""
+        await self.index.change_row(
+            report.tenant_id, lambda row: (claimed(row.index, row.lease, report, now), None), known
+        )
 
     async def save_unless_final(self, report: RunReport) -> bool:
         """Write the record unless the stored one has already ended: for writers that do not
@@ -55,48 +131,92 @@ class RunStore:
     async def change_unless_final(
         self, tenant_id: str, run_id: str, change: Callable[[RunReport | None], RunReport]
     ) -> bool:
-        """Apply `change` to the stored record (None: there is none yet) and write it, on the
-        ETag read, unless the record has ended; re-read and re-apply when someone wrote first."""
-        row_key = run_row_key(run_id)
-        for _ in range(3):
-            try:
-                current = await self._table.get_entity(tenant_id, row_key)
-            except ResourceNotFoundError:
-                current = None
-            if current is not None and current.get("Status") in FINAL_STATUSES:
+        """Apply `change` to the run as stored (None: nowhere yet) and save it, unless the run has
+        ended; a final result is created in SyncRuns only if no record is there (one writer
+        wins), an unfinished one goes to the index on its ETag."""
+        for _ in range(4):
+            status = await self._recorded(tenant_id, run_id)
+            if status in FINAL_STATUSES:
+                # Ended (and maybe still listed in flight, if its saver stopped in between).
+                await self.index.change(tenant_id, lambda ix: (without_run(ix, run_id), None))
                 return False
-            entity = _run_entity(change(None if current is None else _report_of(current)))
-            try:
-                if current is None:
-                    await self._table.create_entity(entity)
-                else:
-                    await self._table.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=current.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                continue  # written meanwhile: look again
-            return True
+            index, etag = await self.index.get(tenant_id)
+            current = index.find(run_id)
+            idle = index.idle
+            if (current and current.status in FINAL_STATUSES) or (
+                idle is not None and idle.report.run_id == run_id
+            ):
+                return False  # ended idle: it has no record of its own
+            result = change(current)
+            if result.status in FINAL_STATUSES:
+                try:
+                    if status is None:
+                        await self._table.create_entity(_run_entity(result))
+                    else:  # its record from before the run index, still unfinished
+                        await self._table.upsert_entity(
+                            _run_entity(result), mode=UpdateMode.REPLACE
+                        )
+                except ResourceExistsError:
+                    continue  # ended meanwhile: look again
+                await self._finished(result)
+                return True
+            if await self.index.put_if(tenant_id, with_run(index, result), etag):
+                return True
         return False
+
+    async def _recorded(self, tenant_id: str, run_id: str) -> str | None:
+        """The status of the run's record in SyncRuns; None when it has none."""
+        try:
+            entity = await self._table.get_entity(tenant_id, run_row_key(run_id), select=["Status"])
+        except ResourceNotFoundError:
+            return None
+        return str(entity.get("Status"))
+
+    async def adopt_legacy(self, tenant_id: str) -> int:
+        """Once per tenant, after the upgrade to the run index: the records SyncRuns still holds
+        as queued or running (written before, when runs in flight were kept there) move into the
+        index, where the next run or the timer closes them. The one history scan left."""
+        legacy = [
+            report_of(entity)
+            async for entity in self._table.query_entities(
+                # Spaced: the SDK substitutes @names split on whitespace, so none touches a ")".
+                "PartitionKey eq @tenant and ( Status eq @queued or Status eq @running )",
+                parameters={"tenant": tenant_id, "queued": "queued", "running": "running"},
+            )
+        ]
+
+        def adopted(index: RunIndex) -> tuple[RunIndex, None]:
+            for report in legacy:
+                if index.find(report.run_id) is None:
+                    index = with_run(index, report)
+            return replace(index, adopted=True), None
+
+        await self.index.change(tenant_id, adopted)
+        for report in legacy:
+            with contextlib.suppress(ResourceNotFoundError):
+                await self._table.delete_entity(tenant_id, run_row_key(report.run_id))
+        return len(legacy)
 
     async def page(
         self, tenant_id: str, top: int, after_run_id: str | None, *, idle: bool = True
     ) -> tuple[list[RunReport], str | None]:
         """Runs newest first, `top` at a time; the cursor is the last run id of a page.
-        `idle=False` leaves out delta runs that found nothing to do (RunReport.idle)."""
+        `idle=False` leaves out delta runs that found nothing to do (RunReport.idle): with
+        `idle=True` the latest check of each idle streak is listed where it ran."""
         query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
-        if after_run_id:
+        after_key = run_row_key(after_run_id) if after_run_id else None  # ValueError: not a run id
+        if after_key:
             query += " and RowKey gt @after"
-            parameters["after"] = run_row_key(after_run_id)  # ValueError: not a run id
+            parameters["after"] = after_key
+        index, _ = await self.index.get(tenant_id)
+        records = self._table.query_entities(query, parameters=parameters, results_per_page=top + 1)
+        listed = listing(index, records, include_idle=idle)
         reports: list[RunReport] = []
-        async for entity in self._table.query_entities(
-            query, parameters=parameters, results_per_page=top + 1
-        ):
+        async for report in listed:
+            if after_key and run_row_key(report.run_id) <= after_key:
+                continue
             if len(reports) == top:
                 return reports, reports[-1].run_id
-            report = _report_of(entity)
             if idle or not report.idle:
                 reports.append(report)
         return reports, None
@@ -106,44 +226,68 @@ class RunStore:
             row_key = run_row_key(run_id)
         except ValueError:
             return None
+        # The index first: a run in flight is only there (one read), an idle one too.
+        index, _ = await self.index.get(tenant_id)
+        if index.idle is not None and index.idle.report.run_id == run_id:
+            return index.idle.report
+        indexed = index.find(run_id)
+        if indexed is not None and indexed.status not in FINAL_STATUSES:
+            return indexed
         try:
             entity = await self._table.get_entity(tenant_id, row_key)
         except ResourceNotFoundError:
-            return None
-        return _report_of(entity)
+            return indexed  # ended idle and since left the index's window: None
+        return report_of(entity)
 
     async def unfinished(self, tenant_id: str) -> list[RunReport]:
         """Every run of the tenant still recorded queued or running, newest first, however old
-        and however many runs came after it (a run whose process died stays so until closed)."""
-        return [
-            _report_of(entity)
-            async for entity in self._table.query_entities(
-                # Spaced: the SDK substitutes @names split on whitespace, so none touches a ")".
-                "PartitionKey eq @tenant and ( Status eq @queued or Status eq @running )",
-                parameters={"tenant": tenant_id, "queued": "queued", "running": "running"},
+        and however many runs came after it: one keyed read of its index row."""
+        index, _ = await self.index.get(tenant_id)
+        return index.unfinished()
+
+    async def sweep(self, tenant_id: str, now: datetime) -> int:
+        """Remove up to SWEEP_LIMIT records older than the retention period, never the latest
+        record nor a held or failed run that no later run succeeded; returns how many. The
+        index's `sweep_after` says when to come back (at once if the limit was reached)."""
+        index, _ = await self.index.get(tenant_id)
+        cutoff = now - self.retention
+        success = index.last_success()
+        expired = self._table.query_entities(
+            "PartitionKey eq @tenant and RowKey gt @cutoff",
+            parameters={"tenant": tenant_id, "cutoff": _cutoff_key(cutoff)},
+            select=["RowKey", "RunId", "Status", "StartedAt"],
+            results_per_page=SWEEP_LIMIT,
+        )
+        doomed, seen = [], 0
+        async for entity in expired:
+            seen += 1
+            kept_until_success = entity.get("Status") in ("failed", "held") and (
+                success is None or entity["StartedAt"] >= success.started_at
             )
-        ]
+            if entity.get("RunId") != index.latest_recorded and not kept_until_success:
+                doomed.append(("delete", {"PartitionKey": tenant_id, "RowKey": entity["RowKey"]}))
+            if seen == SWEEP_LIMIT:
+                break
+        for start in range(0, len(doomed), 100):  # one transaction per 100 (one partition)
+            await self._table.submit_transaction(doomed[start : start + 100])
+        more = seen == SWEEP_LIMIT and bool(doomed)
+        after = now if more else now + SWEEP_SLACK
+        await self.index.change(tenant_id, lambda ix: (replace(ix, sweep_after=after), None))
+        return len(doomed)
 
     async def latest(self, tenant_id: str, top: int = 20) -> list[RunReport]:
-        reports: list[RunReport] = []
-        async for entity in self._table.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}, results_per_page=top
-        ):
-            reports.append(_report_of(entity))
-            if len(reports) >= top:
-                break
-        return reports
+        return (await self.page(tenant_id, top, None))[0]
+
+
+def _cutoff_key(moment: datetime) -> str:
+    """Every row key of a run started before `moment` sorts after this one."""
+    return f"{9_999_999_999_999 - int(moment.timestamp() * 1000):013d}_~"
 
 
 def run_row_key(run_id: str) -> str:
     started = datetime.strptime(run_id[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     millis = int(started.timestamp() * 1000)
     return f"{9_999_999_999_999 - millis:013d}_{run_id}"
-
-
-def _report_of(entity: dict[str, Any]) -> RunReport:
-    document = "".join(entity.get(f"Report{i}", "") for i in range(int(entity.get("Chunks", 0))))
-    return RunReport.from_json(json.loads(document))
 
 
 def _run_entity(report: RunReport) -> dict[str, Any]:

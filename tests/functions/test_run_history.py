@@ -1,0 +1,215 @@
+"""The run history stays small and its queries keyed (issue 19, part 2): idle delta runs leave no
+record of their own, only a count on the tenant's latest record; records past the retention
+period are swept by the timer; more due tenants than one tick should handle fan out in shards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+from functions_harness import deliver
+from test_timer import report, visible_messages
+
+from devtools.azurite import Azurite, start_azurite
+from sync_core.adapters.names import RUNS_TABLE
+from sync_core.app.dispatch import scheduled_tick
+from sync_core.app.exclusive import sync_exclusively
+from sync_core.app.service import SyncService
+from sync_core.core.config import TenantConfig
+from sync_core.core.engine import RunRequest
+from sync_core.core.report import RunReport, RunStatus, utc_now
+from sync_core.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+DAY = timedelta(days=1)
+HOME = "11111111-2222-4333-8444-555555555555"
+
+
+def stored_run_rows(connection_string: str, tenant_id: str) -> list[dict[str, Any]]:
+    table = TableServiceClient.from_connection_string(connection_string).get_table_client(
+        RUNS_TABLE
+    )
+    return list(table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id}))
+
+
+def test_idle_delta_runs_leave_one_record_that_counts_them(app_env, tenant) -> None:
+    async def runs() -> list[RunReport]:
+        async with SyncService(load_settings(app_env)) as service:
+            return [
+                await sync_exclusively(service, RunRequest(tenant.id, trigger="cli"))
+                for _ in range(4)
+            ]
+
+    first, *idle = asyncio.run(runs())
+    assert first.mode == "full" and first.changes_read is None
+    assert [r.idle for r in idle] == [True, True, True]
+    assert {r.changes_read for r in idle} == {0} and {r.mode for r in idle} == {"delta"}
+    rows = stored_run_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert [row["RunId"] for row in rows] == [first.run_id]  # one row for the four runs
+
+    async def listed() -> tuple[list[RunReport], list[RunReport], RunReport | None]:
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            plain, _ = await service.runs.page(tenant.id, 10, None, idle=False)
+            everything, _ = await service.runs.page(tenant.id, 10, None, idle=True)
+            return plain, everything, await service.runs.get(tenant.id, idle[-1].run_id)
+
+    plain, everything, last_check = asyncio.run(listed())
+    assert [r.run_id for r in plain] == [first.run_id]
+    checks = plain[0].idle_checks
+    assert checks is not None and checks.count == 3
+    assert (checks.first, checks.last) == (idle[0].started_at, idle[-1].started_at)
+    assert plain[0].to_json()["idleChecks"]["count"] == 3
+    # Listed with idle=true: the latest check where it ran; its status URL still answers.
+    assert [r.run_id for r in everything] == [idle[-1].run_id, first.run_id]
+    assert last_check is not None and last_check.status == RunStatus.SUCCEEDED
+
+
+def test_a_run_that_writes_keeps_the_idle_count_on_the_record_before_it(app_env, tenant) -> None:
+    async def runs() -> tuple[RunReport, RunReport]:
+        async with SyncService(load_settings(app_env)) as service:
+            first = await sync_exclusively(service, RunRequest(tenant.id, trigger="cli"))
+            for _ in range(2):
+                await sync_exclusively(service, RunRequest(tenant.id, trigger="cli"))
+            full = await sync_exclusively(service, RunRequest(tenant.id, trigger="cli", full=True))
+            return first, full
+
+    first, full = asyncio.run(runs())
+    rows = stored_run_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert [row["RunId"] for row in rows] == [full.run_id, first.run_id]
+    assert rows[1]["IdleCount"] == 2 and "IdleCount" not in rows[0]
+
+
+@pytest.fixture(scope="module")
+def own_storage() -> Iterator[Azurite]:
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def environ(own_storage: Azurite) -> dict[str, str]:
+    return {
+        "ENTRA_TENANT_ID": HOME,
+        "TABLES_CONNECTION_STRING": own_storage.connection_string,
+        "RUN_RETENTION_DAYS": "90",
+    }
+
+
+def seed(environ: dict[str, str], configs: list[str], runs: list[RunReport]) -> None:
+    async def write() -> None:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            for tenant in configs:
+                await service.configs.put(tenant, TenantConfig())
+            for run in runs:
+                await service.runs.save(run)
+
+    asyncio.run(write())
+
+
+def ended(tenant: str, at: datetime, status: str) -> RunReport:
+    return replace(report(tenant, at, status), mode="full")
+
+
+def test_the_tick_sweeps_records_past_the_retention_period(environ) -> None:
+    now = utc_now()
+    healed, failing = str(uuid.uuid4()), str(uuid.uuid4())
+    runs = [
+        ended(healed, now - 100 * DAY, RunStatus.SUCCEEDED),
+        ended(healed, now - 95 * DAY, RunStatus.FAILED),  # a later run succeeded: goes
+        ended(healed, now - 94 * DAY, RunStatus.HELD),  # likewise
+        ended(healed, now - 30 * DAY, RunStatus.SUCCEEDED),
+        ended(healed, now - DAY, RunStatus.SUCCEEDED),
+        ended(failing, now - 100 * DAY, RunStatus.SUCCEEDED),
+        ended(failing, now - 95 * DAY, RunStatus.FAILED),  # nothing succeeded since: stays
+        ended(failing, now - DAY, RunStatus.FAILED),
+    ]
+    seed(environ, [healed, failing], runs)
+    result = asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    assert result.swept == 4
+    connection = environ["TABLES_CONNECTION_STRING"]
+    kept = {t: [row["RunId"] for row in stored_run_rows(connection, t)] for t in (healed, failing)}
+    assert kept[healed] == [runs[4].run_id, runs[3].run_id]
+    assert kept[failing] == [runs[7].run_id, runs[6].run_id]
+    # Swept clean: the next tick has nothing to remove and reads no tenant's history again.
+    again = asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    assert again.swept == 0
+    visible_messages(environ)
+
+
+def test_many_due_tenants_fan_out_in_shards_each_enqueued_once(environ, monkeypatch) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)  # the queue function reads the app's settings
+    tenants = sorted(str(uuid.uuid4()) for _ in range(5))
+    seed(environ, tenants, [])
+    now = utc_now()
+    settings = load_settings(environ, needs_graph=False)
+    result = asyncio.run(scheduled_tick(settings, now, spread=timedelta(0), shard_size=2))
+    assert set(tenants) <= set(result.due) and result.enqueued == ()
+    shards = visible_messages(environ)
+    assert len(shards) == result.shards == -(-len(result.due) // 2)
+    assert sorted(t for s in shards for t in s["shard"]) == sorted(result.due)
+
+    async def queued_runs() -> dict[str, list[str]]:
+        async with SyncService(settings) as service:
+            return {
+                t: [r.run_id for r in await service.runs.latest(t) if r.status == "queued"]
+                for t in result.due
+            }
+
+    for shard in shards:
+        deliver(json.dumps(shard))
+    queued = asyncio.run(queued_runs())
+    assert all(len(runs) == 1 for runs in queued.values()), queued  # one run each
+    for shard in shards:  # delivered again: every tenant has its run queued, nothing more
+        deliver(json.dumps(shard))
+    assert asyncio.run(queued_runs()) == queued
+
+
+def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ) -> None:
+    """A record SyncRuns held as `running` when the app was upgraded (runs in flight were kept
+    there): the tick moves it into the tenant's run index, where it is closed as abandoned."""
+    from sync_core.adapters.tables.runs import _run_entity
+
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    seed(environ, [tenant], [])
+    dead = report(tenant, now - 3 * DAY, RunStatus.RUNNING)
+    table = TableServiceClient.from_connection_string(
+        environ["TABLES_CONNECTION_STRING"]
+    ).get_table_client(RUNS_TABLE)
+    table.create_entity(_run_entity(dead))  # the layout before the run index
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+
+    async def record() -> RunReport | None:
+        async with SyncService(load_settings(environ, needs_graph=False)) as service:
+            return await service.runs.get(tenant, dead.run_id)
+
+    closed = asyncio.run(record())
+    assert closed is not None and closed.status == "failed"
+    assert closed.errors[-1].code == "abandoned"
+    statuses = [
+        row["Status"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)
+    ]
+    assert statuses == ["failed"]
+    visible_messages(environ)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"shard": ["not a tenant id"]}', "not a tenant id"),
+        ('{"shard": "x"}', "shard: a list"),
+        ('{"shard": [], "extra": 1}', "exactly one key"),
+    ],
+)
+def test_a_malformed_shard_is_dropped_not_retried(app_env, body, why, caplog) -> None:
+    deliver(body)  # returns: the host deletes the message instead of retrying it
+    assert "malformed" in caplog.text and why in caplog.text
