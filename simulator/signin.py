@@ -38,6 +38,11 @@ class SignInSettings:
     user_id: str | None = None  # who signs in; None: the first user of the tenant
     auto: bool = False  # answer the GET with the redirect straight away (no page)
     id_token_defect: str | None = None
+    # `wids` is emitted only when the app registration asks for directory roles
+    # (groupMembershipClaims: "DirectoryRole" or "All"; learn.microsoft.com/entra/identity-
+    # platform/optional-claims-reference, "Configure groups optional claims"): False models
+    # a registration without it.
+    wids: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class SignInPlan:
         user_id: str | None = None,
         auto: bool = False,
         id_token_defect: str | None = None,
+        wids: bool = True,
     ) -> None:
         if id_token_defect is not None and id_token_defect not in ID_TOKEN_DEFECTS:
             raise ValueError(f"unknown ID token defect {id_token_defect!r}: {ID_TOKEN_DEFECTS}")
@@ -77,6 +83,7 @@ class SignInPlan:
                 user_id.lower() if user_id else None,
                 auto,
                 id_token_defect,
+                wids,
             )
 
     def set_roles(self, tenant_id: str, user_id: str, roles: tuple[str, ...]) -> None:

@@ -113,9 +113,9 @@ def _id_token(request: web.Request, issued: IssuedCode) -> str:
         "tid": tenant,
         "uti": secrets.token_urlsafe(16),
         "ver": "2.0",
-        # Emitted because the app registration asks for directory roles (groupMembershipClaims).
-        "wids": list(ctx.signin.roles_of(tenant, issued.user_id)),
     }
+    if ctx.signin.settings.wids:  # the app registration asks for directory roles
+        claims["wids"] = list(ctx.signin.roles_of(tenant, issued.user_id))
     if issued.nonce is not None:
         claims["nonce"] = issued.nonce
     if defect == "audience":
