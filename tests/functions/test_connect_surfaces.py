@@ -135,6 +135,11 @@ def test_a_consent_without_the_users_permission_links_nothing(connect_env, simul
         f"{RETURN_BASE}/ok\x00",
         f"{RETURN_BASE}/ok\r\nSet-Cookie: x=1",
         f"{RETURN_BASE}/\x1b[2Jok",
+        # C1 controls (NEL), a bidi override, a line separator: control characters too, and
+        # none can go into the Location header that carries the URL (RFC 9110 5.5: ASCII).
+        f"{RETURN_BASE}/ok\x85Set-Cookie: x=1",
+        f"{RETURN_BASE}/\u202eko",
+        f"{RETURN_BASE}/ok\u2028",
     ],
 )
 def test_a_return_url_not_allowed_or_with_control_characters_is_refused(connect_env, bad):
