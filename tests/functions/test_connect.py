@@ -214,7 +214,20 @@ def test_without_the_admins_roles_in_the_id_token_nobody_links_a_consented_tenan
     assert outcome["status"] == "refused" and outcome["reasonCode"] == "roles_unknown"
 
 
-@pytest.mark.parametrize("defect", ["audience", "nonce", "signature", "issuer", "expired"])
+@pytest.mark.parametrize(
+    "defect",
+    [
+        "audience",
+        "nonce",
+        "signature",
+        "issuer",
+        "expired",
+        "template_issuer",
+        "alg_none",
+        "hs256",
+        "unknown_kid",
+    ],
+)
 def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator, tenant, defect):
     started = start()
     simulator.signin.set_roles(tenant.id, admin(tenant), (GLOBAL_ADMINISTRATOR,))
