@@ -29,6 +29,10 @@ GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
 ID_TOKEN_DEFECTS = ("audience", "nonce", "issuer", "signature", "expired")
+# Forgeries that a careless validator accepts (signin_token.py): the `organizations` discovery
+# document's issuer placeholder as `iss`, no signature (alg none), HS256 keyed with the published
+# RSA key, a key id nobody published.
+ID_TOKEN_FORGERIES = ("template_issuer", "alg_none", "hs256", "unknown_kid")
 CODE_LIFETIME = 600.0  # "authorization codes are short lived, typically they expire after 10 min"
 
 
@@ -38,6 +42,11 @@ class SignInSettings:
     user_id: str | None = None  # who signs in; None: the first user of the tenant
     auto: bool = False  # answer the GET with the redirect straight away (no page)
     id_token_defect: str | None = None
+    # `wids` is emitted only when the app registration asks for directory roles
+    # (groupMembershipClaims: "DirectoryRole" or "All"; learn.microsoft.com/entra/identity-
+    # platform/optional-claims-reference, "Configure groups optional claims"): False models
+    # a registration without it.
+    wids: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,15 +77,18 @@ class SignInPlan:
         user_id: str | None = None,
         auto: bool = False,
         id_token_defect: str | None = None,
+        wids: bool = True,
     ) -> None:
-        if id_token_defect is not None and id_token_defect not in ID_TOKEN_DEFECTS:
-            raise ValueError(f"unknown ID token defect {id_token_defect!r}: {ID_TOKEN_DEFECTS}")
+        known = ID_TOKEN_DEFECTS + ID_TOKEN_FORGERIES
+        if id_token_defect is not None and id_token_defect not in known:
+            raise ValueError(f"unknown ID token defect {id_token_defect!r}: {known}")
         with self._lock:
             self._settings = SignInSettings(
                 tenant_id.lower() if tenant_id else None,
                 user_id.lower() if user_id else None,
                 auto,
                 id_token_defect,
+                wids,
             )
 
     def set_roles(self, tenant_id: str, user_id: str, roles: tuple[str, ...]) -> None:

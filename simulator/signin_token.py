@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -12,9 +13,11 @@ import uuid
 from collections.abc import Mapping
 
 from aiohttp import web
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .context import context_of
-from .signin import IssuedCode, code_expired
+from .signin import ID_TOKEN_FORGERIES, IssuedCode, code_expired
 
 
 async def redeem_code(request: web.Request, name: str, form: Mapping[str, object]) -> web.Response:
@@ -113,9 +116,9 @@ def _id_token(request: web.Request, issued: IssuedCode) -> str:
         "tid": tenant,
         "uti": secrets.token_urlsafe(16),
         "ver": "2.0",
-        # Emitted because the app registration asks for directory roles (groupMembershipClaims).
-        "wids": list(ctx.signin.roles_of(tenant, issued.user_id)),
     }
+    if ctx.signin.settings.wids:  # the app registration asks for directory roles
+        claims["wids"] = list(ctx.signin.roles_of(tenant, issued.user_id))
     if issued.nonce is not None:
         claims["nonce"] = issued.nonce
     if defect == "audience":
@@ -126,7 +129,38 @@ def _id_token(request: web.Request, issued: IssuedCode) -> str:
         claims["iss"] = ctx.issuer.issuer_of(str(uuid.uuid4()))
     elif defect == "expired":
         claims.update(iat=now - 7200, nbf=now - 7200, exp=now - 3600)
+    elif defect == "template_issuer":
+        # The issuer of the `organizations` discovery document (identity.py: discovery), with
+        # its `{tenantid}` placeholder left in: what a validator comparing with that would take.
+        claims["iss"] = f"{ctx.endpoints.base_url}/{{tenantid}}/v2.0"
+    if defect in ID_TOKEN_FORGERIES[1:]:
+        return _forged(ctx.issuer.jwks()["keys"][0], claims, defect)
     return ctx.issuer.sign(claims, forged=defect == "signature")
+
+
+def _forged(published: dict[str, str], claims: dict[str, object], defect: str) -> str:
+    """What an attacker without the signing key can make: no signature, an HMAC keyed with the
+    published public key (RFC 8725 2.1, 3.1: algorithm confusion), or another key and kid."""
+    kid = secrets.token_hex(8) if defect == "unknown_kid" else published["kid"]
+    alg = {"alg_none": "none", "hs256": "HS256"}.get(defect, "RS256")
+    header = {"alg": alg, "typ": "JWT", "kid": kid}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    if defect == "alg_none":
+        return f"{signing_input}."
+    if defect == "hs256":
+        numbers = rsa.RSAPublicNumbers(_int(published["e"]), _int(published["n"]))
+        pem = numbers.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64(signature)}"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _int(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
 
 
 def _b64(data: bytes) -> str:

@@ -50,6 +50,15 @@ NOT_ADMIN = (
     "Administrator of its organization. Only they can grant the app permission to read the "
     "directory (Microsoft Graph application permissions). Ask one of them to open the link."
 )
+# Without `wids` nothing shows the person may grant: the consent answer is plain query values
+# and the app-only token proves that someone consented once, not this person (a tenant
+# consented before, or unlinked, would be anyone's to link). So an unknown role is a refusal.
+ROLES_UNKNOWN = (
+    "The sign-in did not say which administrator roles {user} holds, so the app cannot tell "
+    "whether this person may grant it access. Nothing was linked. The app registration must "
+    "ask for directory roles in its ID tokens (groupMembershipClaims = DirectoryRole, "
+    "docs/deploy.md)."
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,8 @@ async def _after_sign_in(
     except SignInRefused as refused:
         return await refuse(service, request, refused.code, f"{refused} Nothing was linked.")
     user = clean_text(signed.username or signed.object_id)
+    if signed.may_grant is None:
+        return await refuse(service, request, "roles_unknown", ROLES_UNKNOWN.format(user=user))
     if signed.may_grant is False:
         return await refuse(service, request, "not_admin", NOT_ADMIN.format(user=user))
     holder = await service.configs.account(signed.tenant_id)

@@ -147,7 +147,7 @@ class SyncService:
             runs=self.runs,
             configs=configs,
             lease=lease,
-            sync_state=self.run_sync_state,
+            sync_state=self.run_sync_state.for_lease(self.leases, lease),
             addresses=self.stored_addresses,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)

@@ -125,8 +125,11 @@ def return_url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
         given_port = given.port
     except ValueError:
         return False
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        return False  # NUL, CR, LF, ESC...: a browser strips some, a header splits on others
+    if not all(0x21 <= ord(c) <= 0x7E for c in url):
+        # NUL, CR, LF, ESC...: a browser strips some, a header splits on others. Beyond ASCII
+        # (C1 controls such as NEL, bidi overrides, line separators) nothing can go into the
+        # Location header unencoded (RFC 9110 5.5); a URL is ASCII (RFC 3986 2): percent-encode.
+        return False
     if given.scheme not in ("https", "http") or not given.hostname or "@" in given.netloc:
         return False
     if _has_dot_segment(given.path):

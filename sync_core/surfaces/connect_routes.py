@@ -58,7 +58,7 @@ async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
             400,
             "return_url_not_allowed",
             "returnUrl is not under one of the URLs in CONNECT_RETURN_URLS (or it holds "
-            "control characters).",
+            "control characters, spaces or characters beyond ASCII: percent-encode them).",
             fix="Add its origin and path to the CONNECT_RETURN_URLS app setting, or omit it.",
         )
     account = _account(fields.get("account"))

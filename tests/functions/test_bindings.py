@@ -131,3 +131,17 @@ def test_importing_the_app_needs_no_settings_and_builds_no_client() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len(ROUTES) + 3)
     assert "Traceback" not in result.stderr
+
+
+def test_the_callback_route_wins_over_the_connect_request_route() -> None:
+    """`connect/callback` also matches `connect/{requestId}`, and the Functions host tries routes
+    in the alphabetical order of their functions' names, not literal segments first as ASP.NET
+    Core does (Azure/azure-functions-host#9876, #3153): renamed so that it sorts after
+    connect_status, Microsoft's redirect would meet a function key check."""
+    templates = {name: ROUTES[name].template for name in ("connect_callback", "connect_status")}
+    assert templates == {
+        "connect_callback": "connect/callback",
+        "connect_status": "connect/{requestId}",
+    }
+    names = sorted(built_functions())
+    assert names.index("connect_callback") < names.index("connect_status")

@@ -187,7 +187,47 @@ def test_a_person_who_may_not_grant_application_permissions_is_told_so(
     assert simulator.consent.history == []  # never sent on to the consent page
 
 
-@pytest.mark.parametrize("defect", ["audience", "nonce", "signature", "issuer", "expired"])
+def test_without_the_admins_roles_in_the_id_token_nobody_links_a_consented_tenant(
+    connect_env, simulator
+):
+    """A registration without groupMembershipClaims: the ID token carries no `wids`. A person
+    of a tenant that consented to the app long ago (the simulator's base tenant) signs in, skips
+    Microsoft's consent page (which would refuse a non-admin) and writes its answer himself:
+    the app-only token proves a consent, not that this person gave it."""
+    base = simulator.world.tenants[0]
+    nobody = base.users[-1]["id"]
+    started = start({"account": "acct-intruder"})
+    simulator.add_redirect_uri(connect_env["ENTRA_CLIENT_ID"], CALLBACK)
+    simulator.signin.set_roles(base.id, nobody, ())
+    simulator.signin.plan(tenant_id=base.id, user_id=nobody, auto=True, wids=False)
+    try:
+        answer = sign_in(simulator, started)
+    finally:
+        simulator.signin.clear()
+    if answer.status == 302:  # sent on to the consent page: answer it without Microsoft
+        consent_state = query_of(answer.headers["Location"])["state"]
+        answer = call_callback(granted(base.id, consent_state))
+    assert answer.status == 200 and "Tenant linked" not in answer.text, answer.text
+    assert "groupMembershipClaims" in answer.text
+    assert not registered(base.id)
+    outcome = request_outcome(started["requestId"])
+    assert outcome["status"] == "refused" and outcome["reasonCode"] == "roles_unknown"
+
+
+@pytest.mark.parametrize(
+    "defect",
+    [
+        "audience",
+        "nonce",
+        "signature",
+        "issuer",
+        "expired",
+        "template_issuer",
+        "alg_none",
+        "hs256",
+        "unknown_kid",
+    ],
+)
 def test_an_id_token_that_does_not_validate_links_nothing(connect_env, simulator, tenant, defect):
     started = start()
     simulator.signin.set_roles(tenant.id, admin(tenant), (GLOBAL_ADMINISTRATOR,))

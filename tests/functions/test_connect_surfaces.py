@@ -7,13 +7,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import ssl
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 import pytest
-from connect_flow import CALLBACK, follow, link, query_of, request_outcome, start
+from connect_flow import CALLBACK, follow, link, posted_answer, query_of, request_outcome, start
 from functions_harness import call, call_callback
 
+from simulator.signin import GLOBAL_ADMINISTRATOR
 from sync_core.app.onboarding import complete_connect
 from sync_core.app.service import SyncService
 from sync_core.core.consent_state import StateError, sign_state
@@ -91,6 +96,37 @@ def test_a_consent_state_made_for_a_request_that_never_signed_in_is_refused(conn
     assert not registered(tenant.id)
 
 
+def test_crossed_replayed_and_parallel_answers_link_nothing_twice(connect_env, simulator, tenant):
+    """One request's code with another's state, one sign-in answer posted twice at once, a
+    sign-in state brought to the consent step and a consent state to the sign-in step."""
+    crossing, crossed, posted = start(), start(), start()
+    admin = tenant.users[0]["id"]
+    simulator.add_redirect_uri(connect_env["ENTRA_CLIENT_ID"], CALLBACK)
+    simulator.signin.set_roles(tenant.id, admin, (GLOBAL_ADMINISTRATOR,))
+    simulator.signin.plan(tenant_id=tenant.id, user_id=admin, auto=True)
+    trust = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    try:  # the plan's clear() drops unredeemed codes: everything is answered before it
+        with httpx.Client(verify=trust) as http:
+            answers = [
+                posted_answer(http.get(r["consentUrl"])) for r in (crossing, crossed, posted)
+            ]
+        page = call_callback({**answers[1], "code": answers[0]["code"]}, form=True)
+        assert page.status == 200 and "Nothing was linked" in page.text, page.text  # PKCE
+        with ThreadPoolExecutor(2) as pool:
+            twice = list(pool.map(lambda a: call_callback(a, form=True), [answers[2]] * 2))
+    finally:
+        simulator.signin.clear()
+    assert sorted(a.status for a in twice) == [302, 400]
+    onward = next(a for a in twice if a.status == 302).headers["Location"]
+    sign_in_state, consent_state = answers[2]["state"], query_of(onward)["state"]
+    replayed = {"tenant": tenant.id, "admin_consent": "True", "state": sign_in_state}
+    assert call_callback(replayed).status == 400
+    assert call_callback({**answers[2], "state": consent_state}, form=True).status == 200
+    assert not registered(tenant.id)  # a consent state is spent once, whatever it carried
+    statuses = [request_outcome(r["requestId"])["status"] for r in (crossing, crossed, posted)]
+    assert statuses == ["pending", "refused", "refused"]
+
+
 @pytest.mark.parametrize(
     ("outcome", "words"),
     [("cancel", "declined"), ("app_blocked", "not allowed in that tenant")],
@@ -135,6 +171,11 @@ def test_a_consent_without_the_users_permission_links_nothing(connect_env, simul
         f"{RETURN_BASE}/ok\x00",
         f"{RETURN_BASE}/ok\r\nSet-Cookie: x=1",
         f"{RETURN_BASE}/\x1b[2Jok",
+        # C1 controls (NEL), a bidi override, a line separator: control characters too, and
+        # none can go into the Location header that carries the URL (RFC 9110 5.5: ASCII).
+        f"{RETURN_BASE}/ok\x85Set-Cookie: x=1",
+        f"{RETURN_BASE}/\u202eko",
+        f"{RETURN_BASE}/ok\u2028",
     ],
 )
 def test_a_return_url_not_allowed_or_with_control_characters_is_refused(connect_env, bad):

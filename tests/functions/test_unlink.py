@@ -182,3 +182,30 @@ def test_unlink_during_a_delta_run_writes_no_row_and_no_delta_link(
         assert runs[0].status == RunStatus.FAILED and runs[0].errors[-1].code == "lease_lost"
     # An idle round writes nothing at all (it keeps the stored link, core/run_commit.py), so it
     # has nothing the fence could refuse: what the unlink left is all that matters.
+
+
+def test_linked_again_while_a_run_of_before_the_unlink_goes_on_that_run_writes_no_delta_link(
+    app_env, simulator, cli, request
+):
+    """An idle delta run (nothing to write, so no fenced employee write stops it) reads its
+    round while the tenant is unlinked and linked again: its delta link, of before the unlink,
+    must not land on the new link, whose first run is full."""
+    other = linked_tenant(simulator, request, users=12)
+    assert cli("sync", "--tenant", other.id).exit_code == 0
+    simulator.clear_requests()
+    simulator.delta.empty_pages(6)
+    simulator.faults.latency(1000, DELTA_PATH)
+    try:
+        process = start_sync(other.id)
+        wait_for(lambda: any(r.path == DELTA_PATH for r in simulator.requests), process)
+        assert call("unlink_tenant", "DELETE", {"tenantId": other.id}).status == 200
+        assert link(simulator, other.id, other.users[0]["id"]).status == 200
+        assert process.poll() is None  # still reading its round
+        process.communicate(timeout=120)
+    finally:
+        simulator.faults.clear()
+        simulator.delta.clear()
+    state, _ = state_and_runs(app_env, other.id)
+    assert state is None  # linked again, the next run is full
+    run = cli("sync", "--tenant", other.id, "--json")
+    assert run.exit_code == 0 and run.json["mode"] == "full"

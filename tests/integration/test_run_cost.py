@@ -126,7 +126,14 @@ class CrashingBeforeTheSummary(SyncService):
         async def crash(*args: Any, **kwargs: Any) -> None:
             raise RetriableError("storage_unavailable", "the host went away")
 
-        self.run_sync_state.save = crash  # type: ignore[method-assign]
+        run_store = self.run_sync_state.for_lease
+
+        def for_lease(*args: Any) -> Any:  # each run's own store (fenced_state.py)
+            store = run_store(*args)
+            store.save = crash  # type: ignore[method-assign]
+            return store
+
+        self.run_sync_state.for_lease = for_lease  # type: ignore[method-assign]
         return self
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import ssl
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from simulator.signin import GLOBAL_ADMINISTRATOR
 from tests.conftest import CA
@@ -116,6 +118,37 @@ def test_an_admin_of_one_tenant_is_nobody_at_another_tenants_consent(simulator, 
             answers[target] = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert "AADSTS90094" in answers[other]["error_description"]
     assert answers[tenant.id]["admin_consent"] == "True"
+
+
+@pytest.mark.parametrize("forgery", ["template_issuer", "alg_none", "hs256", "unknown_kid"])
+def test_a_planned_forgery_is_the_next_id_token(simulator, app, tenant, forgery):
+    user = tenant.users[0]["id"]
+    with httpx.Client(verify=TRUST) as http:
+        code = signed_in(simulator, app, http, tenant.id, user)
+    simulator.signin.plan(id_token_defect=forgery)
+    token = redeem(simulator, app, code).json()["id_token"]
+    published = httpx.get(
+        f"{simulator.base_url}/{tenant.id}/discovery/v2.0/keys", verify=TRUST
+    ).json()["keys"][0]
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["tid"] == tenant.id and claims["aud"] == app.client_id
+    body, signature = token.rsplit(".", 1)
+    if forgery == "template_issuer":
+        assert claims["iss"] == f"{simulator.base_url}/{{tenantid}}/v2.0"
+        jwt.decode(
+            token, key=jwt.PyJWK(published).key, algorithms=["RS256"], audience=app.client_id
+        )
+    elif forgery == "alg_none":
+        assert header["alg"] == "none" and signature == ""
+    elif forgery == "hs256":
+        pem = jwt.PyJWK(published).key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        mac = hmac.new(pem, body.encode(), hashlib.sha256).digest()
+        assert header["alg"] == "HS256" and signature == b64(mac)
+    else:
+        assert header["alg"] == "RS256" and header["kid"] != published["kid"]
 
 
 @pytest.mark.parametrize("defect", ["audience", "nonce", "issuer", "signature", "expired"])

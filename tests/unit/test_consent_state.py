@@ -113,7 +113,9 @@ def test_the_consent_url_names_the_signed_in_tenant():
     assert url.startswith("https://login.example/t1/v2.0/adminconsent?")
 
 
-@pytest.mark.parametrize("char", ["\x00", "\r", "\n", "\x1b", "\x7f", "\t"])
+@pytest.mark.parametrize(
+    "char", ["\x00", "\r", "\n", "\x1b", "\x7f", "\t", "\x85", "\x9b", "\u202e", "\u2028", " "]
+)
 def test_a_return_url_with_a_control_character_is_refused(char):
     allowed = ("https://dash.example/tenants",)
     assert return_url_allowed("https://dash.example/tenants/ok", allowed)

@@ -8,6 +8,12 @@ Table Storage refuses when that row no longer exists ("Merge Entity": 404 Resour
 Before the unlink's delete, the write lands and is then deleted; after it, it fails. Both ways
 no link outlives the unlink. The home tenant (ENTRA_TENANT_ID) is served without a row and is
 never unlinked: its link is written as before.
+
+The configuration row alone cannot tell the link a run started under from a new one: unlinked
+and linked again while a run of before still reads its round (one with nothing to write meets
+no fenced employee write), the row exists again and that run's link of before would land. So a
+run's store (`for_lease`) also checks, right before the write, that the run still holds its
+lease: the unlink took it over, and a new link takes no lease.
 """
 
 from __future__ import annotations
@@ -20,25 +26,46 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE
 from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.sync_state import SyncStateStore, state_entity
 from sync_core.core.delta import SyncState
-from sync_core.core.ports import LeaseLost
+from sync_core.core.ports import Lease, LeaseLost
 
 
 @storage_boundary
 class LinkedSyncState(SyncStateStore):
-    def __init__(self, service: TableServiceClient, home_tenant: str | None):
+    def __init__(
+        self,
+        service: TableServiceClient,
+        home_tenant: str | None,
+        leases: LeaseStore | None = None,
+        lease: Lease | None = None,
+    ):
         super().__init__(service)
+        self._service = service
         self._configs: TableClient = service.get_table_client(CONFIGS_TABLE)
         self._home = (home_tenant or "").lower()
+        self._leases, self._lease = leases, lease
+
+    def for_lease(self, leases: LeaseStore, lease: Lease | None) -> LinkedSyncState:
+        """The store of one run: its link lands only while `lease` is still the run's."""
+        return LinkedSyncState(self._service, self._home, leases, lease)
 
     async def put(self, tenant_id: str, state: SyncState) -> None:
         operation = ("upsert", state_entity(tenant_id, state), {"mode": UpdateMode.REPLACE})
         await self._submit(tenant_id, [operation])
 
     async def _submit(self, tenant_id: str, operations: list[Any]) -> list[Any]:
-        """Every write of a run here (the link, the summary and its `Writing` mark) carries
-        the guard: a MERGE of the configuration row, refused once an unlink deleted it."""
+        """Every write of a run here (the link, the summary and its `Writing` mark) lands only
+        while the run still holds its lease, and carries the guard: a MERGE of the
+        configuration row, refused once an unlink deleted it."""
+        if self._leases is not None and self._lease is not None:
+            current = await self._leases.get(tenant_id)
+            if current is None or (current.holder, current.token) != (
+                self._lease.holder,
+                self._lease.token,
+            ):
+                raise LeaseLost(f"the lease of tenant {tenant_id} passed on while the run went on")
         if tenant_id == self._home:
             return await super()._submit(tenant_id, operations)
         guard = (
