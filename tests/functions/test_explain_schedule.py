@@ -38,3 +38,9 @@ def test_many_applied_explains_leave_the_last_sync_and_the_schedule_as_they_were
     assert after["lastRun"]["runId"] == synced["runId"]
     assert after["due"] is False and after["nextDueAt"] == before["nextDueAt"]
     assert after["employees"] == before["employees"]
+
+
+def test_a_user_with_a_c1_control_or_a_delete_in_the_path_is_a_400(app_env, tenant):
+    for key in ("ann\x85@contoso.com", "ann\x7f@contoso.com", "ann\u2028@contoso.com"):
+        answer = call("explain_user", "GET", {"tenantId": tenant.id, "user": key})
+        assert (answer.status, answer.error_code) == (400, "invalid_user"), answer.text

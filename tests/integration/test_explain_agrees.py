@@ -70,3 +70,15 @@ def test_the_text_shows_no_terminal_control_characters_from_graph_values(cli, te
     # JSON keeps the values exactly (json.dumps escapes what a terminal would act on).
     document = cli("explain", "--user", user["id"], "--json").json
     assert document["user"]["displayName"] == hostile
+
+
+@pytest.mark.parametrize("key", ["x" * 5000 + "@contoso.com", "ann\x1b[2J@contoso.com"])
+def test_a_user_key_no_user_can_have_is_refused_naming_the_option(cli, tenant, key):
+    """Bad input gets an error naming the field, as the HTTP route answers it (invalid_user),
+    not Graph's refusal of a 20 kB URL blamed on filter.odata."""
+    result = cli("explain", "--user", key, "--json")
+    assert result.exit_code == 1
+    error = result.json["error"]
+    assert error["code"] == "invalid_user", error
+    assert "--user" in error["message"] and "256" in error["message"]
+    assert "\x1b" not in result.stderr
