@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sync_core.adapters.queue import RunMessage, RunQueue
 from sync_core.app.closing import close_abandoned_runs, close_failed
-from sync_core.app.run_history import schedule_history
+from sync_core.app.run_history import joinable, schedule_history
 from sync_core.app.service import SyncService
 from sync_core.core.ports import Lease
 from sync_core.core.report import (
@@ -87,7 +87,7 @@ async def request_run(
     queued with a delay is sent again without one, so pressing Sync Now never means waiting."""
     history = await service.runs.latest(tenant_id, top=5)
     lease = await lease_if_running(service, history)
-    going = first_in_flight(history, lease, now)
+    going = first_in_flight(joinable(history), lease, now)
     if going is not None:
         if waiting_for_its_offset(going, now):
             # The delayed message arrives later, finds the run finished and is ignored.

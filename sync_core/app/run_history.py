@@ -9,6 +9,8 @@ the tenant looks as if it never ran (due at once, no last success, no employee c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.core.report import RunReport, Trigger
 
@@ -27,3 +29,16 @@ async def schedule_history(runs: RunStore, tenant_id: str, top: int) -> list[Run
         if len(history) < size or len(history) - explains >= top or size >= MAX_HISTORY_READ:
             return history
         size = min(MAX_HISTORY_READ, top + explains * 2)
+
+
+def joinable(history: Sequence[RunReport]) -> list[RunReport]:
+    """The runs a Sync Now may join instead of queueing its own: an explain run syncs one user,
+    so a press while it applies is a sync of its own (queued; its worker waits for the lease)."""
+    return [report for report in history if report.trigger != Trigger.EXPLAIN]
+
+
+async def held_by_explain(runs: RunStore, tenant_id: str, holder: str) -> bool:
+    """Whether the lease a worker met is an applied explain's: it ends within seconds and syncs
+    one user, so the worker's run is retried, not closed as superseded by it."""
+    record = await runs.get(tenant_id, holder)
+    return record is not None and record.trigger == Trigger.EXPLAIN

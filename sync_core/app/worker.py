@@ -34,6 +34,7 @@ from sync_core.app.exclusive import (
     TenantBusy,
     sync_exclusively,
 )
+from sync_core.app.run_history import held_by_explain
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus, utc_now
@@ -170,6 +171,8 @@ async def _work(
         log.info("run %s already finished; message ignored", message.run_id)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
+        if await held_by_explain(service.runs, message.tenant_id, busy.holder):
+            raise RunBusy(f"an explain of one user ({busy.holder}) holds the lease") from None
         return await _closed(
             service,
             base,
