@@ -82,3 +82,24 @@ def test_a_user_key_no_user_can_have_is_refused_naming_the_option(cli, tenant, k
     assert error["code"] == "invalid_user", error
     assert "--user" in error["message"] and "256" in error["message"]
     assert "\x1b" not in result.stderr
+
+
+def test_a_removal_explain_allows_alone_says_the_runs_guard_counts_every_removal(
+    cli, tenant, simulator, tmp_path
+):
+    """Explain judges one row; a run's guard counts all its removals together. With two users
+    disabled and maxDeletes 1, the run holds both: explain must not promise "removes the row in
+    the next run" for either, but say the run's limits decide."""
+    assert cli("sync").exit_code == 0
+    first, second = tenant.of_kind("member")[:2]
+    for user in (first, second):
+        simulator.patch_user(tenant.id, user["id"], {"accountEnabled": False})
+    config = {"cleanUp": {"enabled": True, "maxDeletes": 1, "maxDeletePercent": 100}}
+    cli("config", "set", "--file", write_config(tmp_path, config))
+    code, document = explain(cli, "--user", first["id"])
+    assert code == 0 and document["cleanUp"]["removes"] is True
+    detail = document["cleanUp"]["detail"]
+    assert "in the next run" not in detail or "unless" in detail, detail
+    assert "maxDeletes (1)" in detail and "maxDeletePercent (100%)" in detail, detail
+    run = cli("sync", "--json")
+    assert run.exit_code == 3 and run.json["counts"]["deletesHeld"] == 2
