@@ -16,6 +16,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import FINAL_STATUSES, RunProblem, utc_now
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
+from sync_core.surfaces.terminal import terminal_safe
 
 CANCELLED = "cancelled"
 RUNS_HEADER = f"{'run id':<28}{'status':<10}{'mode':<6}{'trigger':<10}{'users read':>11}  changes"
@@ -109,7 +110,9 @@ def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     if getattr(args, "json", False):
         write_stdout(json.dumps(document, ensure_ascii=False))
     else:
-        write_stdout(text)
+        # Graph's values (names, titles) are printed: a control in one must not act on the
+        # terminal (surfaces/terminal.py).
+        write_stdout("\n".join(terminal_safe(line) for line in text.split("\n")))
 
 
 def _render_employees(employees: list[dict[str, Any]], names: list[str]) -> str:

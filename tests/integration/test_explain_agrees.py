@@ -103,3 +103,16 @@ def test_a_removal_explain_allows_alone_says_the_runs_guard_counts_every_removal
     assert "maxDeletes (1)" in detail and "maxDeletePercent (100%)" in detail, detail
     run = cli("sync", "--json")
     assert run.exit_code == 3 and run.json["counts"]["deletesHeld"] == 2
+
+
+def test_the_employees_listing_shows_no_terminal_control_characters(cli, tenant, simulator):
+    """The same for the stored rows `employees` prints: Graph's values, stored as they came."""
+    user = tenant.of_kind("member")[0]
+    simulator.patch_user(
+        tenant.id, user["id"], {"givenName": "Eve\x1b]0;pwned\x07", "surname": "X\x9b2J\u202e"}
+    )
+    assert cli("sync").exit_code == 0
+    shown = cli("employees").stdout
+    assert "Eve\\x1b]0;pwned" in shown
+    for control in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert control not in shown, repr(control)
