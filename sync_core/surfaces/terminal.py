@@ -20,3 +20,15 @@ def terminal_safe(line: str) -> str:
         else ch
         for ch in line
     )
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the controls json.dumps(ensure_ascii=False) leaves raw (C1, DEL, bidi
+    overrides) written as \\u escapes: the same document once parsed, inert on a terminal.
+    They can only stand inside JSON strings, where an escape means the same character."""
+    if text.isprintable():
+        return text
+    return "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" or ch in _BIDI else ch
+        for ch in text
+    )

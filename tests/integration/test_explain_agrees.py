@@ -67,9 +67,11 @@ def test_the_text_shows_no_terminal_control_characters_from_graph_values(cli, te
     for control in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
         assert control not in shown, repr(control)
     assert "Eve\\x1b[2J" in shown
-    # JSON keeps the values exactly (json.dumps escapes what a terminal would act on).
-    document = cli("explain", "--user", user["id"], "--json").json
-    assert document["user"]["displayName"] == hostile
+    # JSON keeps the values exactly, as escapes a terminal shows and does not act on.
+    answer = cli("explain", "--user", user["id"], "--json")
+    assert answer.json["user"]["displayName"] == hostile
+    for control in ("\x1b", "\x07", "\r", "\x9b", "\u202e"):
+        assert control not in answer.stdout, repr(control)
 
 
 @pytest.mark.parametrize("key", ["x" * 5000 + "@contoso.com", "ann\x1b[2J@contoso.com"])
