@@ -22,6 +22,10 @@ SHOWN = ("id", "userPrincipalName", "displayName", "mail", "userType", "accountE
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
+def is_object_id(key: str) -> bool:
+    return _GUID.match(key) is not None
+
+
 class AmbiguousUser(FatalError):
     """A UPN or address that names several users: they are listed, none is chosen."""
 

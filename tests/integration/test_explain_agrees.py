@@ -118,3 +118,22 @@ def test_the_employees_listing_shows_no_terminal_control_characters(cli, tenant,
     assert "Eve\\x1b]0;pwned" in shown
     for control in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert control not in shown, repr(control)
+
+
+def test_a_user_gone_from_entra_whose_row_is_stored_says_so(cli, tenant, simulator, tmp_path):
+    """ "Why is this leaver still in the table?": none found is an answer, but the row stored for
+    that object id is the admin's question; say it is there and what Clean Up does with it."""
+    assert cli("sync").exit_code == 0
+    leaver = tenant.of_kind("member")[0]
+    simulator.remove_user(tenant.id, leaver["id"])
+    result = cli("explain", "--user", leaver["id"], "--json")
+    assert result.exit_code == 1
+    error = result.json["error"]
+    assert error["code"] == "user_not_found"
+    assert "A row is stored for this object id" in error["message"], error
+    assert "clean-up is off" in error["message"]
+    cli("config", "set", "--file", write_config(tmp_path, {"cleanUp": {"enabled": True}}))
+    error = cli("explain", "--user", leaver["id"], "--json").json["error"]
+    assert "the next full run removes it" in error["message"], error
+    report = cli("sync", "--full", "--json").json
+    assert report["counts"]["deleted"] == 1
