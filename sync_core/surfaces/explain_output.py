@@ -64,7 +64,7 @@ def render_explanation(explanation: Explanation) -> str:
     lines.append(f"   => {_address_answer(explanation)}")
     lines += ["", "3. Sync not updating? The row a run stores next to the row stored now:"]
     lines += _row_lines(explanation)
-    lines += [f"   => {_OUTCOMES.get(explanation.outcome, explanation.outcome)}."]
+    lines += [f"   => {_outcome_text(explanation)}."]
     lines += ["", f"Clean Up: {explanation.clean_up.detail}"]
     applied = explanation.applied
     if applied is None:
@@ -73,6 +73,17 @@ def render_explanation(explanation: Explanation) -> str:
         what = _APPLIED.get(applied.outcome, applied.outcome)
         lines += ["", f"Applied as run {applied.run_id} ({applied.status}): {what}."]
     return "\n".join(terminal_safe(line) for line in lines)
+
+
+def _outcome_text(explanation: Explanation) -> str:
+    if explanation.outcome == "unchanged" and explanation.changes:
+        # Equal hashes, different columns: the row was changed in the table itself.
+        return (
+            "a run writes nothing, yet the stored row differs: its SourceHash matches what Entra "
+            "ID holds, and a run rewrites a row only when that changes (was the table edited "
+            "outside the app?); delete the row and the next run stores it afresh"
+        )
+    return _OUTCOMES.get(explanation.outcome, explanation.outcome)
 
 
 def _address_answer(explanation: Explanation) -> str:

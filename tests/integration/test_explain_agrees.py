@@ -137,3 +137,29 @@ def test_a_user_gone_from_entra_whose_row_is_stored_says_so(cli, tenant, simulat
     assert "the next full run removes it" in error["message"], error
     report = cli("sync", "--full", "--json").json
     assert report["counts"]["deleted"] == 1
+
+
+def test_a_row_edited_outside_the_app_is_not_called_current(cli, tenant, app_env):
+    """A row changed in the table (Storage Explorer) keeps its SourceHash, so a run never
+    rewrites it: explain lists the differing column and must not also say "the stored row is
+    current", but why a run leaves it as it is."""
+    from azure.data.tables import TableServiceClient, UpdateMode
+
+    from sync_core.adapters.names import EMPLOYEES_TABLE
+
+    assert cli("sync").exit_code == 0
+    user = tenant.of_kind("member")[0]
+    table = TableServiceClient.from_connection_string(
+        app_env["TABLES_CONNECTION_STRING"]
+    ).get_table_client(EMPLOYEES_TABLE)
+    edited = {"PartitionKey": tenant.id, "RowKey": user["id"], "Title": "Edited by hand"}
+    table.update_entity(edited, mode=UpdateMode.MERGE)
+    code, document = explain(cli, "--user", user["id"])
+    assert code == 0 and document["outcome"] == "unchanged"
+    assert [c["column"] for c in document["changes"]] == ["Title"]
+    text = cli("explain", "--user", user["id"]).stdout
+    assert "Title: Edited by hand ->" in text
+    assert "the stored row is current" not in text
+    assert "SourceHash" in text and "edited outside the app" in text
+    # A run agrees: it writes nothing, the edit stays.
+    assert cli("sync", "--json").json["counts"]["updated"] == 0
