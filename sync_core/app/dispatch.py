@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sync_core.adapters.queue import RunMessage, RunQueue, ShardMessage
 from sync_core.adapters.tables.run_index_rows import TenantRow
 from sync_core.app.closing import close_failed
+from sync_core.app.run_history import joinable
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import (
     adopt_some,
@@ -94,7 +95,7 @@ async def request_run(
     index, _ = await service.runs.index.get(tenant_id)  # its runs in flight: one keyed read
     history = list(index.runs)
     lease = await lease_if_running(service, history)
-    going = first_in_flight(history, lease, now)
+    going = first_in_flight(joinable(history), lease, now)
     if going is not None:
         if waiting_for_its_offset(going, now):
             # The delayed message arrives later, finds the run finished and is ignored.

@@ -27,9 +27,10 @@ from sync_core.app.exclusive import (
 from sync_core.app.explain_judge import Applied, Explanation, judge, shown_row
 from sync_core.app.service import SyncService
 from sync_core.app.user_lookup import SHOWN as _SHOWN
-from sync_core.app.user_lookup import find_user, listed_by_odata
+from sync_core.app.user_lookup import find_user, is_object_id, listed_by_odata
 from sync_core.core.config import TenantConfig
 from sync_core.core.explain import REASON_ODATA
+from sync_core.core.explain_row import jsonable
 from sync_core.core.mapping import Mapper
 from sync_core.core.ports import Lease, LeaseLost
 from sync_core.core.report import (
@@ -60,7 +61,10 @@ async def explain_user(
     config = await service.effective_config(tenant_id)
     directory = await service.open_directory(tenant_id)
     try:
-        user = await find_user(directory, key, _select(config))
+        try:
+            user = await find_user(directory, key, _select(config))
+        except FatalError as missing:
+            raise await _with_stored_row(service, tenant_id, config, key, missing) from None
         listed = await listed_by_odata(directory, user["id"], config.filter.odata, {"id"})
     finally:
         await directory.close()
@@ -70,6 +74,31 @@ async def explain_user(
         return explanation
     applied, after = await _apply(service, tenant_id, config, user, now, listed)
     return replace(explanation, applied=applied, stored_row=shown_row(after))
+
+
+async def _with_stored_row(
+    service: SyncService, tenant_id: str, config: TenantConfig, key: str, error: FatalError
+) -> FatalError:
+    """A user Entra ID no longer has, asked for by object id: the row still stored for it is
+    the admin's question ("why is this leaver still in the table?"), so the answer names it."""
+    if error.code != "user_not_found" or not is_object_id(key.strip()):
+        return error
+    row = await service.employees.row(tenant_id, key.strip().lower())
+    if row is None:
+        return error
+    written = f"Email {row.get('Email')!r}, written {jsonable(row.get('SyncedAt'))} by run "
+    fate = (
+        "Clean Up removes it in the run that sees the deletion: the next full run removes it "
+        "(a delta run too, when the deletion is new)"
+        if config.clean_up.enabled
+        else "clean-up is off (cleanUp.enabled), so it stays until it is turned on"
+    )
+    return FatalError(
+        error.code,
+        f"{error.message} A row is stored for this object id ({written}{row.get('RunId')}): "
+        f"{fate}.",
+        error.fix,
+    )
 
 
 def _select(config: TenantConfig) -> frozenset[str]:

@@ -15,9 +15,15 @@ from sync_core.errors import FatalError
 if TYPE_CHECKING:  # msgraph loads only when a user is read (function_app's cold start)
     from sync_core.adapters.graph import GraphDirectory
 
+# A UPN is at most 113 characters and an address fits in 254: one name, never text.
+MAX_USER_KEY = 256
 MAX_MATCHES = 10  # a UPN or address names one user; more than this is listed as "10 or more"
 SHOWN = ("id", "userPrincipalName", "displayName", "mail", "userType", "accountEnabled")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def is_object_id(key: str) -> bool:
+    return _GUID.match(key) is not None
 
 
 class AmbiguousUser(FatalError):
@@ -41,6 +47,17 @@ async def find_user(directory: GraphDirectory, key: str, select: Iterable[str]) 
     key = key.strip()
     if not key:
         raise FatalError("invalid_user", "--user is empty.", "Give an object id, UPN or address.")
+    if len(key) > MAX_USER_KEY or not key.isprintable():
+        # As the HTTP route refuses it: no user has such a name, and a key of kilobytes would
+        # reach Graph as a URL it refuses, reported as if the tenant's filter were wrong.
+        raise FatalError(
+            "invalid_user",
+            f"--user must be an object id, UPN or email address (1-{MAX_USER_KEY} printable "
+            f"characters); got {len(key)} characters"
+            + ("" if key.isprintable() else " with control characters")
+            + ".",
+            "Give one user's object id, UPN or address.",
+        )
     if _GUID.match(key):
         found = await directory.user(key, select)
         matches = [found] if found is not None else []

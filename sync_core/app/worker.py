@@ -34,6 +34,7 @@ from sync_core.app.exclusive import (
     sync_exclusively,
 )
 from sync_core.app.fan_out import enqueue_shard
+from sync_core.app.run_history import held_by_explain
 from sync_core.app.served_configs import TENANT_DISABLED
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
@@ -186,6 +187,8 @@ async def _work(
         record = await service.runs.get(message.tenant_id, message.run_id)
         if record is not None and record.status in FINAL_STATUSES:
             return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
+        if await held_by_explain(service.runs, message.tenant_id, busy.holder):
+            raise RunBusy(f"an explain of one user ({busy.holder}) holds the lease") from None
         return await _closed(
             service,
             record or _queued(message, now()),

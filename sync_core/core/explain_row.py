@@ -221,4 +221,11 @@ def explain_clean_up(
         )
     if guard is not None and guard.held:
         return CleanUpVerdict(False, f"{why}: Clean Up would remove the row, but {guard.reason}.")
-    return CleanUpVerdict(True, f"{why}: Clean Up removes the row in the next run.")
+    # Judged alone; a run's guard counts all of that run's removals together (plan.py).
+    return CleanUpVerdict(
+        True,
+        f"{why}: Clean Up removes the row in the next run, unless that run's removals together "
+        f"pass maxDeletes ({clean_up.max_deletes}) or maxDeletePercent "
+        f"({clean_up.max_delete_percent:g}%) of the stored employees: then the guard holds them "
+        "all. --apply removes this one row now (the guard judging it alone).",
+    )

@@ -17,7 +17,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, utc_now
 from sync_core.errors import SyncError
 from sync_core.settings import Settings
-from sync_core.surfaces.terminal import terminal_safe
+from sync_core.surfaces.terminal import json_safe, terminal_safe
 
 CANCELLED = "cancelled"
 RUNS_HEADER = f"{'run id':<28}{'status':<10}{'mode':<6}{'trigger':<10}{'users read':>11}  changes"
@@ -126,8 +126,10 @@ async def close_interrupted(service: SyncService, tenant_id: str, run_id: str) -
 
 def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     if getattr(args, "json", False):
-        write_stdout(json.dumps(document, ensure_ascii=False))
+        write_stdout(json_safe(json.dumps(document, ensure_ascii=False)))
     else:
+        # Graph's values (names, titles) are printed: a control in one must not act on the
+        # terminal (surfaces/terminal.py).
         write_stdout(terminal_safe(text))
 
 

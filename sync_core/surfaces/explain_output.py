@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import unicodedata
 from typing import Any
 
 from sync_core.app.exclusive import TenantBusy
@@ -18,6 +17,7 @@ from sync_core.app.user_lookup import AmbiguousUser
 from sync_core.core.report import RunStatus
 from sync_core.errors import FatalError
 from sync_core.surfaces.cli_output import emit, write_stdout
+from sync_core.surfaces.terminal import terminal_safe
 
 _OUTCOMES = {
     "created": "a run adds the row",
@@ -64,7 +64,7 @@ def render_explanation(explanation: Explanation) -> str:
     lines.append(f"   => {_address_answer(explanation)}")
     lines += ["", "3. Sync not updating? The row a run stores next to the row stored now:"]
     lines += _row_lines(explanation)
-    lines += [f"   => {_OUTCOMES.get(explanation.outcome, explanation.outcome)}."]
+    lines += [f"   => {_outcome_text(explanation)}."]
     lines += ["", f"Clean Up: {explanation.clean_up.detail}"]
     applied = explanation.applied
     if applied is None:
@@ -75,22 +75,15 @@ def render_explanation(explanation: Explanation) -> str:
     return "\n".join(terminal_safe(line) for line in lines)
 
 
-# Bidirectional overrides and isolates reorder what follows them on screen (Trojan Source,
-# CVE-2021-42574); with the C0/C1 controls (ESC sequences clear or retitle a terminal) they
-# come from directory values an admin does not control, so the text shows them escaped.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def terminal_safe(line: str) -> str:
-    """`line` with every control character shown as its escape (`\\x1b`), nothing acted on."""
-    if line.isprintable():
-        return line
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(ch) == "Cc" or ch in _BIDI
-        else ch
-        for ch in line
-    )
+def _outcome_text(explanation: Explanation) -> str:
+    if explanation.outcome == "unchanged" and explanation.changes:
+        # Equal hashes, different columns: the row was changed in the table itself.
+        return (
+            "a run writes nothing, yet the stored row differs: its SourceHash matches what Entra "
+            "ID holds, and a run rewrites a row only when that changes (was the table edited "
+            "outside the app?); delete the row and the next run stores it afresh"
+        )
+    return _OUTCOMES.get(explanation.outcome, explanation.outcome)
 
 
 def _address_answer(explanation: Explanation) -> str:

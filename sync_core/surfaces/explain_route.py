@@ -9,7 +9,7 @@ from sync_core.app.dispatch import tenant_enabled
 from sync_core.app.exclusive import TenantBusy
 from sync_core.app.explain import explain_user
 from sync_core.app.service import SyncService
-from sync_core.app.user_lookup import AmbiguousUser
+from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
 from sync_core.errors import FatalError
 from sync_core.settings import load_settings
@@ -26,13 +26,11 @@ from sync_core.surfaces.api import (
 )
 from sync_core.surfaces.explain_output import busy_error
 
-MAX_USER_KEY = 256  # a UPN is at most 113 characters, an address 320 at most: one name, not text
-
 
 async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     tenant = tenant_param(request)
     key = (request.route_params.get("user") or "").strip()
-    if not key or len(key) > MAX_USER_KEY or any(ch < " " for ch in key):
+    if not key or len(key) > MAX_USER_KEY or not key.isprintable():
         raise ApiError(
             400,
             "invalid_user",

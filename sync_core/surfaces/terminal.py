@@ -30,3 +30,12 @@ def _shown(char: str) -> str:
     if char in _BIDI:
         return f"\\u{code:04x}"
     return char
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the controls json.dumps(ensure_ascii=False) leaves raw (C1, DEL, bidi
+    controls) written as \\u escapes: the same document once parsed, inert on a terminal.
+    They can only stand inside JSON strings, where an escape means the same character."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(f"\\u{ord(c):04x}" if _shown(c) != c else c for c in text)
