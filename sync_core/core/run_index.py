@@ -64,7 +64,8 @@ def claimed(index: RunIndex, lease: Lease | None, report: RunReport, now: dateti
     """The index with `report` (queued) as the tenant's one run in flight; RunPending with the
     run that already is. Written on the ETag read, this is what lets one of two requests that
     race (two presses, a press and a tick) win."""
-    going = first_in_flight(index.runs, lease, now)
+    # An applied explain syncs one user: a run queued beside it waits for the lease.
+    going = first_in_flight([r for r in index.runs if r.trigger != Trigger.EXPLAIN], lease, now)
     if going is not None:
         raise RunPending(going.run_id)
     return with_run(index, report)
