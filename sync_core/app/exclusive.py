@@ -18,6 +18,7 @@ from typing import Any
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.app.closing import close_failed
 from sync_core.app.dispatch import close_abandoned_runs
+from sync_core.app.lease_holder import HolderOver, holder_is_over
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.ports import Lease, LeaseLost
@@ -34,12 +35,13 @@ LEASE_LOST = "lease_lost"
 
 
 class TenantBusy(Exception):
-    """Another run holds the tenant's lease."""
+    """Another run holds the tenant's lease (until `expires_at`, unless it renews it)."""
 
-    def __init__(self, tenant_id: str, holder: str):
+    def __init__(self, tenant_id: str, holder: str, expires_at: datetime | None = None):
         super().__init__(f"run {holder} of tenant {tenant_id} is in progress")
         self.tenant_id = tenant_id
         self.holder = holder
+        self.expires_at = expires_at
 
 
 class RunBusy(Exception):
@@ -71,7 +73,9 @@ async def sync_exclusively(
     run_id = request.run_id or new_run_id(now())
     if request.run_id is None:
         request = dataclasses.replace(request, run_id=run_id)
-    lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl)
+    lease = await acquire_lease(
+        service.leases, request.tenant_id, run_id, now(), ttl, holder_over=holder_is_over(service)
+    )
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
     try:
         # Looked at again under the lease: a redelivered message may have been run to the end
@@ -115,9 +119,15 @@ async def _close_dead_runs(
 
 
 async def acquire_lease(
-    leases: LeaseStore, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+    leases: LeaseStore,
+    tenant_id: str,
+    run_id: str,
+    now: datetime,
+    ttl: timedelta,
+    holder_over: HolderOver | None = None,
 ) -> Lease:
-    """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it."""
+    """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it. A holder that
+    `holder_over` says is over (lease_holder.py) is taken over at once."""
     for _ in range(2):
         lease = await leases.acquire(tenant_id, run_id, now, ttl)
         if lease is not None:
@@ -130,7 +140,12 @@ async def acquire_lease(
                 f"an earlier attempt of run {run_id} holds the lease of tenant {tenant_id} "
                 f"until {holder.expires_at.isoformat()}; retrying later"
             )
-        raise TenantBusy(tenant_id, holder.holder)
+        if holder_over is not None and await holder_over(holder):
+            taken = await leases.take_over(holder, run_id, now, ttl)
+            if taken is not None:
+                return taken
+            continue  # someone else changed it first: look again
+        raise TenantBusy(tenant_id, holder.holder, holder.expires_at)
     raise RunBusy(f"the lease of tenant {tenant_id} keeps changing hands; retrying later")
 
 

@@ -17,6 +17,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import LEASES_TABLE
 from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.tables.lease_process import this_process
 from sync_core.core.ports import Lease, LeaseLost
 
 
@@ -43,6 +44,14 @@ class LeaseStore:
             entity.metadata["etag"] or "",
             entity.get("Token") or "",
         )
+
+    async def holder_process(self, tenant_id: str) -> str | None:
+        """The process that last wrote the row ("host:pid"), if it says."""
+        try:
+            entity = await self._table.get_entity(self._partition, tenant_id, select=["Process"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Process") or None
 
     async def acquire(
         self, tenant_id: str, holder: str, now: datetime, ttl: timedelta
@@ -116,4 +125,5 @@ class LeaseStore:
             "Holder": holder,
             "ExpiresAt": expires_at,
             "Token": token,
+            "Process": this_process(),  # who wrote it: lease_process.process_gone reads it
         }
