@@ -62,6 +62,14 @@ param syncIntervalMaxHours string = '0.25'
 @description('How often each tenant gets a full, reconciling run between delta runs, in hours.')
 param syncReconcileHours string = '24'
 
+@description('Email address the alert rules notify (a tenant failing, no success for 24 h, deletions held, a credential expiring); empty: alerts show in the portal only.')
+param alertEmail string = ''
+
+@description('Runs of a tenant that must fail in a row before the failing alert fires.')
+@minValue(1)
+@maxValue(20)
+param alertFailuresInARow int = 3
+
 @description('Days a deleted vault stays recoverable; purge protection keeps its name taken until then.')
 @minValue(7)
 @maxValue(90)
@@ -127,6 +135,20 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    actionGroupName: 'ag-${resourceToken}'
+    namePrefix: 'alert-${resourceToken}'
+    alertEmail: alertEmail
+    failuresInARow: alertFailuresInARow
   }
 }
 

@@ -102,7 +102,7 @@ def test_a_port_in_use_is_one_plain_line(app_env):
         busy.bind(("localhost", 0))
         busy.listen()
         process = _devserver(busy.getsockname()[1])
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "Traceback" not in stderr, stderr
     (line,) = stderr.strip().splitlines()
