@@ -103,7 +103,11 @@ def _background(
         if timer:
             tasks.append(asyncio.create_task(run_timer(environ, stop, spread)))
         yield
+        # Ctrl-C stops a run in progress too: its lease is released on the way out and its
+        # record closed as abandoned by the next run, as after a stopped function host.
         stop.set()
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     return context
