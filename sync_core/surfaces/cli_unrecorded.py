@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync_core.app.exclusive import LEASE_TTL, TenantBusy
+from sync_core.core.report import utc_now
 from sync_core.core.unrecorded import report_of
 from sync_core.errors import FatalError, SyncError
 from sync_core.surfaces.cli_output import write_stdout
@@ -18,7 +19,8 @@ from sync_core.surfaces.cli_output import write_stdout
 def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) -> int:
     """Exit 1 with the run id, the error and (with --json) the report as far as the run got."""
     report = report_of(failure)
-    ttl = int(LEASE_TTL.total_seconds() // 60)
+    # Renewed at most a minute ago, the lease lapses within a TTL from now: an upper bound.
+    lapses = _iso(utc_now() + LEASE_TTL)
     what = (
         f"Run {run_id} stopped: {failure.message} Its end could not be stored, so its record "
         "still says `running`"
@@ -28,7 +30,7 @@ def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) 
     )
     message = (
         f"{what}: the next sync on this machine takes over its lease at once and closes it "
-        f"(from another machine, once the lease lapses within {ttl} minutes)."
+        f"(from another machine, once the lease lapses, by {lapses} at the latest)."
     )
     print(f"error [{failure.code}]: {message}", file=sys.stderr)
     if failure.fix:
@@ -39,6 +41,7 @@ def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) 
             "message": message,
             "fix": failure.fix,
             "runId": run_id,
+            "leaseLapsesBy": lapses,
         }
         document = {"error": error, "report": report.to_json() if report else None}
         write_stdout(json.dumps(document, ensure_ascii=False))
@@ -52,7 +55,7 @@ def busy_error(busy: TenantBusy, now: datetime) -> FatalError:
         at = busy.expires_at.astimezone(UTC)
         seconds = max(0, int((at - now).total_seconds()))
         until = (
-            f" Its lease runs until {at.isoformat(timespec='seconds').replace('+00:00', 'Z')} "
+            f" Its lease runs until {_iso(at)} "
             f"(in {seconds} s) and is renewed every minute while that run is alive."
         )
     return FatalError(
@@ -61,3 +64,7 @@ def busy_error(busy: TenantBusy, now: datetime) -> FatalError:
         "Wait for it to finish (`runs` shows it), then sync again. If that run's process was "
         "stopped on another machine, its lease lapses at the time above and the next sync runs.",
     )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

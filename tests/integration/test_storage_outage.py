@@ -94,7 +94,9 @@ def test_storage_stopped_mid_run_names_the_run_and_the_next_sync_takes_over(
     document = json.loads(stdout)
     assert document["error"]["code"] == "storage_unreachable"
     assert document["error"]["runId"] == run_id
+    assert document["error"]["leaseLapsesBy"].endswith("Z")
     assert run_id in stderr and "takes over its lease" in stderr
+    assert "the lease lapses, by 20" in stderr  # when, at the latest, elsewhere
     report = document["report"]
     assert report["runId"] == run_id and report["status"] == "failed"
     assert report["errors"][-1]["code"] == "storage_unreachable"
