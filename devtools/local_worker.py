@@ -44,12 +44,17 @@ async def work_queue(environ: Mapping[str, str], stop: asyncio.Event, poll: floa
     if not connection:
         log.warning("not working the sync-requests queue: TABLES_CONNECTION_STRING (Azurite) unset")
         return
+    # A short retry: the poll itself is the retry, and the SDK's default (15 s, then longer)
+    # would leave Sync Now waiting a minute after Azurite comes back.
+    # (The storage SDK's ExponentialRetry takes these from the client's keywords.)
+    retry = {"retry_total": 1, "initial_backoff": 1, "increment_base": 1}
     async with QueueClient.from_connection_string(
-        connection, SYNC_QUEUE, message_decode_policy=TextBase64DecodePolicy()
+        connection, SYNC_QUEUE, message_decode_policy=TextBase64DecodePolicy(), **retry
     ) as queue:
         with contextlib.suppress(ResourceExistsError):
             await queue.create_queue()
         log.info("working the sync-requests queue in Azurite")
+        down = False  # said once per outage, not at every poll
         while not stop.is_set():
             try:
                 batch = [
@@ -65,12 +70,29 @@ async def work_queue(environ: Mapping[str, str], stop: asyncio.Event, poll: floa
                     await queue.create_queue()
                 batch = []
             except Exception as error:  # noqa: BLE001 - Azurite stopped: say so, keep polling
-                log.warning("cannot read the sync-requests queue: %s", type(error).__name__)
-                batch = []
-            await asyncio.gather(*(_work_one(environ, queue, message) for message in batch))
+                if not down:
+                    log.warning(
+                        "cannot read the sync-requests queue (%s); retrying until Azurite is back",
+                        type(error).__name__,
+                    )
+                down, batch = True, []
+            else:
+                if down:
+                    log.info("reading the sync-requests queue again")
+                down = False
+            await asyncio.gather(*(_guarded(environ, queue, message) for message in batch))
             if not batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll)
+
+
+async def _guarded(environ: Mapping[str, str], queue: QueueClient, message: Any) -> None:
+    """One message; whatever fails here (storage gone while deleting it) leaves the message to
+    come back after its hold, and the loop goes on."""
+    try:
+        await _work_one(environ, queue, message)
+    except Exception as error:  # noqa: BLE001 - the message reappears after HOLD
+        log.warning("sync request left for later: %s", getattr(error, "message", repr(error)))
 
 
 async def _work_one(environ: Mapping[str, str], queue: QueueClient, message: Any) -> None:
