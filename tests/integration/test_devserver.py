@@ -17,14 +17,37 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.azurite import Azurite, start_azurite
 from devtools.devserver import DevServer
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def own_azurite() -> Iterator[Azurite]:
+    """An Azurite of these tests' own: the session's queue holds messages other tests sent and
+    nobody worked, which a dev server here would work first."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
 @pytest.fixture
-def worked(app_env) -> Iterator[str]:
+def env(simulator, tenant, own_azurite, monkeypatch) -> dict[str, str]:
+    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    values = {
+        **simulator.environment(tenant.id),
+        "TABLES_CONNECTION_STRING": own_azurite.connection_string,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def worked(env) -> Iterator[str]:
     server = DevServer(dict(os.environ), work_queue=True)
     yield server.start()
     server.stop()
@@ -49,7 +72,7 @@ def test_sync_now_runs_to_succeeded(worked, tenant):
     assert run["counts"]["created"] > 0
 
 
-def test_the_timer_tick_enqueues_and_the_queue_runs_it(app_env, tenant, monkeypatch):
+def test_the_timer_tick_enqueues_and_the_queue_runs_it(env, tenant, monkeypatch):
     monkeypatch.setenv("SYNC_SCHEDULE", "*/2 * * * * *")  # every 2 s: the test needs no wait
     server = DevServer(dict(os.environ), work_queue=True, timer=True, spread=timedelta(0))
     base = server.start()
@@ -97,7 +120,7 @@ def _devserver(port: int, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def test_a_port_in_use_is_one_plain_line(app_env):
+def test_a_port_in_use_is_one_plain_line(env):
     with socket.socket() as busy:
         busy.bind(("localhost", 0))
         busy.listen()
@@ -110,7 +133,7 @@ def test_a_port_in_use_is_one_plain_line(app_env):
 
 
 @pytest.mark.timeout(180)
-def test_the_logs_are_the_apps_messages_without_sdk_dumps(app_env, tenant):
+def test_the_logs_are_the_apps_messages_without_sdk_dumps(env, tenant):
     port = _free_port()
     process = _devserver(port)
     try:

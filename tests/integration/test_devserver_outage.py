@@ -17,7 +17,7 @@ from devtools.devserver import DevServer
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_the_queue_worker_waits_out_a_stopped_azurite(
     simulator, tenant, monkeypatch, tmp_path: Path, caplog
 ):
@@ -35,7 +35,7 @@ def test_the_queue_worker_waits_out_a_stopped_azurite(
     try:
         with caplog.at_level(logging.WARNING, logger="devtools.devserver"):
             storage[0].stop()
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 180
             while "cannot read the sync-requests queue" not in caplog.text:
                 assert time.monotonic() < deadline, caplog.text
                 time.sleep(0.2)
@@ -45,7 +45,7 @@ def test_the_queue_worker_waits_out_a_stopped_azurite(
         with httpx.Client(timeout=60) as http:
             answer = http.post(f"{base}/api/sync", json={"tenantId": tenant.id})
             assert answer.status_code == 202, answer.text
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 180
             while (run := http.get(answer.json()["statusUrl"]).json())["status"] not in (
                 "succeeded", "failed", "held",
             ):  # fmt: skip

@@ -18,6 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from devtools.azurite import start_azurite
 from devtools.devserver import DevServer
 
 pytestmark = pytest.mark.integration
@@ -61,10 +62,21 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 @pytest.fixture
-def dev_server(app_env) -> Iterator[str]:
+def dev_server(simulator, tenant, monkeypatch) -> Iterator[str]:
+    # Its own Azurite: the session's queue holds messages other tests sent and nobody worked.
+    storage = start_azurite()
+    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        **simulator.environment(tenant.id),
+        "TABLES_CONNECTION_STRING": storage.connection_string,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     server = DevServer(dict(os.environ), work_queue=True)
     yield server.start()
     server.stop()
+    storage.stop()
 
 
 @pytest.mark.timeout(240)
