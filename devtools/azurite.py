@@ -25,6 +25,7 @@ class Azurite:
     table_port: int
     queue_port: int
     blob_port: int
+    location: Path | None = None  # where its data is kept; None: in memory
 
     @property
     def connection_string(self) -> str:
@@ -58,14 +59,23 @@ def azurite_binary() -> str:
     )
 
 
-def start_azurite(startup_timeout: float = 30.0) -> Azurite:
-    table_port, queue_port, blob_port = _free_ports(3)
+def start_azurite(
+    startup_timeout: float = 30.0,
+    *,
+    location: Path | None = None,
+    ports: tuple[int, int, int] | None = None,
+) -> Azurite:
+    """In memory by default; with `location`, its data is kept on disk there, so an instance
+    stopped and started again on the same `ports` (table, queue, blob) still has it (the
+    chaos tests stop storage mid-run and bring it back)."""
+    table_port, queue_port, blob_port = ports or _free_ports(3)
     # A file, not a pipe: a pipe nobody reads would block Azurite once it filled up.
     log_path = Path(tempfile.mkstemp(prefix="azurite-", suffix=".log")[1])
+    storage = ["--location", str(location)] if location else ["--inMemoryPersistence"]
     process = subprocess.Popen(
         [
             azurite_binary(),
-            "--inMemoryPersistence",
+            *storage,
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",
@@ -86,7 +96,7 @@ def start_azurite(startup_timeout: float = 30.0) -> Azurite:
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
-    azurite = Azurite(process, log_path, table_port, queue_port, blob_port)
+    azurite = Azurite(process, log_path, table_port, queue_port, blob_port, location)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

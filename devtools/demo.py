@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         _step("Second sync: only the change is written", env, "sync")
         _step("The Employees table (first rows)", env, "employees", head=12)
         if args.keep:
+            # The dev server's callback, registered as a redirect URI of the demo's app, so
+            # that the README's linking walkthrough works on the first try.
+            for host in ("localhost", "127.0.0.1"):
+                simulator.add_redirect_uri(env["ENTRA_CLIENT_ID"], _dev_callback(host))
             _keep_running(workdir, {name: env[name] for name in _cli_environment(simulator)})
         else:
             print(
@@ -81,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         simulator.stop()
         azurite.stop()
     return 0
+
+
+DEV_SERVER_PORT = 7071  # devtools.devserver's default
+
+
+def _dev_callback(host: str) -> str:
+    return f"http://{host}:{DEV_SERVER_PORT}/api/connect/callback"
 
 
 def _cli_environment(simulator: object) -> list[str]:
@@ -101,6 +112,12 @@ def _keep_running(workdir: Path, env: dict[str, str]) -> None:
         f"  {ROOT}/bin/sync-core runs\n"
         f"  {ROOT}/bin/sync-core employees --json | head -c 600\n"
         f"  {ROOT}/bin/sync-core config show\n\n"
+        "In that shell, link a tenant and press Sync Now through the development server (it "
+        "works the queue; the README's walkthrough):\n\n"
+        f"  (cd {ROOT} && .venv/bin/python -m devtools.devserver --port {DEV_SERVER_PORT} &)\n"
+        f"  curl -s -X POST http://localhost:{DEV_SERVER_PORT}/api/connect -d '{{}}'"
+        "   # open its consentUrl in a browser\n"
+        f"  (redirect URI registered: {_dev_callback('localhost')})\n\n"
         f"The environment ({env_file}):\n"
         + "".join(f"  {name}={value}\n" for name, value in env.items())
         + "\nPress Ctrl-C here to stop them.",

@@ -64,6 +64,13 @@ param syncReconcileHours string = '24'
 
 @description('How long run records are kept, in days; a held or failed run stays until a later run succeeded.')
 param runRetentionDays string = '90'
+@description('Email address the alert rules notify (a tenant failing, no success for 24 h, deletions held, a credential expiring); empty: alerts show in the portal only.')
+param alertEmail string = ''
+
+@description('Runs of a tenant that must fail in a row before the failing alert fires.')
+@minValue(1)
+@maxValue(20)
+param alertFailuresInARow int = 3
 
 @description('Days a deleted vault stays recoverable; purge protection keeps its name taken until then.')
 @minValue(7)
@@ -130,6 +137,20 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    actionGroupName: 'ag-${resourceToken}'
+    namePrefix: 'alert-${resourceToken}'
+    alertEmail: alertEmail
+    failuresInARow: alertFailuresInARow
   }
 }
 

@@ -49,3 +49,4 @@ resource identityMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-
 // Not a secret: with local auth disabled the instrumentation key inside it authorises nothing;
 // APPLICATIONINSIGHTS_AUTHENTICATION_STRING makes the app sign in with its identity.
 output connectionString string = appInsights.properties.ConnectionString
+output appInsightsId string = appInsights.id

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from azure.core.exceptions import HttpResponseError
+
 from sync_core.adapters.errors import classify_token_error
 from sync_core.errors import FatalError, SyncError
 
@@ -81,3 +83,20 @@ def classify_credential_error(error: BaseException, kind: str) -> SyncError:
             _CERT_FIX,
         )
     return classify_token_error(error)
+
+
+def vault_token_rejected(error: BaseException, vault_url: str) -> SyncError | None:
+    """Key Vault answered 401 to the token the app's identity got: the identity worked, the vault
+    refused its token (azure-keyvault's challenge policy already asked for a new token and sent
+    it once more). The vault's own words (AKV100xx) say why; None for any other failure, such as
+    no identity getting a token at all (azure-identity raises without an HTTP response)."""
+    if not isinstance(error, HttpResponseError) or error.status_code != 401:
+        return None
+    said = getattr(getattr(error, "error", None), "message", None) or error.reason or "Unauthorized"
+    return FatalError(
+        "key_vault_token_rejected",
+        f"Key Vault {vault_url} refused the token the app's identity got (HTTP 401: {said}).",
+        "An expired token usually means this machine's clock is wrong (compare it with an "
+        "internet time source); an invalid issuer or audience, that the vault belongs to another "
+        "tenant than the identity or KEY_VAULT_URL names another cloud's vault.",
+    )

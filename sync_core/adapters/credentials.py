@@ -30,7 +30,7 @@ from azure.identity.aio import (
 )
 from azure.keyvault.secrets.aio import SecretClient
 
-from sync_core.adapters.credential_errors import classify_credential_error
+from sync_core.adapters.credential_errors import classify_credential_error, vault_token_rejected
 from sync_core.adapters.errors import classify_token_error, classify_vault_error
 from sync_core.errors import FatalError, SyncError
 from sync_core.settings import Settings
@@ -105,7 +105,8 @@ async def _vault_secret(settings: Settings, name: str) -> tuple[str, datetime | 
         async with SecretClient(settings.key_vault_url, identity) as client:
             secret = await client.get_secret(name)
     except Exception as error:  # noqa: BLE001 - every vault failure is classified for the admin
-        raise classify_vault_error(error, settings.key_vault_url, name) from None
+        url = settings.key_vault_url
+        raise (vault_token_rejected(error, url) or classify_vault_error(error, url, name)) from None
     finally:
         await identity.close()
     if not secret.value:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sync_core.adapters.tables.leases import Beside, LeaseStore
 from sync_core.app.closing import close_abandoned_runs, close_failed
+from sync_core.app.lease_holder import HolderOver, holder_is_over
 from sync_core.app.leased_run import IdleEnding, RunningMark
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
@@ -34,12 +35,13 @@ LEASE_LOST = "lease_lost"
 
 
 class TenantBusy(Exception):
-    """Another run holds the tenant's lease."""
+    """Another run holds the tenant's lease (until `expires_at`, unless it renews it)."""
 
-    def __init__(self, tenant_id: str, holder: str):
+    def __init__(self, tenant_id: str, holder: str, expires_at: datetime | None = None):
         super().__init__(f"run {holder} of tenant {tenant_id} is in progress")
         self.tenant_id = tenant_id
         self.holder = holder
+        self.expires_at = expires_at
 
 
 class RunBusy(Exception):
@@ -72,7 +74,15 @@ async def sync_exclusively(
     if request.run_id is None:
         request = dataclasses.replace(request, run_id=run_id)
     mark = RunningMark(run_id, now())
-    lease = await acquire_lease(service.leases, request.tenant_id, run_id, now(), ttl, mark)
+    lease = await acquire_lease(
+        service.leases,
+        request.tenant_id,
+        run_id,
+        now(),
+        ttl,
+        mark,
+        holder_over=holder_is_over(service),
+    )
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
     leased = service.runs.leased(run_id, marked=mark.marked)
     ending: RunReport | None = None
@@ -151,8 +161,10 @@ async def acquire_lease(
     now: datetime,
     ttl: timedelta,
     beside: Beside | None = None,
+    holder_over: HolderOver | None = None,
 ) -> Lease:
-    """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it."""
+    """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it. A holder that
+    `holder_over` says is over (lease_holder.py) is taken over at once."""
     for _ in range(2):
         lease = await leases.acquire(tenant_id, run_id, now, ttl, beside)
         if lease is not None:
@@ -165,7 +177,12 @@ async def acquire_lease(
                 f"an earlier attempt of run {run_id} holds the lease of tenant {tenant_id} "
                 f"until {holder.expires_at.isoformat()}; retrying later"
             )
-        raise TenantBusy(tenant_id, holder.holder)
+        if holder_over is not None and await holder_over(holder):
+            taken = await leases.take_over(holder, run_id, now, ttl)
+            if taken is not None:
+                return taken
+            continue  # someone else changed it first: look again
+        raise TenantBusy(tenant_id, holder.holder, holder.expires_at)
     raise RunBusy(f"the lease of tenant {tenant_id} keeps changing hands; retrying later")
 
 

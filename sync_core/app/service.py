@@ -6,6 +6,7 @@ starts it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -30,6 +31,7 @@ from sync_core.core.credential_expiry import expiry_warning
 from sync_core.core.engine import RunRequest, run_sync
 from sync_core.core.ports import ConfigSource, Lease, Ports
 from sync_core.core.report import RunReport, utc_now
+from sync_core.core.run_log import log_event
 from sync_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,8 +53,20 @@ def open_directory(settings: Settings, tenant_id: str, app: AppCredential) -> Gr
 
     credential = entra_credential(settings, tenant_id, app)
     directory = GraphDirectory(credential, settings.graph_base_url, owns_credential=True)
-    warning = expiry_warning(app.described, app.expires_on, utc_now())
+    now = utc_now()
+    warning = expiry_warning(app.described, app.expires_on, now)
     directory.stats.credential_warnings = (warning,) if warning else ()
+    if warning and app.expires_on is not None:
+        # The alert rule "credential expiring" reads this line (infra/modules/alerts.bicep).
+        log_event(
+            "credential expiring",
+            level=logging.WARNING,
+            event="credential_expiring",
+            tenantId=tenant_id,
+            credential=app.described,  # its name in Key Vault, never its value
+            expiresOn=app.expires_on.isoformat(),
+            daysLeft=(app.expires_on - now).days,
+        )
     return directory
 
 

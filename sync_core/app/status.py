@@ -8,6 +8,7 @@ from typing import Any
 from sync_core.app.dispatch import served_tenants
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import schedule_of
+from sync_core.core.health import tenant_health
 from sync_core.core.report import RunReport
 from sync_core.core.run_index import RECENT_RUNS, RunIndex
 from sync_core.core.schedule import TenantSchedule
@@ -56,6 +57,7 @@ def tenant_status_json(
         "due": enabled and plan.due,
         "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
         "employees": success.counts.employees if success else None,
+        "health": tenant_health(plan.last_run, success, plan.consecutive_failures),
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 
 EXPIRY_WARNING = timedelta(days=30)
 
@@ -20,3 +22,17 @@ def expiry_warning(what: str, expires_on: datetime | None, now: datetime) -> str
         f"{what} expires on {day} (in {days} day(s)): renew it and update the app "
         "registration before then, or syncs will stop."
     )
+
+
+# What expiry_warning writes: "... expires on 2027-01-31 (in 12 day(s)) ..." or "... expired on
+# 2027-01-31: ...". Read back by core/health.py from a run report's warnings.
+_WARNING_DATE = re.compile(r" expire[sd] on (\d{4}-\d{2}-\d{2})\b")
+
+
+def expiry_in_warnings(warnings: Iterable[str]) -> date | None:
+    """The expiry date of the first credential warning expiry_warning wrote, if any."""
+    for warning in warnings:
+        found = _WARNING_DATE.search(warning)
+        if found:
+            return date.fromisoformat(found.group(1))
+    return None

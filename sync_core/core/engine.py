@@ -60,6 +60,7 @@ from sync_core.core.run_notes import (
 )
 from sync_core.core.shared_addresses import count_stored_holders
 from sync_core.core.summary import StoredSummary
+from sync_core.core.unrecorded import with_report
 from sync_core.errors import FatalError, SyncError
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
@@ -102,7 +103,11 @@ async def run_sync(
     run = _Run(request, report.run_id, ports, now)
     status, errors = await run.attempt()
     final = replace(report, status=status, finished_at=now(), errors=tuple(errors), **run.result())
-    await ports.runs.save(final)
+    try:
+        await ports.runs.save(final)
+    except SyncError as error:  # storage gone: the record stays `running`, the caller says so
+        log_run_finished(final, recorded=False)
+        raise with_report(error, final) from None
     log_run_finished(final)
     return final
 

@@ -33,7 +33,7 @@ from sync_core.core.report import (
     render_text,
     utc_now,
 )
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import SyncError
 from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from sync_core.surfaces.cli_output import (
     CANCELLED,
@@ -44,6 +44,7 @@ from sync_core.surfaces.cli_output import (
     show_runs,
     write_stdout,
 )
+from sync_core.surfaces.cli_unrecorded import busy_error, run_not_recorded
 from sync_core.surfaces.explain_output import explain_command
 from sync_core.surfaces.terminal import terminal_safe
 
@@ -322,11 +323,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
                 closed = await close_interrupted(service, tenant_id, request.run_id)
                 raise Interrupted(request.run_id, closed) from None
             except TenantBusy as busy:
-                raise FatalError(
-                    "tenant_busy",
-                    f"Another run of this tenant ({busy.holder}) is in progress.",
-                    "Wait for it to finish (`runs` shows it), then sync again.",
-                ) from None
+                raise busy_error(busy, utc_now()) from None
+            except SyncError as failure:  # storage failed under the run: name it, show it
+                return run_not_recorded(args, request.run_id or "", failure)
             emit(args, report.to_json(), render_text(report))
             if report.status == RunStatus.FAILED and report.errors[0].code == "invalid_config":
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one

@@ -24,6 +24,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import LEASES_TABLE
 from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.tables.lease_process import this_process
 from sync_core.core.ports import Lease, LeaseLost
 
 FREE: dict[str, Any] = {"Holder": "", "Token": ""}
@@ -67,6 +68,14 @@ class LeaseStore:
         except ResourceNotFoundError:
             return None
         return lease_of(entity)
+
+    async def holder_process(self, tenant_id: str) -> str | None:
+        """The process that last wrote the row ("host:pid"), if it says."""
+        try:
+            entity = await self._table.get_entity(self._partition, tenant_id, select=["Process"])
+        except ResourceNotFoundError:
+            return None
+        return entity.get("Process") or None
 
     async def acquire(
         self,
@@ -190,4 +199,5 @@ class LeaseStore:
             "Holder": holder,
             "ExpiresAt": expires_at,
             "Token": token,
+            "Process": this_process(),  # who wrote it: lease_process.process_gone reads it
         }

@@ -1,0 +1,78 @@
+"""`scripts/demo.sh --keep` (devtools.demo --keep) registers the development server's callback
+as a redirect URI of the demo's app, so the README's linking walkthrough works the first time:
+the consent URL the app makes for that callback opens the consent page, not Entra's AADSTS50011
+("the redirect URI ... does not match") error page."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CALLBACK = "http://localhost:7071/api/connect/callback"  # devtools.devserver's default port
+
+
+@pytest.mark.timeout(300)
+def test_demo_keep_registers_the_dev_servers_callback(tmp_path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devtools.demo", "--users", "20", "--keep"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        env_file, lines = None, []
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.strip().startswith("source ") and env_file is None:
+                env_file = line.split(maxsplit=1)[1].split(";")[0].strip()
+            if "Press Ctrl-C" in line:
+                break
+        printed = "".join(lines)
+        assert env_file is not None, printed
+        assert "devtools.devserver --port 7071" in printed and CALLBACK in printed
+        # The walkthrough's consent URL, made by the app for the dev server's callback.
+        made = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"source {env_file} && {ROOT}/bin/sync-core connect --json --callback {CALLBACK}",
+            ],
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "TABLES_"))},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        consent_url = json.loads(made.stdout)["consentUrl"]
+        ca = subprocess.run(
+            ["bash", "-c", f"source {env_file} && echo $SSL_CERT_FILE"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        page = httpx.get(consent_url, verify=ssl.create_default_context(cafile=ca))
+        assert page.status_code == 200, page.text[:2000]
+        assert "AADSTS50011" not in page.text and 'id="accept"' in page.text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+    assert demo.returncode == 0

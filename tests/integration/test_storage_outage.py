@@ -1,0 +1,134 @@
+"""Storage stopped under a running `sync`, and a killed `sync`: the CLI says which run and what
+became of it, and the next sync runs at once instead of answering `tenant_busy` for minutes.
+Real processes: the CLI in a subprocess, Azurite really stopped and started again on its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableServiceClient
+
+from devtools.azurite import Azurite, start_azurite
+from sync_core.adapters.names import RUNS_TABLE
+from sync_core.surfaces.cli import main
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def own_storage(tmp_path: Path) -> Iterator[list[Azurite]]:
+    """An Azurite of this test's own, its data on disk, so it can be stopped and restarted."""
+    instances = [start_azurite(location=tmp_path / "azurite")]
+    yield instances
+    for instance in instances:
+        instance.stop()
+
+
+@pytest.fixture
+def env(simulator, tenant, own_storage, monkeypatch) -> dict[str, str]:
+    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    values = {
+        **simulator.environment(tenant.id),
+        "TABLES_CONNECTION_STRING": own_storage[0].connection_string,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def _records(connection_string: str, tenant_id: str) -> dict[str, str]:
+    table = TableServiceClient.from_connection_string(connection_string).get_table_client(
+        RUNS_TABLE
+    )
+    try:
+        rows = table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
+        return {row["RunId"]: row["Status"] for row in rows}
+    except ResourceNotFoundError:  # the CLI has not created its tables yet
+        return {}
+
+
+def _start_sync(connection_string: str, tenant_id: str) -> tuple[subprocess.Popen[str], str]:
+    """`sync --json` in a subprocess, returned once its run record says `running`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync_core", "sync", "--json"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while True:
+        running = [r for r, s in _records(connection_string, tenant_id).items() if s == "running"]
+        if running:
+            return process, running[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(240)
+def test_storage_stopped_mid_run_names_the_run_and_the_next_sync_takes_over(
+    simulator, tenant, env, own_storage, capsys, caplog
+):
+    storage = own_storage[0]
+    simulator.faults.latency(1500)  # every Graph request slow: the run is mid-way for seconds
+    try:
+        process, run_id = _start_sync(storage.connection_string, tenant.id)
+        storage.stop()
+        stdout, stderr = process.communicate(timeout=180)
+    finally:
+        simulator.faults.clear()
+
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    document = json.loads(stdout)
+    assert document["error"]["code"] == "storage_unreachable"
+    assert document["error"]["runId"] == run_id
+    assert document["error"]["leaseLapsesBy"].endswith("Z")
+    assert run_id in stderr and "takes over its lease" in stderr
+    assert "the lease lapses, by 20" in stderr  # when, at the latest, elsewhere
+    report = document["report"]
+    assert report["runId"] == run_id and report["status"] == "failed"
+    assert report["errors"][-1]["code"] == "storage_unreachable"
+
+    # Storage back, on the same data: the record still says running, the lease is still held.
+    ports = (storage.table_port, storage.queue_port, storage.blob_port)
+    own_storage.append(start_azurite(location=storage.location, ports=ports))
+    assert _records(storage.connection_string, tenant.id) == {run_id: "running"}
+    capsys.readouterr()
+    assert main(["sync", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    # The takeover says why (a warning: on stderr from a shell; pytest captures the log).
+    assert f"run {run_id}" in caplog.text and "is gone" in caplog.text
+    statuses = _records(storage.connection_string, tenant.id)
+    assert statuses[run_id] == "failed"  # closed (abandoned) by the run that took over
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_sync_does_not_keep_the_tenant_busy(
+    simulator, tenant, env, own_storage, capsys, caplog
+):
+    storage = own_storage[0]
+    simulator.faults.latency(1500)
+    try:
+        process, run_id = _start_sync(storage.connection_string, tenant.id)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)  # reaped: the process no longer exists
+    finally:
+        simulator.faults.clear()
+
+    capsys.readouterr()
+    assert main(["sync", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    assert f"run {run_id}" in caplog.text and "is gone" in caplog.text
+    assert _records(storage.connection_string, tenant.id)[run_id] == "failed"
