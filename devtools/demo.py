@@ -115,8 +115,9 @@ def _keep_running(workdir: Path, env: dict[str, str]) -> None:
         "In that shell, link a tenant and press Sync Now through the development server (it "
         "works the queue; the README's walkthrough):\n\n"
         f"  (cd {ROOT} && .venv/bin/python -m devtools.devserver --port {DEV_SERVER_PORT} &)\n"
-        f"  curl -s -X POST http://localhost:{DEV_SERVER_PORT}/api/connect -d '{{}}'"
-        "   # open its consentUrl in a browser\n"
+        f"  curl -s -X POST http://localhost:{DEV_SERVER_PORT}/api/connect"
+        " -d '{\"account\": \"me\"}'"
+        "   # open its consentUrl in a browser: sign in, Accept\n"
         f"  (redirect URI registered: {_dev_callback('localhost')})\n\n"
         f"The environment ({env_file}):\n"
         + "".join(f"  {name}={value}\n" for name, value in env.items())

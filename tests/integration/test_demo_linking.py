@@ -52,7 +52,7 @@ def test_demo_keep_registers_the_dev_servers_callback(tmp_path) -> None:
             [
                 "bash",
                 "-c",
-                f"source {env_file} && {ROOT}/bin/sync-core connect --json --callback {CALLBACK}",
+                f"source {env_file} && {ROOT}/bin/sync-core connect --json --account demo --callback {CALLBACK}",
             ],
             cwd=tmp_path,
             env={k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "TABLES_"))},
@@ -71,7 +71,8 @@ def test_demo_keep_registers_the_dev_servers_callback(tmp_path) -> None:
         ).stdout.strip()
         page = httpx.get(consent_url, verify=ssl.create_default_context(cafile=ca))
         assert page.status_code == 200, page.text[:2000]
-        assert "AADSTS50011" not in page.text and 'id="accept"' in page.text
+        # The sign-in page (the admin signs in first, then consents): the callback is registered.
+        assert "AADSTS50011" not in page.text and 'id="sign-in"' in page.text
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)

@@ -18,7 +18,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.adapters.names import RUNS_TABLE
+from sync_core.adapters.names import LEASES_TABLE, RUNS_TABLE
+from sync_core.adapters.tables.run_index_rows import PARTITION, index_of
 from sync_core.surfaces.cli import main
 
 pytestmark = pytest.mark.integration
@@ -48,14 +49,18 @@ def env(simulator, tenant, own_storage, monkeypatch) -> dict[str, str]:
 
 
 def _records(connection_string: str, tenant_id: str) -> dict[str, str]:
-    table = TableServiceClient.from_connection_string(connection_string).get_table_client(
-        RUNS_TABLE
-    )
+    """run id -> status: a run in flight is kept in its run index row (SyncLeases, partition
+    `lease`), a finished one in SyncRuns."""
+    service = TableServiceClient.from_connection_string(connection_string)
     try:
-        rows = table.query_entities("PartitionKey eq @t", parameters={"t": tenant_id})
-        return {row["RunId"]: row["Status"] for row in rows}
-    except ResourceNotFoundError:  # the CLI has not created its tables yet
+        rows = service.get_table_client(RUNS_TABLE).query_entities(
+            "PartitionKey eq @t", parameters={"t": tenant_id}
+        )
+        statuses = {row["RunId"]: row["Status"] for row in rows}
+        index = service.get_table_client(LEASES_TABLE).get_entity(PARTITION, tenant_id)
+    except ResourceNotFoundError:  # the CLI has not created its tables (or the row) yet
         return {}
+    return {**statuses, **{run.run_id: str(run.status) for run in index_of(index).runs}}
 
 
 def _start_sync(connection_string: str, tenant_id: str) -> tuple[subprocess.Popen[str], str]:
