@@ -12,6 +12,7 @@ from .consent import ConsentPlan
 from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
+from .group_store import GroupStore
 from .log import RequestLog
 from .tokens import TokenIssuer
 from .world import World
@@ -54,6 +55,7 @@ class Context:
     delta: DeltaPlan = field(default_factory=DeltaPlan)
     # What the admin-consent page does (simulator/consent.py); tests set it through the harness.
     consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
+    groups: GroupStore = field(default_factory=GroupStore)  # simulator/group_store.py
 
 
 CONTEXT = web.AppKey("context", Context)

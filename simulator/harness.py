@@ -20,6 +20,7 @@ from .context import Context, Endpoints
 from .delta_plan import DeltaPlan
 from .directory import Directory, Paging
 from .faults import FaultPlan
+from .group_store import GroupStore
 from .log import RequestLog, RequestRecord
 from .server import build_application
 from .tokens import TokenIssuer
@@ -47,6 +48,9 @@ class Simulator:
         self.delta = DeltaPlan()  # /users/delta knobs and its simulated clock
         # What the admin-consent page does next (simulator/consent.py).
         self.consent = ConsentPlan()
+        # Groups and their (nested) members: sim.groups.put_group / add_member / remove_member /
+        # rename / delete_group (simulator/group_store.py).
+        self.groups = GroupStore()
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -84,6 +88,7 @@ class Simulator:
             page_key=secrets.token_bytes(32),
             delta=self.delta,
             consent=self.consent,
+            groups=self.groups,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(

@@ -16,6 +16,7 @@ from functools import cached_property
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import DeltaChanges
+from sync_core.core.groups import Memberships
 from sync_core.core.limits import clean_text
 from sync_core.core.mapping import Employee, Mapper
 from sync_core.core.pages import Tally, prefetched, scope_and_map
@@ -39,6 +40,8 @@ class PassContext:
     sink: EmployeeWriter
     tally: Tally
     now: Callable[[], datetime]
+    # Scope by group: each listed user's memberships, set before a full listing (group_run.py).
+    groups: Memberships | None = None
 
     @cached_property
     def mapper(self) -> Mapper:
@@ -68,6 +71,8 @@ async def full_pass(ctx: PassContext, directory: UserDirectory) -> Candidates:
     pages = prefetched(directory.users(ctx.select, ctx.config.filter.odata))
     async with contextlib.aclosing(pages):
         async for page in pages:
+            if ctx.groups is not None:
+                page = [ctx.groups.annotate(user) for user in page]
             await write(ctx, await scope_and_map(page, scope, mapper, ctx.index, ctx.tally))
     return Candidates(
         stale_ids(ctx.index.hashes.keys(), ctx.tally.in_scope_ids), ctx.tally.marked_since

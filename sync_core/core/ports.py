@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
+from sync_core.core.group_sync import MembershipStore
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 
@@ -207,3 +208,6 @@ class Ports:
     lease: Lease | None = None
     # None: every run is full and no delta link is kept (the in-memory engine tests).
     sync_state: SyncStateStore | None = None
+    # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
+    # scoped by groups runs full every time (the in-memory tests).
+    memberships: MembershipStore | None = None

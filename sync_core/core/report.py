@@ -104,6 +104,9 @@ class RunReport:
     warnings: tuple[str, ...] = ()
     trigger: Trigger = Trigger.CLI
     full_reason: str | None = None  # why a full run was full (core/delta.FullReason)
+    # The groups the configuration names (scope and membership fields): id, displayName and
+    # members (transitive users); empty for a tenant that uses no group.
+    groups: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def begun(
@@ -179,6 +182,7 @@ class RunReport:
             "graph": {"requests": self.graph_requests, "throttled": self.graph_throttled},
             "errors": [asdict(error) for error in self.errors],
             "warnings": list(self.warnings),
+            **({"groups": [dict(g) for g in self.groups]} if self.groups else {}),
         }
 
     @classmethod
@@ -206,6 +210,7 @@ class RunReport:
             graph_throttled=data.get("graph", {}).get("throttled", 0),
             errors=tuple(RunProblem(**e) for e in data.get("errors", ())),
             warnings=tuple(data.get("warnings", ())),
+            groups=tuple(data.get("groups", ())),
         )
 
 
@@ -255,8 +260,9 @@ def render_text(report: RunReport) -> str:
         f"  Users read from Entra ID   {c.read:>7}",
         f"    left out by filters      {c.excluded:>7}",
     ]
+    names = {g["id"]: g.get("displayName") or g["id"] for g in report.groups}
     for reason, count in sorted(report.excluded_by.items(), key=lambda item: -item[1]):
-        lines.append(f"      {_REASONS.get(reason, reason):<22} {count:>7}")
+        lines.append(f"      {_reason_text(reason, names):<22} {count:>7}")
     lines += [
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
@@ -284,6 +290,12 @@ def render_text(report: RunReport) -> str:
         "Skipped because Table Storage cannot hold them (retried every run):",
         report.skipped_unstorable,
     )
+    if report.groups:
+        lines += ["", "  Groups (transitive members):"]
+        lines += [
+            f"    - {g.get('displayName') or g['id']} ({g['id']}): {g.get('members', 0)}"
+            for g in report.groups
+        ]
     for warning in report.warnings:
         lines += ["", f"  Warning: {warning}"]
     for error in report.errors:
@@ -291,6 +303,13 @@ def render_text(report: RunReport) -> str:
         if error.fix:
             lines.append(f"    What to do: {error.fix}")
     return "\n".join(lines)
+
+
+def _reason_text(reason: str, group_names: dict[str, str]) -> str:
+    if reason.startswith("excludeGroup[") and reason.endswith("]"):
+        group = reason[len("excludeGroup[") : -1]
+        return f"in group {group_names.get(group, group)}"
+    return _REASONS.get(reason, reason)
 
 
 def _why(report: RunReport) -> str:
@@ -312,4 +331,5 @@ _REASONS = {
     "guest": "guests",
     "unlicensed": "unlicensed",
     "notIncluded": "not matched by include",
+    "notInGroups": "not in the scope groups",
 }

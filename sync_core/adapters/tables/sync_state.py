@@ -4,6 +4,7 @@ table (the tenant's partition). Written only by a run that finished every write 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ class SyncStateStore:
             config_hash=str(entity.get("ConfigHash", "")),
             taken_at=_moment(entity["TakenAt"]),
             last_full_at=_moment(entity["LastFullAt"]),
+            group_links=tuple(json.loads(entity.get("GroupDeltaLinks") or "[]")),
+            groups_generation=entity.get("GroupsGeneration") or None,
         )
 
     async def put(self, tenant_id: str, state: SyncState) -> None:
@@ -44,6 +47,9 @@ class SyncStateStore:
             "ConfigHash": state.config_hash,
             "TakenAt": state.taken_at,
             "LastFullAt": state.last_full_at,
+            # At most a few links of a few hundred characters each (50 groups per link).
+            "GroupDeltaLinks": json.dumps(list(state.group_links)),
+            "GroupsGeneration": state.groups_generation or "",
         }
         await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 

@@ -1,0 +1,117 @@
+"""A run's group step, between the engine and core/group_sync.py: what a tenant scoped by group
+(or with a membership field) adds to a full or a delta run, and what it commits last."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, Protocol, cast
+
+from sync_core.core.config import TenantConfig
+from sync_core.core.delta import DeltaChanges, SyncState
+from sync_core.core.group_sync import (
+    GroupRead,
+    GroupSource,
+    MembershipStore,
+    delta_read,
+    full_read,
+)
+from sync_core.core.groups import GroupSettings, Memberships
+from sync_core.core.pages import Tally
+
+
+class GroupDirectory(Protocol):
+    """What the Graph adapter offers for groups (adapters/graph_groups.GraphGroups)."""
+
+    async def users_by_id(
+        self, ids: Iterable[str], select: Iterable[str]
+    ) -> list[dict[str, Any]]: ...
+
+
+class GroupStep:
+    def __init__(self, config: TenantConfig, tenant_id: str, store: MembershipStore | None):
+        self.settings = GroupSettings.from_config(config)
+        self.tenant_id = tenant_id
+        self.store = store
+        self.read: GroupRead | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.settings.active
+
+    @property
+    def follows_delta(self) -> bool:
+        """Whether delta runs can keep up with the groups (a place to keep their graph)."""
+        return self.store is not None
+
+    async def full(self, directory: object) -> Memberships:
+        self.read = await full_read(_source(directory), self.settings)
+        return self.read.memberships
+
+    async def delta(
+        self,
+        directory: object,
+        state: SyncState,
+        changes: DeltaChanges,
+        select: Iterable[str],
+        tally: Tally,
+    ) -> DeltaChanges:
+        """The round with the group changes folded in: users who joined or whose membership
+        field changed read again, leavers added as out of scope (counted like a full run
+        counts them). GroupStateMissing (-> full) when there is no stored graph."""
+        assert self.store is not None
+        read = await delta_read(
+            _source(directory),
+            self.store,
+            self.tenant_id,
+            self.settings,
+            state.group_links,
+            state.groups_generation,
+            users_changed=bool(changes.users or changes.removed),
+        )
+        self.read = read
+        if read.idle:  # the links move on, nothing else
+            return changes
+        users = dict(changes.users)
+        wanted = read.fetch - users.keys() - set(changes.removed)
+        if wanted:
+            fetched = await cast(GroupDirectory, _source(directory)).users_by_id(wanted, select)
+            users.update({str(u["id"]): u for u in fetched if str(u["id"]) not in users})
+        annotated = {i: read.memberships.annotate(u) for i, u in users.items()}
+        leavers = [u for u in sorted(read.leavers) if u not in users and u not in changes.removed]
+        for user_id in leavers:
+            tally.read_ids.add(user_id)
+            tally.counts.read += 1
+            tally.counts.excluded += 1
+            tally.excluded_by[read.leavers[user_id]] += 1
+        return DeltaChanges(annotated, (*changes.removed, *leavers))
+
+    def state_for_commit(
+        self, base: SyncState, previous: SyncState | None, run_id: str
+    ) -> tuple[SyncState, bool]:
+        """The state to commit (group links, generation) and whether a graph must be saved
+        first (under the generation `run_id`)."""
+        if not self.active or self.read is None or self.store is None:
+            return base, False
+        if self.read.graph is None:
+            kept = previous.groups_generation if previous else None
+            return replace(base, group_links=self.read.links, groups_generation=kept), False
+        return replace(base, group_links=self.read.links, groups_generation=run_id), True
+
+    async def save(self, run_id: str) -> None:
+        assert self.store is not None and self.read is not None and self.read.graph is not None
+        await self.store.save(self.tenant_id, run_id, self.read.graph)
+
+    def report(self) -> tuple[dict[str, Any], ...]:
+        if self.read is None or self.read.idle:
+            return ()
+        memberships = self.read.memberships
+        counts = memberships.member_counts(self.settings.listed)
+        return tuple(
+            {"id": g, "displayName": memberships.names.get(g), "members": counts[g]}
+            for g in self.settings.listed
+        )
+
+
+def _source(directory: object) -> GroupSource:
+    return cast(GroupSource, directory.groups)

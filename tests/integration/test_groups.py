@@ -1,0 +1,194 @@
+"""Scope by group, nested groups included, and the group-membership field, end to end: the real
+CLI, msgraph-sdk and azure-data-tables against the simulator's /groups endpoints and Azurite."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from sync_core.core.report import RunReport, render_text
+from tests.integration.test_delta import CLEAN_UP, configure, graph_requests, sync
+from tests.integration.test_sync import stored_rows
+
+pytestmark = pytest.mark.integration
+
+GROUP_ROLES = ["User.Read.All", "Organization.Read.All", "GroupMember.Read.All"]
+
+
+@pytest.fixture(autouse=True)
+def _reset_simulator(simulator):
+    yield
+    simulator.delta.clear()
+    simulator.faults.clear()
+
+
+def gid() -> str:
+    return str(uuid.uuid4())
+
+
+def people(tenant, count: int) -> list[str]:
+    """Ids of members with a mailbox: each becomes an employee when in scope."""
+    found = [u["id"] for u in tenant.of_kind("member") if u.get("mail")]
+    assert len(found) >= count
+    return found[:count]
+
+
+@pytest.fixture
+def nested(simulator, tenant):
+    """Alpha holds u0 and Beta; Beta holds u1 and Alpha again (a cycle); Gamma holds u2."""
+    simulator.set_consent(tenant.id, simulator.world.apps[0].client_id, GROUP_ROLES)
+    u = people(tenant, 6)
+    alpha, beta, gamma = gid(), gid(), gid()
+    simulator.groups.put_group(tenant.id, alpha, "Alpha", [u[0]])
+    simulator.groups.put_group(tenant.id, beta, "Beta", [u[1], alpha])
+    simulator.groups.add_member(tenant.id, alpha, beta)
+    simulator.groups.put_group(tenant.id, gamma, "Gamma", [u[2]])
+    return {"alpha": alpha, "beta": beta, "gamma": gamma, "users": u}
+
+
+def rows(app_env, tenant) -> dict[str, dict[str, Any]]:
+    return stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+
+
+def scoped(include=(), exclude=(), **more: Any) -> dict[str, Any]:
+    return {"filter": {"groups": {"include": list(include), "exclude": list(exclude)}}, **more}
+
+
+def test_include_keeps_only_transitive_members_and_a_cycle_is_harmless(
+    cli, tenant, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]]))
+    report = sync(cli)
+    assert report["status"] == "succeeded", report["errors"]
+    u = nested["users"]
+    assert set(rows(app_env, tenant)) == {u[0], u[1]}
+    assert report["excludedBy"]["notInGroups"] > 0
+    assert report["groups"] == [{"id": nested["alpha"], "displayName": "Alpha", "members": 2}]
+    text = render_text(RunReport.from_json(report))
+    assert "Alpha" in text and "not in the scope groups" in text
+
+
+def test_exclude_leaves_out_members_with_the_reason(cli, tenant, app_env, tmp_path, nested):
+    configure(cli, tmp_path, scoped(exclude=[nested["beta"]]))
+    report = sync(cli)
+    assert report["status"] == "succeeded", report["errors"]
+    stored = rows(app_env, tenant)
+    u = nested["users"]
+    # Beta holds u1 directly and u0 through Alpha (nested in Beta).
+    assert u[0] not in stored and u[1] not in stored and u[2] in stored
+    assert report["excludedBy"][f"excludeGroup[{nested['beta']}]"] == 2
+    assert "in group Beta" in render_text(RunReport.from_json(report))
+
+
+def test_joining_and_leaving_through_a_nested_group_reach_the_table_in_delta_runs(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    assert sync(cli)["mode"] == "full"
+    u = nested["users"]
+    simulator.groups.add_member(tenant.id, nested["beta"], u[3])
+    simulator.clear_requests()
+    joined = sync(cli)
+    assert (joined["status"], joined["mode"]) == ("succeeded", "delta"), joined["errors"]
+    assert u[3] in rows(app_env, tenant)
+    assert joined["counts"]["created"] == 1
+    paths = [r.path for r in graph_requests(simulator, tenant.id)]
+    assert "/v1.0/groups/delta" in paths and "/v1.0/users" not in paths
+
+    simulator.groups.remove_member(tenant.id, nested["beta"], u[1])
+    left = sync(cli)
+    assert (left["status"], left["mode"]) == ("succeeded", "delta"), left["errors"]
+    assert left["counts"]["deleted"] == 1
+    assert u[1] not in rows(app_env, tenant)
+    assert left["excludedBy"] == {"notInGroups": 1}
+    # What a full run would now find: nothing left to do.
+    again = sync(cli, "--full")
+    assert again["counts"]["created"] == again["counts"]["updated"] == 0
+    assert again["counts"]["deleted"] == 0
+
+
+def test_an_idle_delta_tick_of_a_group_scoped_tenant_costs_three_requests_and_no_write(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]]))
+    sync(cli)
+    before = rows(app_env, tenant)
+    simulator.clear_requests()
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta")
+    assert len(graph_requests(simulator, tenant.id)) <= 3
+    assert rows(app_env, tenant) == before
+
+
+def test_a_deleted_group_fails_the_run_and_deletes_no_one(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    sync(cli)
+    before = set(rows(app_env, tenant))
+    simulator.groups.delete_group(tenant.id, nested["alpha"])
+    report = sync(cli)
+    assert report["status"] == "failed"
+    assert report["errors"][0]["code"] == "group_deleted"
+    assert set(rows(app_env, tenant)) == before
+    full = sync(cli, "--full")
+    assert full["status"] == "failed" and full["errors"][0]["code"] == "group_not_found"
+    assert set(rows(app_env, tenant)) == before
+
+
+def test_a_missing_permission_fails_the_run_and_deletes_no_one(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    sync(cli)  # no group scope yet: everyone in scope is stored
+    before = set(rows(app_env, tenant))
+    simulator.set_consent(
+        tenant.id, simulator.world.apps[0].client_id, ["User.Read.All", "Organization.Read.All"]
+    )
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    report = sync(cli)
+    assert report["status"] == "failed"
+    assert report["errors"][0]["code"] == "group_permission_missing"
+    assert "GroupMember.Read.All" in report["errors"][0]["fix"]
+    assert set(rows(app_env, tenant)) == before
+
+
+def test_a_scope_group_emptied_in_entra_is_held_by_the_guard(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    guarded = {"cleanUp": {"enabled": True, "maxDeletes": 1, "maxDeletePercent": 100}}
+    configure(cli, tmp_path, scoped([nested["gamma"]], **guarded))
+    u = nested["users"]
+    for user in u[3:6]:
+        simulator.groups.add_member(tenant.id, nested["gamma"], user)
+    sync(cli)
+    assert set(rows(app_env, tenant)) == {u[2], *u[3:6]}
+    for user in (u[2], *u[3:6]):
+        simulator.groups.remove_member(tenant.id, nested["gamma"], user)
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("held", "delta")
+    assert report["counts"]["deletesHeld"] == 4
+    assert set(rows(app_env, tenant)) == {u[2], *u[3:6]}
+    # Held: the links were not committed, so the next run sees the same change again.
+    assert sync(cli)["counts"]["deletesHeld"] == 4
+
+
+def test_the_group_field_lists_the_names_of_the_users_groups(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    field = {"name": "Teams", "source": "memberOf", "groups": [nested["gamma"], nested["beta"]]}
+    configure(cli, tmp_path, {"fields": [{"name": "Title", "source": "jobTitle"}, field]})
+    report = sync(cli)
+    assert report["status"] == "succeeded", report["errors"]
+    stored = rows(app_env, tenant)
+    u = nested["users"]
+    assert json.loads(stored[u[0]]["Teams"]) == ["Beta"]  # through Alpha, nested in Beta
+    assert json.loads(stored[u[2]]["Teams"]) == ["Gamma"]
+    assert "Teams" not in stored[u[4]]
+    simulator.groups.add_member(tenant.id, nested["gamma"], u[0])
+    delta = sync(cli)
+    assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
+    # The order is the field's, whatever order Graph answers in.
+    assert json.loads(rows(app_env, tenant)[u[0]]["Teams"]) == ["Gamma", "Beta"]
