@@ -113,5 +113,6 @@ class GroupStep:
         )
 
 
-def _source(directory: object) -> GroupSource:
+def _source(directory: Any) -> GroupSource:
+    # The Graph adapter's `groups` (GraphDirectory.groups); the UserDirectory port stays as is.
     return cast(GroupSource, directory.groups)
