@@ -192,3 +192,22 @@ def test_the_group_field_lists_the_names_of_the_users_groups(
     assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
     # The order is the field's, whatever order Graph answers in.
     assert json.loads(rows(app_env, tenant)[u[0]]["Teams"]) == ["Gamma", "Beta"]
+
+
+def test_check_connectivity_reads_each_listed_group(cli, tenant, simulator, tmp_path, nested):
+    hidden = gid()
+    simulator.groups.put_group(
+        tenant.id, hidden, "Board", [nested["users"][4]], hidden_membership=True
+    )
+    unknown = gid()
+    configure(cli, tmp_path, scoped([nested["alpha"], hidden, unknown]))
+    result = cli("check", "--json")
+    problems = {p["code"]: p for p in result.json["problems"]}
+    assert problems["group_not_found"]["message"].count(unknown) == 1
+    # Readable but its members hidden: named by its display name, with the permission missing.
+    assert "'Board'" in problems["group_permission_missing"]["message"]
+    assert "Member.Read.Hidden" in problems["group_permission_missing"]["message"]
+    configure(cli, tmp_path, scoped([nested["alpha"]]))
+    fine = cli("check", "--json").json
+    assert fine["ok"] and fine["usersInScope"] == 2
+    assert any("Alpha" in step for step in fine["passed"])
