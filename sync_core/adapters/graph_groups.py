@@ -54,8 +54,15 @@ class GraphGroups:
         self._api = api
 
     async def transitive_user_ids(self, group_id: str) -> set[str]:
+        return await self._transitive(group_id, "microsoft.graph.user")
+
+    async def transitive_group_ids(self, group_id: str) -> set[str]:
+        """The groups nested in `group_id` at any depth (what a group delta round tracks)."""
+        return await self._transitive(group_id, "microsoft.graph.group")
+
+    async def _transitive(self, group_id: str, cast: str) -> set[str]:
         first = (
-            f"{self._api}/groups/{quote(group_id)}/transitiveMembers/microsoft.graph.user"
+            f"{self._api}/groups/{quote(group_id)}/transitiveMembers/{cast}"
             "?$select=id&$count=true&$top=999"
         )
         trail = PageTrail(first)

@@ -48,6 +48,8 @@ class GroupSource(Protocol):
 
     async def transitive_user_ids(self, group_id: str) -> set[str]: ...
 
+    async def transitive_group_ids(self, group_id: str) -> set[str]: ...
+
     async def group_round(
         self, ids: Iterable[str] | None, link: str | None
     ) -> tuple[list[dict[str, Any]], str]:
@@ -125,8 +127,12 @@ async def track(
     source: GroupSource, listed: tuple[str, ...]
 ) -> tuple[tuple[str, ...], dict[str, GroupNode]]:
     """The direct-member graph of the listed groups and all nested in them, with the delta
-    links that follow it; initial rounds until no untracked nested group turns up."""
+    links that follow it. The nested groups are found first (one cast listing per listed group,
+    few pages: groups are few), so one initial round usually reads the whole graph; it is read
+    again only if nesting changed in between."""
     known = set(listed)
+    for group in listed:
+        known |= await source.transitive_group_ids(group)
     while True:
         items: list[dict[str, Any]] = []
         links: list[str] = []

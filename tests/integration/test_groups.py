@@ -211,3 +211,34 @@ def test_check_connectivity_reads_each_listed_group(cli, tenant, simulator, tmp_
     fine = cli("check", "--json").json
     assert fine["ok"] and fine["usersInScope"] == 2
     assert any("Alpha" in step for step in fine["passed"])
+
+
+def test_a_malformed_members_page_fails_the_run_and_deletes_no_one(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    sync(cli)
+    before = set(rows(app_env, tenant))
+    simulator.faults.malformed_page("no_value", count=1, path_prefix="/v1.0/groups/")
+    report = sync(cli, "--full")
+    assert report["status"] == "failed"
+    assert report["errors"][0]["code"] == "graph_malformed_page"
+    assert set(rows(app_env, tenant)) == before
+
+
+def test_a_throttling_storm_on_the_group_round_fails_the_run_and_deletes_no_one(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    sync(cli)
+    before = set(rows(app_env, tenant))
+    simulator.groups.remove_member(tenant.id, nested["beta"], nested["users"][1])
+    simulator.faults.throttle(7, retry_after=1, path_prefix="/v1.0/groups/delta")
+    report = sync(cli)
+    assert report["status"] == "failed"
+    assert report["errors"][0]["code"] == "throttled"
+    assert set(rows(app_env, tenant)) == before
+    simulator.faults.clear()
+    # The next run replays the same round: the leaver is handled then.
+    after = sync(cli)
+    assert (after["status"], after["counts"]["deleted"]) == ("succeeded", 1)
