@@ -24,7 +24,6 @@ from sync_core.core.delta import (
 )
 from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.group_run import GroupStep
-from sync_core.core.group_sync import GroupStateMissing
 from sync_core.core.limits import clean_text
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
@@ -179,12 +178,12 @@ class _Run:
         if self.mode.reason is FullReason.ODATA_FILTER:
             self.tally.warnings.append(ODATA_FULL_WARNING)
         groups = self.groups = GroupStep(ctx.config, self.request.tenant_id, self.ports.memberships)
-        if groups.active and not groups.follows_delta:
-            self.mode = ModeDecision(RunMode.FULL, self.mode.reason or FullReason.REQUESTED)
         try:
             changes, link = await self._read_delta(directory, state)
             if changes is not None and state is not None and groups.active:
-                changes = await self._group_delta(ctx, directory, state, changes)
+                changes = await groups.delta(directory, state, changes, ctx.select, self.tally)
+                if changes is None:  # the stored groups state cannot be followed
+                    self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
             if changes is None:
                 if groups.active:
                     ctx = replace(ctx, groups=await groups.full(directory))
@@ -233,19 +232,6 @@ class _Run:
             return None, None
         return fold_round(items), link
 
-    async def _group_delta(
-        self, ctx: PassContext, directory: UserDirectory, state: SyncState, changes: DeltaChanges
-    ) -> DeltaChanges | None:
-        """The round with the group changes folded in; None (the run goes full) when the
-        stored groups state is gone or Graph forgot a group link."""
-        assert self.groups is not None
-        try:
-            return await self.groups.delta(directory, state, changes, ctx.select, self.tally)
-        except (GroupStateMissing, DeltaStateLost):
-            log.warning("the stored group membership cannot be followed: running full")
-            self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
-            return None
-
     async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
         skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
@@ -281,14 +267,9 @@ class _Run:
         last_full = now if full or state is None else state.last_full_at
         taken_at = self._link_taken_at if link is not None else now
         new_state = SyncState(link, config_hash(ctx.config), taken_at, last_full)
-        save_groups = False
-        if self.groups is not None:
-            new_state, save_groups = self.groups.state_for_commit(new_state, state, self.run_id)
-            if save_groups:  # a new generation, written whole before the links that name it
-                await self.groups.save(self.run_id)
-        await store.put(self.request.tenant_id, new_state)
-        if save_groups and self.ports.memberships is not None:
-            await self.ports.memberships.prune(self.request.tenant_id, keep=self.run_id)
+        assert self.groups is not None  # set by _synchronise
+        # With the group links and, first, the membership graph they follow (group_run.py).
+        await self.groups.commit(store, new_state, state, self.run_id)
 
     def result(self) -> dict[str, Any]:
         """The report's fields this run filled in, whatever it got to."""

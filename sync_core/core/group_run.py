@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, Protocol, cast
@@ -12,12 +13,16 @@ from sync_core.core.delta import DeltaChanges, SyncState
 from sync_core.core.group_sync import (
     GroupRead,
     GroupSource,
+    GroupStateMissing,
     MembershipStore,
     delta_read,
     full_read,
 )
 from sync_core.core.groups import GroupSettings, Memberships
 from sync_core.core.pages import Tally
+from sync_core.core.ports import DeltaStateLost, SyncStateStore
+
+log = logging.getLogger("sync_core.run")
 
 
 class GroupDirectory(Protocol):
@@ -39,11 +44,6 @@ class GroupStep:
     def active(self) -> bool:
         return self.settings.active
 
-    @property
-    def follows_delta(self) -> bool:
-        """Whether delta runs can keep up with the groups (a place to keep their graph)."""
-        return self.store is not None
-
     async def full(self, directory: object) -> Memberships:
         self.read = await full_read(_source(directory), self.settings)
         return self.read.memberships
@@ -55,20 +55,26 @@ class GroupStep:
         changes: DeltaChanges,
         select: Iterable[str],
         tally: Tally,
-    ) -> DeltaChanges:
+    ) -> DeltaChanges | None:
         """The round with the group changes folded in: users who joined or whose membership
         field changed read again, leavers added as out of scope (counted like a full run
-        counts them). GroupStateMissing (-> full) when there is no stored graph."""
-        assert self.store is not None
-        read = await delta_read(
-            _source(directory),
-            self.store,
-            self.tenant_id,
-            self.settings,
-            state.group_links,
-            state.groups_generation,
-            users_changed=bool(changes.users or changes.removed),
-        )
+        counts them). None (the run goes full) when there is no stored graph to follow or
+        Graph forgot a group link."""
+        try:
+            if self.store is None:  # nowhere to keep the graph: every run is full
+                raise GroupStateMissing()
+            read = await delta_read(
+                _source(directory),
+                self.store,
+                self.tenant_id,
+                self.settings,
+                state.group_links,
+                state.groups_generation,
+                users_changed=bool(changes.users or changes.removed),
+            )
+        except (GroupStateMissing, DeltaStateLost):
+            log.warning("the stored group membership cannot be followed: running full")
+            return None
         self.read = read
         if read.idle:  # the links move on, nothing else
             return changes
@@ -86,7 +92,20 @@ class GroupStep:
             tally.excluded_by[read.leavers[user_id]] += 1
         return DeltaChanges(annotated, (*changes.removed, *leavers))
 
-    def state_for_commit(
+    async def commit(
+        self, states: SyncStateStore, base: SyncState, previous: SyncState | None, run_id: str
+    ) -> None:
+        """Last in a run: a new graph generation written whole, then the state naming it (the
+        user link with the group links), then older generations pruned."""
+        state, save = self._state_for_commit(base, previous, run_id)
+        if save:
+            assert self.store is not None and self.read is not None and self.read.graph is not None
+            await self.store.save(self.tenant_id, run_id, self.read.graph)
+        await states.put(self.tenant_id, state)
+        if save and self.store is not None:
+            await self.store.prune(self.tenant_id, keep=run_id)
+
+    def _state_for_commit(
         self, base: SyncState, previous: SyncState | None, run_id: str
     ) -> tuple[SyncState, bool]:
         """The state to commit (group links, generation) and whether a graph must be saved
@@ -97,10 +116,6 @@ class GroupStep:
             kept = previous.groups_generation if previous else None
             return replace(base, group_links=self.read.links, groups_generation=kept), False
         return replace(base, group_links=self.read.links, groups_generation=run_id), True
-
-    async def save(self, run_id: str) -> None:
-        assert self.store is not None and self.read is not None and self.read.graph is not None
-        await self.store.save(self.tenant_id, run_id, self.read.graph)
 
     def report(self) -> tuple[dict[str, Any], ...]:
         if self.read is None or self.read.idle:
