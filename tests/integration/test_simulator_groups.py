@@ -178,3 +178,21 @@ def test_a_large_group_is_split_over_pages(sim, tenant, client) -> None:
     )
     assert pages == 2 and [i["id"] for i in items] == [big, big]
     assert sorted(m["id"] for i in items for m in i["members@delta"]) == sorted(members)
+
+
+def test_the_control_api_changes_groups(sim, tenant, client) -> None:
+    group, nested = str(uuid.uuid4()), str(uuid.uuid4())
+    user = sim.world.tenants[0].users[7]["id"]
+    control = f"/_sim/tenants/{tenant}/groups"
+    assert (
+        client.put(f"{control}/{nested}", json={"displayName": "N", "members": [user]}).status_code
+        == 204
+    )
+    assert client.put(f"{control}/{group}", json={"displayName": "G"}).status_code == 204
+    assert client.post(f"{control}/{group}/members", json={"id": nested}).status_code == 204
+    listed = read_all(client, f"/v1.0/groups/{group}/transitiveMembers")
+    assert sorted(m["id"] for m in listed) == sorted([user, nested])
+    assert client.delete(f"{control}/{group}/members/{nested}").status_code == 204
+    assert read_all(client, f"/v1.0/groups/{group}/transitiveMembers") == []
+    assert client.delete(f"{control}/{group}").status_code == 204
+    assert client.delete(f"{control}/{group}").status_code == 404
