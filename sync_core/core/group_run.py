@@ -104,6 +104,8 @@ class GroupStep:
         await states.put(self.tenant_id, state)
         if save and self.store is not None:
             await self.store.prune(self.tenant_id, keep=run_id)
+        elif not self.active and previous and previous.groups_generation and self.store:
+            await self.store.prune(self.tenant_id, keep=None)  # groups no longer configured
 
     def _state_for_commit(
         self, base: SyncState, previous: SyncState | None, run_id: str

@@ -66,7 +66,9 @@ class MembershipStore(Protocol):
         self, tenant_id: str, generation: str, graph: Mapping[str, GroupNode]
     ) -> None: ...
 
-    async def prune(self, tenant_id: str, keep: str) -> None: ...
+    async def prune(self, tenant_id: str, keep: str | None) -> None:
+        """Delete every generation but `keep` (None: all, the tenant no longer uses groups)."""
+        ...
 
 
 class GroupStateMissing(Exception):

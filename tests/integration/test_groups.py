@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
+from azure.data.tables import TableServiceClient
 
+from sync_core.adapters.names import GROUPS_TABLE
 from sync_core.core.report import RunReport, render_text
 from tests.integration.test_delta import CLEAN_UP, configure, graph_requests, sync
 from tests.integration.test_sync import stored_rows
@@ -242,3 +244,19 @@ def test_a_throttling_storm_on_the_group_round_fails_the_run_and_deletes_no_one(
     # The next run replays the same round: the leaver is handled then.
     after = sync(cli)
     assert (after["status"], after["counts"]["deleted"]) == ("succeeded", 1)
+
+
+def test_a_tenant_that_stops_scoping_by_group_keeps_no_membership_state(
+    cli, tenant, app_env, tmp_path, nested
+):
+    def membership_rows() -> int:
+        service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+        table = service.get_table_client(GROUPS_TABLE)
+        return len(list(table.query_entities("PartitionKey eq @t", parameters={"t": tenant.id})))
+
+    configure(cli, tmp_path, scoped([nested["alpha"]]))
+    sync(cli)
+    assert membership_rows() == 2  # Alpha and Beta, nested in it (a cycle)
+    configure(cli, tmp_path, {})
+    assert sync(cli)["mode"] == "full"
+    assert membership_rows() == 0

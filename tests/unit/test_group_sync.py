@@ -72,7 +72,7 @@ class Store:
     async def save(self, tenant_id: str, generation: str, graph: Mapping[str, GroupNode]) -> None:
         self.graph = dict(graph)
 
-    async def prune(self, tenant_id: str, keep: str) -> None:
+    async def prune(self, tenant_id: str, keep: str | None) -> None:
         pass
 
 

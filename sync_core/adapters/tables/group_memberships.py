@@ -69,13 +69,14 @@ class GroupMembershipStore:
                 [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
             )
 
-    async def prune(self, tenant_id: str, keep: str) -> None:
-        """Delete every generation but `keep` (after the commit; a failure only leaves rows)."""
+    async def prune(self, tenant_id: str, keep: str | None) -> None:
+        """Delete every generation but `keep` (None: every one), after the commit; a failure
+        only leaves rows behind."""
         stale: list[str] = []
         async for row in self._table.query_entities(
             "PartitionKey eq @t", parameters={"t": tenant_id}, select=["RowKey"]
         ):
-            if not str(row["RowKey"]).startswith(f"{keep}~"):
+            if keep is None or not str(row["RowKey"]).startswith(f"{keep}~"):
                 stale.append(str(row["RowKey"]))
         for start in range(0, len(stale), 100):
             await self._table.submit_transaction(
