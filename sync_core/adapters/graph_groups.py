@@ -15,6 +15,7 @@ delta query, and users read again by id; raw JSON through the SDK's adapter like
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -118,8 +119,6 @@ class GraphGroups:
 
     async def group_name(self, group_id: str) -> str:
         """The group's display name (Check Connectivity); SyncError when it cannot be read."""
-        import json
-
         url = f"{self._api}/groups/{quote(group_id)}?$select=id,displayName"
         try:
             content = await self._send(url)
