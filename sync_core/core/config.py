@@ -102,7 +102,7 @@ def _group_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
     """Group object ids (GUIDs), lower-cased, each once."""
     seen: list[str] = []
     for position, value in enumerate(ids):
-        if not isinstance(value, str) or not _GUID.match(value):
+        if not isinstance(value, str) or not _GUID.fullmatch(value):
             raise ValueError(
                 f"item {position} ({value!r}) is not a group object id: a GUID like "
                 "'0f5c6c3a-1b2d-4e5f-8a9b-0c1d2e3f4a5b' (Entra admin center > Groups > Object Id)"
@@ -115,7 +115,8 @@ def _group_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# fullmatch, not `$`: `$` also matches before a trailing newline, which would be stored.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class FieldMapping(_Model):

@@ -319,3 +319,19 @@ def test_strings_stay_strings_and_brackets_inside_them_do_not_count_as_nesting()
     assert (
         parse_config_bytes(json.dumps({"filter": {"odata": odata}}).encode()).filter.odata == odata
     )
+
+
+GROUP = "0f5c6c3a-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{GROUP}\n", f"{{{GROUP}}}", f" {GROUP}", GROUP.replace("-", ""), f"{GROUP}\r\n"],
+)
+def test_a_group_id_that_is_not_exactly_a_guid_is_refused(value):
+    # A trailing newline (what `$` in a regular expression lets through) would be stored and
+    # sent to Graph as %0A, a group that never exists.
+    problems = errors_of({"filter": {"groups": {"include": [value]}}})
+    assert "$.filter.groups.include" in {path for path, _ in problems}
+    field = {"name": "Teams", "source": "memberOf", "groups": [value]}
+    assert "$.fields[0].groups" in {path for path, _ in errors_of({"fields": [field]})}
