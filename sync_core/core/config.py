@@ -234,6 +234,16 @@ class GroupScope(_Model):
     def _are_group_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
         return _group_ids(ids)
 
+    @field_validator("exclude")
+    @classmethod
+    def _not_also_included(cls, ids: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        # Exclusion wins, so a group in both lists leaves out every member: a contradiction
+        # that would otherwise surface only as a mass removal.
+        both = [g for g in ids if g in (info.data.get("include") or ())]
+        if both:
+            raise ValueError(f"the group {both[0]} is also in include; list it in one of them")
+        return ids
+
 
 class ScopeFilter(_Model):
     exclude_disabled: bool = True

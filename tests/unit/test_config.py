@@ -335,3 +335,13 @@ def test_a_group_id_that_is_not_exactly_a_guid_is_refused(value):
     assert "$.filter.groups.include" in {path for path, _ in problems}
     field = {"name": "Teams", "source": "memberOf", "groups": [value]}
     assert "$.fields[0].groups" in {path for path, _ in errors_of({"fields": [field]})}
+
+
+def test_a_group_both_included_and_excluded_is_refused():
+    # Exclusion wins, so every member would be left out: the contradiction would read as a mass
+    # removal in the next run, not as the typo it is.
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"filter": {"groups": {"include": [GROUP], "exclude": [GROUP.upper()]}}})
+    (problem,) = raised.value.problems
+    assert problem[0] == "$.filter.groups.exclude"
+    assert GROUP in problem[1] and "include" in problem[1]
