@@ -22,8 +22,9 @@ from urllib.parse import quote
 
 from sync_core.adapters.errors import GraphRequestError, classify_graph_error
 from sync_core.adapters.graph_delta import SYNC_STATE_NOT_FOUND, _pages
-from sync_core.adapters.graph_pages import PageTrail, parse_users_page
+from sync_core.adapters.graph_pages import PageTrail, malformed_page_failure, parse_users_page
 from sync_core.core.group_sync import MAX_IDS_PER_ROUND, group_not_found
+from sync_core.core.limits import clean_text
 from sync_core.core.ports import DeltaStateLost
 from sync_core.errors import FatalError, SyncError
 
@@ -89,8 +90,11 @@ class GraphGroups:
         )
         items: list[dict[str, Any]] = []
         delta_link: str | None = None
+        pages = 0
         try:
             async for page in _pages(self._send, first):
+                pages += 1
+                _check_members(page.items, pages)
                 items += page.items
                 delta_link = page.delta_link or delta_link
         except GraphRequestError as error:
@@ -127,6 +131,24 @@ class GraphGroups:
         body = json.loads(content or b"{}")
         name = body.get("displayName") if isinstance(body, dict) else None
         return name if isinstance(name, str) else group_id
+
+
+def _check_members(items: list[dict[str, Any]], page_number: int) -> None:
+    """Every `members@delta` entry with an id and a type, or the page is refused: an entry
+    skipped would drop a nesting (a whole group's users taken as outside the scope) or a
+    joiner, and the links would move past it (group-delta documents both on every entry)."""
+    for item in items:
+        members = item.get("members@delta", [])
+        if not isinstance(members, list) or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("id"), str)
+            and isinstance(m.get("@odata.type"), str)
+            for m in members
+        ):
+            group = clean_text(str(item.get("id"))[:64])
+            raise malformed_page_failure(
+                page_number, f"group {group} has a malformed members@delta"
+            )
 
 
 def _group_failure(error: GraphRequestError, group_id: str) -> SyncError:

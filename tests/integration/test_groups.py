@@ -260,3 +260,30 @@ def test_a_tenant_that_stops_scoping_by_group_keeps_no_membership_state(
     configure(cli, tmp_path, {})
     assert sync(cli)["mode"] == "full"
     assert membership_rows() == 0
+
+
+def test_a_group_round_with_a_malformed_member_fails_the_run_and_changes_nothing(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    # A member entry without an id was skipped: a dropped nesting left the stored graph short
+    # of a whole group's users (taken as not in the groups at their next change, and removed),
+    # and a dropped joiner was never added while the links moved on.
+    configure(cli, tmp_path, scoped([nested["alpha"]], **CLEAN_UP))
+    simulator.faults.malformed_page("member_without_id", path_prefix="/v1.0/groups/delta")
+    first = sync(cli)
+    assert first["status"] == "failed"
+    assert first["errors"][0]["code"] == "graph_malformed_page"
+    assert rows(app_env, tenant) == {}
+    assert sync(cli)["status"] == "succeeded"
+    before = set(rows(app_env, tenant))
+    u = nested["users"]
+    simulator.groups.add_member(tenant.id, nested["beta"], u[3])
+    simulator.faults.malformed_page("member_without_id", path_prefix="/v1.0/groups/delta")
+    report = sync(cli)
+    assert report["status"] == "failed"
+    assert report["errors"][0]["code"] == "graph_malformed_page"
+    assert set(rows(app_env, tenant)) == before
+    # Nothing was committed: the next run replays the round and adds the joiner.
+    again = sync(cli)
+    assert (again["status"], again["mode"]) == ("succeeded", "delta"), again["errors"]
+    assert set(rows(app_env, tenant)) == before | {u[3]}
