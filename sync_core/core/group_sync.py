@@ -106,7 +106,9 @@ def fold_group_round(items: Iterable[Mapping[str, Any]]) -> list[GroupChange]:
         for member in item.get("members@delta") or []:
             if not isinstance(member, Mapping) or not isinstance(member.get("id"), str):
                 continue
-            kind = "g" if member.get("@odata.type") == _GROUP else "u"
+            kind = {_GROUP: "g", _USER: "u"}.get(str(member.get("@odata.type")))
+            if kind is None:  # a device, service principal or contact: never an employee
+                continue
             member_id = member["id"].lower()
             gone = "@removed" in member
             entry[("r" if gone else "a") + kind].add(member_id)

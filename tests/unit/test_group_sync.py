@@ -135,3 +135,16 @@ def test_a_deleted_listed_group_and_a_missing_graph_stop_the_run():
     with pytest.raises(FatalError) as unknown:
         asyncio.run(full_read(Source({}), SETTINGS))
     assert unknown.value.code == "group_not_found"
+
+
+def test_members_that_are_not_users_are_neither_leavers_nor_read_again():
+    # A device or a service principal in a group is no user: the full run's cast to users never
+    # sees it, so a delta run must not count it, read it by id or remove it either.
+    source = Source(MEMBERS)
+    source.rounds.append([{"id": A, "members@delta": [
+        {"@odata.type": "#microsoft.graph.device", "id": "d1"},
+        {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "s1"},
+        {"@odata.type": USER, "id": "u9"}]}])  # fmt: skip
+    read = follow(source, Store(stored_graph()))
+    assert read.fetch == {"u9"} and read.leavers == {}
+    assert read.memberships.member_counts([A]) == {A: 3}  # u1, u2 (through B), u9
