@@ -208,7 +208,7 @@ async def restore_user(request: web.Request) -> web.Response:
 
 async def put_group(request: web.Request) -> web.Response:
     """Body: ``{"displayName": "Sales", "members": ["<user or group id>"], "hiddenMembership":
-    false}`` (simulator/group_store.py)."""
+    false, "unified": false}`` (simulator/group_store.py; unified: a Microsoft 365 group)."""
     body = await _body(request)
     members = body.get("members") or []
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
@@ -219,6 +219,7 @@ async def put_group(request: web.Request) -> web.Response:
         str(body.get("displayName") or ""),
         members,
         hidden_membership=bool(body.get("hiddenMembership", False)),
+        unified=bool(body.get("unified", False)),
     )
     return web.Response(status=204)
 

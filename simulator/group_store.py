@@ -21,6 +21,9 @@ class Group:
     display_name: str
     members: dict[str, str] = field(default_factory=dict)  # member id -> "user" or "group"
     hidden_membership: bool = False  # visibility "HiddenMembership": Member.Read.Hidden needed
+    # groupTypes ["Unified"]: a Microsoft 365 group, which "can't have other groups as members"
+    # (group-list-transitivemembers; concepts/groups-concept-overview.md, group membership).
+    unified: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class GroupStore:
         members: Iterable[str] = (),
         *,
         hidden_membership: bool = False,
+        unified: bool = False,
     ) -> None:
         """Create a group (or replace its name); ``members`` are user or group ids (a group
         id known in the tenant makes a nested group)."""
@@ -69,6 +73,7 @@ class GroupStore:
             group = state.groups.get(key)
             if group is None:
                 group = Group(key, display_name, hidden_membership=hidden_membership)
+                group.unified = unified
                 state.groups[key] = group
                 state.record(key, "created")
             elif group.display_name != display_name:
@@ -85,6 +90,8 @@ class GroupStore:
             if member in group.members:
                 return
             kind = "group" if member in state.groups else "user"
+            if kind == "group" and group.unified:
+                raise ValueError("a Microsoft 365 group cannot have groups as members")
             group.members[member] = kind
             state.record(key, "member", member, kind)
 
@@ -161,4 +168,6 @@ class GroupStore:
 
 
 def _copy(group: Group) -> Group:
-    return Group(group.id, group.display_name, dict(group.members), group.hidden_membership)
+    return Group(
+        group.id, group.display_name, dict(group.members), group.hidden_membership, group.unified
+    )

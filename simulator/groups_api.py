@@ -82,6 +82,16 @@ def dispatch(
                 "Insufficient privileges to complete the operation.",
             )
         cast = tail[2] if len(tail) == 3 else None
+        if cast == "microsoft.graph.group" and group.unified:
+            # group-list-transitivemembers: a cast to an unsupported member type is 400
+            # Request_UnsupportedQuery, "for example, /groups/{id}/transitiveMembers/
+            # microsoft.graph.group ... when the group is a Microsoft 365 group".
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                "The specified type cast 'microsoft.graph.group' is not supported for "
+                "Microsoft 365 groups.",
+            )
         return answer(request, transitive_members(request, tenant, group.id, cast))
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{tail[1]}'.")
 

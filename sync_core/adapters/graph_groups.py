@@ -22,7 +22,12 @@ from urllib.parse import quote
 
 from sync_core.adapters.errors import GraphRequestError, classify_graph_error
 from sync_core.adapters.graph_delta import SYNC_STATE_NOT_FOUND, _pages
-from sync_core.adapters.graph_pages import PageTrail, malformed_page_failure, parse_users_page
+from sync_core.adapters.graph_pages import (
+    UNSUPPORTED_QUERY,
+    PageTrail,
+    malformed_page_failure,
+    parse_users_page,
+)
 from sync_core.core.group_sync import MAX_IDS_PER_ROUND, group_not_found
 from sync_core.core.limits import clean_text
 from sync_core.core.ports import DeltaStateLost
@@ -59,8 +64,16 @@ class GraphGroups:
         return await self._transitive(group_id, "microsoft.graph.user")
 
     async def transitive_group_ids(self, group_id: str) -> set[str]:
-        """The groups nested in `group_id` at any depth (what a group delta round tracks)."""
-        return await self._transitive(group_id, "microsoft.graph.group")
+        """The groups nested in `group_id` at any depth (what a group delta round tracks).
+
+        A Microsoft 365 group holds no groups, and Graph answers the cast to groups on one with
+        400 Request_UnsupportedQuery (group-list-transitivemembers): no nested group. Safe even
+        if that answer meant something else: this list only saves rounds, the group rounds
+        themselves find every nested group (group_sync.track)."""
+        try:
+            return await self._transitive(group_id, "microsoft.graph.group")
+        except _NoGroupMembers:
+            return set()
 
     async def _transitive(self, group_id: str, cast: str) -> set[str]:
         first = (
@@ -74,6 +87,8 @@ class GraphGroups:
             try:
                 content = await self._send(url, advanced_query=True)
             except GraphRequestError as error:
+                if cast == "microsoft.graph.group" and _unsupported_cast(error):
+                    raise _NoGroupMembers() from None
                 raise _group_failure(error, group_id) from None
             page = parse_users_page(content, trail.page_number)
             trail.follow(page.next_link)
@@ -131,6 +146,14 @@ class GraphGroups:
         body = json.loads(content or b"{}")
         name = body.get("displayName") if isinstance(body, dict) else None
         return name if isinstance(name, str) else group_id
+
+
+class _NoGroupMembers(Exception):
+    """The group cannot hold groups (a Microsoft 365 group)."""
+
+
+def _unsupported_cast(error: GraphRequestError) -> bool:
+    return error.status == 400 and error.code == UNSUPPORTED_QUERY
 
 
 def _check_members(items: list[dict[str, Any]], page_number: int) -> None:

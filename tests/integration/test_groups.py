@@ -287,3 +287,23 @@ def test_a_group_round_with_a_malformed_member_fails_the_run_and_changes_nothing
     again = sync(cli)
     assert (again["status"], again["mode"]) == ("succeeded", "delta"), again["errors"]
     assert set(rows(app_env, tenant)) == before | {u[3]}
+
+
+def test_a_microsoft_365_group_scopes_like_any_other(cli, tenant, simulator, app_env, tmp_path):
+    # Graph refuses the cast to groups on a Microsoft 365 group (it holds none): finding the
+    # nested groups must not fail the run of a tenant scoped by one, the most common kind.
+    simulator.set_consent(tenant.id, simulator.world.apps[0].client_id, GROUP_ROLES)
+    u = people(tenant, 3)
+    team = gid()
+    simulator.groups.put_group(tenant.id, team, "Sales Team", u[:2], unified=True)
+    field = {"name": "Teams", "source": "memberOf", "groups": [team]}
+    configure(cli, tmp_path, scoped([team], fields=[field], **CLEAN_UP))
+    report = sync(cli)
+    assert report["status"] == "succeeded", report["errors"]
+    assert set(rows(app_env, tenant)) == {u[0], u[1]}
+    assert json.loads(rows(app_env, tenant)[u[0]]["Teams"]) == ["Sales Team"]
+    simulator.groups.add_member(tenant.id, team, u[2])
+    delta = sync(cli)
+    assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
+    assert set(rows(app_env, tenant)) == {u[0], u[1], u[2]}
+    assert cli("check", "--json").json["ok"]

@@ -196,3 +196,21 @@ def test_the_control_api_changes_groups(sim, tenant, client) -> None:
     assert read_all(client, f"/v1.0/groups/{group}/transitiveMembers") == []
     assert client.delete(f"{control}/{group}").status_code == 204
     assert client.delete(f"{control}/{group}").status_code == 404
+
+
+def test_a_microsoft_365_group_refuses_a_cast_to_groups(sim, tenant, client) -> None:
+    # group-list-transitivemembers: a cast to a member type the group cannot hold is 400
+    # Request_UnsupportedQuery, e.g. microsoft.graph.group on a Microsoft 365 group.
+    users = [u["id"] for u in sim.world.tenants[0].users]
+    team = str(uuid.uuid4())
+    sim.groups.put_group(tenant, team, "Team", users[:2], unified=True)
+    base = f"/v1.0/groups/{team}/transitiveMembers"
+    refused = client.get(f"{base}/microsoft.graph.group?$count=true", headers=ADVANCED)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "Request_UnsupportedQuery"
+    found = read_all(client, f"{base}/microsoft.graph.user?$count=true", **ADVANCED)
+    assert sorted(m["id"] for m in found) == sorted(users[:2])
+    other = str(uuid.uuid4())
+    sim.groups.put_group(tenant, other, "Other")
+    with pytest.raises(ValueError):
+        sim.groups.add_member(tenant, team, other)
