@@ -307,3 +307,45 @@ def test_a_microsoft_365_group_scopes_like_any_other(cli, tenant, simulator, app
     assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
     assert set(rows(app_env, tenant)) == {u[0], u[1], u[2]}
     assert cli("check", "--json").json["ok"]
+
+
+def test_a_renamed_group_rewrites_the_field_of_its_members_in_a_delta_run(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    field = {"name": "Teams", "source": "memberOf", "groups": [nested["beta"]]}
+    configure(cli, tmp_path, scoped([nested["alpha"]], fields=[field]))
+    assert sync(cli)["status"] == "succeeded"
+    u = nested["users"]
+    simulator.groups.rename(tenant.id, nested["beta"], "Beta Renamed")
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report["errors"]
+    stored = rows(app_env, tenant)
+    assert json.loads(stored[u[0]]["Teams"]) == ["Beta Renamed"]  # through Alpha in Beta
+    assert json.loads(stored[u[1]]["Teams"]) == ["Beta Renamed"]
+    assert report["counts"]["updated"] == 2
+
+
+def test_a_group_both_listed_and_nested_and_a_user_in_both_lists(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    # Board is excluded and nested in the included Gamma; u3 is in both directly: exclusion
+    # wins, and leaving Board brings u3 in at the next delta run.
+    u = nested["users"]
+    board = gid()
+    simulator.groups.put_group(tenant.id, board, "Board", [u[3], u[4]])
+    simulator.groups.add_member(tenant.id, nested["gamma"], board)
+    simulator.groups.add_member(tenant.id, nested["gamma"], u[3])
+    configure(cli, tmp_path, scoped([nested["gamma"]], [board], **CLEAN_UP))
+    full = sync(cli)
+    assert full["status"] == "succeeded", full["errors"]
+    assert set(rows(app_env, tenant)) == {u[2]}
+    assert full["excludedBy"][f"excludeGroup[{board}]"] == 2
+    simulator.groups.remove_member(tenant.id, board, u[3])
+    delta = sync(cli)
+    assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
+    assert set(rows(app_env, tenant)) == {u[2], u[3]}
+    simulator.groups.add_member(tenant.id, board, u[2])
+    left = sync(cli)
+    assert (left["status"], left["counts"]["deleted"]) == ("succeeded", 1), left["errors"]
+    assert left["excludedBy"] == {f"excludeGroup[{board}]": 1}
+    assert set(rows(app_env, tenant)) == {u[3]}
