@@ -199,7 +199,8 @@ async def delta_read(
         tracked, after_graph = await track(source, settings.listed)
     before = memberships(before_graph, settings.listed)
     after = memberships(after_graph, settings.listed)
-    moved = changed_users(before, after)
+    # A rename matters only to a field showing the name: a scope group's members stay as is.
+    moved = changed_users(before, after, (g for _, groups in settings.fields for g in groups))
     scoped = bool(settings.include or settings.exclude)
     leavers = {
         u: _reason(after.of_user.get(u, frozenset()), settings)

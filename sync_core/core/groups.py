@@ -170,15 +170,20 @@ def apply_round(graph: Graph, changes: Iterable[GroupChange]) -> dict[str, Group
     return result
 
 
-def changed_users(before: Memberships, after: Memberships) -> set[str]:
+def changed_users(
+    before: Memberships, after: Memberships, shown: Iterable[str] | None = None
+) -> set[str]:
     """Users whose listed memberships differ, plus the members of a group whose name changed
-    (a membership field shows the name)."""
+    when a membership field shows it (`shown`: the fields' groups; None: every group)."""
     users = {
         u
         for u in before.of_user.keys() | after.of_user.keys()
         if before.of_user.get(u, frozenset()) != after.of_user.get(u, frozenset())
     }
-    renamed = {g for g, name in after.names.items() if before.names.get(g, name) != name}
+    named = after.names.keys() if shown is None else set(shown)
+    renamed = {
+        g for g, name in after.names.items() if g in named and before.names.get(g, name) != name
+    }
     if renamed:
         users |= {u for u, groups in after.of_user.items() if groups & renamed}
     return users

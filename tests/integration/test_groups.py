@@ -349,3 +349,22 @@ def test_a_group_both_listed_and_nested_and_a_user_in_both_lists(
     assert (left["status"], left["counts"]["deleted"]) == ("succeeded", 1), left["errors"]
     assert left["excludedBy"] == {f"excludeGroup[{board}]": 1}
     assert set(rows(app_env, tenant)) == {u[3]}
+
+
+def test_renaming_a_scope_group_no_field_shows_reads_no_member(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    # Only a memberOf field shows a group's name: renaming a group that only scopes must not
+    # read its members again (for a large group, as many requests as a full run).
+    configure(cli, tmp_path, scoped([nested["alpha"]]))
+    assert sync(cli)["status"] == "succeeded"
+    before = rows(app_env, tenant)
+    simulator.groups.rename(tenant.id, nested["alpha"], "Alpha Renamed")
+    simulator.clear_requests()
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report["errors"]
+    assert len(graph_requests(simulator, tenant.id)) <= 3
+    assert rows(app_env, tenant) == before
+    assert report["groups"] == [
+        {"id": nested["alpha"], "displayName": "Alpha Renamed", "members": 2}
+    ]
