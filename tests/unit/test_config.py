@@ -345,3 +345,21 @@ def test_a_group_both_included_and_excluded_is_refused():
     (problem,) = raised.value.problems
     assert problem[0] == "$.filter.groups.exclude"
     assert GROUP in problem[1] and "include" in problem[1]
+
+
+def test_more_than_50_groups_in_all_are_refused():
+    # 50 per list, but fields and lists add up: every group a configuration names (and each
+    # nested in one) is followed by a group delta query of at most 50 ids, so past 50 an idle
+    # tick costs more than its three requests and the stored links grow with every field.
+    ids = [f"{n:08x}-1b2d-4e5f-8a9b-0c1d2e3f4a5b" for n in range(60)]
+    fields = [
+        {"name": "Office", "source": "memberOf", "groups": ids[:30]},
+        {"name": "Team", "source": "memberOf", "groups": ids[30:]},
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"fields": fields})
+    (problem,) = raised.value.problems
+    assert problem[0] == "$.fields" and "60 groups" in problem[1]
+    # The same group in a list and a field counts once.
+    parse_config({"filter": {"groups": {"include": ids[:25]}}, "fields": [
+        {"name": "Team", "source": "memberOf", "groups": [i.upper() for i in ids[:50]]}]})  # fmt: skip
