@@ -60,10 +60,14 @@ def group_scenarios(draw: st.DrawFn) -> GroupScenario:
         for g in groups
     }  # fmt: skip
     chosen = st.lists(st.sampled_from(groups), unique=True, max_size=2)
+    include = draw(chosen)
+    # A group may not be both included and excluded (config validation refuses it).
+    others = [g for g in groups if g not in include]
+    exclude = draw(st.lists(st.sampled_from(others), max_size=1)) if others else []
     config = {
         "fields": [*SMALL_FIELDS[:1],
                    {"name": "Teams", "source": "memberOf", "groups": draw(chosen) or [groups[0]]}],
-        "filter": {"groups": {"include": draw(chosen), "exclude": draw(chosen)[:1]}},
+        "filter": {"groups": {"include": include, "exclude": exclude}},
         "cleanUp": {"enabled": True, "maxDeletes": 100_000, "maxDeletePercent": 100},
     }  # fmt: skip
     change = st.tuples(
