@@ -368,3 +368,19 @@ def test_renaming_a_scope_group_no_field_shows_reads_no_member(
     assert report["groups"] == [
         {"id": nested["alpha"], "displayName": "Alpha Renamed", "members": 2}
     ]
+
+
+def test_a_group_nested_in_itself_is_harmless_in_full_and_delta_runs(
+    cli, tenant, simulator, app_env, tmp_path, nested
+):
+    u = nested["users"]
+    simulator.groups.add_member(tenant.id, nested["gamma"], nested["gamma"])
+    configure(cli, tmp_path, scoped([nested["gamma"]], **CLEAN_UP))
+    full = sync(cli)
+    assert full["status"] == "succeeded", full["errors"]
+    assert set(rows(app_env, tenant)) == {u[2]}
+    simulator.groups.add_member(tenant.id, nested["gamma"], u[5])
+    delta = sync(cli)
+    assert (delta["status"], delta["mode"]) == ("succeeded", "delta"), delta["errors"]
+    assert set(rows(app_env, tenant)) == {u[2], u[5]}
+    assert delta["groups"] == [{"id": nested["gamma"], "displayName": "Gamma", "members": 2}]
