@@ -116,7 +116,7 @@ def _keep_running(workdir: Path, env: dict[str, str]) -> None:
         "works the queue; the README's walkthrough):\n\n"
         f"  (cd {ROOT} && .venv/bin/python -m devtools.devserver --port {DEV_SERVER_PORT} &)\n"
         f"  curl -s -X POST http://localhost:{DEV_SERVER_PORT}/api/connect"
-        " -d '{\"account\": \"me\"}'"
+        ' -d \'{"account": "me"}\''
         "   # open its consentUrl in a browser: sign in, Accept\n"
         f"  (redirect URI registered: {_dev_callback('localhost')})\n\n"
         f"The environment ({env_file}):\n"

@@ -12,6 +12,7 @@ from .consent import ConsentPlan
 from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
+from .group_store import GroupStore
 from .log import RequestLog
 from .signin import SignInPlan
 from .tokens import TokenIssuer
@@ -57,6 +58,7 @@ class Context:
     consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
     # Who signs in at the authorize endpoint (simulator/signin.py).
     signin: SignInPlan = field(default_factory=lambda: SignInPlan())
+    groups: GroupStore = field(default_factory=GroupStore)  # simulator/group_store.py
 
 
 CONTEXT = web.AppKey("context", Context)

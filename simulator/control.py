@@ -36,6 +36,10 @@ def routes() -> list[web.RouteDef]:
         web.patch("/_sim/tenants/{tenant}/users/{user}", patch_user),
         web.delete("/_sim/tenants/{tenant}/users/{user}", delete_user),
         web.post("/_sim/tenants/{tenant}/users/{user}/restore", restore_user),
+        web.put("/_sim/tenants/{tenant}/groups/{group}", put_group),
+        web.delete("/_sim/tenants/{tenant}/groups/{group}", delete_group),
+        web.post("/_sim/tenants/{tenant}/groups/{group}/members", add_member),
+        web.delete("/_sim/tenants/{tenant}/groups/{group}/members/{member}", remove_member),
         web.get("/_sim/delta", list_delta),
         web.post("/_sim/delta", add_delta),
         web.delete("/_sim/delta", clear_delta),
@@ -198,6 +202,52 @@ async def restore_user(request: web.Request) -> web.Response:
     with _directory_errors():
         context_of(request).directory.restore_user(
             request.match_info["tenant"], request.match_info["user"]
+        )
+    return web.Response(status=204)
+
+
+async def put_group(request: web.Request) -> web.Response:
+    """Body: ``{"displayName": "Sales", "members": ["<user or group id>"], "hiddenMembership":
+    false, "unified": false}`` (simulator/group_store.py; unified: a Microsoft 365 group)."""
+    body = await _body(request)
+    members = body.get("members") or []
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise _bad_request("members must be a list of ids")
+    context_of(request).groups.put_group(
+        request.match_info["tenant"],
+        request.match_info["group"],
+        str(body.get("displayName") or ""),
+        members,
+        hidden_membership=bool(body.get("hiddenMembership", False)),
+        unified=bool(body.get("unified", False)),
+    )
+    return web.Response(status=204)
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    with _directory_errors():
+        context_of(request).groups.delete_group(
+            request.match_info["tenant"], request.match_info["group"]
+        )
+    return web.Response(status=204)
+
+
+async def add_member(request: web.Request) -> web.Response:
+    """Body: ``{"id": "<user or group id>"}``."""
+    member = (await _body(request)).get("id")
+    if not isinstance(member, str) or not member:
+        raise _bad_request("id must be a user or group id")
+    with _directory_errors():
+        context_of(request).groups.add_member(
+            request.match_info["tenant"], request.match_info["group"], member
+        )
+    return web.Response(status=204)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    with _directory_errors():
+        context_of(request).groups.remove_member(
+            request.match_info["tenant"], request.match_info["group"], request.match_info["member"]
         )
     return web.Response(status=204)
 

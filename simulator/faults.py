@@ -20,6 +20,7 @@ MALFORMED_FORMS = (
     "no_value",  # 200 JSON without "value"
     "value_not_list",  # "value" is an object
     "item_without_id",  # the first user has no "id"
+    "member_without_id",  # the first entry of the first `members@delta` has no "id" (groups)
     "foreign_next_link",  # the next link points to another host
     "repeat_next_link",  # the next link is the link just requested
 )

@@ -1,5 +1,5 @@
-"""Microsoft Graph v1.0: ``/organization``, ``/users``, ``/users/$count``, ``/users/{id}`` and
-``/users/delta`` (in delta.py).
+"""Microsoft Graph v1.0: ``/organization``, ``/users``, ``/users/$count``, ``/users/{id}``,
+``/users/delta`` (in delta.py) and ``/groups/...`` (in groups_api.py).
 
 Read-only on purpose: any other method is answered 405 (and logged), so a test can assert the
 app never writes to a customer's directory.
@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from . import delta, odata
+from . import delta, groups_api, odata
 from .context import context_of, request_id, utc_now
 from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
 from .schema import DEFAULT_SELECT, empty_value
@@ -76,6 +76,8 @@ async def dispatch(request: web.Request) -> web.Response:
             return users_count(request)
         if len(segments) == 2 and segments[0] == "users":
             return user(request, segments[1])
+        if len(segments) >= 2 and segments[0] == "groups":
+            return groups_api.dispatch(request, segments[1:], authorize, _json)
         first = segments[0] if segments else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{first}'.")
     except GraphError as error:

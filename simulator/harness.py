@@ -20,6 +20,7 @@ from .context import Context, Endpoints
 from .delta_plan import DeltaPlan
 from .directory import Directory, Paging
 from .faults import FaultPlan
+from .group_store import GroupStore
 from .log import RequestLog, RequestRecord
 from .server import build_application
 from .signin import SignInPlan
@@ -50,6 +51,9 @@ class Simulator:
         self.consent = ConsentPlan()
         # Who signs in at the authorize endpoint, and their admin roles (simulator/signin.py).
         self.signin = SignInPlan()
+        # Groups and their (nested) members: sim.groups.put_group / add_member / remove_member /
+        # rename / delete_group (simulator/group_store.py).
+        self.groups = GroupStore()
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -88,6 +92,7 @@ class Simulator:
             delta=self.delta,
             consent=self.consent,
             signin=self.signin,
+            groups=self.groups,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(

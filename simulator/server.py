@@ -132,6 +132,10 @@ def _malformed(request: web.Request, form: str, answer: web.StreamResponse) -> w
         body["value"] = {user["id"]: user for user in body.get("value", [])}
     elif form == "item_without_id" and body.get("value"):
         body["value"][0].pop("id", None)
+    elif form == "member_without_id":
+        carrying = [g for g in body.get("value", []) if g.get("members@delta")]
+        if carrying:
+            carrying[0]["members@delta"][0].pop("id", None)
     elif form == "foreign_next_link":
         link = urlsplit(body.get("@odata.nextLink") or str(request.url))
         port = f":{link.port}" if link.port else ""

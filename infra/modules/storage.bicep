@@ -23,6 +23,7 @@ var tableNames = [
   'SyncRuns'
   'TenantConfigs'
   'SyncLeases'
+  'GroupMemberships'
 ]
 var queueNames = [
   'sync-requests'

@@ -36,6 +36,7 @@ from sync_core.adapters.errors import (
     filter_needs_advanced_query_failure,
 )
 from sync_core.adapters.graph_delta import delta_pages, latest_delta_link
+from sync_core.adapters.graph_groups import GraphGroups
 from sync_core.adapters.graph_pages import (
     MAX_LISTING_RESTARTS,
     UNSUPPORTED_QUERY,
@@ -246,6 +247,11 @@ class GraphDirectory:
 
     def delta_pages(self, delta_link: str) -> AsyncIterator[DeltaPage]:
         return delta_pages(self._send, delta_link)
+
+    @property
+    def groups(self) -> GraphGroups:
+        """Scope groups: transitive members, group delta, users by id (graph_groups.py)."""
+        return GraphGroups(self._send, self._api)
 
     def _users_url(self, query: list[tuple[str, str]], advanced: bool) -> str:
         options = [*query, ("$count", "true")] if advanced else query

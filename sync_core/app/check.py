@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sync_core.app.service import SyncService, open_directory
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
+from sync_core.core.groups import Memberships
 from sync_core.core.mapping import Mapper
 from sync_core.core.pages import Tally, scope_and_map
 from sync_core.core.ports import StoredIndex, UserDirectory
@@ -81,10 +82,18 @@ async def check_connectivity(
         tenant_name = await _check_organization(directory, found)
         await directory.count_probe()  # one small listing: the permission, proven fast
         found.passed.append("the app may list users (User.Read.All)")
+        from sync_core.app.check_groups import check_groups
+
+        memberships, group_problems, group_passed = await check_groups(directory, config)
+        for failure in group_problems:
+            found.failed(failure)
+        found.passed += group_passed
         try:
-            counts = await asyncio.wait_for(
-                _count_in_scope(directory, config), count_budget_seconds
-            )
+            # Without its groups the scope cannot be decided: no counts then.
+            if not group_problems:
+                counts = await asyncio.wait_for(
+                    _count_in_scope(directory, config, memberships), count_budget_seconds
+                )
         except TimeoutError:
             found.warnings.append(
                 f"Counting the users in scope took longer than {count_budget_seconds:g} s and "
@@ -170,7 +179,9 @@ class _Counts:
     importable: int
 
 
-async def _count_in_scope(directory: UserDirectory, config: TenantConfig) -> _Counts:
+async def _count_in_scope(
+    directory: UserDirectory, config: TenantConfig, memberships: Memberships | None = None
+) -> _Counts:
     """Read the directory exactly as a sync would (the engine's own scope-and-map step, so a
     user repeated across pages counts once; nothing is written) and count who is in scope and
     who has an address to import."""
@@ -181,6 +192,8 @@ async def _count_in_scope(directory: UserDirectory, config: TenantConfig) -> _Co
     async for page in directory.users(
         scope.graph_properties | mapper.graph_properties, config.filter.odata
     ):
+        if memberships is not None:  # scope by group: the memberships travel with each user
+            page = [memberships.annotate(user) for user in page]
         await scope_and_map(page, scope, mapper, nothing_stored, tally)
     counts = tally.counts
     return _Counts(counts.read, counts.inScope, counts.inScope - counts.skippedNoEmail)

@@ -22,6 +22,7 @@ from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.fenced_state import LinkedSyncState
+from sync_core.adapters.tables.group_memberships import GroupMembershipStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.adapters.tables.sync_state import SyncStateStore
@@ -119,6 +120,7 @@ class SyncService:
         # A run's delta link lands only while its tenant is linked (fenced_state.py).
         self.run_sync_state = LinkedSyncState(self._tables, settings.tenant_id)
         self.stored_addresses = StoredAddresses(self._tables)  # a delta run's shared addresses
+        self.memberships = GroupMembershipStore(self._tables)
         return self
 
     async def __aexit__(
@@ -163,6 +165,7 @@ class SyncService:
             lease=lease,
             sync_state=self.run_sync_state.for_lease(self.leases, lease),
             addresses=self.stored_addresses,
+            memberships=self.memberships,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)

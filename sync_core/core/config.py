@@ -92,9 +92,38 @@ class _Model(BaseModel):
     )
 
 
+# A field whose value is the user's membership in listed groups (core/groups.py), not a Graph
+# property: `{"name": "Teams", "source": "memberOf", "groups": ["<group id>", ...]}`.
+MEMBER_OF_SOURCE = "memberOf"
+MAX_GROUPS = 50  # per list; a group delta query filters on at most 50 ids
+
+
+def _group_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    """Group object ids (GUIDs), lower-cased, each once."""
+    seen: list[str] = []
+    for position, value in enumerate(ids):
+        if not isinstance(value, str) or not _GUID.fullmatch(value):
+            raise ValueError(
+                f"item {position} ({value!r}) is not a group object id: a GUID like "
+                "'0f5c6c3a-1b2d-4e5f-8a9b-0c1d2e3f4a5b' (Entra admin center > Groups > Object Id)"
+            )
+        if value.lower() in seen:
+            raise ValueError(f"item {position} ({value!r}) is listed twice")
+        seen.append(value.lower())
+    if len(seen) > MAX_GROUPS:
+        raise ValueError(f"lists {len(seen)} groups; at most {MAX_GROUPS}")
+    return tuple(seen)
+
+
+# fullmatch, not `$`: `$` also matches before a trailing newline, which would be stored.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 class FieldMapping(_Model):
     name: str
     source: str
+    # Only with source `memberOf`: the groups whose names the field lists.
+    groups: tuple[str, ...] = Field(default=(), validate_default=True)
 
     @field_validator("name")
     @classmethod
@@ -114,7 +143,25 @@ class FieldMapping(_Model):
     @field_validator("source")
     @classmethod
     def _source_is_a_graph_path(cls, source: str) -> str:
+        if source.lower() == MEMBER_OF_SOURCE.lower():
+            return MEMBER_OF_SOURCE
         return _graph_path(source)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_only_for_member_of(cls, groups: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        source = info.data.get("source")
+        if source is None:
+            return groups  # the source's own error is reported instead
+        if source != MEMBER_OF_SOURCE:
+            if groups:
+                raise ValueError(f"only a field with source {MEMBER_OF_SOURCE!r} lists groups")
+            return groups
+        if not groups:
+            raise ValueError(
+                f"a field with source {MEMBER_OF_SOURCE!r} must list the group ids it shows"
+            )
+        return _group_ids(groups)
 
 
 def _graph_path(text: str) -> str:
@@ -175,6 +222,29 @@ class ScopeRule(_Model):
         return value
 
 
+class GroupScope(_Model):
+    """Scope by group membership, transitive: a member of a group nested in a listed one
+    counts (core/groups.py)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _are_group_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        return _group_ids(ids)
+
+    @field_validator("exclude")
+    @classmethod
+    def _not_also_included(cls, ids: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        # Exclusion wins, so a group in both lists leaves out every member: a contradiction
+        # that would otherwise surface only as a mass removal.
+        both = [g for g in ids if g in (info.data.get("include") or ())]
+        if both:
+            raise ValueError(f"the group {both[0]} is also in include; list it in one of them")
+        return ids
+
+
 class ScopeFilter(_Model):
     exclude_disabled: bool = True
     exclude_guests: bool = True
@@ -182,6 +252,7 @@ class ScopeFilter(_Model):
     odata: str | None = None
     include: tuple[tuple[ScopeRule, ...], ...] = ()
     exclude: tuple[tuple[ScopeRule, ...], ...] = ()
+    groups: GroupScope = GroupScope()
 
     @field_validator("odata")
     @classmethod
@@ -239,4 +310,12 @@ class TenantConfig(_Model):
     # beside every other problem (a model validator would only run once the fields are valid).
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        document = self.model_dump(mode="json", by_alias=True)
+        # Group settings left empty are left out, so a configuration without groups reads,
+        # stores and hashes (core/delta.config_hash) exactly as before they existed.
+        for field in document["fields"]:
+            if not field.get("groups"):
+                field.pop("groups", None)
+        if not any(document["filter"]["groups"].values()):
+            document["filter"].pop("groups")
+        return document

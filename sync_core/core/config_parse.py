@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from sync_core.core.config import MAX_CONFIG_BYTES, MAX_FIELDS, TenantConfig
+from sync_core.core.config import MAX_CONFIG_BYTES, MAX_FIELDS, MAX_GROUPS, TenantConfig
 from sync_core.core.json_document import DocumentError, compact_json, read_json_document
 
 
@@ -113,6 +113,7 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]
                     None,
                 )
             )
+    problems += _group_count_problems(document)
     size = len(compact_json(document).encode("utf-8", "surrogatepass"))
     if size > MAX_CONFIG_BYTES:
         problems.append(
@@ -125,6 +126,34 @@ def _cross_field_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]
             )
         )
     return problems
+
+
+def _group_count_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """At most MAX_GROUPS groups in all (filter.groups and memberOf fields, each counted once):
+    a delta tick follows them with one group delta request per 50 ids (core/group_sync.py)."""
+    scope_filter = document.get("filter")
+    scope = scope_filter.get("groups") if isinstance(scope_filter, dict) else None
+    lists = [scope.get(k) for k in ("include", "exclude")] if isinstance(scope, dict) else []
+    fields = document.get("fields")
+    in_fields = (
+        [f.get("groups") for f in fields if isinstance(f, dict)] if isinstance(fields, list) else []
+    )
+    every = [ids for ids in (*lists, *in_fields) if isinstance(ids, list)]
+    named = {g.lower() for ids in every for g in ids if isinstance(g, str)}
+    if len(named) <= MAX_GROUPS or any(len(ids) > MAX_GROUPS for ids in every):
+        return []  # (a list too long on its own says so itself)
+    path = (
+        "$.fields" if any(isinstance(ids, list) and ids for ids in in_fields) else "$.filter.groups"
+    )
+    return [
+        (
+            path,
+            f"the configuration names {len(named)} groups in all (filter.groups and memberOf "
+            f"fields together); at most {MAX_GROUPS}: a delta run follows them, nested ones "
+            "included, with one request per 50",
+            None,
+        )
+    ]
 
 
 def _listify(document: Any) -> Any:

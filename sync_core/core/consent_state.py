@@ -109,6 +109,8 @@ def consent_url(
     query = urlencode(
         {
             "client_id": client_id,
+            # `/.default` cannot be combined with named scopes: GroupMember.Read.All (scope by
+            # group) is consented by being on the registration (docs/deploy.md step 3).
             "scope": f"{graph_base_url}/.default",
             "redirect_uri": redirect_uri,
             "state": state,

@@ -63,6 +63,10 @@ class SyncState:
     config_hash: str
     taken_at: datetime
     last_full_at: datetime
+    # Scope by group (core/group_sync.py): the group delta links, and the generation of the
+    # stored membership graph they follow; committed with the user link, last.
+    group_links: tuple[str, ...] = ()
+    groups_generation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sync_core.core.delta import (
 )
 from sync_core.core.delta_reads import delta_context, whole_index
 from sync_core.core.dry_run import DryRunWriter
+from sync_core.core.group_run import GroupStep
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
 from sync_core.core.pages import Tally
@@ -126,6 +127,7 @@ class _Run:
         self._delta_refused = False
         self._summary_etag: str | None = None
         self.changes_read: int | None = None
+        self.groups: GroupStep | None = None  # scope by group (core/group_run.py)
 
     async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
         try:
@@ -207,8 +209,13 @@ class _Run:
         if self.mode.reason is FullReason.ODATA_FILTER:
             self.tally.warnings.append(ODATA_FULL_WARNING)
         employees, tenant_id = self.ports.employees, self.request.tenant_id
+        groups = self.groups = GroupStep(base.config, tenant_id, self.ports.memberships)
         try:
             changes, link = await self._read_delta(directory, state)
+            if changes is not None and state is not None and groups.active:
+                changes = await groups.delta(directory, state, changes, base.select, self.tally)
+                if changes is None:  # the stored groups state cannot be followed
+                    self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
             stored = tenant_state.summary.summary
             if changes is None:
                 # With a trusted summary no earlier holder can still be writing: the fence goes
@@ -218,6 +225,8 @@ class _Run:
                     if stored is None
                     else replace(base, index=await employees.load_index(tenant_id))
                 )
+                if groups.active:
+                    ctx = replace(ctx, groups=await groups.full(directory))
                 link = await self._take_link(ctx, directory)
                 candidates = await full_pass(ctx, directory)
             else:
@@ -307,7 +316,11 @@ class _Run:
         summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)
         state = next_state(ctx, self.mode, tenant_state.sync, link, changes, held=held,
                            wrote=wrote, link_taken_at=self._link_taken_at)  # fmt: skip
-        await store.save(self.request.tenant_id, state, summary, self._summary_etag)
+        assert self.groups is not None  # set by _synchronise
+        # With the group links and, first, the membership graph they follow (group_run.py).
+        await self.groups.commit(
+            store, state, tenant_state.sync, self.run_id, summary, self._summary_etag, held=held
+        )
 
     def result(self) -> dict[str, Any]:
         """The report's fields this run filled in, whatever it got to."""
@@ -326,6 +339,7 @@ class _Run:
             "graph_requests": self.stats.requests,
             "graph_throttled": self.stats.throttled,
             "warnings": tuple(tally.warnings),
+            "groups": self.groups.report() if self.groups else (),
         }
 
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync_core.core.config import EmailRules, TenantConfig
+from sync_core.core.config import MEMBER_OF_SOURCE, EmailRules, FieldMapping, TenantConfig
+from sync_core.core.groups import field_value
 from sync_core.core.limits import MAX_STRING_UNITS, clean_text, fitted_json, fitted_text
 from sync_core.core.paths import AttributePath, parse_path
 
@@ -41,13 +42,13 @@ class EmailAddresses:
 class Mapper:
     """A configuration compiled once per run, applied to every user."""
 
-    fields: tuple[tuple[str, AttributePath], ...]
+    fields: tuple[tuple[str, AttributePath | GroupField], ...]
     email_rules: EmailRules
 
     @classmethod
     def from_config(cls, config: TenantConfig) -> Mapper:
         return cls(
-            fields=tuple((field.name, parse_path(field.source)) for field in config.fields),
+            fields=tuple((field.name, _source(field)) for field in config.fields),
             email_rules=config.email,
         )
 
@@ -57,7 +58,7 @@ class Mapper:
         return frozenset(
             {"id", "userPrincipalName", "mail", "proxyAddresses"}
             | ({"otherMails"} if self.email_rules.other_mails else set())
-            | {path.graph_property for _, path in self.fields}
+            | {path.graph_property for _, path in self.fields if path.graph_property}
         )
 
     def map(self, user: Mapping[str, Any]) -> Employee | None:
@@ -84,6 +85,23 @@ class Mapper:
             fields=fields,
             source_hash=source_hash(upn, addresses.email, addresses.aliases, fields),
         )
+
+
+@dataclass(frozen=True)
+class GroupField:
+    """A membership field's source: no Graph property; the groups' names (core/groups.py)."""
+
+    groups: tuple[str, ...]
+    graph_property: str = ""  # nothing to $select
+
+    def read(self, user: Mapping[str, Any]) -> Any:
+        return field_value(user, self.groups)
+
+
+def _source(field: FieldMapping) -> AttributePath | GroupField:
+    if field.source == MEMBER_OF_SOURCE:
+        return GroupField(tuple(g.lower() for g in field.groups))
+    return parse_path(field.source)
 
 
 def resolve_addresses(user: Mapping[str, Any], rules: EmailRules) -> EmailAddresses:

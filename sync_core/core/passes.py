@@ -16,6 +16,7 @@ from functools import cached_property
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import DeltaChanges
+from sync_core.core.groups import Memberships
 from sync_core.core.limits import clean_text
 from sync_core.core.mapping import Employee, Mapper
 from sync_core.core.pages import Tally, prefetched, scope_and_map
@@ -43,6 +44,8 @@ class PassContext:
     # The whole table as the run began (count, marks): from the summary in a delta run, whose
     # `index` holds only the rows its round names; None: the index is the whole table.
     stored: TenantSummary | None = None
+    # Scope by group: each listed user's memberships, set before a full listing (group_run.py).
+    groups: Memberships | None = None
 
     @cached_property
     def table(self) -> TenantSummary:
@@ -76,6 +79,8 @@ async def full_pass(ctx: PassContext, directory: UserDirectory) -> Candidates:
     pages = prefetched(directory.users(ctx.select, ctx.config.filter.odata))
     async with contextlib.aclosing(pages):
         async for page in pages:
+            if ctx.groups is not None:
+                page = [ctx.groups.annotate(user) for user in page]
             await write(ctx, await scope_and_map(page, scope, mapper, ctx.index, ctx.tally))
     return Candidates(
         stale_ids(ctx.index.hashes.keys(), ctx.tally.in_scope_ids), ctx.tally.marked_since

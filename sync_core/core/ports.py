@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
+from sync_core.core.group_sync import MembershipStore
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
@@ -251,3 +252,6 @@ class Ports:
     # Who else holds an address: a delta run reads only what changed, so it asks the store
     # (core/shared_addresses.py). None: not asked (the in-memory engine tests).
     addresses: AddressHolders | None = None
+    # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
+    # scoped by groups runs full every time (the in-memory tests).
+    memberships: MembershipStore | None = None

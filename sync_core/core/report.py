@@ -117,6 +117,9 @@ class RunReport:
     # Users the delta round named (changed or removed); None for a full run.
     changes_read: int | None = None
     idle_checks: IdleChecks | None = None  # the idle delta runs that followed this one
+    # The groups the configuration names (scope and membership fields): id, displayName and
+    # members (transitive users); empty for a tenant that uses no group.
+    groups: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def begun(
@@ -195,6 +198,7 @@ class RunReport:
             "warnings": list(self.warnings),
             **({} if self.changes_read is None else {"changesRead": self.changes_read}),
             **({} if self.idle_checks is None else {"idleChecks": _idle_json(self.idle_checks)}),
+            **({"groups": [dict(g) for g in self.groups]} if self.groups else {}),
         }
 
     @classmethod
@@ -224,6 +228,7 @@ class RunReport:
             warnings=tuple(data.get("warnings", ())),
             changes_read=data.get("changesRead"),
             idle_checks=_idle_of(data.get("idleChecks")),
+            groups=tuple(data.get("groups", ())),
         )
 
 
@@ -284,8 +289,9 @@ def render_text(report: RunReport) -> str:
         f"  Users read from Entra ID   {c.read:>7}",
         f"    left out by filters      {c.excluded:>7}",
     ]
+    names = {g["id"]: g.get("displayName") or g["id"] for g in report.groups}
     for reason, count in sorted(report.excluded_by.items(), key=lambda item: -item[1]):
-        lines.append(f"      {_REASONS.get(reason, reason):<22} {count:>7}")
+        lines.append(f"      {_reason_text(reason, names):<22} {count:>7}")
     lines += [
         f"    in scope                 {c.inScope:>7}",
         f"      skipped, no email      {c.skippedNoEmail:>7}",
@@ -313,6 +319,12 @@ def render_text(report: RunReport) -> str:
         "Skipped because Table Storage cannot hold them (retried every run):",
         report.skipped_unstorable,
     )
+    if report.groups:
+        lines += ["", "  Groups (transitive members):"]
+        lines += [
+            f"    - {g.get('displayName') or g['id']} ({g['id']}): {g.get('members', 0)}"
+            for g in report.groups
+        ]
     for warning in report.warnings:
         lines += ["", f"  Warning: {warning}"]
     for error in report.errors:
@@ -320,6 +332,13 @@ def render_text(report: RunReport) -> str:
         if error.fix:
             lines.append(f"    What to do: {error.fix}")
     return "\n".join(lines)
+
+
+def _reason_text(reason: str, group_names: dict[str, str]) -> str:
+    if reason.startswith("excludeGroup[") and reason.endswith("]"):
+        group = reason[len("excludeGroup[") : -1]
+        return f"in group {group_names.get(group, group)}"
+    return _REASONS.get(reason, reason)
 
 
 def _why(report: RunReport) -> str:
@@ -341,4 +360,5 @@ _REASONS = {
     "guest": "guests",
     "unlicensed": "unlicensed",
     "notIncluded": "not matched by include",
+    "notInGroups": "not in the scope groups",
 }

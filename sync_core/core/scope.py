@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync_core.core.config import ScopeFilter, ScopeRule, compile_regex
+from sync_core.core.groups import group_exclusion
 from sync_core.core.paths import AttributePath, parse_path
 
 REASON_DISABLED = "disabled"
@@ -48,6 +49,9 @@ class Scope:
     include: tuple[tuple[CompiledRule, ...], ...]
     exclude: tuple[tuple[CompiledRule, ...], ...]
     graph_properties: frozenset[str]
+    # Scope by group (core/groups.py): the user's memberships travel with the user dict.
+    include_groups: frozenset[str] = frozenset()
+    exclude_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: ScopeFilter) -> Scope:
@@ -67,6 +71,8 @@ class Scope:
             include=include,
             exclude=exclude,
             graph_properties=frozenset(properties),
+            include_groups=frozenset(g.lower() for g in config.groups.include),
+            exclude_groups=tuple(g.lower() for g in config.groups.exclude),
         )
 
     def exclusion_reason(self, user: Mapping[str, Any]) -> str | None:
@@ -77,6 +83,10 @@ class Scope:
             return REASON_GUEST
         if self.exclude_unlicensed and not user.get("assignedLicenses"):
             return REASON_UNLICENSED
+        if self.include_groups or self.exclude_groups:
+            reason = group_exclusion(user, self.include_groups, self.exclude_groups)
+            if reason is not None:
+                return reason
         if self.include and not any(all(r.holds(user) for r in g) for g in self.include):
             return REASON_NOT_INCLUDED
         for index, group in enumerate(self.exclude):

@@ -61,11 +61,22 @@ class CleanedFrom:
         return stored.replace("\ufffd", "").strip() == kept or stored.strip() == kept
 
 
-Expected = str | CutFrom | CleanedFrom
+@dataclass(frozen=True)
+class JsonList:
+    """A group-membership field (docs/configuration.md "Scope by group and the group-membership
+    field"): a JSON list of display names, in the order the field lists the groups."""
+
+    items: tuple[str, ...]
+
+    def accepts(self, stored: Any) -> bool:
+        return isinstance(stored, str) and json.loads(stored) == list(self.items)
+
+
+Expected = str | CutFrom | CleanedFrom | JsonList
 
 
 def matches(expected: Expected | None, stored: Any) -> bool:
-    if isinstance(expected, CutFrom | CleanedFrom):
+    if isinstance(expected, CutFrom | CleanedFrom | JsonList):
         return expected.accepts(stored)
     return stored == expected
 
@@ -96,14 +107,18 @@ class Expectation:
 
 
 def expected_employees(
-    users: Iterable[Mapping[str, Any]], config: Mapping[str, Any]
+    users: Iterable[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    groups: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Expectation:
-    """What the Employees partition must hold after a clean run over `users` with `config`."""
+    """What the Employees partition must hold after a clean run over `users` with `config`;
+    `groups`: group id -> {"name", "members": ids of users and groups} (direct members)."""
     rows: dict[str, ExpectedRow] = {}
     marked: dict[str, ExpectedRow] = {}
     scope = config.get("filter", {})
+    groups = groups or {}
     for user in users:
-        if not in_scope(user, scope):
+        if not in_scope(user, scope) or not in_group_scope(user["id"], scope, groups):
             continue
         email, aliases = addresses(user, config.get("email", {}))
         row = ExpectedRow(
@@ -111,7 +126,7 @@ def expected_employees(
             aliases=aliases,
             user_principal_name=user.get("userPrincipalName") or "",
             fields=tuple(
-                (field["name"], stored_value(read(user, field["source"])))
+                (field["name"], field_expected(user, field, groups))
                 for field in config.get("fields", DEFAULT_FIELDS)
             ),
         )
@@ -133,6 +148,41 @@ def in_scope(user: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
     if include and not any(all(rule_holds(user, r) for r in group) for group in include):
         return False
     return not any(all(rule_holds(user, r) for r in group) for group in scope.get("exclude", []))
+
+
+# --- groups (docs/configuration.md "Scope by group and the group-membership field") ----------
+
+
+def member_of(user_id: str, group_id: str, groups: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether the user is in the group or in a group nested in it, at any depth; a group met
+    twice (a cycle) is not walked again."""
+
+    def walk(group: str, seen: frozenset[str]) -> bool:
+        members = groups.get(group, {}).get("members", ())
+        if user_id in members:
+            return True
+        return any(walk(m, seen | {m}) for m in members if m in groups and m not in seen)
+
+    return walk(group_id, frozenset({group_id}))
+
+
+def in_group_scope(
+    user_id: str, scope: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
+) -> bool:
+    chosen = scope.get("groups", {})
+    include = chosen.get("include", [])
+    if include and not any(member_of(user_id, g, groups) for g in include):
+        return False
+    return not any(member_of(user_id, g, groups) for g in chosen.get("exclude", []))
+
+
+def field_expected(
+    user: Mapping[str, Any], field: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
+) -> Expected | None:
+    if field["source"] != "memberOf":
+        return stored_value(read(user, field["source"]))
+    names = tuple(groups[g]["name"] for g in field["groups"] if member_of(user["id"], g, groups))
+    return JsonList(names) if names else None
 
 
 def is_guest(user: Mapping[str, Any]) -> bool:

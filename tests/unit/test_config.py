@@ -319,3 +319,47 @@ def test_strings_stay_strings_and_brackets_inside_them_do_not_count_as_nesting()
     assert (
         parse_config_bytes(json.dumps({"filter": {"odata": odata}}).encode()).filter.odata == odata
     )
+
+
+GROUP = "0f5c6c3a-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{GROUP}\n", f"{{{GROUP}}}", f" {GROUP}", GROUP.replace("-", ""), f"{GROUP}\r\n"],
+)
+def test_a_group_id_that_is_not_exactly_a_guid_is_refused(value):
+    # A trailing newline (what `$` in a regular expression lets through) would be stored and
+    # sent to Graph as %0A, a group that never exists.
+    problems = errors_of({"filter": {"groups": {"include": [value]}}})
+    assert "$.filter.groups.include" in {path for path, _ in problems}
+    field = {"name": "Teams", "source": "memberOf", "groups": [value]}
+    assert "$.fields[0].groups" in {path for path, _ in errors_of({"fields": [field]})}
+
+
+def test_a_group_both_included_and_excluded_is_refused():
+    # Exclusion wins, so every member would be left out: the contradiction would read as a mass
+    # removal in the next run, not as the typo it is.
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"filter": {"groups": {"include": [GROUP], "exclude": [GROUP.upper()]}}})
+    (problem,) = raised.value.problems
+    assert problem[0] == "$.filter.groups.exclude"
+    assert GROUP in problem[1] and "include" in problem[1]
+
+
+def test_more_than_50_groups_in_all_are_refused():
+    # 50 per list, but fields and lists add up: every group a configuration names (and each
+    # nested in one) is followed by a group delta query of at most 50 ids, so past 50 an idle
+    # tick costs more than its three requests and the stored links grow with every field.
+    ids = [f"{n:08x}-1b2d-4e5f-8a9b-0c1d2e3f4a5b" for n in range(60)]
+    fields = [
+        {"name": "Office", "source": "memberOf", "groups": ids[:30]},
+        {"name": "Team", "source": "memberOf", "groups": ids[30:]},
+    ]
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"fields": fields})
+    (problem,) = raised.value.problems
+    assert problem[0] == "$.fields" and "60 groups" in problem[1]
+    # The same group in a list and a field counts once.
+    parse_config({"filter": {"groups": {"include": ids[:25]}}, "fields": [
+        {"name": "Team", "source": "memberOf", "groups": [i.upper() for i in ids[:50]]}]})  # fmt: skip

@@ -107,6 +107,9 @@ def state_entity(tenant_id: str, state: SyncState) -> dict[str, Any]:
         "ConfigHash": state.config_hash,
         "TakenAt": state.taken_at,
         "LastFullAt": state.last_full_at,
+        # At most a few links of a few hundred characters each (50 groups per link).
+        "GroupDeltaLinks": json.dumps(list(state.group_links)),
+        "GroupsGeneration": state.groups_generation or "",
     }
 
 
@@ -116,6 +119,8 @@ def _state(entity: Any) -> SyncState:
         config_hash=str(entity.get("ConfigHash", "")),
         taken_at=_moment(entity["TakenAt"]),
         last_full_at=_moment(entity["LastFullAt"]),
+        group_links=tuple(json.loads(entity.get("GroupDeltaLinks") or "[]")),
+        groups_generation=entity.get("GroupsGeneration") or None,
     )
 
 
