@@ -23,6 +23,7 @@ var tableNames = [
   'SyncRuns'
   'TenantConfigs'
   'SyncLeases'
+  'EmployeeManagers'
 ]
 var queueNames = [
   'sync-requests'

@@ -19,6 +19,7 @@ from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.managers import ManagerIndexStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.adapters.tables.sync_state import SyncStateStore
 from sync_core.core.config import TenantConfig
@@ -86,6 +87,7 @@ class SyncService:
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
         self.sync_state = SyncStateStore(self._tables)
+        self.managers = ManagerIndexStore(self._tables)
         return self
 
     async def __aexit__(
@@ -122,6 +124,7 @@ class SyncService:
             configs=self.configs,
             lease=lease,
             sync_state=self.sync_state,
+            managers=self.managers,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)

@@ -24,6 +24,7 @@ from sync_core.core.delta import (
 )
 from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.limits import clean_text
+from sync_core.core.manager_pass import ManagerReader, ManagerSync
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.ports import (
@@ -145,7 +146,10 @@ class _Run:
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
                 index = await stored
-                ctx = PassContext(self.run_id, config, index, self.sink, self.tally, self.now)
+                managers = ManagerSync(request.tenant_id, config, ports.managers)
+                ctx = PassContext(
+                    self.run_id, config, index, self.sink, self.tally, self.now, managers
+                )
                 return await self._synchronise(ctx, directory)
             finally:
                 await directory.close()
@@ -181,8 +185,13 @@ class _Run:
                 link = await self._take_link(ctx, directory)
                 candidates = await full_pass(ctx, directory)
             else:
+                select = frozenset(ctx.select)
+                reader = cast(ManagerReader, directory)
+                changes = await _managers(ctx).prepare_round(changes, reader, select)
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
+            if not self.request.dry_run:
+                await _managers(ctx).commit()  # after the employees' writes: see manager.py
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.
@@ -230,7 +239,8 @@ class _Run:
             return None
         self._link_taken_at = self.now()
         try:
-            return await cast(DeltaSource, directory).latest_delta_link(ctx.select)
+            select = _managers(ctx).delta_select(ctx.select)
+            return await cast(DeltaSource, directory).latest_delta_link(select)
         except DeltaUnavailable:
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None
@@ -281,6 +291,11 @@ class _Run:
 
 
 _LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _managers(ctx: PassContext) -> ManagerSync:
+    assert ctx.managers is not None  # the engine always gives one
+    return ctx.managers
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

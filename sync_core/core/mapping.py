@@ -11,6 +11,7 @@ from typing import Any
 
 from sync_core.core.config import EmailRules, TenantConfig
 from sync_core.core.limits import clean_text, fitted_json, fitted_text
+from sync_core.core.manager_source import is_manager_source
 from sync_core.core.paths import AttributePath, parse_path
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -18,6 +19,9 @@ _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GUEST_MARK = "#ext#"
 
 FieldValue = str | bool | int | float
+# Where a user carries the values of its manager's fields (name -> table value), put there by
+# core/manager.py before the user is mapped; Graph never sends a key starting with "@sync.".
+MANAGER_VALUES = "@sync.managerValues"
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,16 @@ class EmailAddresses:
 class Mapper:
     """A configuration compiled once per run, applied to every user."""
 
-    fields: tuple[tuple[str, AttributePath], ...]
+    fields: tuple[tuple[str, AttributePath | None], ...]  # None: a manager field (manager.py)
     email_rules: EmailRules
 
     @classmethod
     def from_config(cls, config: TenantConfig) -> Mapper:
         return cls(
-            fields=tuple((field.name, parse_path(field.source)) for field in config.fields),
+            fields=tuple(
+                (field.name, None if is_manager_source(field.source) else parse_path(field.source))
+                for field in config.fields
+            ),
             email_rules=config.email,
         )
 
@@ -57,7 +64,7 @@ class Mapper:
         return frozenset(
             {"id", "userPrincipalName", "mail", "proxyAddresses"}
             | ({"otherMails"} if self.email_rules.other_mails else set())
-            | {path.graph_property for _, path in self.fields}
+            | {path.graph_property for _, path in self.fields if path is not None}
         )
 
     def map(self, user: Mapping[str, Any]) -> Employee | None:
@@ -70,8 +77,11 @@ class Mapper:
         employee whose address disappeared is kept current and marked (see engine.py)."""
         addresses = resolve_addresses(user, self.email_rules)
         values: list[tuple[str, FieldValue]] = []
+        manager_values = user.get(MANAGER_VALUES) or {}
         for name, path in self.fields:
-            value = to_table_value(path.read(user))
+            # A manager field's value is in the source hash like any other: a manager's change
+            # rewrites the row, an unchanged manager costs no write.
+            value = manager_values.get(name) if path is None else to_table_value(path.read(user))
             if value is not None:
                 values.append((name, value))
         upn = user.get("userPrincipalName") or ""

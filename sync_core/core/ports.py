@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
+from sync_core.core.manager_pass import ManagerIndex
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 
@@ -207,3 +208,5 @@ class Ports:
     lease: Lease | None = None
     # None: every run is full and no delta link is kept (the in-memory engine tests).
     sync_state: SyncStateStore | None = None
+    # The manager index (core/manager_pass.ManagerIndex); None where no manager field is run.
+    managers: ManagerIndex | None = None

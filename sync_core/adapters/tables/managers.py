@@ -1,0 +1,146 @@
+"""The manager index of manager fields (core/manager.py): table EmployeeManagers, one partition
+per tenant, three kinds of row (object ids are GUIDs, so `_` separates safely):
+
+- `r_{report}`: the report's manager (`ManagerId`), for a delta round's users (point reads);
+- `m_{manager}`: the manager's field values (`Values`, JSON, split over properties when long)
+  and their digest (`ValuesHash`), to tell whether a manager in a round changed;
+- `e_{manager}_{report}`: one edge per report, so a manager's reports are one range query.
+
+Delta runs read it by key and by one manager's range, never the whole partition; full runs read
+the partition (they read the whole directory anyway) and write only the rows that differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from sync_core.adapters.names import MANAGERS_TABLE
+from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.core.manager import IndexChanges, ManagerValues, StoredIndexRows, values_hash
+
+BATCH_OPERATIONS = 100  # an entity-group transaction's limit
+READS_IN_FLIGHT = 16
+_REPORT, _MANAGER, _EDGE = "r_", "m_", "e_"
+
+
+@storage_boundary
+class ManagerIndexStore:
+    def __init__(self, service: TableServiceClient):
+        self._table: TableClient = service.get_table_client(MANAGERS_TABLE)
+
+    async def reports_of(self, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
+        rows = await self._point_reads(tenant_id, [_REPORT + i for i in sorted(set(ids))])
+        return {key[len(_REPORT) :]: str(row["ManagerId"]) for key, row in rows.items()}
+
+    async def managers(
+        self, tenant_id: str, ids: Iterable[str]
+    ) -> dict[str, tuple[ManagerValues, str]]:
+        rows = await self._point_reads(tenant_id, [_MANAGER + i for i in sorted(set(ids))])
+        return {
+            key[len(_MANAGER) :]: (_values(row), str(row["ValuesHash"]))
+            for key, row in rows.items()
+        }
+
+    async def report_ids(self, tenant_id: str, manager_id: str) -> list[str]:
+        prefix = f"{_EDGE}{manager_id}_"
+        query = "PartitionKey eq @t and RowKey ge @low and RowKey lt @high"
+        # '`' follows '_' in ASCII: the range holds exactly the keys that start with the prefix.
+        parameters = {"t": tenant_id, "low": prefix, "high": prefix[:-1] + "`"}
+        return [
+            row["RowKey"][len(prefix) :]
+            async for row in self._table.query_entities(
+                query, parameters=parameters, select=["RowKey"], results_per_page=1000
+            )
+        ]
+
+    async def load(self, tenant_id: str) -> StoredIndexRows:
+        reports: dict[str, str] = {}
+        hashes: dict[str, str] = {}
+        async for row in self._table.query_entities(
+            "PartitionKey eq @t and RowKey lt 'n'",  # the r_ and m_ rows, not the edges
+            parameters={"t": tenant_id},
+            select=["RowKey", "ManagerId", "ValuesHash"],
+            results_per_page=1000,
+        ):
+            key = row["RowKey"]
+            if key.startswith(_REPORT):
+                reports[key[len(_REPORT) :]] = str(row.get("ManagerId"))
+            elif key.startswith(_MANAGER):
+                hashes[key[len(_MANAGER) :]] = str(row.get("ValuesHash"))
+        return StoredIndexRows(reports, hashes)
+
+    async def apply(self, tenant_id: str, changes: IndexChanges) -> None:
+        upserts: list[dict[str, Any]] = []
+        deletes: list[str] = []
+        for report, manager in sorted(changes.reports.items()):
+            if manager is None:
+                deletes.append(_REPORT + report)
+            else:
+                upserts.append(_row(tenant_id, _REPORT + report, ManagerId=manager))
+        upserts += [_row(tenant_id, f"{_EDGE}{m}_{r}") for m, r in sorted(changes.edges_added)]
+        deletes += [f"{_EDGE}{m}_{r}" for m, r in sorted(changes.edges_dropped)]
+        for manager, values in sorted(changes.managers.items()):
+            if values is None:
+                deletes.append(_MANAGER + manager)
+            else:
+                upserts.append(_manager_row(tenant_id, manager, values))
+        for start in range(0, len(upserts), BATCH_OPERATIONS):
+            batch = upserts[start : start + BATCH_OPERATIONS]
+            await self._table.submit_transaction(
+                [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
+            )
+        # One by one: a transaction fails whole on a row already gone (a replayed run).
+        await _bounded(self._delete(tenant_id, key) for key in deletes)
+
+    async def _delete(self, tenant_id: str, key: str) -> None:
+        try:
+            await self._table.delete_entity(tenant_id, key)
+        except ResourceNotFoundError:
+            pass
+
+    async def _point_reads(self, tenant_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        async def read(key: str) -> dict[str, Any] | None:
+            try:
+                return dict(await self._table.get_entity(tenant_id, key))
+            except ResourceNotFoundError:
+                return None
+
+        found = await _bounded(read(key) for key in keys)
+        return {key: row for key, row in zip(keys, found, strict=True) if row is not None}
+
+
+def _row(tenant_id: str, key: str, **properties: Any) -> dict[str, Any]:
+    return {"PartitionKey": tenant_id, "RowKey": key, **properties}
+
+
+def _manager_row(tenant_id: str, manager: str, values: ManagerValues) -> dict[str, Any]:
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    chunks = utf16_chunks(text, CHUNK_UNITS)  # a field value can be long; a property is not
+    properties = {f"Values{i}": chunk for i, chunk in enumerate(chunks)}
+    return _row(tenant_id, _MANAGER + manager, ValuesHash=values_hash(values), **properties)
+
+
+def _values(row: dict[str, Any]) -> ManagerValues:
+    parts, index = [], 0
+    while f"Values{index}" in row:
+        parts.append(str(row[f"Values{index}"]))
+        index += 1
+    values = json.loads("".join(parts)) if parts else {}
+    return values if isinstance(values, dict) else {}
+
+
+async def _bounded(calls: Iterable[Any]) -> list[Any]:
+    limit = asyncio.Semaphore(READS_IN_FLIGHT)
+
+    async def one(call: Any) -> Any:
+        async with limit:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
