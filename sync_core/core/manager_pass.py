@@ -141,7 +141,8 @@ class ManagerSync:
         for manager in changed:
             extra_ids |= set(await index.report_ids(tenant, manager))
         extra_ids -= ids
-        extra = await reader.users_by_id(sorted(extra_ids), select) if extra_ids else []
+        wanted = self.delta_select(select)
+        extra = await reader.users_by_id(sorted(extra_ids), wanted) if extra_ids else []
         stored_reports |= await index.reports_of(tenant, extra_ids) if extra_ids else {}
         for user in extra:
             named_now = delta_manager_id(user)

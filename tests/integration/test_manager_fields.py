@@ -1,0 +1,179 @@
+"""Manager fields end to end: the real CLI, msgraph-sdk and azure-data-tables against the
+simulator's manager relationship (`$expand=manager` on /users, `manager@delta` on /users/delta)
+and Azurite. Each rule of issue 16 "Manager" has a case: full run, a manager renamed, a new
+manager, a manager deleted, a manager out of scope, an unchanged manager costing no write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from sync_core.adapters.names import MANAGERS_TABLE
+from tests.integration.test_delta import configure, graph_requests, members, sync
+from tests.integration.test_sync import stored_rows
+
+pytestmark = pytest.mark.integration
+
+FIELDS = {
+    "fields": [
+        {"name": "DisplayName", "source": "displayName"},
+        {"name": "Title", "source": "jobTitle"},
+        {"name": "ManagerName", "source": "manager.displayName"},
+        {"name": "ManagerEmail", "source": "manager.email"},
+        {"name": "ManagerTitle", "source": "manager.jobTitle"},
+    ]
+}
+
+
+@pytest.fixture(autouse=True)
+def _reset_simulator(simulator):
+    yield
+    simulator.delta.clear()
+    simulator.faults.clear()
+
+
+@pytest.fixture
+def org(cli, tenant, simulator, tmp_path) -> dict[str, dict[str, Any]]:
+    """Two reports of a boss, one report of an excluded (disabled) executive; a first run."""
+    people = members(tenant)
+    boss, first, second, third, newcomer = people[:5]
+    executive = tenant.of_kind("disabled")[0] if tenant.of_kind("disabled") else people[5]
+    simulator.patch_user(tenant.id, executive["id"], {"accountEnabled": False})
+    for report in (first, second):
+        simulator.patch_user(tenant.id, report["id"], {"manager": boss["id"]})
+    simulator.patch_user(tenant.id, third["id"], {"manager": executive["id"]})
+    configure(cli, tmp_path, FIELDS)
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "full"), report
+    return {
+        "boss": boss,
+        "first": first,
+        "second": second,
+        "third": third,
+        "executive": executive,
+        "newcomer": newcomer,
+    }
+
+
+def rows(app_env, tenant) -> dict[str, dict[str, Any]]:
+    return stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+
+
+def address(user: dict[str, Any]) -> str:
+    primary = next(p for p in user.get("proxyAddresses") or [] if p.startswith("SMTP:"))
+    return primary[5:].lower()
+
+
+def test_a_full_run_fills_manager_fields_through_expand(org, cli, tenant, simulator, app_env):
+    stored = rows(app_env, tenant)
+    boss, executive = org["boss"], org["executive"]
+    for name in ("first", "second"):
+        row = stored[org[name]["id"]]
+        assert row["ManagerName"] == boss["displayName"]
+        assert row["ManagerEmail"] == address(boss)
+        assert row.get("ManagerTitle") == boss.get("jobTitle")
+    # The executive is out of scope (disabled) and still someone's manager.
+    assert executive["id"] not in stored
+    assert stored[org["third"]["id"]]["ManagerName"] == executive["displayName"]
+    assert "ManagerName" not in stored[boss["id"]]  # no manager: the field is left out
+    simulator.clear_requests()
+    sync(cli, "--full")
+    listing = [r for r in graph_requests(simulator, tenant.id) if r.path == "/v1.0/users"]
+    assert listing and all(r.query["$expand"].startswith("manager($select=") for r in listing)
+    link = next(r for r in graph_requests(simulator, tenant.id) if r.path == "/v1.0/users/delta")
+    assert "manager" in link.query["$select"].split(",")
+
+
+def test_a_renamed_manager_updates_every_report_in_one_delta_run(
+    org, cli, tenant, simulator, app_env
+):
+    boss = org["boss"]
+    before = rows(app_env, tenant)
+    simulator.patch_user(tenant.id, boss["id"], {"displayName": "Renamed Boss", "jobTitle": "CEO"})
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
+    after = rows(app_env, tenant)
+    for name in ("first", "second"):
+        assert after[org[name]["id"]]["ManagerName"] == "Renamed Boss"
+        assert after[org[name]["id"]]["ManagerTitle"] == "CEO"
+    assert after[boss["id"]]["DisplayName"] == "Renamed Boss"
+    assert report["counts"]["updated"] == 3
+    # Nobody else was rewritten.
+    untouched = set(before) - {boss["id"], org["first"]["id"], org["second"]["id"]}
+    assert {i: after[i]["_etag"] for i in untouched} == {i: before[i]["_etag"] for i in untouched}
+    # The index agrees with what a full run finds: nothing left to write.
+    again = sync(cli, "--full")
+    assert again["counts"]["updated"] == again["counts"]["created"] == 0
+
+
+def test_a_new_manager_and_a_manager_taken_away(org, cli, tenant, simulator, app_env):
+    first, second, newcomer = org["first"], org["second"], org["newcomer"]
+    simulator.patch_user(tenant.id, first["id"], {"manager": newcomer["id"]})
+    simulator.patch_user(tenant.id, second["id"], {"manager": None})
+    report = sync(cli)
+    assert (report["mode"], report["counts"]["updated"]) == ("delta", 2), report
+    after = rows(app_env, tenant)
+    assert after[first["id"]]["ManagerName"] == newcomer["displayName"]
+    assert after[first["id"]]["ManagerEmail"] == address(newcomer)
+    assert "ManagerName" not in after[second["id"]] and "ManagerEmail" not in after[second["id"]]
+    # The new manager's own rename now reaches its report too.
+    simulator.patch_user(tenant.id, newcomer["id"], {"displayName": "Newcomer Renamed"})
+    assert sync(cli)["counts"]["updated"] == 2
+    assert rows(app_env, tenant)[first["id"]]["ManagerName"] == "Newcomer Renamed"
+
+
+def test_a_deleted_manager_empties_the_fields_and_keeps_the_reports(
+    org, cli, tenant, simulator, app_env
+):
+    boss = org["boss"]
+    simulator.remove_user(tenant.id, boss["id"])
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
+    after = rows(app_env, tenant)
+    for name in ("first", "second"):
+        row = after[org[name]["id"]]
+        assert "ManagerName" not in row and "ManagerEmail" not in row
+        assert row["DisplayName"] == org[name]["displayName"]
+    again = sync(cli, "--full")
+    assert again["counts"]["updated"] == again["counts"]["created"] == 0
+
+
+def test_an_out_of_scope_manager_renamed_reaches_its_report(org, cli, tenant, simulator, app_env):
+    executive, third = org["executive"], org["third"]
+    simulator.patch_user(tenant.id, executive["id"], {"displayName": "Hidden Executive"})
+    report = sync(cli)
+    assert (report["mode"], report["counts"]["updated"]) == ("delta", 1), report
+    assert rows(app_env, tenant)[third["id"]]["ManagerName"] == "Hidden Executive"
+    assert executive["id"] not in rows(app_env, tenant)
+
+
+def test_an_unchanged_manager_costs_no_write_and_an_idle_tick_reads_nothing_more(
+    org, cli, tenant, simulator, app_env
+):
+    first, second = org["first"], org["second"]
+    before = rows(app_env, tenant)
+    simulator.patch_user(tenant.id, first["id"], {"jobTitle": "Changed Title"})
+    report = sync(cli)
+    assert (report["mode"], report["counts"]["updated"]) == ("delta", 1), report
+    after = rows(app_env, tenant)
+    assert after[first["id"]]["Title"] == "Changed Title"
+    assert after[first["id"]]["ManagerName"] == org["boss"]["displayName"]  # kept, not blanked
+    assert after[second["id"]]["_etag"] == before[second["id"]]["_etag"]
+    simulator.clear_requests()
+    idle = sync(cli)
+    assert idle["mode"] == "delta" and idle["counts"]["read"] == 0
+    assert len(graph_requests(simulator, tenant.id)) <= 2
+
+
+def test_the_index_holds_ids_and_values_only(org, tenant, app_env):
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    table = service.get_table_client(MANAGERS_TABLE)
+    keys = {
+        row["RowKey"]
+        for row in table.query_entities("PartitionKey eq @t", parameters={"t": tenant.id})
+    }
+    boss, first = org["boss"]["id"], org["first"]["id"]
+    assert {f"r_{first}", f"m_{boss}", f"e_{boss}_{first}"} <= keys
+    assert all(k[:2] in ("r_", "m_", "e_") for k in keys)
