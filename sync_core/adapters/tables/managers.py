@@ -27,6 +27,7 @@ from sync_core.core.manager import IndexChanges, ManagerValues, StoredIndexRows,
 
 BATCH_OPERATIONS = 100  # an entity-group transaction's limit
 READS_IN_FLIGHT = 16
+BATCHES_IN_FLIGHT = 4  # as the employees' writer (tables/employees.py)
 _REPORT, _MANAGER, _EDGE = "r_", "m_", "e_"
 
 
@@ -64,7 +65,7 @@ class ManagerIndexStore:
         reports: dict[str, str] = {}
         hashes: dict[str, str] = {}
         async for row in self._table.query_entities(
-            "PartitionKey eq @t and RowKey lt 'n'",  # the r_ and m_ rows, not the edges
+            "PartitionKey eq @t and RowKey ge 'm'",  # the m_ and r_ rows, not the e_ edges
             parameters={"t": tenant_id},
             select=["RowKey", "ManagerId", "ValuesHash"],
             results_per_page=1000,
@@ -91,11 +92,10 @@ class ManagerIndexStore:
                 deletes.append(_MANAGER + manager)
             else:
                 upserts.append(_manager_row(tenant_id, manager, values))
-        for start in range(0, len(upserts), BATCH_OPERATIONS):
-            batch = upserts[start : start + BATCH_OPERATIONS]
-            await self._table.submit_transaction(
-                [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
-            )
+        operations = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in upserts]
+        size = BATCH_OPERATIONS
+        batches = [operations[i : i + size] for i in range(0, len(operations), size)]
+        await _bounded((self._table.submit_transaction(b) for b in batches), BATCHES_IN_FLIGHT)
         # One by one: a transaction fails whole on a row already gone (a replayed run).
         await _bounded(self._delete(tenant_id, key) for key in deletes)
 
@@ -136,8 +136,8 @@ def _values(row: dict[str, Any]) -> ManagerValues:
     return values if isinstance(values, dict) else {}
 
 
-async def _bounded(calls: Iterable[Any]) -> list[Any]:
-    limit = asyncio.Semaphore(READS_IN_FLIGHT)
+async def _bounded(calls: Iterable[Any], limit_to: int = READS_IN_FLIGHT) -> list[Any]:
+    limit = asyncio.Semaphore(limit_to)
 
     async def one(call: Any) -> Any:
         async with limit:
