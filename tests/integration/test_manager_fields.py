@@ -167,13 +167,19 @@ def test_an_unchanged_manager_costs_no_write_and_an_idle_tick_reads_nothing_more
     assert len(graph_requests(simulator, tenant.id)) <= 2
 
 
-def test_the_index_holds_ids_and_values_only(org, tenant, app_env):
+def index_rows(app_env, tenant) -> dict[str, str]:
     service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
     table = service.get_table_client(MANAGERS_TABLE)
-    keys = {
-        row["RowKey"]
-        for row in table.query_entities("PartitionKey eq @t", parameters={"t": tenant.id})
-    }
+    found = table.query_entities("PartitionKey eq @t", parameters={"t": tenant.id})
+    return {row["RowKey"]: row.metadata["etag"] for row in found}
+
+
+def test_the_index_holds_ids_and_values_only_and_an_unchanged_full_run_rewrites_none(
+    org, cli, tenant, app_env
+):
+    before = index_rows(app_env, tenant)
     boss, first = org["boss"]["id"], org["first"]["id"]
-    assert {f"r_{first}", f"m_{boss}", f"e_{boss}_{first}"} <= keys
-    assert all(k[:2] in ("r_", "m_", "e_") for k in keys)
+    assert {f"r_{first}", f"m_{boss}", f"e_{boss}_{first}"} <= before.keys()
+    assert all(k[:2] in ("r_", "m_", "e_") for k in before)
+    assert sync(cli, "--full")["status"] == "succeeded"
+    assert index_rows(app_env, tenant) == before
