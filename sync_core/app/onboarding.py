@@ -132,6 +132,7 @@ async def unlink_tenant(service: SyncService, tenant_id: str, *, remove_employee
         await writer.flush()
     finally:
         await writer.abort()
+    await service.managers.forget(tenant_id)  # manager fields' index (tables/managers.py)
     return removed
 
 

@@ -111,7 +111,9 @@ class ManagerSync:
             values: ManagerValues = {}
             if manager is not None:
                 self._reports[user["id"]] = manager["id"]
-                values = self._values.setdefault(manager["id"], self.mapping.values(manager))
+                if manager["id"] not in self._values:
+                    self._values[manager["id"]] = self.mapping.values(manager)
+                values = self._values[manager["id"]]
             annotated.append(with_values(user, values))
         return annotated
 

@@ -5,12 +5,16 @@ manager, a manager deleted, a manager out of scope, an unchanged manager costing
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import MANAGERS_TABLE
+from sync_core.app.onboarding import unlink_tenant
+from sync_core.app.service import SyncService
+from sync_core.settings import load_settings
 from tests.integration.test_delta import configure, graph_requests, members, sync
 from tests.integration.test_sync import stored_rows
 
@@ -183,3 +187,12 @@ def test_the_index_holds_ids_and_values_only_and_an_unchanged_full_run_rewrites_
     assert all(k[:2] in ("r_", "m_", "e_") for k in before)
     assert sync(cli, "--full")["status"] == "succeeded"
     assert index_rows(app_env, tenant) == before
+
+
+def test_unlinking_with_the_employees_removed_forgets_the_index(org, tenant, app_env):
+    async def unlink() -> int:
+        async with SyncService(load_settings(app_env)) as service:
+            return await unlink_tenant(service, tenant.id, remove_employees=True)
+
+    assert asyncio.run(unlink()) > 0
+    assert index_rows(app_env, tenant) == {} and rows(app_env, tenant) == {}

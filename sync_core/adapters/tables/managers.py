@@ -99,6 +99,17 @@ class ManagerIndexStore:
         # One by one: a transaction fails whole on a row already gone (a replayed run).
         await _bounded(self._delete(tenant_id, key) for key in deletes)
 
+    async def forget(self, tenant_id: str) -> None:
+        """Every row of the tenant (unlinked with its employees removed): the index holds
+        managers' names and addresses, which must not outlive the employees."""
+        keys = [
+            row["RowKey"]
+            async for row in self._table.query_entities(
+                "PartitionKey eq @t", parameters={"t": tenant_id}, select=["RowKey"]
+            )
+        ]
+        await _bounded((self._delete(tenant_id, key) for key in keys), BATCHES_IN_FLIGHT)
+
     async def _delete(self, tenant_id: str, key: str) -> None:
         try:
             await self._table.delete_entity(tenant_id, key)
