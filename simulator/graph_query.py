@@ -98,6 +98,15 @@ def parse_users_query(
 
         expand = parse_expand(options["$expand"])
         top = min(top, EXPANDED_PAGE_MAX)  # the known-issues cap (manager.py), not a 400
+        if advanced:
+            # concepts/aad-advanced-queries.md: "$expand is not currently supported with
+            # advanced queries" (the manager page's `$levels` example says otherwise, for one
+            # user only; simulator/manager.py).
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                "$expand is not currently supported with advanced queries.",
+            )
     return UsersQuery(select or DEFAULT_SELECT, bool(select), top, node, count, after, kept, expand)
 
 

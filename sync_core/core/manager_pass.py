@@ -84,6 +84,7 @@ class ManagerSync:
         self._reports: dict[str, str] = {}  # full run: user -> manager id
         self._values: dict[str, ManagerValues] = {}  # full run: manager -> values
         self._changes: IndexChanges | None = None
+        self._expanded = False  # the listing carries each user's manager ($expand)
 
     @property
     def enabled(self) -> bool:
@@ -96,26 +97,41 @@ class ManagerSync:
     def listing(
         self, directory: Any, select: frozenset[str], odata_filter: str | None
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        if not self.enabled:
+        """The full run's listing. `$expand` is refused in advanced queries (concepts/
+        aad-advanced-queries.md: "$expand is not currently supported with advanced queries"),
+        and a `filter.odata` listing always is one: then each page's managers are looked up
+        (annotate_listing) instead of expanded."""
+        self._expanded = self.enabled and odata_filter is None
+        if not self._expanded:
             return cast(AsyncIterator[list[dict[str, Any]]], directory.users(select, odata_filter))
         reader = cast(ManagerReader, directory)
         return reader.users_with_manager(select, self.mapping.graph_properties, odata_filter)
 
-    def annotate_listing(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def annotate_listing(self, page: list[dict[str, Any]], directory: Any) -> list[Any]:
         """Each listed user with its manager's values; remembers user -> manager id."""
         if not self.enabled:
             return page
-        annotated = []
-        for user in page:
-            manager = expanded_manager(user)
-            values: ManagerValues = {}
-            if manager is not None:
-                self._reports[user["id"]] = manager["id"]
-                if manager["id"] not in self._values:
+        if self._expanded:
+            named = {u["id"]: m["id"] for u in page if (m := expanded_manager(u))}
+            for manager in map(expanded_manager, page):
+                if manager is not None and manager["id"] not in self._values:
                     self._values[manager["id"]] = self.mapping.values(manager)
-                values = self._values[manager["id"]]
-            annotated.append(with_values(user, values))
-        return annotated
+        else:
+            named = await self._look_up(page, cast(ManagerReader, directory))
+        self._reports |= named
+        return [with_values(u, self._values.get(named.get(u["id"], ""), {})) for u in page]
+
+    async def _look_up(self, page: list[dict[str, Any]], reader: ManagerReader) -> dict[str, str]:
+        """Who manages each user of a page (a delta query by id, 50 a request, `manager@delta`),
+        and the values of the managers not met yet (`/users/{id}`, once a run each)."""
+        found = await reader.users_by_id([u["id"] for u in page], frozenset({"id", MANAGER}))
+        named = {u["id"]: m for u in found if isinstance(m := delta_manager_id(u), str)}
+        missing = sorted(set(named.values()) - self._values.keys())
+        select = self.mapping.graph_properties
+        looked = await _bounded([_reading(reader, m, select) for m in missing])
+        for manager, user in zip(missing, looked, strict=True):
+            self._values[manager] = self.mapping.values(user)
+        return named
 
     def full_listing_done(self) -> None:
         self._changes = None  # computed against the stored index in commit()

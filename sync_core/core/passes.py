@@ -74,7 +74,7 @@ async def full_pass(ctx: PassContext, directory: UserDirectory) -> Candidates:
     async with contextlib.aclosing(pages):
         async for page in pages:
             if managers:
-                page = managers.annotate_listing(page)
+                page = await managers.annotate_listing(page, directory)
             await write(ctx, await scope_and_map(page, scope, mapper, ctx.index, ctx.tally))
     return Candidates(
         stale_ids(ctx.index.hashes.keys(), ctx.tally.in_scope_ids), ctx.tally.marked_since

@@ -90,6 +90,28 @@ def test_a_full_run_fills_manager_fields_through_expand(org, cli, tenant, simula
     assert "manager" in link.query["$select"].split(",")
 
 
+def test_with_filter_odata_the_managers_are_looked_up_not_expanded(
+    org, cli, tenant, simulator, app_env, tmp_path
+):
+    boss, first, third = org["boss"], org["first"], org["third"]
+    # An advanced query: no $expand there; the boss is out of the filtered listing.
+    odata = f"id ne '{boss['id']}'"
+    configure(cli, tmp_path, {**FIELDS, "filter": {"odata": odata}})
+    simulator.clear_requests()
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "full"), report
+    requests = graph_requests(simulator, tenant.id)
+    assert not [r for r in requests if "$expand" in r.query]
+    stored = rows(app_env, tenant)
+    assert stored[first["id"]]["ManagerName"] == boss["displayName"]
+    assert stored[third["id"]]["ManagerName"] == org["executive"]["displayName"]
+    # Each manager looked up once.
+    looked_up = [
+        r.path for r in requests if r.path.startswith("/v1.0/users/") and "delta" not in r.path
+    ]
+    assert f"/v1.0/users/{boss['id']}" in looked_up and len(looked_up) == len(set(looked_up))
+
+
 def test_a_renamed_manager_updates_every_report_in_one_delta_run(
     org, cli, tenant, simulator, app_env
 ):

@@ -76,6 +76,14 @@ def test_expand_manager_caps_pages_at_100_and_refuses_levels_on_the_list(
     assert "manager" not in seen[boss]
     refused = client.get("/v1.0/users?$expand=manager($levels=max;$select=id)")
     assert refused.status_code == 400
+    advanced = client.get(
+        "/v1.0/users?$expand=manager&$count=true&$filter=startsWith(displayName,'E')",
+        headers={"ConsistencyLevel": "eventual"},
+    )
+    assert (advanced.status_code, advanced.json()["error"]["code"]) == (
+        400,
+        "Request_UnsupportedQuery",
+    )
 
 
 def test_delta_with_manager_selected_names_it_and_its_changes(sim, tenant, client) -> None:
