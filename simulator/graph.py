@@ -181,12 +181,9 @@ def users(request: web.Request) -> web.Response:
         body["@odata.nextLink"] = _next_link(request, query.options, token)
     body["value"] = [_project(u, query.select, grant.roles) for u in page.users]
     if query.expand_manager is not None:
-        for item, listed in zip(body["value"], page.users, strict=True):
-            boss = manager.manager_of(ctx.directory, grant.tenant_id, listed)
-            if boss is not None:
-                item[manager.MANAGER] = _project(
-                    boss, query.expand_manager or DEFAULT_SELECT, grant.roles
-                )
+        select = query.expand_manager or DEFAULT_SELECT
+        manager.expand(ctx.directory, grant.tenant_id, body["value"], page.users,
+                       lambda boss: _project(boss, select, grant.roles))  # fmt: skip
     return _json(request, body)
 
 

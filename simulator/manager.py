@@ -25,7 +25,7 @@ other, so ``/users/delta`` reports it). It is a navigation property, never a lis
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .directory import Directory
@@ -74,6 +74,20 @@ def manager_of(directory: Directory, tenant_id: str, user: Mapping[str, Any]) ->
         return None
     found = directory.user_state(tenant_id, manager_id)
     return found.user if found.user is not None and not found.deleted else None
+
+
+def expand(
+    directory: Directory,
+    tenant_id: str,
+    items: list[dict[str, Any]],
+    users: Iterable[Mapping[str, Any]],
+    project: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> None:
+    """`$expand=manager`: each listed item with its manager's projection, none without one."""
+    for item, listed in zip(items, users, strict=True):
+        boss = manager_of(directory, tenant_id, listed)
+        if boss is not None:
+            item[MANAGER] = project(boss)
 
 
 def split_select(select: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:

@@ -36,6 +36,7 @@ from sync_core.adapters.errors import (
     filter_needs_advanced_query_failure,
 )
 from sync_core.adapters.graph_delta import delta_pages, latest_delta_link, users_by_id
+from sync_core.adapters.graph_manager import EXPANDED_PAGE_SIZE, expand_manager, one_user
 from sync_core.adapters.graph_pages import (
     MAX_LISTING_RESTARTS,
     UNSUPPORTED_QUERY,
@@ -50,12 +51,8 @@ from sync_core.core.ports import DeltaPage, GraphStats, Organization
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 999  # Graph's maximum for /users: fewest round trips and throttling units
-# With `$expand` a page of directory objects holds at most 100 (Graph's known issues, 13635:
-# "$expand on directory objects returns a maximum of 100 objects"; the `$top` asked is ignored
-# above that). The manager page (api-reference user-list-manager.md) says nothing of it and
-# shows `$levels` with advanced-query headers, which it supports only on a single user, not on
-# the list. Modelled in the simulator as the known-issues page says; measured in bench/README.
-EXPANDED_PAGE_SIZE = 100
+# With manager fields 100 (EXPANDED_PAGE_SIZE): Graph's docs disagree on `$expand` (known issues
+# and advanced queries against the manager page); the finding is in graph_manager.py.
 # The SDK's retry handler: up to 6 retries, a 2 s base delay; Retry-After wins when Graph sends it.
 RETRY = RetryHandlerOption(delay=2, max_retries=6)
 # Dropped connections are not HTTP answers, so the SDK's handler never sees them; GETs are safe
@@ -244,24 +241,14 @@ class GraphDirectory:
     def users_with_manager(
         self, select: Iterable[str], manager_select: Iterable[str], odata_filter: str | None
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The listing with each user's manager (core/manager_pass.py): `$expand=manager`
-        with the manager's own `$select`, 100 users a page (EXPANDED_PAGE_SIZE)."""
-        expand = f"manager($select={','.join(sorted(manager_select))})"
-        return self.users(select, odata_filter, EXPANDED_PAGE_SIZE, expand)
+        """The listing with each user's manager (core/manager_pass.py; graph_manager.py)."""
+        return self.users(select, odata_filter, EXPANDED_PAGE_SIZE, expand_manager(manager_select))
 
     async def users_by_id(self, ids: list[str], select: Iterable[str]) -> list[dict[str, Any]]:
         return await users_by_id(self._send, self._api, ids, select)
 
     async def user(self, user_id: str, select: Iterable[str]) -> dict[str, Any] | None:
-        """One user (a manager out of the round); None when Graph has none by that id (404)."""
-        url = f"{self._api}/users/{quote(user_id, safe='')}?$select={','.join(sorted(select))}"
-        try:
-            body = await self._get(url)
-        except GraphRequestError as error:
-            if error.status == 404:
-                return None
-            raise classify_graph_error(error) from error
-        return body if isinstance(body.get("id"), str) else None
+        return await one_user(self._get, self._api, user_id, select)
 
     def _users_url(self, query: list[tuple[str, str]], advanced: bool) -> str:
         options = [*query, ("$count", "true")] if advanced else query
