@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import tempfile
 import time
 import tracemalloc
@@ -52,13 +51,9 @@ def main() -> None:
     from simulator import Simulator, World
     from simulator.generator import GeneratorOptions, generate_world
 
-    world = generate_world(GeneratorOptions(users=args.users, seed=16))
+    world = generate_world(GeneratorOptions(users=args.users, seed=16, managers_span=args.span))
     tenant = world["tenants"][0]
-    users = tenant["users"]
-    rng = random.Random(16)
-    managers = [u["id"] for u in users[: max(1, len(users) // args.span)]]
-    for user in users[len(managers) :]:
-        user["manager"] = rng.choice(managers)
+    managers = sorted({u["manager"] for u in tenant["users"] if u.get("manager")})
     azurite = start_azurite()
     simulator = Simulator(World.from_dict(world), ca=ca)
     simulator.start()
@@ -118,8 +113,9 @@ async def _measure(simulator: Any, tenant: dict, managers: list[str], args: Any)
         simulator.faults.latency(args.latency_ms)
         await run("full, manager fields", full=True)
         await run("idle delta, manager fields", full=False)
-        reports = sum(1 for u in tenant["users"] if u.get("manager") == managers[0])
-        simulator.patch_user(tenant_id, managers[0], {"displayName": "Renamed Manager"})
+        busiest = max(managers, key=lambda m: sum(u.get("manager") == m for u in tenant["users"]))
+        reports = sum(1 for u in tenant["users"] if u.get("manager") == busiest)
+        simulator.patch_user(tenant_id, busiest, {"displayName": "Renamed Manager"})
         await run(f"delta, a manager of {reports} renamed", full=False)
     return reads, runs
 
