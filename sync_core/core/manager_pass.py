@@ -133,9 +133,6 @@ class ManagerSync:
             self._values[manager] = self.mapping.values(user)
         return named
 
-    def full_listing_done(self) -> None:
-        self._changes = None  # computed against the stored index in commit()
-
     async def prepare_round(
         self, changes: DeltaChanges, reader: ManagerReader, select: frozenset[str]
     ) -> DeltaChanges:

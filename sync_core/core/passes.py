@@ -69,8 +69,9 @@ class Candidates:
 async def full_pass(ctx: PassContext, directory: UserDirectory) -> Candidates:
     mapper, scope, managers = ctx.mapper, ctx.scope, ctx.managers
     odata = ctx.config.filter.odata
-    listing = managers.listing(directory, ctx.select, odata) if managers else None
-    pages = prefetched(listing or directory.users(ctx.select, odata))
+    select = ctx.select
+    listing = managers.listing(directory, select, odata) if managers else None
+    pages = prefetched(directory.users(select, odata) if listing is None else listing)
     async with contextlib.aclosing(pages):
         async for page in pages:
             if managers:
