@@ -152,13 +152,15 @@ class ManagerSync:
         for manager in stored.keys() & set(changes.removed):
             values[manager] = {}  # left the directory: its reports' fields are emptied
         changed = sorted(m for m, v in values.items() if values_hash(v) != stored[m][1])
-        extra_ids: set[str] = set()
+        edges: dict[str, str] = {}  # report -> the changed manager whose edge names it
         for manager in changed:
-            extra_ids |= set(await index.report_ids(tenant, manager))
-        extra_ids -= ids
+            for report in await index.report_ids(tenant, manager):
+                edges.setdefault(report, manager)
+        extra_ids = edges.keys() - ids
         wanted = self.delta_select(select)
         extra = await reader.users_by_id(sorted(extra_ids), wanted) if extra_ids else []
-        stored_reports |= await index.reports_of(tenant, extra_ids) if extra_ids else {}
+        # The edge says whom the index has as their manager: no point read for each report.
+        stored_reports |= {report: edges[report] for report in extra_ids}
         for user in extra:
             named_now = delta_manager_id(user)
             current[user["id"]] = named_now if isinstance(named_now, str) else None
