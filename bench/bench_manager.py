@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import tempfile
 import time
 import tracemalloc
@@ -44,7 +45,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=80)
     parser.add_argument("--span", type=int, default=8, help="users per manager")
+    parser.add_argument(
+        "--memory-only", type=int, metavar="USERS", help="only the index's memory at USERS users"
+    )
     args = parser.parse_args()
+    if args.memory_only:
+        _print_memory(args.memory_only, args.span)
+        return
 
     ca = prepare_trust(Path(tempfile.mkdtemp(prefix="bench-trust-")))
     from devtools.azurite import start_azurite
@@ -137,6 +144,39 @@ def _read_strategies(directory: Any, graph: str) -> dict[str, Any]:
             pass
 
     return {"expand (100 a page)": expand, "listing + delta round": listing_and_round}
+
+
+def _print_memory(users: int, span: int) -> None:
+    """What a full run keeps for manager fields, through the run's own code: every user of
+    expanded pages of 100 annotated (user -> manager id, each manager's values), then the index
+    changes against an empty stored index (the first run: every row to write)."""
+    import uuid
+
+    from sync_core.core.config_parse import parse_config
+    from sync_core.core.manager import StoredIndexRows, full_run_changes
+    from sync_core.core.manager_pass import ManagerSync
+
+    rng = random.Random(16)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(users)]
+    managers = ids[: max(1, users // span)]
+    sync = ManagerSync("t", parse_config({"fields": MANAGER_FIELDS}), None)
+    sync._expanded = True  # as after listing() without filter.odata: pages carry the manager
+    tracemalloc.start()
+    for start in range(0, users, 100):
+        page = []
+        for user_id in ids[start : start + 100]:
+            boss = rng.choice(managers)
+            page.append({"id": user_id, "displayName": "Someone", "manager": {
+                "id": boss, "displayName": f"Manager {boss[:8]}", "jobTitle": "Head of Things",
+                "mail": f"{boss[:8]}@contoso.com"}})  # fmt: skip
+        asyncio.run(sync.annotate_listing(page, None))
+    kept, _ = tracemalloc.get_traced_memory()
+    changes = full_run_changes(StoredIndexRows({}, {}), sync._reports, sync._values)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"{users} users, a manager per {span}: kept after the listing {kept / 2**20:.1f} MiB, "
+          f"peak with the index changes {peak / 2**20:.1f} MiB "
+          f"({len(changes.reports)} reports, {len(changes.managers)} managers)")  # fmt: skip
 
 
 def _print(reads: dict, runs: dict, args: Any) -> None:
