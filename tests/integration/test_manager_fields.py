@@ -218,3 +218,28 @@ def test_unlinking_with_the_employees_removed_forgets_the_index(org, tenant, app
 
     assert asyncio.run(unlink()) > 0
     assert index_rows(app_env, tenant) == {} and rows(app_env, tenant) == {}
+
+
+def test_a_run_failing_while_reading_the_reports_writes_nothing_and_the_next_one_recovers(
+    org, cli, tenant, simulator, app_env
+):
+    boss = org["boss"]
+    before, index_before = rows(app_env, tenant), index_rows(app_env, tenant)
+    simulator.patch_user(tenant.id, boss["id"], {"displayName": "Boss After Failure"})
+    # The round's page passes; the reports' read again by id meets a gateway error.
+    simulator.faults.bad_gateway(1, path_prefix="/v1.0/users/delta", after=1)
+    failed = sync(cli)
+    assert (failed["status"], failed["mode"]) == ("failed", "delta"), failed
+    assert {k: v["_etag"] for k, v in rows(app_env, tenant).items()} == {
+        k: v["_etag"] for k, v in before.items()
+    }
+    assert index_rows(app_env, tenant) == index_before
+    simulator.faults.clear()
+    report = sync(cli)
+    assert (report["status"], report["mode"], report["counts"]["updated"]) == (
+        "succeeded",
+        "delta",
+        3,
+    ), report
+    for name in ("first", "second"):
+        assert rows(app_env, tenant)[org[name]["id"]]["ManagerName"] == "Boss After Failure"
