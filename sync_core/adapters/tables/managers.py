@@ -78,26 +78,36 @@ class ManagerIndexStore:
         return StoredIndexRows(reports, hashes)
 
     async def apply(self, tenant_id: str, changes: IndexChanges) -> None:
-        upserts: list[dict[str, Any]] = []
-        deletes: list[str] = []
-        for report, manager in sorted(changes.reports.items()):
-            if manager is None:
-                deletes.append(_REPORT + report)
-            else:
-                upserts.append(_row(tenant_id, _REPORT + report, ManagerId=manager))
-        upserts += [_row(tenant_id, f"{_EDGE}{m}_{r}") for m, r in sorted(changes.edges_added)]
-        deletes += [f"{_EDGE}{m}_{r}" for m, r in sorted(changes.edges_dropped)]
-        for manager, values in sorted(changes.managers.items()):
-            if values is None:
-                deletes.append(_MANAGER + manager)
-            else:
-                upserts.append(_manager_row(tenant_id, manager, values))
-        operations = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in upserts]
+        """In three steps, each after the previous one landed, so an apply that fails part-way
+        leaves only what the replay repairs or never reads: the edges and the managers' values
+        first, then the reports' `r_` rows, then the deletes. A report row whose edge was lost
+        would stay so: the next runs compare with the `r_` rows and never write the edge."""
+        edges = [_row(tenant_id, f"{_EDGE}{m}_{r}") for m, r in sorted(changes.edges_added)]
+        managers = [
+            _manager_row(tenant_id, manager, values)
+            for manager, values in sorted(changes.managers.items())
+            if values is not None
+        ]
+        reports = [
+            _row(tenant_id, _REPORT + report, ManagerId=manager)
+            for report, manager in sorted(changes.reports.items())
+            if manager is not None
+        ]
+        await self._upsert([*edges, *managers])
+        await self._upsert(reports)
+        # A report's row goes before its edge: an edge left behind only costs a read.
+        deletes = [_REPORT + r for r, m in sorted(changes.reports.items()) if m is None]
+        await _bounded(self._delete(tenant_id, key) for key in deletes)
+        deletes = [f"{_EDGE}{m}_{r}" for m, r in sorted(changes.edges_dropped)]
+        deletes += [_MANAGER + m for m, v in sorted(changes.managers.items()) if v is None]
+        # One by one: a transaction fails whole on a row already gone (a replayed run).
+        await _bounded(self._delete(tenant_id, key) for key in deletes)
+
+    async def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        operations = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
         size = BATCH_OPERATIONS
         batches = [operations[i : i + size] for i in range(0, len(operations), size)]
         await _bounded((self._table.submit_transaction(b) for b in batches), BATCHES_IN_FLIGHT)
-        # One by one: a transaction fails whole on a row already gone (a replayed run).
-        await _bounded(self._delete(tenant_id, key) for key in deletes)
 
     async def forget(self, tenant_id: str) -> None:
         """Every row of the tenant (unlinked with its employees removed): the index holds
