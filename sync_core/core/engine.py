@@ -146,7 +146,8 @@ class _Run:
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
                 index = await stored
-                managers = ManagerSync(request.tenant_id, config, ports.managers)
+                lease = None if request.dry_run else ports.lease  # a dry run writes nothing
+                managers = ManagerSync(request.tenant_id, config, ports.managers, lease)
                 ctx = PassContext(
                     self.run_id, config, index, self.sink, self.tally, self.now, managers
                 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import DeltaChanges
@@ -33,6 +33,9 @@ from sync_core.core.manager import (
     with_values,
 )
 from sync_core.core.manager_source import MANAGER
+
+if TYPE_CHECKING:  # ports.py names ManagerIndex
+    from sync_core.core.ports import Lease
 
 READS_IN_FLIGHT = 8
 _T = TypeVar("_T")
@@ -57,6 +60,11 @@ class ManagerIndex(Protocol):
 
     async def apply(self, tenant_id: str, changes: IndexChanges) -> None: ...
 
+    async def fenced(self, lease: Lease) -> ManagerIndex:
+        """The index written under `lease`: a run that lost it has its writes refused
+        (LeaseLost), as the employees' writes are."""
+        ...
+
 
 class ManagerReader(Protocol):
     """What the Graph adapter reads for manager fields."""
@@ -77,14 +85,22 @@ class ManagerReader(Protocol):
 class ManagerSync:
     """One run's manager fields: what the listing saw, and what the index must change."""
 
-    def __init__(self, tenant_id: str, config: TenantConfig, index: ManagerIndex | None):
+    def __init__(
+        self,
+        tenant_id: str,
+        config: TenantConfig,
+        index: ManagerIndex | None,
+        lease: Lease | None = None,
+    ):
         self.tenant_id = tenant_id
         self.mapping = ManagerMapping.from_config(config)
         self.index = index
+        self._lease = lease  # fences the index once this run first reads it (None: unfenced)
         self._reports: dict[str, str] = {}  # full run: user -> manager id
         self._values: dict[str, ManagerValues] = {}  # full run: manager -> values
         self._changes: IndexChanges | None = None
         self._expanded = False  # the listing carries each user's manager ($expand)
+        self._delta = False  # a delta round was prepared (commit() loads no stored index)
 
     @property
     def enabled(self) -> bool:
@@ -140,8 +156,11 @@ class ManagerSync:
         changed (read again from Graph); the index changes are kept for commit()."""
         if not self.enabled:
             return changes
-        index, tenant = self._index(), self.tenant_id
+        self._delta = True
         ids = set(changes.users) | set(changes.removed)
+        if not ids:  # an idle round reads and writes no index row
+            return changes
+        index, tenant = await self._fenced_index(), self.tenant_id
         stored_reports = await index.reports_of(tenant, ids)
         current = round_managers(changes.users, changes.removed, stored_reports)
         named = {m for m in current.values() if m}
@@ -177,11 +196,13 @@ class ManagerSync:
         if not self.enabled or self.index is None:
             return
         changes = self._changes
+        if changes is None and self._delta:
+            return  # an idle round
         if changes is None:  # a full run: compared with the whole stored index
-            stored = await self.index.load(self.tenant_id)
+            stored = await (await self._fenced_index()).load(self.tenant_id)
             changes = full_run_changes(stored, self._reports, self._values)
         if not changes.empty:
-            await self.index.apply(self.tenant_id, changes)
+            await (await self._fenced_index()).apply(self.tenant_id, changes)
 
     async def _known_values(
         self,
@@ -206,9 +227,13 @@ class ManagerSync:
         for manager, user in zip(missing, found, strict=True):
             values[manager] = self.mapping.values(user)
 
-    def _index(self) -> ManagerIndex:
+    async def _fenced_index(self) -> ManagerIndex:
+        """The index, fenced by the run's lease before its first read: whatever a run that held
+        the lease before wrote is read, and whatever it writes from now on is refused."""
         if self.index is None:
             raise RuntimeError("manager fields in a delta run need the manager index")
+        if self._lease is not None:
+            self.index, self._lease = await self.index.fenced(self._lease), None
         return self.index
 
 

@@ -12,6 +12,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import MANAGERS_TABLE
+from sync_core.adapters.tables.manager_fence import FENCE_ROW_PREFIX as FENCE
 from sync_core.app.onboarding import unlink_tenant
 from sync_core.app.service import SyncService
 from sync_core.settings import load_settings
@@ -194,10 +195,16 @@ def test_an_unchanged_manager_costs_no_write_and_an_idle_tick_reads_nothing_more
 
 
 def index_rows(app_env, tenant) -> dict[str, str]:
+    """The index's rows, not its fence rows (tables/manager_fence.py: rewritten by each run)."""
+    rows = partition_rows(app_env, tenant)
+    return {k: row.metadata["etag"] for k, row in rows.items() if not k.startswith(FENCE)}
+
+
+def partition_rows(app_env, tenant) -> dict[str, Any]:
     service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
     table = service.get_table_client(MANAGERS_TABLE)
     found = table.query_entities("PartitionKey eq @t", parameters={"t": tenant.id})
-    return {row["RowKey"]: row.metadata["etag"] for row in found}
+    return {row["RowKey"]: row for row in found}
 
 
 def test_the_index_holds_ids_and_values_only_and_an_unchanged_full_run_rewrites_none(
@@ -207,8 +214,12 @@ def test_the_index_holds_ids_and_values_only_and_an_unchanged_full_run_rewrites_
     boss, first = org["boss"]["id"], org["first"]["id"]
     assert {f"r_{first}", f"m_{boss}", f"e_{boss}_{first}"} <= before.keys()
     assert all(k[:2] in ("r_", "m_", "e_") for k in before)
-    assert sync(cli, "--full")["status"] == "succeeded"
+    full = sync(cli, "--full")
+    assert full["status"] == "succeeded"
     assert index_rows(app_env, tenant) == before
+    # The run fenced the index with its lease (a run that lost it has its writes refused).
+    fence = {k: r for k, r in partition_rows(app_env, tenant).items() if k.startswith(FENCE)}
+    assert fence and {r["Holder"] for r in fence.values()} == {full["runId"]}
 
 
 def test_unlinking_with_the_employees_removed_forgets_the_index(org, tenant, app_env):

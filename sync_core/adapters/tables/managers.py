@@ -23,18 +23,30 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import MANAGERS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.manager_fence import SLOTS, IndexFence
 from sync_core.core.manager import IndexChanges, ManagerValues, StoredIndexRows, values_hash
+from sync_core.core.ports import Lease
 
 BATCH_OPERATIONS = 100  # an entity-group transaction's limit
 READS_IN_FLIGHT = 16
-BATCHES_IN_FLIGHT = 4  # as the employees' writer (tables/employees.py)
+BATCHES_IN_FLIGHT = SLOTS  # as the employees' writer (tables/employees.py)
 _REPORT, _MANAGER, _EDGE = "r_", "m_", "e_"
 
 
 @storage_boundary
 class ManagerIndexStore:
-    def __init__(self, service: TableServiceClient):
+    def __init__(self, service: TableServiceClient, fence: IndexFence | None = None):
+        self._service = service
         self._table: TableClient = service.get_table_client(MANAGERS_TABLE)
+        self._fence = fence
+
+    async def fenced(self, lease: Lease) -> ManagerIndexStore:
+        """The index as `lease`'s holder writes it (tables/manager_fence.py): raised before the
+        run first reads the index; LeaseLost when the lease is no longer the holder's."""
+        fence = IndexFence(self._table, LeaseStore(self._service), lease)
+        await fence.raise_slots()
+        return ManagerIndexStore(self._service, fence)
 
     async def reports_of(self, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
         rows = await self._point_reads(tenant_id, [_REPORT + i for i in sorted(set(ids))])
@@ -97,17 +109,27 @@ class ManagerIndexStore:
         await self._upsert(reports)
         # A report's row goes before its edge: an edge left behind only costs a read.
         deletes = [_REPORT + r for r, m in sorted(changes.reports.items()) if m is None]
-        await _bounded(self._delete(tenant_id, key) for key in deletes)
+        await self._delete_all(tenant_id, deletes)
         deletes = [f"{_EDGE}{m}_{r}" for m, r in sorted(changes.edges_dropped)]
         deletes += [_MANAGER + m for m, v in sorted(changes.managers.items()) if v is None]
-        # One by one: a transaction fails whole on a row already gone (a replayed run).
-        await _bounded(self._delete(tenant_id, key) for key in deletes)
+        await self._delete_all(tenant_id, deletes)
 
     async def _upsert(self, rows: list[dict[str, Any]]) -> None:
-        operations = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows]
-        size = BATCH_OPERATIONS
+        await self._transact([("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows])
+
+    async def _delete_all(self, tenant_id: str, keys: list[str]) -> None:
+        if self._fence is not None:  # in fenced transactions (manager_fence.py)
+            rows = [_row(tenant_id, key) for key in keys]
+            await self._transact([("delete", row) for row in rows])
+            return
+        # One by one: a transaction fails whole on a row already gone (a replayed run).
+        await _bounded(self._delete(tenant_id, key) for key in keys)
+
+    async def _transact(self, operations: list[tuple[Any, ...]]) -> None:
+        size = BATCH_OPERATIONS - (1 if self._fence else 0)  # the fence update is one
         batches = [operations[i : i + size] for i in range(0, len(operations), size)]
-        await _bounded((self._table.submit_transaction(b) for b in batches), BATCHES_IN_FLIGHT)
+        submit = self._table.submit_transaction if self._fence is None else self._fence.submit
+        await _bounded((submit(batch) for batch in batches), BATCHES_IN_FLIGHT)
 
     async def forget(self, tenant_id: str) -> None:
         """Every row of the tenant (unlinked with its employees removed): the index holds
