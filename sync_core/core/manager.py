@@ -151,11 +151,12 @@ class IndexChanges:
 
 @dataclass(frozen=True)
 class StoredIndexRows:
-    """The whole stored index of a tenant (read by full runs only): report -> manager and
-    manager -> digest of its values."""
+    """The whole stored index of a tenant (read by full runs only): report -> manager,
+    manager -> digest of its values, and the (manager, report) edge rows (None: not read)."""
 
     reports: dict[str, str]
     manager_hashes: dict[str, str]
+    edges: frozenset[tuple[str, str]] | None = None
 
 
 def full_run_changes(
@@ -173,6 +174,12 @@ def full_run_changes(
             changes.managers[manager] = values
     for manager in set(stored.manager_hashes) - set(managers):
         changes.managers[manager] = None
+    if stored.edges is not None:
+        # The edges are what a delta run follows to a changed manager's reports: one lost or
+        # left behind is put right here, not only when its report's manager changes.
+        expected = {(manager, report) for report, manager in reports.items()}
+        changes.edges_added = (changes.edges_added | expected) - stored.edges
+        changes.edges_dropped |= stored.edges - expected
     return changes
 
 

@@ -254,3 +254,21 @@ def test_a_run_failing_while_reading_the_reports_writes_nothing_and_the_next_one
     ), report
     for name in ("first", "second"):
         assert rows(app_env, tenant)[org[name]["id"]]["ManagerName"] == "Boss After Failure"
+
+
+def test_a_full_run_repairs_the_index_edges_a_delta_run_relies_on(
+    org, cli, tenant, simulator, app_env
+):
+    boss, first = org["boss"], org["first"]
+    # An edge row lost (a partial write of an older build, a hand edit): a full run restores it,
+    # so the boss's rename reaches the report again in one delta run.
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    service.get_table_client(MANAGERS_TABLE).delete_entity(
+        tenant.id, f"e_{boss['id']}_{first['id']}"
+    )
+    assert sync(cli, "--full")["status"] == "succeeded"
+    assert f"e_{boss['id']}_{first['id']}" in index_rows(app_env, tenant)
+    simulator.patch_user(tenant.id, boss["id"], {"displayName": "Boss Renamed Again"})
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
+    assert rows(app_env, tenant)[first["id"]]["ManagerName"] == "Boss Renamed Again"

@@ -133,6 +133,19 @@ def test_a_full_run_writes_only_what_differs_and_drops_what_it_did_not_see():
     assert unchanged.empty
 
 
+def test_a_full_run_puts_right_the_edges_that_differ_from_the_reports():
+    values = {"ManagerName": "Bea"}
+    stored = StoredIndexRows(
+        reports={"u1": "m1", "u2": "m1"},
+        manager_hashes={"m1": values_hash(values)},
+        edges=frozenset({("m1", "u2"), ("m7", "u2")}),  # u1's lost, a stray one of u2 left
+    )
+    changes = full_run_changes(stored, {"u1": "m1", "u2": "m1"}, {"m1": values})
+    assert (changes.reports, changes.managers) == ({}, {})
+    assert changes.edges_added == {("m1", "u1")}
+    assert changes.edges_dropped == {("m7", "u2")}
+
+
 # --- the delta round's planning, against list-backed fakes ----------------------------------
 
 

@@ -76,8 +76,10 @@ class ManagerIndexStore:
     async def load(self, tenant_id: str) -> StoredIndexRows:
         reports: dict[str, str] = {}
         hashes: dict[str, str] = {}
+        edges: set[tuple[str, str]] = set()
         async for row in self._table.query_entities(
-            "PartitionKey eq @t and RowKey ge 'm'",  # the m_ and r_ rows, not the e_ edges
+            # The e_, m_ and r_ rows; not the `~fence-` rows (manager_fence.py).
+            "PartitionKey eq @t and RowKey ge 'e' and RowKey lt 's'",
             parameters={"t": tenant_id},
             select=["RowKey", "ManagerId", "ValuesHash"],
             results_per_page=1000,
@@ -87,7 +89,10 @@ class ManagerIndexStore:
                 reports[key[len(_REPORT) :]] = str(row.get("ManagerId"))
             elif key.startswith(_MANAGER):
                 hashes[key[len(_MANAGER) :]] = str(row.get("ValuesHash"))
-        return StoredIndexRows(reports, hashes)
+            elif key.startswith(_EDGE):
+                manager, _, report = key[len(_EDGE) :].partition("_")
+                edges.add((manager, report))
+        return StoredIndexRows(reports, hashes, frozenset(edges))
 
     async def apply(self, tenant_id: str, changes: IndexChanges) -> None:
         """In three steps, each after the previous one landed, so an apply that fails part-way
