@@ -271,8 +271,17 @@ def _item(
 
 
 def _manager_changed(directory: Directory, state: DeltaState, user_id: str) -> bool:
+    """Whether a later round's item carries `manager@delta`: its manager changed, or the user is
+    new to the client (created, or restored after its removal was listed), and "newly created
+    instances ... are represented ... using their standard representation", relationships
+    included as `propertyName@delta` annotations (delta-query-overview.md, "Resource
+    representation in the delta query response")."""
     changes = directory.changes(state.tenant, state.since or 0, state.upto)
-    return any(c.user_id == user_id.lower() and "manager" in c.properties for c in changes)
+    return any(
+        c.user_id == user_id.lower()
+        and ("manager" in c.properties or c.kind in ("created", "restored"))
+        for c in changes
+    )
 
 
 def _body(

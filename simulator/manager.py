@@ -15,7 +15,9 @@ other, so ``/users/delta`` reports it). It is a navigation property, never a lis
   single user, not the list (user-list-manager.md), so it is refused here with 400.
 - ``/users/delta`` with ``manager`` in ``$select``: ``manager@delta``, a list naming the manager
   by ``@odata.type`` and ``id`` only (user-delta.md, example "selecting manager"): in an initial
-  round for every user with a manager, in later rounds for a user whose manager changed; a
+  round for every user with a manager, in later rounds for a user whose manager changed or who
+  was created or restored (delta-query-overview.md: new instances in their standard
+  representation, relationships as ``@delta`` annotations); a
   manager taken away is the entry with ``@removed`` (the shape of ``members@delta`` removals,
   concepts/delta-query-groups.md).
 - A manager who is deleted is no longer anyone's manager (no object to expand or return); the

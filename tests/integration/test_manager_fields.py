@@ -272,3 +272,28 @@ def test_a_full_run_repairs_the_index_edges_a_delta_run_relies_on(
     report = sync(cli)
     assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
     assert rows(app_env, tenant)[first["id"]]["ManagerName"] == "Boss Renamed Again"
+
+
+def test_a_user_created_or_restored_with_a_manager_gets_its_values_in_one_delta_run(
+    org, cli, tenant, simulator, app_env
+):
+    boss, first = org["boss"], org["first"]
+    # A new user is listed in its standard representation, `manager@delta` included
+    # (delta-query-overview.md, "Resource representation in the delta query response").
+    joiner = {**first, "id": "0e9a4f4b-5d1e-4b7a-9d0c-000000000d16", "manager": boss["id"],
+              "userPrincipalName": "manager.joiner@contoso.com",
+              "proxyAddresses": ["SMTP:Manager.Joiner@contoso.com"], "mail": None}  # fmt: skip
+    simulator.upsert_user(tenant.id, joiner)
+    simulator.remove_user(tenant.id, org["second"]["id"])
+    assert sync(cli)["mode"] == "delta"
+    simulator.restore_user(tenant.id, org["second"]["id"])
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
+    after = rows(app_env, tenant)
+    assert after[org["second"]["id"]]["ManagerName"] == boss["displayName"]
+    # Indexed as the boss's reports: the boss's rename reaches both in the next delta run.
+    simulator.patch_user(tenant.id, boss["id"], {"displayName": "Boss Of The Joiner"})
+    assert sync(cli)["mode"] == "delta"
+    after = rows(app_env, tenant)
+    assert after[joiner["id"]]["ManagerName"] == "Boss Of The Joiner"
+    assert after[org["second"]["id"]]["ManagerName"] == "Boss Of The Joiner"
