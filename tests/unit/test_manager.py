@@ -312,3 +312,22 @@ def test_the_index_is_written_after_the_employees_and_not_by_a_failed_run():
     assert index.applied and index.applied[0].reports == {"u1": "m7"}
     failed, untouched = engine_run(fail_on_flush=1)
     assert failed.status == "failed" and untouched.applied == []
+
+
+def test_a_user_twice_in_a_round_keeps_the_manager_change_its_first_item_carried():
+    from sync_core.core.delta import fold_round
+
+    # PLATFORM-NOTES: the same user can come twice in a round. Properties: the last item wins
+    # (it carries every selected property); `manager@delta` comes only with the relationship's
+    # change, so a later item for another change must not drop it.
+    moved = {**person("u1", "Una", "m7"), "jobTitle": "Old"}
+    later = {"id": "u1", "displayName": "Una", "jobTitle": "New"}
+    folded = fold_round([moved, later])
+    assert folded.users["u1"]["jobTitle"] == "New"
+    index = Index({"u1": "m1"}, {"m1": {"Boss": "Bea"}})
+    reader = Reader({"m7": {"id": "m7", "displayName": "Max"}})
+    assert boss_of(prepare(index, reader, folded), "u1") == "Max"
+    assert index.applied[0].reports == {"u1": "m7"}
+    # A user removed and back in the same round starts afresh.
+    back = fold_round([moved, {"id": "u1", "@removed": {"reason": "changed"}}, later])
+    assert "manager@delta" not in back.users["u1"]
