@@ -297,3 +297,26 @@ def test_a_user_created_or_restored_with_a_manager_gets_its_values_in_one_delta_
     after = rows(app_env, tenant)
     assert after[joiner["id"]]["ManagerName"] == "Boss Of The Joiner"
     assert after[org["second"]["id"]]["ManagerName"] == "Boss Of The Joiner"
+
+
+def test_own_manager_cycles_and_a_changed_address_reach_every_report_in_one_delta_run(
+    org, cli, tenant, simulator, app_env
+):
+    boss, first, second = org["boss"], org["first"], org["second"]
+    simulator.patch_user(tenant.id, boss["id"], {"manager": boss["id"]})  # their own manager
+    simulator.patch_user(tenant.id, first["id"], {"manager": second["id"]})  # a cycle
+    simulator.patch_user(tenant.id, second["id"], {"manager": first["id"]})
+    assert sync(cli)["mode"] == "delta"
+    after = rows(app_env, tenant)
+    assert after[boss["id"]]["ManagerName"] == boss["displayName"]
+    assert after[first["id"]]["ManagerName"] == second["displayName"]
+    assert after[second["id"]]["ManagerName"] == first["displayName"]
+    simulator.patch_user(tenant.id, boss["id"], {"displayName": "Self Managed"})
+    simulator.patch_user(tenant.id, first["id"], {"proxyAddresses": ["SMTP:First.New@contoso.com"]})
+    report = sync(cli)
+    assert (report["status"], report["mode"]) == ("succeeded", "delta"), report
+    after = rows(app_env, tenant)
+    assert after[boss["id"]]["ManagerName"] == "Self Managed"
+    assert after[second["id"]]["ManagerEmail"] == "first.new@contoso.com"
+    again = sync(cli, "--full")
+    assert again["counts"]["updated"] == again["counts"]["created"] == 0
