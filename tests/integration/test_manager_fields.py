@@ -228,7 +228,7 @@ def test_unlinking_with_the_employees_removed_forgets_the_index(org, tenant, app
             return await unlink_tenant(service, tenant.id, remove_employees=True)
 
     assert asyncio.run(unlink()) > 0
-    assert index_rows(app_env, tenant) == {} and rows(app_env, tenant) == {}
+    assert partition_rows(app_env, tenant) == {} and rows(app_env, tenant) == {}  # fence too
 
 
 def test_a_run_failing_while_reading_the_reports_writes_nothing_and_the_next_one_recovers(
