@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--client-id")
     generate.add_argument("--client-secret")
     generate.add_argument("--tenant-name", default="Contoso Ltd")
+    generate.add_argument(
+        "--managers-span", type=int, default=0, help="one manager per N users (0: no managers)"
+    )
 
     serve = commands.add_parser("serve", help="serve a world over HTTPS until stopped")
     serve.add_argument("--world", type=Path, required=True)
@@ -56,6 +59,7 @@ def _generate(args: argparse.Namespace) -> int:
             client_id=args.client_id,
             client_secret=args.client_secret,
             tenant_name=args.tenant_name,
+            managers_span=max(args.managers_span, 0),
         )
     )
     text = json.dumps(world, indent=1, ensure_ascii=False) + "\n"

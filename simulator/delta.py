@@ -41,6 +41,8 @@ from .context import context_of
 from .delta_plan import TOKEN_LIFETIME_SECONDS
 from .directory import Change, Directory
 from .graph_query import GraphError, parse_select
+from .manager import DELTA as MANAGER_DELTA
+from .manager import delta_entry, split_select
 from .schema import DEFAULT_SELECT
 
 MAX_IDS = 50
@@ -186,7 +188,12 @@ def _first_request(
                 "Request_UnsupportedQuery",
                 f"The query option '{name}' is not supported with delta queries on users.",
             )
-    select = parse_select(options.get("$select"), collection=True) or DEFAULT_SELECT
+    # `manager` is a relationship, selectable on delta only (simulator/manager.py).
+    listed, with_manager = split_select(
+        tuple(s.strip() for s in options["$select"].split(",")) if "$select" in options else ()
+    )
+    select = parse_select(",".join(listed), collection=True) if listed else DEFAULT_SELECT
+    select = (*select, "manager") if with_manager else select
     ids = parse_id_filter(options["$filter"]) if "$filter" in options else ()
     return DeltaState(tenant_id, select, ids, None, directory.change_position(tenant_id), None, now)
 
@@ -249,13 +256,32 @@ def _item(
         if state.since is None:
             return None
         return {"id": found.user["id"], "@removed": {"reason": "changed"}}
-    item = project(found.user, state.select, roles)
+    plain, with_manager = split_select(state.select)
+    item = project(found.user, plain, roles)
+    if with_manager and (state.since is None or _manager_changed(directory, state, user_id)):
+        entry = delta_entry(directory, state.tenant, found.user)
+        if entry or state.since is not None:
+            item[MANAGER_DELTA] = entry
     if state.since is None:
         return item
     # In a later round an updated user carries every selected property it has; one never set is
     # omitted (delta-query-users.md; PLATFORM-NOTES), so absent must read as null.
-    present = {name.lower() for name in found.user}
+    present = {name.lower() for name in found.user} | {MANAGER_DELTA}
     return {k: v for k, v in item.items() if k == "id" or k.lower() in present}
+
+
+def _manager_changed(directory: Directory, state: DeltaState, user_id: str) -> bool:
+    """Whether a later round's item carries `manager@delta`: its manager changed, or the user is
+    new to the client (created, or restored after its removal was listed), and "newly created
+    instances ... are represented ... using their standard representation", relationships
+    included as `propertyName@delta` annotations (delta-query-overview.md, "Resource
+    representation in the delta query response")."""
+    changes = directory.changes(state.tenant, state.since or 0, state.upto)
+    return any(
+        c.user_id == user_id.lower()
+        and ("manager" in c.properties or c.kind in ("created", "restored"))
+        for c in changes
+    )
 
 
 def _body(

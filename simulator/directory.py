@@ -104,6 +104,8 @@ class _TenantState:
         self.purged: dict[str, str] = {}  # hard-deleted: the id as it was spelled
         self.changes: list[Change] = []
         self.paging = Paging()
+        # user -> the manager it had before its manager last changed (manager@delta's @removed)
+        self.former_managers: dict[str, str] = {}
 
     def record(self, user_id: str, kind: str, properties: frozenset[str] = frozenset()) -> None:
         self.changes.append(Change(len(self.changes) + 1, user_id, kind, properties))
@@ -218,6 +220,8 @@ class Directory:
             changed = _changed(state.users[key], merged)
             if changed:
                 state.record(key, "updated", changed)
+            if "manager" in changed and state.users[key].get("manager"):
+                state.former_managers[key] = str(state.users[key]["manager"])
             state.users[key] = merged
 
     def remove_user(self, tenant_id: str, user_id: str, *, permanent: bool = False) -> None:
@@ -277,6 +281,10 @@ class Directory:
             if key in state.deleted:
                 return UserState(state.deleted[key], True, state.deleted[key]["id"])
             return UserState(None, False, state.purged.get(key))
+
+    def former_manager(self, tenant_id: str, user_id: str) -> str | None:
+        with self._lock:
+            return self._state(tenant_id).former_managers.get(user_id.lower())
 
     def add_tenant(self, tenant: Tenant) -> None:
         with self._lock:

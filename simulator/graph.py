@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from . import delta, groups_api, odata
+from . import delta, groups_api, manager, odata
 from .context import context_of, request_id, utc_now
 from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
 from .schema import DEFAULT_SELECT, empty_value
@@ -78,6 +78,8 @@ async def dispatch(request: web.Request) -> web.Response:
             return user(request, segments[1])
         if len(segments) >= 2 and segments[0] == "groups":
             return groups_api.dispatch(request, segments[1:], authorize, _json)
+        if len(segments) == 3 and segments[0] == "users" and segments[2] == manager.MANAGER:
+            return user_manager(request, segments[1])
         first = segments[0] if segments else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{first}'.")
     except GraphError as error:
@@ -180,6 +182,10 @@ def users(request: web.Request) -> web.Response:
         token = make_skiptoken(page.last_id, ctx.page_key, grant.tenant_id, query.options)
         body["@odata.nextLink"] = _next_link(request, query.options, token)
     body["value"] = [_project(u, query.select, grant.roles) for u in page.users]
+    if query.expand_manager is not None:
+        select = query.expand_manager or DEFAULT_SELECT
+        manager.expand(ctx.directory, grant.tenant_id, body["value"], page.users,
+                       lambda boss: _project(boss, select, grant.roles))  # fmt: skip
     return _json(request, body)
 
 
@@ -227,6 +233,26 @@ def user(request: web.Request, key: str) -> web.Response:
     suffix = f"({','.join(select)})" if select else ""
     body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
     body |= _project(found, select or DEFAULT_SELECT, grant.roles)
+    return _json(request, body)
+
+
+def user_manager(request: web.Request, key: str) -> web.Response:
+    """``GET /users/{id}/manager`` (simulator/manager.py)."""
+    ctx = context_of(request)
+    grant = authorize(request, READ_USERS)
+    select = parse_select(request.query.get("$select"), collection=False)
+    found = ctx.directory.user(grant.tenant_id, key)
+    boss = None if found is None else manager.manager_of(ctx.directory, grant.tenant_id, found)
+    if boss is None:
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            "Resource 'manager' does not exist or one of its queried reference-property "
+            "objects are not present.",
+        )
+    body = {"@odata.context": f"{_root(request)}/$metadata#directoryObjects/$entity"}
+    body |= {"@odata.type": "#microsoft.graph.user"}
+    body |= _project(boss, select or DEFAULT_SELECT, grant.roles)
     return _json(request, body)
 
 

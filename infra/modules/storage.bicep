@@ -24,6 +24,7 @@ var tableNames = [
   'TenantConfigs'
   'SyncLeases'
   'GroupMemberships'
+  'EmployeeManagers'
 ]
 var queueNames = [
   'sync-requests'

@@ -29,6 +29,10 @@ class GeneratorOptions:
     client_id: str | None = None
     client_secret: str | None = None
     tenant_name: str = "Contoso Ltd"
+    # 0: no user has a manager. N: one user in N manages, each other user reports to one of them
+    # and every manager but the first to the first (drawn by a generator of its own: the users are
+    # the same whatever N is).
+    managers_span: int = 0
 
 
 def generate_world(options: GeneratorOptions) -> dict[str, Any]:
@@ -43,6 +47,8 @@ def generate_world(options: GeneratorOptions) -> dict[str, Any]:
     slug = _slug(options.tenant_name)
     builder = UserBuilder(rng, f"{slug}.com", f"{slug}.onmicrosoft.com", extension_app)
     users = [builder.build(kind, index) for index, kind in enumerate(_kinds(rng, options.users))]
+    if options.managers_span > 0:
+        _assign_managers(users, options.managers_span, random.Random(f"managers:{options.seed}"))
     return {
         "apps": [
             {"clientId": client_id, "displayName": "Entra Employee Sync", "secrets": [secret]}
@@ -72,6 +78,13 @@ def generate_world(options: GeneratorOptions) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _assign_managers(users: list[dict[str, Any]], span: int, rng: random.Random) -> None:
+    """The `manager` relationship (simulator/manager.py: the manager's id in the user's dict)."""
+    managers = [user["id"] for user in users[: max(1, len(users) // span)]]
+    for position, user in enumerate(users[1:], start=1):
+        user["manager"] = managers[0] if position < len(managers) else rng.choice(managers)
 
 
 def kind_of(user: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from sync_core.adapters.tables.employees import EmployeeStore
 from sync_core.adapters.tables.fenced_state import LinkedSyncState
 from sync_core.adapters.tables.group_memberships import GroupMembershipStore
 from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.managers import ManagerIndexStore
 from sync_core.adapters.tables.runs import RunStore
 from sync_core.adapters.tables.sync_state import SyncStateStore
 from sync_core.app.served_configs import ServedConfigs
@@ -121,6 +122,7 @@ class SyncService:
         self.run_sync_state = LinkedSyncState(self._tables, settings.tenant_id)
         self.stored_addresses = StoredAddresses(self._tables)  # a delta run's shared addresses
         self.memberships = GroupMembershipStore(self._tables)
+        self.managers = ManagerIndexStore(self._tables)
         return self
 
     async def __aexit__(
@@ -166,6 +168,7 @@ class SyncService:
             sync_state=self.run_sync_state.for_lease(self.leases, lease),
             addresses=self.stored_addresses,
             memberships=self.memberships,
+            managers=self.managers,
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)

@@ -54,6 +54,9 @@ async def forget_tenant(service: SyncService, lease: Lease, *, remove_employees:
                 await writer.delete(entity["RowKey"])
                 removed += 1
             await writer.flush()
+            await service.managers.forget(tenant_id)  # manager fields' index (tables/managers.py)
+        # Scope groups' stored membership: linked again, the first run is full and reads it anew.
+        await service.memberships.prune(tenant_id, keep=None)
         return removed
     finally:
         await writer.abort()

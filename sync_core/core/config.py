@@ -17,6 +17,7 @@ import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from sync_core.core.manager_source import is_manager_source, parse_manager_source
 from sync_core.core.paths import PathError, parse_path
 
 # The columns store.employee_entity writes on every employee row beside the configured fields.
@@ -145,6 +146,11 @@ class FieldMapping(_Model):
     def _source_is_a_graph_path(cls, source: str) -> str:
         if source.lower() == MEMBER_OF_SOURCE.lower():
             return MEMBER_OF_SOURCE
+        if is_manager_source(source):  # the manager's property or address (manager_source.py)
+            try:
+                return parse_manager_source(source).text
+            except PathError as error:
+                raise ValueError(str(error)) from None
         return _graph_path(source)
 
     @field_validator("groups")

@@ -158,7 +158,12 @@ def fold_round(items: Iterable[dict[str, Any]]) -> DeltaChanges:
     for item in items:
         user_id = item["id"]
         # Re-inserted, so the order is that of each user's last appearance.
-        latest.pop(user_id, None)
+        earlier = latest.pop(user_id, None)
+        if earlier is not None and "@removed" not in item:
+            # A relationship's change (`manager@delta`) comes only with that change: a later
+            # item of the same user for another change keeps it (core/manager.py).
+            kept = {k: v for k, v in earlier.items() if k.endswith("@delta") and k not in item}
+            item = {**item, **kept} if kept else item
         latest[user_id] = None if "@removed" in item else item
     users = {i: u for i, u in latest.items() if u is not None}
     removed = tuple(i for i, u in latest.items() if u is None)

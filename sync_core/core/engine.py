@@ -26,6 +26,7 @@ from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.group_run import GroupStep
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
+from sync_core.core.manager_pass import ManagerReader, ManagerSync
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.ports import (
@@ -162,9 +163,12 @@ class _Run:
             self.stats = directory.stats
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
+                lease = None if request.dry_run else ports.lease  # a dry run writes nothing
+                managers = ManagerSync(request.tenant_id, config, ports.managers, lease)
                 base = PassContext(
-                    self.run_id, config, StoredIndex({}, {}), sink, self.tally, self.now
-                )
+                    self.run_id, config, StoredIndex({}, {}), sink, self.tally, self.now,
+                    managers=managers,
+                )  # fmt: skip
                 return await self._synchronise(base, await tenant_state, directory)
             finally:
                 await directory.close()
@@ -230,9 +234,18 @@ class _Run:
                 link = await self._take_link(ctx, directory)
                 candidates = await full_pass(ctx, directory)
             else:
+                # Managers first: the reports of a changed manager join the round, and the
+                # point reads below cover them too (delta_reads.py).
+                reader = cast(ManagerReader, directory)
+                changes = await _managers(base).prepare_round(
+                    changes, reader, frozenset(base.select)
+                )
+                changes = groups.annotated(changes)
                 ctx = await delta_context(base, changes, stored, employees, tenant_id)
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
+            if not self.request.dry_run:
+                await _managers(ctx).commit()  # after the employees' writes: see manager.py
             if changes is not None and self.ports.addresses is not None:
                 await count_stored_holders(
                     self.ports.addresses, self.request.tenant_id, ctx.tally, changes
@@ -281,7 +294,8 @@ class _Run:
             return None
         self._link_taken_at = self.now()
         try:
-            return await cast(DeltaSource, directory).latest_delta_link(ctx.select)
+            select = _managers(ctx).delta_select(ctx.select)
+            return await cast(DeltaSource, directory).latest_delta_link(select)
         except DeltaUnavailable:
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None
@@ -341,6 +355,11 @@ class _Run:
             "warnings": tuple(tally.warnings),
             "groups": self.groups.report() if self.groups else (),
         }
+
+
+def _managers(ctx: PassContext) -> ManagerSync:
+    assert ctx.managers is not None  # the engine always gives one
+    return ctx.managers
 
 
 async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:

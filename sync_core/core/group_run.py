@@ -18,7 +18,7 @@ from sync_core.core.group_sync import (
     delta_read,
     full_read,
 )
-from sync_core.core.groups import GroupSettings, Memberships
+from sync_core.core.groups import MEMBERSHIP_KEY, GroupSettings, Memberships
 from sync_core.core.pages import Tally
 from sync_core.core.ports import DeltaStateLost, SyncStateStore
 from sync_core.core.summary import TenantSummary
@@ -92,6 +92,18 @@ class GroupStep:
             tally.counts.excluded += 1
             tally.excluded_by[read.leavers[user_id]] += 1
         return DeltaChanges(annotated, (*changes.removed, *leavers))
+
+    def annotated(self, changes: DeltaChanges) -> DeltaChanges:
+        """The round's users with their memberships, those added after `delta` too (a changed
+        manager's reports, core/manager_pass.py): scope must never see a user without them."""
+        if not self.active or self.read is None or self.read.idle:
+            return changes
+        memberships = self.read.memberships
+        users = {
+            i: u if MEMBERSHIP_KEY in u else memberships.annotate(u)
+            for i, u in changes.users.items()
+        }
+        return DeltaChanges(users, changes.removed)
 
     async def commit(
         self,

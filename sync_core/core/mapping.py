@@ -12,6 +12,7 @@ from typing import Any
 from sync_core.core.config import MEMBER_OF_SOURCE, EmailRules, FieldMapping, TenantConfig
 from sync_core.core.groups import field_value
 from sync_core.core.limits import MAX_STRING_UNITS, clean_text, fitted_json, fitted_text
+from sync_core.core.manager_source import is_manager_source
 from sync_core.core.paths import AttributePath, parse_path
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -19,6 +20,9 @@ _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GUEST_MARK = "#ext#"
 
 FieldValue = str | bool | int | float
+# Where a user carries the values of its manager's fields (name -> table value), put there by
+# core/manager.py before the user is mapped; Graph never sends a key starting with "@sync.".
+MANAGER_VALUES = "@sync.managerValues"
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class EmailAddresses:
 class Mapper:
     """A configuration compiled once per run, applied to every user."""
 
-    fields: tuple[tuple[str, AttributePath | GroupField], ...]
+    # None: a manager field (manager.py); GroupField: a membership field (groups.py).
+    fields: tuple[tuple[str, AttributePath | GroupField | None], ...]
     email_rules: EmailRules
 
     @classmethod
@@ -58,7 +63,7 @@ class Mapper:
         return frozenset(
             {"id", "userPrincipalName", "mail", "proxyAddresses"}
             | ({"otherMails"} if self.email_rules.other_mails else set())
-            | {path.graph_property for _, path in self.fields if path.graph_property}
+            | {path.graph_property for _, path in self.fields if path and path.graph_property}
         )
 
     def map(self, user: Mapping[str, Any]) -> Employee | None:
@@ -71,8 +76,11 @@ class Mapper:
         employee whose address disappeared is kept current and marked (see engine.py)."""
         addresses = resolve_addresses(user, self.email_rules)
         values: list[tuple[str, FieldValue]] = []
+        manager_values = user.get(MANAGER_VALUES) or {}
         for name, path in self.fields:
-            value = to_table_value(path.read(user))
+            # A manager field's value is in the source hash like any other: a manager's change
+            # rewrites the row, an unchanged manager costs no write.
+            value = manager_values.get(name) if path is None else to_table_value(path.read(user))
             if value is not None:
                 values.append((name, value))
         upn = user.get("userPrincipalName") or ""
@@ -98,7 +106,9 @@ class GroupField:
         return field_value(user, self.groups)
 
 
-def _source(field: FieldMapping) -> AttributePath | GroupField:
+def _source(field: FieldMapping) -> AttributePath | GroupField | None:
+    if is_manager_source(field.source):
+        return None  # the manager's values come with the user (MANAGER_VALUES)
     if field.source == MEMBER_OF_SOURCE:
         return GroupField(tuple(g.lower() for g in field.groups))
     return parse_path(field.source)

@@ -18,6 +18,7 @@ from sync_core.core.config import TenantConfig
 from sync_core.core.delta import DeltaChanges
 from sync_core.core.groups import Memberships
 from sync_core.core.limits import clean_text
+from sync_core.core.manager_pass import ManagerSync
 from sync_core.core.mapping import Employee, Mapper
 from sync_core.core.pages import Tally, prefetched, scope_and_map
 from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
@@ -51,6 +52,8 @@ class PassContext:
     def table(self) -> TenantSummary:
         return self.stored if self.stored is not None else summary_of(self.index)
 
+    managers: ManagerSync | None = None  # manager fields (manager_pass.py); None: none read
+
     @cached_property
     def mapper(self) -> Mapper:
         return Mapper.from_config(self.config)
@@ -62,7 +65,8 @@ class PassContext:
     @property
     def select(self) -> frozenset[str]:
         """What the run reads of each user; a delta link is taken with the same `$select`."""
-        return self.mapper.graph_properties | self.scope.graph_properties
+        managers = self.managers.mapping.graph_properties if self.managers else frozenset()
+        return self.mapper.graph_properties | self.scope.graph_properties | managers
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,17 @@ class Candidates:
 
 
 async def full_pass(ctx: PassContext, directory: UserDirectory) -> Candidates:
-    mapper, scope = ctx.mapper, ctx.scope
-    pages = prefetched(directory.users(ctx.select, ctx.config.filter.odata))
+    mapper, scope, managers = ctx.mapper, ctx.scope, ctx.managers
+    odata = ctx.config.filter.odata
+    select = ctx.select
+    listing = managers.listing(directory, select, odata) if managers else None
+    pages = prefetched(directory.users(select, odata) if listing is None else listing)
     async with contextlib.aclosing(pages):
         async for page in pages:
             if ctx.groups is not None:
                 page = [ctx.groups.annotate(user) for user in page]
+            if managers:
+                page = await managers.annotate_listing(page, directory)
             await write(ctx, await scope_and_map(page, scope, mapper, ctx.index, ctx.tally))
     return Candidates(
         stale_ids(ctx.index.hashes.keys(), ctx.tally.in_scope_ids), ctx.tally.marked_since

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.group_sync import MembershipStore
+from sync_core.core.manager_pass import ManagerIndex
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
@@ -255,3 +256,5 @@ class Ports:
     # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
     # scoped by groups runs full every time (the in-memory tests).
     memberships: MembershipStore | None = None
+    # The manager index (core/manager_pass.ManagerIndex); None where no manager field is run.
+    managers: ManagerIndex | None = None

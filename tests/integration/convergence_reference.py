@@ -5,7 +5,8 @@ Pure and independent on purpose: it is written from the documented rules (README
 of a tenant", docs/configuration.md "Stored values", issue 7's rules 4, 8 and 9), not by calling
 `sync_core`'s `Scope` or `Mapper`, so that a bug there cannot hide in the reference too. It covers
 the subset of the configuration the test generates: plain property and `prop[index]` field
-sources, the presets, and string rules (`equals`, `notEquals`, `startsWith`, `contains`,
+sources, `manager.<prop>` and `manager.email` sources (the user's `manager` names another user
+of the directory; absent or gone: the fields are empty), the presets, and string rules (`equals`, `notEquals`, `startsWith`, `contains`,
 `isNull`) on single-valued properties.
 
 Where the rules leave the exact stored text open (a value too long for Table Storage is cut, a
@@ -117,6 +118,8 @@ def expected_employees(
     marked: dict[str, ExpectedRow] = {}
     scope = config.get("filter", {})
     groups = groups or {}
+    users = list(users)
+    directory = {user["id"]: user for user in users}
     for user in users:
         if not in_scope(user, scope) or not in_group_scope(user["id"], scope, groups):
             continue
@@ -126,7 +129,7 @@ def expected_employees(
             aliases=aliases,
             user_principal_name=user.get("userPrincipalName") or "",
             fields=tuple(
-                (field["name"], field_expected(user, field, groups))
+                (field["name"], field_expected(user, field, groups, directory, config))
                 for field in config.get("fields", DEFAULT_FIELDS)
             ),
         )
@@ -177,10 +180,14 @@ def in_group_scope(
 
 
 def field_expected(
-    user: Mapping[str, Any], field: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
+    user: Mapping[str, Any],
+    field: Mapping[str, Any],
+    groups: Mapping[str, Mapping[str, Any]],
+    directory: Mapping[str, Mapping[str, Any]],
+    config: Mapping[str, Any],
 ) -> Expected | None:
     if field["source"] != "memberOf":
-        return stored_value(read(user, field["source"]))
+        return stored_value(source_value(user, field["source"], directory, config))
     names = tuple(groups[g]["name"] for g in field["groups"] if member_of(user["id"], g, groups))
     return JsonList(names) if names else None
 
@@ -259,6 +266,25 @@ def usable_address(value: Any) -> str | None:
 
 
 # --- stored values (docs/configuration.md "Stored values"; issue 7 rule 4) --------------------
+
+
+def source_value(
+    user: Mapping[str, Any],
+    source: str,
+    directory: Mapping[str, Mapping[str, Any]],
+    config: Mapping[str, Any],
+) -> Any:
+    """A field's value: the user's own property, or its manager's (whether or not the manager
+    is in scope); `manager.email` is the manager's address by the employees' email rules."""
+    if not source.startswith("manager."):
+        return read(user, source)
+    manager = directory.get(user.get("manager") or "")
+    if manager is None:
+        return None
+    rest = source[len("manager.") :]
+    if rest == "email":
+        return addresses(manager, config.get("email", {}))[0]
+    return read(manager, rest)
 
 
 def read(user: Mapping[str, Any], source: str) -> Any:

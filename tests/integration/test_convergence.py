@@ -73,6 +73,8 @@ DATA_KINDS = {
     "unstorable_characters": "NUL and lone surrogates in a value (issue 7 rule 4)",
     "ext_addresses": "a guest in scope whose mail and SMTP: entry are the #EXT# form (rule 8)",
     "huge_batch": "every user with a 32,000-character CJK value: 4 MiB batch on the wire",
+    "managers": "users with managers (in or out of scope, removed), changed and taken away, "
+    "read by manager fields (issue 16)",
 }
 FAULT_KINDS = {
     "throttle": "a storm of 429 with Retry-After",
@@ -275,6 +277,15 @@ SMALL_FIELDS = (
     {"name": "Phone2", "source": "businessPhones[1]"},
     {"name": "Name", "source": "displayName"},
 )
+MANAGER_FIELDS = (
+    *SMALL_FIELDS[:2],
+    {"name": "Boss", "source": "manager.jobTitle"},
+    {"name": "BossEmail", "source": "manager.email"},
+    {"name": "BossPhone", "source": "manager.businessPhones[0]"},
+)
+FIELD_SETS = (DEFAULT_FIELDS, SMALL_FIELDS, SMALL_FIELDS[:2]) + (
+    (MANAGER_FIELDS,) if "managers" in ENABLED_DATA_KINDS else ()
+)
 
 
 @st.composite
@@ -282,7 +293,7 @@ def tenant_config(draw: st.DrawFn) -> dict[str, Any]:
     moves = _has("scope_moves")
     groups = st.lists(st.lists(scope_rule(), min_size=1, max_size=2), max_size=1 if moves else 0)
     return {
-        "fields": list(draw(st.sampled_from((DEFAULT_FIELDS, SMALL_FIELDS, SMALL_FIELDS[:2])))),
+        "fields": list(draw(st.sampled_from(FIELD_SETS))),
         "email": {
             "proxyAddresses": draw(st.booleans()),
             "otherMails": draw(st.booleans()),
@@ -382,7 +393,7 @@ def run_step(draw: st.DrawFn) -> RunStep:
 
 
 @st.composite
-def user_patch(draw: st.DrawFn) -> dict[str, Any]:
+def user_patch(draw: st.DrawFn, known: tuple[str, ...] = ()) -> dict[str, Any]:
     options: list[st.SearchStrategy[dict[str, Any]]] = [
         st.builds(lambda t: {"jobTitle": t}, profile_text()),
         st.builds(lambda d: {"department": d}, st.sampled_from(DEPARTMENTS)),
@@ -396,6 +407,9 @@ def user_patch(draw: st.DrawFn) -> dict[str, Any]:
         ]
     if _has("addresses_disappear"):
         options.append(st.just({"mail": None, "proxyAddresses": None, "otherMails": None}))
+    if _has("managers") and known:
+        # A new manager, or none; a manager's own changes come from the options above.
+        options.append(st.builds(lambda m: {"manager": m}, st.none() | st.sampled_from(known)))
     return draw(st.one_of(options))
 
 
@@ -409,6 +423,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     size = 30 if huge_batch else draw(st.integers(2, 25))
     ids = draw(st.lists(st.uuids(), min_size=size, max_size=size, unique=True))
     users = [draw(directory_user(str(i), tenant_domain)) for i in ids]
+    if _has("managers"):
+        for user in users:
+            if draw(st.booleans()):
+                user["manager"] = str(draw(st.sampled_from(ids)))
     if huge_batch:
         for index, user in enumerate(users):
             user |= {"accountEnabled": True, "userType": "Member", "department": "研" * 32_000}
@@ -435,7 +453,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 known.remove(user_id)
                 steps.append(ChangeStep("remove", user_id))
             else:
-                steps.append(ChangeStep("patch", user_id, draw(user_patch())))
+                steps.append(ChangeStep("patch", user_id, draw(user_patch(tuple(known)))))
     repeats = _has("duplicates_across_pages")
     return Scenario(
         tenant_domain=tenant_domain,
@@ -529,6 +547,31 @@ EXAMPLES_OF_ISSUE_7 = (
 )
 
 
+def _managed(*steps: RunStep | ChangeStep) -> Scenario:
+    """Members 1 and 2 report to member 0, member 4 to member 5 (disabled: out of scope)."""
+    plain = _example(*steps)
+    users = [dict(u) for u in plain.users]
+    for report, manager in ((1, 0), (2, 0), (4, 5)):
+        users[report]["manager"] = users[manager]["id"]
+    users[5]["accountEnabled"] = False
+    config = {**_PLAIN_CONFIG, "fields": list(MANAGER_FIELDS)}
+    return Scenario(plain.tenant_domain, tuple(users), config, steps, 2, 0)
+
+
+# A manager renamed (its title), a manager out of scope changed, a new manager, a manager
+# removed from the directory: each reaches every report's row (issue 16).
+EXAMPLE_OF_ISSUE_16 = _managed(
+    RunStep((), None, 1),
+    ChangeStep("patch", _member(0)["id"], {"jobTitle": "Chief"}),
+    ChangeStep("patch", _member(5)["id"], {"jobTitle": "Hidden", "mail": "x5@contoso.com",
+                                            "proxyAddresses": ["SMTP:x5@contoso.com"]}),
+    RunStep((), None, 1),
+    ChangeStep("patch", _member(1)["id"], {"manager": _member(3)["id"]}),
+    ChangeStep("remove", _member(0)["id"]),
+    RunStep((), None, 1),
+)  # fmt: skip
+
+
 # --- The property ------------------------------------------------------------------------------
 
 
@@ -539,6 +582,7 @@ EXAMPLES_OF_ISSUE_7 = (
 @given(scenario=scenarios())
 @example(scenario=EXAMPLES_OF_ISSUE_7[0])
 @example(scenario=EXAMPLES_OF_ISSUE_7[1])
+@example(scenario=EXAMPLE_OF_ISSUE_16)
 def test_the_table_converges_to_the_reference(simulator, azurite, scenario: Scenario) -> None:
     Play(simulator, azurite.connection_string, scenario).run()
 
@@ -906,5 +950,6 @@ DELTA_EXAMPLES = {"ci": 8, "dev": 4, "long": 150}
     )
 )
 @given(scenario=scenarios())
+@example(scenario=EXAMPLE_OF_ISSUE_16)
 def test_the_table_converges_with_delta_runs(simulator, azurite, scenario: Scenario) -> None:
     Play(simulator, azurite.connection_string, scenario, delta=True).run()

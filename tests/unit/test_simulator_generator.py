@@ -149,3 +149,14 @@ def test_command_line_writes_a_loadable_world(tmp_path: Path) -> None:
     assert json.loads(out.read_text(encoding="utf-8")) == generate_world(
         GeneratorOptions(users=25, seed=3)
     )
+
+
+def test_managers_are_assigned_only_when_asked_and_leave_the_users_as_they_were() -> None:
+    plain = _users(generate_world(GeneratorOptions(users=80, seed=5)))
+    managed = _users(generate_world(GeneratorOptions(users=80, seed=5, managers_span=8)))
+    assert not any("manager" in u for u in plain)
+    assert [{k: v for k, v in u.items() if k != "manager"} for u in managed] == plain
+    ids = {u["id"] for u in managed}
+    bosses = {u["manager"] for u in managed if "manager" in u}
+    assert "manager" not in managed[0] and all("manager" in u for u in managed[1:])
+    assert bosses <= ids and len(bosses) == 10
