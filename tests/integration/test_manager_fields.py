@@ -13,8 +13,8 @@ from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import MANAGERS_TABLE
 from sync_core.adapters.tables.manager_fence import FENCE_ROW_PREFIX as FENCE
-from sync_core.app.onboarding import unlink_tenant
 from sync_core.app.service import SyncService
+from sync_core.app.unlink import unlink_tenant
 from sync_core.settings import load_settings
 from tests.integration.test_delta import configure, graph_requests, members, sync
 from tests.integration.test_sync import stored_rows
@@ -223,8 +223,11 @@ def test_the_index_holds_ids_and_values_only_and_an_unchanged_full_run_rewrites_
 
 
 def test_unlinking_with_the_employees_removed_forgets_the_index(org, tenant, app_env):
+    # Served as a linked tenant, not the home one (the home tenant is never unlinked).
+    elsewhere = {**app_env, "ENTRA_TENANT_ID": "00000000-0000-4000-8000-00000000a11c"}
+
     async def unlink() -> int:
-        async with SyncService(load_settings(app_env)) as service:
+        async with SyncService(load_settings(elsewhere)) as service:
             return await unlink_tenant(service, tenant.id, remove_employees=True)
 
     assert asyncio.run(unlink()) > 0
