@@ -132,6 +132,8 @@ async def unlink_tenant(service: SyncService, tenant_id: str, *, remove_employee
         await writer.flush()
     finally:
         await writer.abort()
+    if (photos := service.photo_store()) is not None:
+        await photos.remove_tenant(tenant_id)  # the tenant's photo blobs go with its employees
     return removed
 
 

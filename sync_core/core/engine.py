@@ -26,6 +26,7 @@ from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.limits import clean_text
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
+from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
     ConfigSource,
     DeltaSource,
@@ -183,6 +184,14 @@ class _Run:
             else:
                 candidates = await delta_pass(ctx, changes)
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
+            await refresh_photos(
+                ctx,
+                self.request.tenant_id,
+                directory,
+                self.ports.photos,
+                full=changes is None,
+                dry_run=self.request.dry_run,
+            )
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.

@@ -37,6 +37,11 @@ class Tally:
         self.read_ids: set[str] = set()
         self.in_scope_ids: set[str] = set()
         self.addresses: dict[str, int] = Counter()
+        # For the photo step (core/photo_run.py): the employees whose row is current after the
+        # writes, those of them this run replaced, and those Clean Up removed.
+        self.placed_ids: set[str] = set()
+        self.rewritten_ids: set[str] = set()
+        self.deleted_ids: tuple[str, ...] = ()
 
 
 async def scope_and_map(

@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
+
+if TYPE_CHECKING:  # photos.py declares its ports with the writer below
+    from sync_core.core.photos import PhotoStore
 
 # --- Values ---------------------------------------------------------------------------------
 
@@ -207,3 +210,5 @@ class Ports:
     lease: Lease | None = None
     # None: every run is full and no delta link is kept (the in-memory engine tests).
     sync_state: SyncStateStore | None = None
+    # Where profile photos go (core/photos.PhotoStore); None: photos are not kept.
+    photos: PhotoStore | None = None
