@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from sync_core.adapters.credentials import AppCredential
     from sync_core.adapters.graph import GraphDirectory
     from sync_core.adapters.photo_store import BlobPhotoStore
-    from sync_core.adapters.photo_store import BlobPhotoStore
 
 # msgraph, kiota and azure-identity (with aiohttp) are imported where first needed, not here: the
 # Functions host imports function_app on every cold start, and the timer and most routes never
