@@ -13,6 +13,7 @@ from .delta_plan import DeltaPlan
 from .directory import Directory
 from .faults import FaultPlan
 from .log import RequestLog
+from .photos import PhotoBook
 from .tokens import TokenIssuer
 from .world import World
 
@@ -54,6 +55,8 @@ class Context:
     delta: DeltaPlan = field(default_factory=DeltaPlan)
     # What the admin-consent page does (simulator/consent.py); tests set it through the harness.
     consent: ConsentPlan = field(default_factory=lambda: ConsentPlan())
+    # Users' photos and the faults of batched photo requests (simulator/photos.py).
+    photos: PhotoBook = field(default_factory=PhotoBook)
 
 
 CONTEXT = web.AppKey("context", Context)

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from . import delta, odata
+from . import batch, delta, odata, photos
 from .context import context_of, request_id, utc_now
 from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
 from .schema import DEFAULT_SELECT, empty_value
@@ -58,6 +58,8 @@ def routes() -> list[web.RouteDef]:
 
 async def dispatch(request: web.Request) -> web.Response:
     try:
+        if request.match_info["tail"].strip("/") == "$batch":  # simulator/batch.py: a POST
+            return _json(request, await batch.handle(request, authorize, _root(request)))
         if request.method != "GET":
             raise GraphError(
                 405,
@@ -76,6 +78,8 @@ async def dispatch(request: web.Request) -> web.Response:
             return users_count(request)
         if len(segments) == 2 and segments[0] == "users":
             return user(request, segments[1])
+        if photos.is_photo_path(segments):
+            return photo(request, segments)
         first = segments[0] if segments else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{first}'.")
     except GraphError as error:
@@ -226,6 +230,20 @@ def user(request: web.Request, key: str) -> web.Response:
     body = {"@odata.context": f"{_root(request)}/$metadata#users{suffix}/$entity"}
     body |= _project(found, select or DEFAULT_SELECT, grant.roles)
     return _json(request, body)
+
+
+def photo(request: web.Request, segments: list[str]) -> web.Response:
+    """A user's photo metadata or bytes (simulator/photos.py)."""
+    ctx = context_of(request)
+    grant = authorize(request, photos.READ_PHOTOS)
+    found = ctx.directory.user(grant.tenant_id, segments[1])
+    answer = photos.answer(ctx.photos, grant.tenant_id, found, segments[2:], _root(request))
+    if answer.content is not None:
+        return web.Response(
+            body=answer.content,
+            headers={**answer.headers, **_id_headers(request)},
+        )
+    return _json(request, answer.json or {})
 
 
 def _refuse_advanced_query_in_b2c(request: web.Request, tenant_id: str) -> None:

@@ -21,6 +21,7 @@ from .delta_plan import DeltaPlan
 from .directory import Directory, Paging
 from .faults import FaultPlan
 from .log import RequestLog, RequestRecord
+from .photos import PhotoBook
 from .server import build_application
 from .tokens import TokenIssuer
 from .world import Tenant, World
@@ -47,6 +48,8 @@ class Simulator:
         self.delta = DeltaPlan()  # /users/delta knobs and its simulated clock
         # What the admin-consent page does next (simulator/consent.py).
         self.consent = ConsentPlan()
+        # Users' photos (simulator/photos.py): set_photo, remove_photo, set_mailbox, fail_batched.
+        self.photos = PhotoBook()
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -84,6 +87,7 @@ class Simulator:
             page_key=secrets.token_bytes(32),
             delta=self.delta,
             consent=self.consent,
+            photos=self.photos,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(
