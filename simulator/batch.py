@@ -31,7 +31,7 @@ from .photos import READ_PHOTOS, answer, is_photo_path
 MAX_REQUESTS = 20
 
 
-async def handle(request: web.Request, authorize: Any, root: str) -> dict[str, Any]:
+async def handle(request: web.Request, authenticate: Any, root: str) -> dict[str, Any]:
     """The batch's answer body; GraphError for a batch refused whole."""
     if request.method != "POST":
         raise GraphError(
@@ -53,7 +53,7 @@ async def handle(request: web.Request, authorize: Any, root: str) -> dict[str, A
     ids = [r.get("id") if isinstance(r, dict) else None for r in requests]
     if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
         raise GraphError(400, "BadRequest", "Batch request ids must be unique non-empty strings.")
-    grant = authorize(request, READ_PHOTOS)
+    grant = authenticate(request)  # the roles are checked per inner request
     return {"responses": [_inner(request, grant, r, root) for r in requests]}
 
 
@@ -86,6 +86,8 @@ def _answer(
         return _error(405, "Request_BadRequest", "The simulator's batches hold reads only.")
     if not is_photo_path(segments):
         return _error(501, "NotImplemented", "The simulator's $batch serves photo requests.")
+    if not READ_PHOTOS.intersection(grant.roles):
+        return _error(403, "Authorization_RequestDenied", "Insufficient privileges.")
     fault = ctx.photos.take_inner_fault()
     if fault is not None:
         status, wait = fault

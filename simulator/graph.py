@@ -59,7 +59,7 @@ def routes() -> list[web.RouteDef]:
 async def dispatch(request: web.Request) -> web.Response:
     try:
         if request.match_info["tail"].strip("/") == "$batch":  # simulator/batch.py: a POST
-            return _json(request, await batch.handle(request, authorize, _root(request)))
+            return _json(request, await batch.handle(request, authenticate, _root(request)))
         if request.method != "GET":
             raise GraphError(
                 405,
@@ -105,6 +105,17 @@ def graph_error(request: web.Request, error: GraphError) -> web.Response:
 
 
 def authorize(request: web.Request, allowed_roles: frozenset[str]) -> Grant:
+    grant = authenticate(request)
+    if not allowed_roles.intersection(grant.roles):
+        raise GraphError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+    return grant
+
+
+def authenticate(request: web.Request) -> Grant:
+    """The token's grant, checked for everything but its roles (a JSON batch checks the roles
+    of each inner request)."""
     ctx = context_of(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -120,10 +131,6 @@ def authorize(request: web.Request, allowed_roles: frozenset[str]) -> Grant:
     if ctx.directory.find_tenant(grant.tenant_id) is None:
         raise GraphError(
             401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer."
-        )
-    if not allowed_roles.intersection(grant.roles):
-        raise GraphError(
-            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
         )
     return grant
 

@@ -9,7 +9,9 @@
   photo), ``id`` ("240X240"), ``width``, ``height``.
 - No photo: 404 ``ImageNotFound``. A user without an Exchange mailbox: 404
   ``ErrorNonExistentMailbox`` (PLATFORM-NOTES; the photo API is served by Exchange Online).
-- Permissions (app-only, user photos): ProfilePhoto.Read.All, or a higher one (the page's table).
+- Permissions (app-only, user photos): ProfilePhoto.Read.All least privileged; ProfilePhoto.
+  ReadWrite.All, User.Read.All and User.ReadWrite.All also serve (the page's table). Directory.*
+  roles are not listed there, so an app with only Directory.Read.All is refused (403).
 
 Photos live here, beside the directory, not in the user objects: a new photo is no change of the
 user (photo is a navigation property, so ``/users/delta`` never reports it).
@@ -33,8 +35,6 @@ READ_PHOTOS = frozenset(
         "ProfilePhoto.ReadWrite.All",
         "User.Read.All",
         "User.ReadWrite.All",
-        "Directory.Read.All",
-        "Directory.ReadWrite.All",
     }
 )
 

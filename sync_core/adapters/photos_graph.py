@@ -30,6 +30,7 @@ from sync_core.adapters.errors import GraphRequestError, classify_graph_error
 from sync_core.core.photos import (
     BATCH_SIZE,
     MAX_INNER_RETRIES,
+    PHOTO_PERMISSION_FIX,
     Outcome,
     PhotoMeta,
     PhotoUnavailable,
@@ -43,12 +44,6 @@ from sync_core.errors import RetriableError
 log = logging.getLogger(__name__)
 
 BATCHES_IN_FLIGHT = 4
-# App-only photo reads: ProfilePhoto.Read.All is the least privilege, User.Read.All also serves
-# (learn.microsoft.com/graph/api/profilephoto-get, "Permissions", user photos).
-PHOTO_PERMISSION_FIX = (
-    "Grant the app the Microsoft Graph application permission ProfilePhoto.Read.All (or "
-    "User.Read.All) with admin consent; users without an Exchange mailbox have no photo to read."
-)
 Sleep = Callable[[float], Awaitable[None]]
 
 

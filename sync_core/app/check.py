@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sync_core.app.check_photos import check_photos
 from sync_core.app.service import SyncService, open_directory
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
@@ -81,6 +82,7 @@ async def check_connectivity(
         tenant_name = await _check_organization(directory, found)
         await directory.count_probe()  # one small listing: the permission, proven fast
         found.passed.append("the app may list users (User.Read.All)")
+        await check_photos(settings, directory, config, found)
         try:
             counts = await asyncio.wait_for(
                 _count_in_scope(directory, config), count_budget_seconds

@@ -19,6 +19,7 @@ from sync_core.core.limits import clean_text
 from sync_core.core.passes import PassContext
 from sync_core.core.photos import (
     MAX_PHOTO_BYTES,
+    PHOTO_PERMISSION_FIX,
     PhotoMeta,
     PhotoSource,
     PhotoStore,
@@ -153,7 +154,9 @@ def _failure(user_id: str, reason: str | None) -> str:
 def _failure_warning(failures: list[str]) -> str:
     shown = "; ".join(failures[:MAX_LISTED_FAILURES])
     more = f" and {len(failures) - MAX_LISTED_FAILURES} more" if len(failures) > 5 else ""
+    refused = any(": HTTP 403" in failure for failure in failures)
     return (
         f"{len(failures)} photo(s) could not be read or stored ({shown}{more}); the employees "
         "are kept without a new photo and the next run tries again."
+        + (f" {PHOTO_PERMISSION_FIX}" if refused else "")
     )

@@ -43,6 +43,14 @@ MISSING_CODES = frozenset(
 )
 
 
+# App-only photo reads: ProfilePhoto.Read.All is the least privilege, User.Read.All also serves
+# (learn.microsoft.com/graph/api/profilephoto-get, "Permissions", user photos).
+PHOTO_PERMISSION_FIX = (
+    "Grant the app the Microsoft Graph application permission ProfilePhoto.Read.All (or "
+    "User.Read.All) with admin consent; users without an Exchange mailbox have no photo to read."
+)
+
+
 class Outcome(StrEnum):
     FOUND = "found"
     MISSING = "missing"  # no photo, or no mailbox

@@ -249,3 +249,23 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
         {"requests": [{"id": "1", "method": "GET", "url": "https://evil.example/x"}]}
     ).encode()
     assert not is_read_only_batch("POST", httpx.URL(url), absolute, url)
+
+
+def test_check_connectivity_tells_when_photos_cannot_be_read(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    configure(cli, tmp_path, PHOTOS)
+    client = simulator.world.apps[0].client_id
+    ok = cli("check", "--json")
+    assert ok.exit_code == 0, ok.stdout
+    assert "the app may read profile photos" in ok.json["passed"]
+    # Directory.Read.All lists users but is not among the photo permissions of profilephoto-get.
+    simulator.set_consent(tenant.id, client, ["Directory.Read.All"])
+    refused = cli("check", "--json")
+    assert refused.exit_code == 1
+    (problem,) = refused.json["problems"]
+    assert problem["code"] == "photos_forbidden" and "ProfilePhoto.Read.All" in problem["fix"]
+    # A run is not failed by it: the employees are written, the photos counted as failed.
+    report = sync(cli)
+    assert report["counts"]["photosFailed"] == report["counts"]["photosChecked"] > 0
+    assert any("ProfilePhoto.Read.All" in w for w in report["warnings"])
