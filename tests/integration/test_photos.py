@@ -269,3 +269,27 @@ def test_check_connectivity_tells_when_photos_cannot_be_read(
     report = sync(cli)
     assert report["counts"]["photosFailed"] == report["counts"]["photosChecked"] > 0
     assert any("ProfilePhoto.Read.All" in w for w in report["warnings"])
+
+
+def test_unlinking_with_remove_employees_deletes_the_tenants_blobs(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    import asyncio
+
+    from sync_core.app.onboarding import unlink_tenant
+    from sync_core.app.service import SyncService
+    from sync_core.settings import load_settings
+
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)  # a stored configuration: the tenant is registered
+    sync(cli)
+    ids = stored_ids(app_env, tenant.id)
+    assert all(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
+
+    async def unlink() -> int:
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            return await unlink_tenant(service, tenant.id, remove_employees=True)
+
+    assert asyncio.run(unlink()) == len(ids)
+    assert not any(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
+    assert photo_rows(app_env, tenant.id) == {}
