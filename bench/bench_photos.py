@@ -109,7 +109,9 @@ async def _measure(simulator, tenant: dict, args: argparse.Namespace) -> dict[st
         )
         simulator.faults.latency(args.latency_ms)
         await run("first photo run", full=False)  # the changed configuration makes it full
-        changed = with_photo[: max(1, int(len(with_photo) * args.changed))]
+        stored = (await service.employees.load_index(tenant_id)).hashes
+        employed = [u for u in with_photo if u["id"] in stored]  # photos of employees only
+        changed = employed[: max(1, int(len(employed) * args.changed))]
         for user in changed:
             simulator.photos.set_photo(tenant_id, user["id"])
         await run(f"daily refresh, {len(changed)} photos changed", full=True)

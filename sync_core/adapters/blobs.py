@@ -31,10 +31,25 @@ def open_blobs(
     from azure.storage.blob.aio import BlobServiceClient
 
     if connection_string:
+        if not has_blob_endpoint(connection_string):
+            return None
         return BlobServiceClient.from_connection_string(connection_string)
     if endpoint and credential is not None:
         return BlobServiceClient(account_url=endpoint, credential=credential)
     return None
+
+
+def has_blob_endpoint(connection_string: str) -> bool:
+    """Whether the connection string gives a blob endpoint: explicitly (Azurite's BlobEndpoint),
+    or implied by an account and suffix (Azure's own form). One that names only its table (and
+    queue) endpoints has none: the SDK would otherwise aim at <account>.blob.core.windows.net."""
+    parts = {
+        key.strip().lower(): value
+        for key, _, value in (p.partition("=") for p in connection_string.split(";") if p)
+    }
+    if parts.get("usedevelopmentstorage", "").lower() == "true" or "blobendpoint" in parts:
+        return True
+    return "tableendpoint" not in parts and "accountname" in parts
 
 
 @storage_boundary

@@ -33,8 +33,14 @@ from sync_core.errors import SyncError
 
 log = logging.getLogger("sync_core.run")
 
-DOWNLOADS_IN_FLIGHT = 8
+# Exchange's photo limits are per app and mailbox (4 concurrent requests to one mailbox); each
+# download here is another user's mailbox, so more may be in flight (bench/README.md).
+DOWNLOADS_IN_FLIGHT = 16
 MAX_LISTED_FAILURES = 5  # in the warning; the count is exact
+NO_PHOTO_STORAGE = (
+    "Photos are enabled but no Blob Storage is configured: set BLOBS_ENDPOINT (Azure) or use a "
+    "connection string with a BlobEndpoint; the employees were synced without photos."
+)
 
 
 async def refresh_photos(
@@ -49,9 +55,12 @@ async def refresh_photos(
     """The step itself; a no-op unless the tenant has `photos.enabled` (and never in a dry
     run: it writes blobs)."""
     photos = ctx.config.photos
-    if store is None or not photos.enabled or dry_run:
+    if not photos.enabled or dry_run:
         return
     tally = ctx.tally
+    if store is None:
+        tally.warnings.append(NO_PHOTO_STORAGE)
+        return
     try:
         await _refresh(ctx, tenant_id, cast(PhotoSource, directory), store, full=full)
     except LeaseLost:

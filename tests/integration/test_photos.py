@@ -293,3 +293,29 @@ def test_unlinking_with_remove_employees_deletes_the_tenants_blobs(
     assert asyncio.run(unlink()) == len(ids)
     assert not any(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
     assert photo_rows(app_env, tenant.id) == {}
+
+
+def test_the_employees_listing_says_where_the_photo_is(cli, tenant, simulator, app_env, tmp_path):
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    listed = cli("employees", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    employees_ = listed.json["employees"]
+    assert employees_ and all(e["PhotoBlob"] == f"{tenant.id}/{e['id']}" for e in employees_)
+    assert all(e["PhotoETag"].startswith('"') for e in employees_)
+
+
+def test_without_blob_storage_the_run_syncs_employees_and_says_so(
+    cli, tenant, simulator, app_env, tmp_path, monkeypatch
+):
+    parts = app_env["TABLES_CONNECTION_STRING"].split(";")
+    tables_only = ";".join(p for p in parts if not p.startswith("BlobEndpoint="))
+    monkeypatch.setenv("TABLES_CONNECTION_STRING", tables_only)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    simulator.clear_requests()
+    report = sync(cli)
+    assert report["counts"]["created"] > 0 and report["counts"]["photosChecked"] == 0
+    assert any("no Blob Storage is configured" in w for w in report["warnings"])
+    assert not batched(simulator, tenant.id)

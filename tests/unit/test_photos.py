@@ -96,3 +96,13 @@ def test_photos_configuration_is_off_by_default_and_sizes_are_graphs():
     with pytest.raises(ConfigError) as refused:
         parse_config({"fields": [{"name": "PhotoBlob", "source": "displayName"}]})
     assert "reserved" in str(refused.value)
+
+
+def test_a_connection_string_gives_blobs_only_where_it_names_or_implies_them():
+    from sync_core.adapters.blobs import has_blob_endpoint
+
+    key = "AccountKey=a2V5"
+    assert has_blob_endpoint("UseDevelopmentStorage=true")
+    assert has_blob_endpoint(f"AccountName=dev;{key};BlobEndpoint=http://127.0.0.1:1/dev;")
+    assert has_blob_endpoint(f"DefaultEndpointsProtocol=https;AccountName=st;{key}")
+    assert not has_blob_endpoint(f"AccountName=dev;{key};TableEndpoint=http://127.0.0.1:1/dev")
