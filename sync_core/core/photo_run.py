@@ -76,8 +76,9 @@ async def _refresh(
     ctx: PassContext, tenant_id: str, source: PhotoSource, store: PhotoStore, *, full: bool
 ) -> None:
     tally, counts, size = ctx.tally, ctx.tally.counts, ctx.config.photos.size
-    placed = sorted(tally.placed_ids)
     deleted = list(tally.deleted_ids)
+    # In scope but removed (no address past the grace period): no row to put a photo on.
+    placed = sorted(tally.placed_ids.difference(deleted))
     # Full runs read the tenant's stored photos in one query; delta runs only those they need.
     stored = await store.stored(tenant_id, None if full else [*placed, *deleted])
     for user_id in removed_with_employees(deleted, stored):
