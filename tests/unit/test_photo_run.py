@@ -77,7 +77,8 @@ class Store:
 
 
 class Sink:
-    committed: Counter[str] = Counter()
+    def __init__(self) -> None:
+        self.committed: Counter[str] = Counter()
 
     async def flush(self) -> None:
         pass
