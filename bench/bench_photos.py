@@ -7,6 +7,7 @@ One process, one simulator (with an added latency per Graph request, the JSON ba
 photo download included) and one Azurite (tables and blobs). The tenant is first synced without
 photos (not measured); then, each through `sync_exclusively` as the worker runs it:
 
+- reference: a full run with photos off (every user read and found unchanged);
 - first photo run: `photos.enabled` turned on (a full run: every employee's metadata read, every
   photo downloaded);
 - daily refresh: `--changed` of the photos given a new ETag, then a full run (the aim:
@@ -104,10 +105,11 @@ async def _measure(simulator, tenant: dict, args: argparse.Namespace) -> dict[st
             )
 
         await sync_exclusively(service, RunRequest(tenant_id))  # without photos, not measured
+        simulator.faults.latency(args.latency_ms)
+        await run("full run, photos off (reference)", full=True)
         await service.configs.put(
             tenant_id, parse_config({"photos": {"enabled": True, "size": "240x240"}})
         )
-        simulator.faults.latency(args.latency_ms)
         await run("first photo run", full=False)  # the changed configuration makes it full
         stored = (await service.employees.load_index(tenant_id)).hashes
         employed = [u for u in with_photo if u["id"] in stored]  # photos of employees only
