@@ -106,3 +106,22 @@ def test_a_connection_string_gives_blobs_only_where_it_names_or_implies_them():
     assert has_blob_endpoint(f"AccountName=dev;{key};BlobEndpoint=http://127.0.0.1:1/dev;")
     assert has_blob_endpoint(f"DefaultEndpointsProtocol=https;AccountName=st;{key}")
     assert not has_blob_endpoint(f"AccountName=dev;{key};TableEndpoint=http://127.0.0.1:1/dev")
+
+
+def test_the_text_report_shows_photos_only_when_they_were_kept():
+    from datetime import UTC, datetime
+
+    from sync_core.core.report import Counts, RunReport, RunStatus, Trigger, render_text
+
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    report = RunReport.begun(
+        "r", "t", RunStatus.SUCCEEDED, dry_run=False, trigger=Trigger.CLI, at=at
+    )
+    assert "Photos" not in render_text(report)
+    counts = Counts(photosChecked=10, photosDownloaded=2, photosMissing=3, photosFailed=1)
+    shown = render_text(RunReport(**{**report.__dict__, "counts": counts}))
+    assert "Photos checked" in shown and "downloaded 2, missing 3, failed 1" in shown
+    assert (
+        RunReport.from_json(report.to_json() | {"counts": {"photosFailed": 4}}).counts.photosFailed
+        == 4
+    )
