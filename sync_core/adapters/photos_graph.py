@@ -43,7 +43,7 @@ from sync_core.errors import RetriableError
 
 log = logging.getLogger(__name__)
 
-BATCHES_IN_FLIGHT = 4
+BATCHES_IN_FLIGHT = 8  # 160 metadata reads in flight; each is another mailbox (bench/README.md)
 Sleep = Callable[[float], Awaitable[None]]
 
 
