@@ -37,6 +37,9 @@ log = logging.getLogger("sync_core.run")
 # download here is another user's mailbox, so more may be in flight (bench/README.md).
 DOWNLOADS_IN_FLIGHT = 16
 MAX_LISTED_FAILURES = 5  # in the warning; the count is exact
+# A download or upload that failed after the SDKs' retries fails its photo; this many in one run
+# mean Graph or Blob Storage is down, and the step stops instead of trying every photo.
+MAX_DOWNLOAD_ERRORS = 20
 NO_PHOTO_STORAGE = (
     "Photos are enabled but no Blob Storage is configured: set BLOBS_ENDPOINT (Azure) or use a "
     "connection string with a BlobEndpoint; the employees were synced without photos."
@@ -70,6 +73,10 @@ async def refresh_photos(
         # already, so the run still succeeds; the next run tries the photos again.
         log.warning("photos were not refreshed: %s", error.message)
         tally.warnings.append(f"Photos were not refreshed: {error.message} {error.fix or ''}")
+        try:
+            await ctx.sink.flush()  # what was linked before the failure is kept
+        except SyncError:
+            pass
 
 
 async def _refresh(
@@ -115,8 +122,12 @@ async def _download_all(
     counts = ctx.tally.counts
     size = ctx.config.photos.size
 
+    errors: list[SyncError] = []
+
     async def one(meta: PhotoMeta) -> None:
         async with gate:
+            if len(errors) >= MAX_DOWNLOAD_ERRORS:
+                return  # Graph or Blob Storage is down: the step stops (see below)
             try:
                 content = await source.photo_content(meta.user_id, size)
                 if len(content) > MAX_PHOTO_BYTES:
@@ -124,6 +135,11 @@ async def _download_all(
                         f"the photo is {len(content):,} bytes, over the {MAX_PHOTO_BYTES:,} cap"
                     )
                 photo = await store.save(tenant_id, meta.user_id, content, meta)
+            except SyncError as error:  # this photo's download or upload failed after retries
+                errors.append(error)
+                unavailable = PhotoUnavailable(error.message)
+                await _not_downloaded(ctx, tenant_id, store, meta, unavailable, stored, failures)
+                return
             except PhotoUnavailable as unavailable:
                 await _not_downloaded(ctx, tenant_id, store, meta, unavailable, stored, failures)
                 return
@@ -131,6 +147,8 @@ async def _download_all(
             counts.photosDownloaded += 1
 
     await asyncio.gather(*(one(meta) for meta in wanted))
+    if len(errors) >= MAX_DOWNLOAD_ERRORS:
+        raise errors[0]
     return failures
 
 

@@ -136,3 +136,24 @@ def test_storage_down_is_a_warning_not_a_failed_run_and_dry_runs_read_nothing():
     dry = context(["a"])
     run(dry, source, Store({}), dry_run=True)
     assert source.asked == [] and dry.tally.counts.photosChecked == 0
+
+
+class BrokenSource(Source):
+    async def photo_content(self, user_id, size):
+        self.downloaded.append(user_id)
+        raise RetriableError("graph_unavailable", "Graph answered 503 after retries.", "Wait.")
+
+
+def test_a_failing_download_fails_its_photo_and_an_outage_stops_the_step():
+    few = BrokenSource({"a": ('"1"', b"a"), "b": ('"1"', b"b")})
+    ctx = context(["a", "b"])
+    run(ctx, few, Store({}))
+    assert ctx.tally.counts.photosFailed == 2 and ctx.tally.counts.photosDownloaded == 0
+    assert any("503" in w for w in ctx.tally.warnings)
+
+    many = {f"u{n:03}": ('"1"', b"x") for n in range(200)}
+    outage = BrokenSource(many)
+    ctx = context(many)
+    run(ctx, outage, Store({}))
+    assert len(outage.downloaded) < 60  # stopped after about 20 failures, not 200 attempts
+    assert any("Photos were not refreshed" in w for w in ctx.tally.warnings)
