@@ -88,7 +88,8 @@ async def _refresh(
     placed = sorted(tally.placed_ids.difference(deleted))
     # Full runs read the tenant's stored photos in one query; delta runs only those they need.
     stored = await store.stored(tenant_id, None if full else [*placed, *deleted])
-    for user_id in removed_with_employees(deleted, stored):
+    known = {*ctx.index.hashes, *tally.placed_ids} if full else None
+    for user_id in removed_with_employees(deleted, stored, known):
         await store.unlink(ctx.sink, tenant_id, user_id, row_exists=False)
         counts.photosRemoved += 1
     metas = await source.photo_metadata(placed, size) if placed else []

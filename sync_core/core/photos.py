@@ -232,6 +232,17 @@ def plan_photos(
     )
 
 
-def removed_with_employees(deleted: Sequence[str], stored: Mapping[str, StoredPhoto]) -> list[str]:
-    """Employees Clean Up removed that had a photo: their blobs go with them."""
-    return [user_id for user_id in deleted if user_id in stored]
+def removed_with_employees(
+    deleted: Sequence[str],
+    stored: Mapping[str, StoredPhoto],
+    employees: Collection[str] | None = None,
+) -> list[str]:
+    """Employees Clean Up removed that had a photo: their blobs go with them. With `employees`
+    (a full run: every employee row there was, and every one placed now), also the photos of
+    employees gone without the photo step seeing it (a run that failed after its deletions,
+    or deletions while photos were off)."""
+    gone = [user_id for user_id in deleted if user_id in stored]
+    if employees is not None:
+        taken = set(gone)
+        gone += sorted(i for i in stored if i not in employees and i not in taken)
+    return gone

@@ -319,3 +319,22 @@ def test_without_blob_storage_the_run_syncs_employees_and_says_so(
     assert report["counts"]["created"] > 0 and report["counts"]["photosChecked"] == 0
     assert any("no Blob Storage is configured" in w for w in report["warnings"])
     assert not batched(simulator, tenant.id)
+
+
+def test_a_full_run_removes_the_photo_of_an_employee_removed_while_photos_were_off(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, {**PHOTOS, **CLEAN_UP})
+    sync(cli)
+    leaver = employees(tenant)[0]
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is not None
+    configure(cli, tmp_path, CLEAN_UP)  # photos off: Clean Up removes the row, not the blob
+    simulator.remove_user(tenant.id, leaver["id"])
+    assert sync(cli, "--full")["counts"]["deleted"] == 1
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is not None
+    configure(cli, tmp_path, {**PHOTOS, **CLEAN_UP})
+    report = sync(cli)  # photos on again: a full run
+    assert report["mode"] == "full" and report["counts"]["photosRemoved"] == 1
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is None
+    assert leaver["id"] not in photo_rows(app_env, tenant.id)

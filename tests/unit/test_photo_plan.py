@@ -85,6 +85,10 @@ def test_a_replaced_row_gets_its_unchanged_or_failing_photo_back_without_a_downl
 def test_clean_up_takes_the_photos_of_removed_employees():
     stored = {"a": StoredPhoto("t/a", '"1"', "image/jpeg")}
     assert removed_with_employees(["a", "b"], stored) == ["a"]
+    # A full run also finds photos whose employee is gone without the photo step seeing it.
+    stored["orphan"] = StoredPhoto("t/orphan", '"1"', "image/jpeg")
+    stored["kept"] = StoredPhoto("t/kept", '"1"', "image/jpeg")
+    assert removed_with_employees(["a"], stored, {"a", "kept"}) == ["a", "orphan"]
 
 
 def test_photos_configuration_is_off_by_default_and_sizes_are_graphs():
