@@ -202,3 +202,4 @@ output FEDERATED_CREDENTIAL_SUBJECT string = identity.outputs.principalId
 output FEDERATED_CREDENTIAL_AUDIENCE string = 'api://AzureADTokenExchange'
 output TABLES_ENDPOINT string = app.outputs.tablesEndpoint
 output QUEUES_ENDPOINT string = app.outputs.queuesEndpoint
+output BLOBS_ENDPOINT string = app.outputs.blobsEndpoint

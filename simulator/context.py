@@ -14,6 +14,7 @@ from .directory import Directory
 from .faults import FaultPlan
 from .group_store import GroupStore
 from .log import RequestLog
+from .photos import PhotoBook
 from .signin import SignInPlan
 from .tokens import TokenIssuer
 from .world import World
@@ -59,6 +60,8 @@ class Context:
     # Who signs in at the authorize endpoint (simulator/signin.py).
     signin: SignInPlan = field(default_factory=lambda: SignInPlan())
     groups: GroupStore = field(default_factory=GroupStore)  # simulator/group_store.py
+    # Users' photos and the faults of batched photo requests (simulator/photos.py).
+    photos: PhotoBook = field(default_factory=PhotoBook)
 
 
 CONTEXT = web.AppKey("context", Context)

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from . import delta, groups_api, manager, odata
+from . import batch, delta, groups_api, manager, odata, photos
 from .context import context_of, request_id, utc_now
 from .graph_query import GraphError, make_skiptoken, parse_select, parse_users_query
 from .schema import DEFAULT_SELECT, empty_value
@@ -58,6 +58,8 @@ def routes() -> list[web.RouteDef]:
 
 async def dispatch(request: web.Request) -> web.Response:
     try:
+        if request.match_info["tail"].strip("/") == "$batch":  # simulator/batch.py: a POST
+            return _json(request, await batch.handle(request, authenticate, _root(request)))
         if request.method != "GET":
             raise GraphError(
                 405,
@@ -80,6 +82,8 @@ async def dispatch(request: web.Request) -> web.Response:
             return groups_api.dispatch(request, segments[1:], authorize, _json)
         if len(segments) == 3 and segments[0] == "users" and segments[2] == manager.MANAGER:
             return user_manager(request, segments[1])
+        if photos.is_photo_path(segments):
+            return photo(request, segments)
         first = segments[0] if segments else ""
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{first}'.")
     except GraphError as error:
@@ -105,6 +109,17 @@ def graph_error(request: web.Request, error: GraphError) -> web.Response:
 
 
 def authorize(request: web.Request, allowed_roles: frozenset[str]) -> Grant:
+    grant = authenticate(request)
+    if not allowed_roles.intersection(grant.roles):
+        raise GraphError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+    return grant
+
+
+def authenticate(request: web.Request) -> Grant:
+    """The token's grant, checked for everything but its roles (a JSON batch checks the roles
+    of each inner request)."""
     ctx = context_of(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -120,10 +135,6 @@ def authorize(request: web.Request, allowed_roles: frozenset[str]) -> Grant:
     if ctx.directory.find_tenant(grant.tenant_id) is None:
         raise GraphError(
             401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer."
-        )
-    if not allowed_roles.intersection(grant.roles):
-        raise GraphError(
-            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
         )
     return grant
 
@@ -254,6 +265,20 @@ def user_manager(request: web.Request, key: str) -> web.Response:
     body |= {"@odata.type": "#microsoft.graph.user"}
     body |= _project(boss, select or DEFAULT_SELECT, grant.roles)
     return _json(request, body)
+
+
+def photo(request: web.Request, segments: list[str]) -> web.Response:
+    """A user's photo metadata or bytes (simulator/photos.py)."""
+    ctx = context_of(request)
+    grant = authorize(request, photos.READ_PHOTOS)
+    found = ctx.directory.user(grant.tenant_id, segments[1])
+    answer = photos.answer(ctx.photos, grant.tenant_id, found, segments[2:], _root(request))
+    if answer.content is not None:
+        return web.Response(
+            body=answer.content,
+            headers={**answer.headers, **_id_headers(request)},
+        )
+    return _json(request, answer.json or {})
 
 
 def _refuse_advanced_query_in_b2c(request: web.Request, tenant_id: str) -> None:

@@ -22,6 +22,7 @@ from .directory import Directory, Paging
 from .faults import FaultPlan
 from .group_store import GroupStore
 from .log import RequestLog, RequestRecord
+from .photos import PhotoBook
 from .server import build_application
 from .signin import SignInPlan
 from .tokens import TokenIssuer
@@ -54,6 +55,8 @@ class Simulator:
         # Groups and their (nested) members: sim.groups.put_group / add_member / remove_member /
         # rename / delete_group (simulator/group_store.py).
         self.groups = GroupStore()
+        # Users' photos (simulator/photos.py): set_photo, remove_photo, set_mailbox, fail_batched.
+        self.photos = PhotoBook()
         self._log = RequestLog()
         self._directory = Directory(world)
         self._identity_header = secrets.token_urlsafe(24)
@@ -93,6 +96,7 @@ class Simulator:
             consent=self.consent,
             signin=self.signin,
             groups=self.groups,
+            photos=self.photos,
         )
         app = build_application(self._context)
         self._thread = threading.Thread(

@@ -122,6 +122,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "locally the queue comes from TABLES_CONNECTION_STRING.",
     ),
     SettingSpec(
+        "BLOBS_ENDPOINT",
+        "Blob endpoint for identity-based access in Azure (profile photos, when a tenant turns "
+        "`photos` on); locally the blobs come from TABLES_CONNECTION_STRING.",
+    ),
+    SettingSpec(
         "AZURE_CLIENT_ID",
         "Client id of the user-assigned managed identity that reads Key Vault and storage.",
     ),
@@ -167,6 +172,7 @@ class Settings:
     sync_interval_max_hours: float
     queues_endpoint: str | None
     managed_identity_client_id: str | None
+    blobs_endpoint: str | None = None
     credential: str = "secret"
     certificate_name: str = "entra-certificate"
     connect_return_urls: tuple[str, ...] = ()
@@ -270,6 +276,10 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
     if queues_endpoint:
         problems += url_problems("QUEUES_ENDPOINT", queues_endpoint, https_only=True)
 
+    blobs_endpoint = get("BLOBS_ENDPOINT")
+    if blobs_endpoint:
+        problems += url_problems("BLOBS_ENDPOINT", blobs_endpoint, https_only=True)
+
     managed_identity_client_id = get("AZURE_CLIENT_ID")
     if managed_identity_client_id is not None and not is_guid(managed_identity_client_id):
         problems.append("AZURE_CLIENT_ID is not a GUID (the managed identity's client id)")
@@ -293,6 +303,7 @@ def load_settings(environ: Mapping[str, str], *, needs_graph: bool = True) -> Se
         sync_reconcile_hours=reconcile or 24.0,
         run_retention_days=retention or 90,
         queues_endpoint=queues_endpoint.rstrip("/") if queues_endpoint else None,
+        blobs_endpoint=blobs_endpoint.rstrip("/") if blobs_endpoint else None,
         managed_identity_client_id=managed_identity_client_id,
         credential=credential,
         certificate_name=get("ENTRA_CERTIFICATE_NAME") or "",

@@ -38,6 +38,7 @@ param maximumInstanceCount int = 40
 // the synced tenant may live in a sovereign cloud (ENTRA_AUTHORITY_HOST, GRAPH_BASE_URL).
 var tablesEndpoint = 'https://${storageAccountName}.table.${environment().suffixes.storage}'
 var queuesEndpoint = 'https://${storageAccountName}.queue.${environment().suffixes.storage}'
+var blobsEndpoint = 'https://${storageAccountName}.blob.${environment().suffixes.storage}'
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -153,6 +154,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: queuesEndpoint
         }
         {
+          name: 'BLOBS_ENDPOINT'
+          value: blobsEndpoint
+        }
+        {
           name: 'SYNC_SCHEDULE'
           value: syncSchedule
         }
@@ -221,3 +226,4 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 output name string = site.name
 output tablesEndpoint string = tablesEndpoint
 output queuesEndpoint string = queuesEndpoint
+output blobsEndpoint string = blobsEndpoint

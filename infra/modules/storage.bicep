@@ -31,7 +31,12 @@ var queueNames = [
   'sync-requests-poison'
 ]
 
+// The photos container (sync_core/adapters/blobs.py PHOTOS_CONTAINER; tests/infra keeps it equal).
+var photosContainerName = 'employee-photos'
+
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+// Built-in role "Storage Blob Data Contributor" (learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage).
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
@@ -85,6 +90,16 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Profile photos, one blob per employee (docs/configuration.md "Photos"): private, read by the
+// signature service with its own identity (Storage Blob Data Reader on this container).
+resource photosContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: photosContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -115,6 +130,18 @@ resource identityBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Scoped to the photos container: what the sync needs to write and delete photos, should the
+// account-wide Owner above ever be narrowed to the host's own containers.
+resource identityPhotosBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(photosContainer.id, identityPrincipalId, storageBlobDataContributor)
+  scope: photosContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -153,4 +180,5 @@ resource deployerTableDataContributor 'Microsoft.Authorization/roleAssignments@2
 }
 
 output name string = storage.name
+output photosContainerName string = photosContainer.name
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'

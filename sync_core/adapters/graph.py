@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -47,7 +47,9 @@ from sync_core.adapters.graph_pages import (
     parse_users_page,
     refuses_advanced_query,
 )
+from sync_core.adapters.photos_graph import PhotoReader, is_read_only_batch
 from sync_core.core.limits import clean_text
+from sync_core.core.photos import PhotoMeta
 from sync_core.core.ports import DeltaPage, GraphStats, Organization
 
 log = logging.getLogger(__name__)
@@ -77,12 +79,21 @@ class ReadOnlyViolation(RuntimeError):
 class _GuardedTransport(httpx.AsyncBaseTransport):
     """Innermost transport: sees every attempt, so it counts retries and throttling honestly."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, stats: GraphStats):
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, stats: GraphStats, batch_url: str | None = None
+    ):
         self._inner = inner
         self._stats = stats
+        self._batch_url = batch_url
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "GET":
+        # The one exception to GET-only: JSON $batch is a POST by protocol, but a batch whose
+        # inner requests are all GETs only reads (photo metadata, 20 reads per round trip).
+        # Anything else that is not a GET (or a batch holding a write) never leaves.
+        batch = self._batch_url is not None and is_read_only_batch(
+            request.method, request.url, request.content, self._batch_url
+        )
+        if request.method != "GET" and not batch:
             raise ReadOnlyViolation(
                 f"refusing to send {request.method} {request.url.path} to Graph"
             )
@@ -135,7 +146,9 @@ class GraphDirectory:
             credential, scopes=[f"{graph_base_url}/.default"], allowed_hosts=[host]
         )
         # Kept to close it: the SDK wraps the client's transport in one that cannot close it.
-        self._transport = _GuardedTransport(httpx.AsyncHTTPTransport(http2=True), self.stats)
+        self._transport = _GuardedTransport(
+            httpx.AsyncHTTPTransport(http2=True), self.stats, batch_url=f"{self._api}/$batch"
+        )
         self._http = httpx.AsyncClient(
             transport=self._transport, timeout=httpx.Timeout(100.0, connect=30.0)
         )
@@ -270,6 +283,12 @@ class GraphDirectory:
 
     async def users_by_id(self, ids: list[str], select: Iterable[str]) -> list[dict[str, Any]]:
         return await users_by_id(self._send, self._api, ids, select)
+
+    async def photo_metadata(self, user_ids: Sequence[str], size: str) -> list[PhotoMeta]:
+        return await PhotoReader(self._adapter, self._api).photo_metadata(user_ids, size)
+
+    async def photo_content(self, user_id: str, size: str) -> bytes:
+        return await PhotoReader(self._adapter, self._api).photo_content(user_id, size)
 
     def _users_url(self, query: list[tuple[str, str]], advanced: bool) -> str:
         options = [*query, ("$count", "true")] if advanced else query

@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sync_core.app.check_photos import check_photos
 from sync_core.app.service import SyncService, open_directory
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
@@ -88,6 +89,7 @@ async def check_connectivity(
         for failure in group_problems:
             found.failed(failure)
         found.passed += group_passed
+        await check_photos(settings, directory, config, found)
         try:
             # Without its groups the scope cannot be decided: no counts then.
             if not group_problems:

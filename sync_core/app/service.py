@@ -39,6 +39,7 @@ from sync_core.settings import Settings
 if TYPE_CHECKING:
     from sync_core.adapters.credentials import AppCredential
     from sync_core.adapters.graph import GraphDirectory
+    from sync_core.adapters.photo_store import BlobPhotoStore
 
 # msgraph, kiota and azure-identity (with aiohttp) are imported where first needed, not here: the
 # Functions host imports function_app on every cold start, and the timer and most routes never
@@ -90,6 +91,7 @@ class SyncService:
         self._identity: AsyncTokenCredential | None = None
         self._tables: TableServiceClient | None = None
         self._app_credential: AppCredential | None = None
+        self._blobs: Any = None  # azure.storage.blob.aio.BlobServiceClient, opened when needed
 
     async def __aenter__(self) -> SyncService:
         settings = self.settings
@@ -134,6 +136,8 @@ class SyncService:
         await self.close()
 
     async def close(self) -> None:
+        if self._blobs is not None:
+            await self._blobs.close()
         if self._tables is not None:
             await self._tables.close()
         if self._identity is not None:
@@ -149,6 +153,25 @@ class SyncService:
 
             self._app_credential = await load_app_credential(self.settings)
         return self._app_credential
+
+    def photo_store(self) -> BlobPhotoStore | None:
+        """Blob Storage for profile photos (the client opens on first use, so runs of tenants
+        without photos never load the blob SDK's connection); None when none is configured."""
+        from sync_core.adapters.blobs import PhotoBlobs, open_blobs
+        from sync_core.adapters.photo_store import BlobPhotoStore
+
+        settings = self.settings
+        if self._blobs is None:
+            if settings.blobs_endpoint and self._identity is None:
+                from sync_core.adapters.credentials import azure_identity
+
+                self._identity = azure_identity(settings)
+            self._blobs = open_blobs(
+                settings.tables_connection_string, settings.blobs_endpoint, self._identity
+            )
+        if self._blobs is None or self._tables is None:
+            return None
+        return BlobPhotoStore(self._tables, PhotoBlobs(self._blobs))
 
     async def effective_config(self, tenant_id: str) -> TenantConfig:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""
@@ -169,6 +192,7 @@ class SyncService:
             addresses=self.stored_addresses,
             memberships=self.memberships,
             managers=self.managers,
+            photos=self.photo_store(),
         )
         every = timedelta(hours=self.settings.sync_reconcile_hours)
         return await run_sync(replace(request, reconcile_every=every), ports)

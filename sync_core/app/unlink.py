@@ -55,6 +55,8 @@ async def forget_tenant(service: SyncService, lease: Lease, *, remove_employees:
                 removed += 1
             await writer.flush()
             await service.managers.forget(tenant_id)  # manager fields' index (tables/managers.py)
+            if (photos := service.photo_store()) is not None:
+                await photos.remove_tenant(tenant_id)  # the photo blobs go with the employees
         # Scope groups' stored membership: linked again, the first run is full and reads it anew.
         await service.memberships.prune(tenant_id, keep=None)
         return removed

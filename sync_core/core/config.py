@@ -28,6 +28,9 @@ EMPLOYEE_COLUMNS: tuple[str, ...] = (
     "RunId",
 )  # fmt: skip
 
+# The photo properties of an employee row (written by a merge, not by employee_entity).
+PHOTO_COLUMNS: tuple[str, ...] = ("PhotoBlob", "PhotoETag")
+
 # Why each name a field may not take is reserved; compared ignoring case, as Table Storage does
 # not (two properties differing in case only would confuse every reader of the table).
 _RESERVED_REASONS: dict[str, str] = {
@@ -38,6 +41,11 @@ _RESERVED_REASONS: dict[str, str] = {
         name.lower(): "the app writes this bookkeeping column itself"
         for name in EMPLOYEE_COLUMNS
         if name not in ("Email", "Aliases")
+    },
+    # Written by the photo step (core/photo_run.py), beside the row's other columns.
+    **{
+        name.lower(): "the app writes the photo's location here (`photos`)"
+        for name in PHOTO_COLUMNS
     },
     **{
         name.lower(): "Table Storage keeps this name for its own use"
@@ -305,12 +313,30 @@ class CleanUp(_Model):
         return value
 
 
+# The sizes Graph serves at /users/{id}/photos/{size}/$value: "The supported sizes of HD photos on
+# Microsoft 365 are as follows: 48x48, 64x64, 96x96, 120x120, 240x240, 360x360, 432x432,
+# 504x504, and 648x648" (learn.microsoft.com/graph/api/profilephoto-get).
+PhotoSize = Literal[
+    "48x48", "64x64", "96x96", "120x120", "240x240", "360x360", "432x432", "504x504", "648x648",
+]  # fmt: skip
+
+
+class Photos(_Model):
+    """Profile photos into Blob Storage (core/photos.py); off by default."""
+
+    enabled: bool = False
+    # A size larger than the photo the user uploaded is not served (the profilephoto-get page):
+    # such a user counts as photosMissing, so the default is a size most photos have.
+    size: PhotoSize = "240x240"
+
+
 class TenantConfig(_Model):
     enabled: bool = True
     fields: tuple[FieldMapping, ...] = DEFAULT_FIELDS
     email: EmailRules = EmailRules()
     filter: ScopeFilter = ScopeFilter()
     clean_up: CleanUp = CleanUp()
+    photos: Photos = Photos()
 
     # Duplicate names and the number of fields are checked on the document in parse_config,
     # beside every other problem (a model validator would only run once the fields are valid).

@@ -86,6 +86,10 @@ def config_hash(config: TenantConfig) -> str:
         "filter": document.get("filter"),
         "cleanUp": bool(config.clean_up.enabled),
     }
+    if config.photos.enabled:
+        # Turning photos on (or changing the size) makes the next run full, so every employee's
+        # photo is read at once; left out while off, so existing tenants keep their links.
+        kept["photos"] = document.get("photos")
     text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

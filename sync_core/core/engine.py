@@ -29,6 +29,7 @@ from sync_core.core.limits import clean_text
 from sync_core.core.manager_pass import ManagerReader, ManagerSync
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
+from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
     ConfigSource,
     DeltaSource,
@@ -250,6 +251,14 @@ class _Run:
                 await count_stored_holders(
                     self.ports.addresses, self.request.tenant_id, ctx.tally, changes
                 )
+            await refresh_photos(
+                ctx,
+                self.request.tenant_id,
+                directory,
+                self.ports.photos,
+                full=changes is None,
+                dry_run=self.request.dry_run,
+            )
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.

@@ -41,6 +41,11 @@ class Tally:
         # an address), and the rows it deleted.
         self.row_marks: dict[str, datetime | None] = {}
         self.removed: list[str] = []
+        # For the photo step (core/photo_run.py): the employees whose row is current after the
+        # writes, those of them this run replaced, and those Clean Up removed.
+        self.placed_ids: set[str] = set()
+        self.rewritten_ids: set[str] = set()
+        self.deleted_ids: tuple[str, ...] = ()
 
 
 async def scope_and_map(

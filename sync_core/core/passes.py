@@ -118,6 +118,7 @@ async def write(ctx: PassContext, employees: list[Employee]) -> None:
     # a failed run's errors say where it stopped (a run that lost its lease reports what was
     # committed instead, see run_notes.lease_lost_problem).
     counts.unchanged += len(plan.unchanged)
+    tally.placed_ids.update(plan.unchanged)
     written_at = ctx.now()
     changes = [(e, Change.CREATED) for e in plan.creates]
     changes += [(e, Change.UPDATED) for e in plan.updates]
@@ -136,6 +137,8 @@ async def write(ctx: PassContext, employees: list[Employee]) -> None:
         tally.row_marks[employee.id] = (
             None if employee.email else (stamp.email_missing_since or written_at)
         )
+        tally.placed_ids.add(employee.id)
+        tally.rewritten_ids.add(employee.id)
         if change is Change.CREATED:
             counts.created += 1
         else:
@@ -158,6 +161,7 @@ async def finish(ctx: PassContext, candidates: Candidates, *, allow_deletes: boo
     )
     counts.deleted = len(decision.delete)
     ctx.tally.removed.extend(decision.delete)
+    ctx.tally.deleted_ids = decision.delete
     counts.deletesHeld = decision.held
     for employee_id in decision.delete:
         await sink.delete(employee_id)

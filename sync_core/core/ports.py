@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
@@ -21,6 +21,9 @@ from sync_core.core.manager_pass import ManagerIndex
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
+
+if TYPE_CHECKING:  # photos.py declares its ports with the writer below
+    from sync_core.core.photos import PhotoStore
 
 # --- Values ---------------------------------------------------------------------------------
 
@@ -258,3 +261,5 @@ class Ports:
     memberships: MembershipStore | None = None
     # The manager index (core/manager_pass.ManagerIndex); None where no manager field is run.
     managers: ManagerIndex | None = None
+    # Where profile photos go (core/photos.PhotoStore); None: photos are not kept.
+    photos: PhotoStore | None = None

@@ -54,6 +54,14 @@ class Counts:
     deletesHeld: int = 0
     staleKept: int = 0  # out of scope but kept because clean-up is off
     employees: int = 0  # stored employees of the tenant after the run
+    # Profile photos (core/photo_run.py), zero while `photos` is off. Missing: no photo or no
+    # mailbox; failed: the read or download failed, or the photo is over the size cap. Neither
+    # fails the run nor removes the employee.
+    photosChecked: int = 0
+    photosDownloaded: int = 0
+    photosMissing: int = 0
+    photosFailed: int = 0
+    photosRemoved: int = 0
 
     def problems(self) -> list[str]:
         """The ways these counts fail to add up (none for a run that was not cut short)."""
@@ -306,6 +314,11 @@ def render_text(report: RunReport) -> str:
         lines.append(f"  Removals held by the guard {c.deletesHeld:>7}")
     if c.staleKept:
         lines.append(f"  No longer in scope, kept   {c.staleKept:>7}  (clean-up is off)")
+    if c.photosChecked or c.photosRemoved:
+        lines.append(
+            f"  Photos checked             {c.photosChecked:>7}  (downloaded {c.photosDownloaded}, "
+            f"missing {c.photosMissing}, failed {c.photosFailed}, removed {c.photosRemoved})"
+        )
     lines += _listed(
         "Skipped for lack of an email address (fix in Entra ID or allow more sources):",
         report.skipped_no_email,

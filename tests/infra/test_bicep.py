@@ -17,6 +17,7 @@ import pytest
 import yaml
 from pycep import BicepParser
 
+from sync_core.adapters.blobs import PHOTOS_CONTAINER
 from sync_core.adapters.names import SYNC_QUEUE, TABLE_NAMES
 from sync_core.settings import SETTINGS, SettingSpec, Where, is_tenant_id
 
@@ -27,6 +28,8 @@ BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITIONS = "Microsoft.Authorization/roleDefinitions"
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+# learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -284,11 +287,18 @@ def test_storage_account_is_hardened() -> None:
     assert props["allowBlobPublicAccess"] is False
 
 
-def test_deployment_container_is_private() -> None:
-    container = single(
+def test_deployment_and_photos_containers_are_private() -> None:
+    containers = resources_of_type(
         "modules/storage.bicep", "Microsoft.Storage/storageAccounts/blobServices/containers"
     )
-    assert container["properties"]["publicAccess"] == "None"
+    assert sorted(containers) == ["deploymentContainer", "photosContainer"]
+    for container in containers.values():
+        assert body(container)["properties"]["publicAccess"] == "None"
+
+
+def test_photos_container_has_the_apps_name() -> None:
+    container = body(resource("modules/storage.bicep", "photosContainer"))
+    assert variable("modules/storage.bicep", container["name"]) == PHOTOS_CONTAINER
 
 
 def loop_names(relative: str, type_: str) -> list[str]:
@@ -374,6 +384,12 @@ IDENTITY_ROLES = [
         "identityBlobDataOwner",
         STORAGE_BLOB_DATA_OWNER,
         "Microsoft.Storage/storageAccounts",
+    ),
+    (
+        "storage",
+        "identityPhotosBlobDataContributor",
+        STORAGE_BLOB_DATA_CONTRIBUTOR,
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
     ),
     (
         "storage",
@@ -463,6 +479,7 @@ def test_no_other_role_assignments() -> None:
 
 KNOWN_GUIDS = {
     STORAGE_BLOB_DATA_OWNER,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_QUEUE_DATA_CONTRIBUTOR,
     STORAGE_TABLE_DATA_CONTRIBUTOR,
     KEY_VAULT_SECRETS_USER,
@@ -557,7 +574,8 @@ def test_application_insights_uses_entra_authentication() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "service"), [("TABLES_ENDPOINT", "table"), ("QUEUES_ENDPOINT", "queue")]
+    ("name", "service"),
+    [("TABLES_ENDPOINT", "table"), ("QUEUES_ENDPOINT", "queue"), ("BLOBS_ENDPOINT", "blob")],
 )
 def test_storage_endpoints(name: str, service: str) -> None:
     value = variable(module_file("app"), app_setting(name))

@@ -31,6 +31,7 @@ DEFAULT_JSON = {
                "odata": None, "include": [], "exclude": []},
     "cleanUp": {"enabled": False, "maxDeletes": 500, "maxDeletePercent": 20.0,
                 "emailMissingGraceHours": 24.0},
+    "photos": {"enabled": False, "size": "240x240"},
 }  # fmt: skip
 
 

@@ -163,6 +163,7 @@ BAD_SETTINGS = {
     "key vault: malformed": ({"KEY_VAULT_URL": "https://[kv"}, "KEY_VAULT_URL is not an https"),
     "graph: spaces": ({"GRAPH_BASE_URL": "https://graph microsoft com"}, "GRAPH_BASE_URL is not"),
     "queues endpoint": ({"QUEUES_ENDPOINT": "ftp://q"}, "QUEUES_ENDPOINT is not an https URL"),
+    "blobs endpoint": ({"BLOBS_ENDPOINT": "http://b"}, "BLOBS_ENDPOINT is not an https URL"),
     "tenant: a secret pasted in": ({"ENTRA_TENANT_ID": PASTED_SECRET}, "ENTRA_TENANT_ID is not"),
     "client id: a secret pasted in": ({"ENTRA_CLIENT_ID": PASTED_SECRET}, "ENTRA_CLIENT_ID is not"),
     "identity: a secret pasted in": ({"AZURE_CLIENT_ID": PASTED_SECRET}, "AZURE_CLIENT_ID is not"),

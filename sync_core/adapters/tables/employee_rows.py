@@ -12,6 +12,7 @@ from azure.core.serialization import AzureJSONEncoder
 from azure.data.tables._serialize import _add_entity_properties  # see operation_bytes
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.core.config import PHOTO_COLUMNS
 from sync_core.core.limits import MAX_STRING_UNITS, entity_problem, fitted_json, fitted_text
 from sync_core.core.mapping import Employee
 from sync_core.core.ports import RowStamp, UnstorableEmployee
@@ -130,4 +131,7 @@ def employee_view(entity: dict[str, Any], field_names: Sequence[str]) -> dict[st
     for name in field_names:
         view[name] = entity.get(name)
     view["Aliases"] = json.loads(entity.get("Aliases") or "[]")
+    for name in PHOTO_COLUMNS:  # with `photos`: where the photo is, and which version
+        if entity.get(name):
+            view[name] = entity[name]
     return view

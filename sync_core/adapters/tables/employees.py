@@ -220,6 +220,12 @@ class EmployeeWriter:
         size, exact = storable_bound(entity)
         await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size, exact)
 
+    async def merge_entity(self, entity: dict[str, Any], change: str = "merged") -> None:
+        """Queue a merge of these properties into an existing row, fenced like every write: the
+        photo step's properties, which must not replace (or churn) the employee's fields."""
+        size = storable_size(entity)
+        await self._add((("update", entity, {"mode": UpdateMode.MERGE}), change), size, True)
+
     async def delete(self, employee_id: str) -> None:
         size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
         operation = ("delete", {"PartitionKey": self._tenant_id, "RowKey": employee_id})

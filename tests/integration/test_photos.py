@@ -1,0 +1,340 @@
+"""Profile photos end to end: the CLI, msgraph-sdk's adapter (JSON $batch for the metadata, GETs
+for the bytes) against the simulator's photos, azure-storage-blob against Azurite's blobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+
+from sync_core.adapters.blobs import PHOTOS_CONTAINER
+from sync_core.adapters.names import EMPLOYEES_TABLE
+from tests.integration.test_sync import stored_rows, write_config
+
+pytestmark = pytest.mark.integration
+
+PHOTOS = {"photos": {"enabled": True, "size": "240x240"}}
+CLEAN_UP = {"cleanUp": {"enabled": True, "maxDeletes": 100000, "maxDeletePercent": 100}}
+
+
+@pytest.fixture(autouse=True)
+def _reset_simulator(simulator):
+    yield
+    simulator.faults.clear()
+    simulator.photos.clear_faults()
+
+
+def sync(cli, *args: str) -> dict[str, Any]:
+    result = cli("sync", "--json", *args)
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return result.json
+
+
+def configure(cli, tmp_path, document: dict[str, Any]) -> None:
+    assert cli("config", "set", "--file", write_config(tmp_path, document)).exit_code == 0
+
+
+def employees(tenant) -> list[dict[str, Any]]:
+    """Users a default configuration imports (enabled members with an address; a few more are
+    imported by their other addresses, so counts come from the table)."""
+    return [u for u in tenant.of_kind("member") if u.get("mail")]
+
+
+def stored_ids(app_env: dict[str, str], tenant_id: str) -> set[str]:
+    return set(stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant_id))
+
+
+def downloads(simulator, tenant_id: str) -> list[str]:
+    return [
+        r.path.split("/")[3]
+        for r in simulator.requests
+        if r.surface == "graph" and r.tenant == tenant_id and r.path.endswith("/$value")
+    ]
+
+
+def batched(simulator, tenant_id: str) -> list[str]:
+    """The user ids whose photo metadata was read inside a $batch."""
+    return [r.path.split("/")[3] for r in simulator.requests if r.surface == "batch"
+            and r.tenant == tenant_id]  # fmt: skip
+
+
+def blob(app_env: dict[str, str], name: str) -> tuple[bytes, str] | None:
+    service = BlobServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    client = service.get_blob_client(PHOTOS_CONTAINER, name)
+    if not client.exists():
+        return None
+    content = client.download_blob().readall()
+    return content, client.get_blob_properties().content_settings.content_type
+
+
+def photo_rows(app_env: dict[str, str], tenant_id: str) -> dict[str, dict[str, Any]]:
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    rows = service.get_table_client(EMPLOYEES_TABLE).query_entities(
+        "PartitionKey eq @t and RowKey ge '~photo-' and RowKey lt '~photo.'",
+        parameters={"t": tenant_id},
+    )
+    return {row["RowKey"].removeprefix("~photo-"): dict(row) for row in rows}
+
+
+def test_photos_are_off_by_default(cli, tenant, simulator, app_env):
+    simulator.photos.seed(tenant.id, [u["id"] for u in employees(tenant)])
+    simulator.clear_requests()
+    report = sync(cli)
+    assert report["counts"]["photosChecked"] == 0
+    assert not batched(simulator, tenant.id) and not downloads(simulator, tenant.id)
+    assert all("PhotoBlob" not in row for row in stored_rows(app_env["TABLES_CONNECTION_STRING"],
+                                                             tenant.id).values())  # fmt: skip
+
+
+def test_added_changed_unchanged_and_missing_photos(cli, tenant, simulator, app_env, tmp_path):
+    people = employees(tenant)
+    no_photo, no_mailbox = people[0], people[1]
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    simulator.photos.remove_photo(tenant.id, no_photo["id"])
+    simulator.photos.set_mailbox(tenant.id, no_mailbox["id"], exists=False)
+    # Photos read in batches while Graph throttles some of them: asked again, not lost.
+    simulator.photos.fail_batched(3, status=429, retry_after=0)
+    configure(cli, tmp_path, PHOTOS)
+    simulator.clear_requests()
+
+    first = sync(cli)
+    counts = first["counts"]
+    ids = stored_ids(app_env, tenant.id)
+    with_photo = [u for u in tenant.users if u["id"] in ids - {no_photo["id"], no_mailbox["id"]}]
+    assert first["status"] == "succeeded"
+    assert counts["photosChecked"] == len(ids)
+    assert counts["photosDownloaded"] == len(with_photo)
+    assert (counts["photosMissing"], counts["photosFailed"]) == (2, 0)
+    # Metadata only through $batch (20 a batch, the throttled ones again), bytes one GET each.
+    batch_posts = [r for r in simulator.requests if r.path == "/v1.0/$batch"]
+    assert all(r.method == "POST" for r in batch_posts)
+    assert len(batch_posts) >= -(-len(ids) // 20) + 1
+    assert sorted(downloads(simulator, tenant.id)) == sorted(u["id"] for u in with_photo)
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    for user in with_photo:
+        row = rows[user["id"]]
+        assert row["PhotoBlob"] == f"{tenant.id}/{user['id']}"
+        photo, _ = simulator.photos.lookup(tenant.id, user["id"])
+        assert photo is not None and row["PhotoETag"] == photo.etag
+        assert blob(app_env, row["PhotoBlob"]) == (photo.content, "image/jpeg")
+    for user in (no_photo, no_mailbox):  # kept, without photo properties
+        assert user["id"] in rows and "PhotoBlob" not in rows[user["id"]]
+
+    # One new photo: only it is downloaded, and the row changes by its photo properties only.
+    changed = with_photo[0]
+    new_etag = simulator.photos.set_photo(tenant.id, changed["id"], b"\xff\xd8 new \xff\xd9")
+    simulator.clear_requests()
+    second = sync(cli, "--full")
+    assert second["counts"]["photosDownloaded"] == 1
+    assert (second["counts"]["updated"], second["counts"]["created"]) == (0, 0)
+    assert downloads(simulator, tenant.id) == [changed["id"]]
+    after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert after[changed["id"]]["PhotoETag"] == new_etag
+    assert after[changed["id"]]["SourceHash"] == rows[changed["id"]]["SourceHash"]
+    assert after[changed["id"]]["RunId"] == rows[changed["id"]]["RunId"]  # no employee rewrite
+    assert blob(app_env, f"{tenant.id}/{changed['id']}") == (b"\xff\xd8 new \xff\xd9", "image/jpeg")
+
+    # Nothing changed: metadata read, nothing downloaded (the simulator saw no $value request).
+    simulator.clear_requests()
+    third = sync(cli, "--full")
+    assert third["counts"]["photosDownloaded"] == 0
+    assert downloads(simulator, tenant.id) == []
+    assert sorted(batched(simulator, tenant.id)) == sorted(ids)
+
+
+def test_delta_runs_refresh_the_photos_of_the_users_they_write(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    people = employees(tenant)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    assert sync(cli)["counts"]["photosDownloaded"] == len(stored_ids(app_env, tenant.id))
+
+    # An idle tick reads no photo at all.
+    simulator.clear_requests()
+    idle = sync(cli)
+    assert idle["mode"] == "delta" and idle["counts"]["photosChecked"] == 0
+    assert not batched(simulator, tenant.id) and not downloads(simulator, tenant.id)
+
+    edited, untouched = people[0], people[1]
+    simulator.patch_user(tenant.id, edited["id"], {"jobTitle": "Chief Photo Officer"})
+    simulator.photos.set_photo(tenant.id, edited["id"])
+    simulator.photos.set_photo(tenant.id, untouched["id"])  # not in the round: left for full
+    simulator.clear_requests()
+    report = sync(cli)
+    assert report["mode"] == "delta" and report["counts"]["updated"] == 1
+    assert batched(simulator, tenant.id) == [edited["id"]]
+    assert downloads(simulator, tenant.id) == [edited["id"]]
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    photo, _ = simulator.photos.lookup(tenant.id, edited["id"])
+    assert photo is not None and rows[edited["id"]]["PhotoETag"] == photo.etag
+    assert rows[edited["id"]]["Title"] == "Chief Photo Officer"
+
+    # A replaced row whose photo did not change gets its photo properties back, no download.
+    simulator.patch_user(tenant.id, edited["id"], {"jobTitle": "Photo Officer"})
+    simulator.clear_requests()
+    assert sync(cli)["counts"]["photosDownloaded"] == 0
+    assert downloads(simulator, tenant.id) == []
+    row = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[edited["id"]]
+    assert (row["Title"], row["PhotoETag"]) == ("Photo Officer", photo.etag)
+
+
+def test_a_failed_photo_keeps_the_employee_and_the_run(cli, tenant, simulator, app_env, tmp_path):
+    people = employees(tenant)
+    too_big, throttled = people[0], people[1]
+    simulator.photos.set_photo(tenant.id, too_big["id"], b"\xff" * (4 * 1024 * 1024 + 1))
+    simulator.photos.set_photo(tenant.id, throttled["id"])
+    # Throttled past every retry (1 + 5 asks): failed, not missing.
+    simulator.photos.fail_batched(6, status=503, retry_after=0)
+    configure(cli, tmp_path, PHOTOS)
+    report = sync(cli)
+    assert report["status"] == "succeeded"
+    assert report["counts"]["photosFailed"] >= 1
+    assert report["counts"]["created"] == len(stored_ids(app_env, tenant.id))
+    assert any("photo(s) could not be read or stored" in w for w in report["warnings"])
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert "PhotoBlob" not in rows[too_big["id"]]
+    assert blob(app_env, f"{tenant.id}/{too_big['id']}") is None
+    # The next run tries again; the throttled one comes through.
+    again = sync(cli, "--full")
+    assert again["counts"]["photosFailed"] == 1  # the oversized photo, refused every time
+    assert (
+        "PhotoBlob" in stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[throttled["id"]]
+    )
+
+
+def test_clean_up_and_a_removed_photo_delete_the_blob(cli, tenant, simulator, app_env, tmp_path):
+    people = employees(tenant)
+    leaver, camera_shy = people[0], people[1]
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, {**PHOTOS, **CLEAN_UP})
+    sync(cli)
+    ids = stored_ids(app_env, tenant.id)
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is not None
+
+    simulator.remove_user(tenant.id, leaver["id"])
+    simulator.photos.remove_photo(tenant.id, camera_shy["id"])
+    report = sync(cli, "--full")
+    assert report["counts"]["deleted"] == 1
+    assert report["counts"]["photosRemoved"] == 2
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is None
+    assert blob(app_env, f"{tenant.id}/{camera_shy['id']}") is None
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert leaver["id"] not in rows
+    assert "PhotoBlob" not in rows[camera_shy["id"]] and camera_shy["id"] in rows
+    assert set(photo_rows(app_env, tenant.id)) == ids - {leaver["id"], camera_shy["id"]}
+
+
+def test_the_transport_lets_only_a_read_only_batch_post_through():
+    import httpx
+
+    from sync_core.adapters.photos_graph import is_read_only_batch
+
+    url = "https://graph.example/v1.0/$batch"
+
+    def body(*methods: str) -> bytes:
+        reqs = [{"id": str(i), "method": m, "url": "/users/a/photo"} for i, m in enumerate(methods)]
+        return json.dumps({"requests": reqs}).encode()
+
+    assert is_read_only_batch("POST", httpx.URL(url), body("GET", "get"), url)
+    assert not is_read_only_batch("POST", httpx.URL(url), body("GET", "PATCH"), url)
+    assert not is_read_only_batch("POST", httpx.URL(url + "?x=1"), body("GET"), url)
+    assert not is_read_only_batch("POST", httpx.URL(url[:-6] + "users"), body("GET"), url)
+    assert not is_read_only_batch("POST", httpx.URL(url), body(*["GET"] * 21), url)
+    assert not is_read_only_batch("POST", httpx.URL(url), b"not json", url)
+    absolute = json.dumps(
+        {"requests": [{"id": "1", "method": "GET", "url": "https://evil.example/x"}]}
+    ).encode()
+    assert not is_read_only_batch("POST", httpx.URL(url), absolute, url)
+
+
+def test_check_connectivity_tells_when_photos_cannot_be_read(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    configure(cli, tmp_path, PHOTOS)
+    client = simulator.world.apps[0].client_id
+    ok = cli("check", "--json")
+    assert ok.exit_code == 0, ok.stdout
+    assert "the app may read profile photos" in ok.json["passed"]
+    # Directory.Read.All lists users but is not among the photo permissions of profilephoto-get.
+    simulator.set_consent(tenant.id, client, ["Directory.Read.All"])
+    refused = cli("check", "--json")
+    assert refused.exit_code == 1
+    (problem,) = refused.json["problems"]
+    assert problem["code"] == "photos_forbidden" and "ProfilePhoto.Read.All" in problem["fix"]
+    # A run is not failed by it: the employees are written, the photos counted as failed.
+    report = sync(cli)
+    assert report["counts"]["photosFailed"] == report["counts"]["photosChecked"] > 0
+    assert any("ProfilePhoto.Read.All" in w for w in report["warnings"])
+
+
+def test_unlinking_with_remove_employees_deletes_the_tenants_blobs(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    import asyncio
+
+    from sync_core.app.onboarding import unlink_tenant
+    from sync_core.app.service import SyncService
+    from sync_core.settings import load_settings
+
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)  # a stored configuration: the tenant is registered
+    sync(cli)
+    ids = stored_ids(app_env, tenant.id)
+    assert all(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
+
+    async def unlink() -> int:
+        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+            return await unlink_tenant(service, tenant.id, remove_employees=True)
+
+    assert asyncio.run(unlink()) == len(ids)
+    assert not any(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
+    assert photo_rows(app_env, tenant.id) == {}
+
+
+def test_the_employees_listing_says_where_the_photo_is(cli, tenant, simulator, app_env, tmp_path):
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    listed = cli("employees", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    employees_ = listed.json["employees"]
+    assert employees_ and all(e["PhotoBlob"] == f"{tenant.id}/{e['id']}" for e in employees_)
+    assert all(e["PhotoETag"].startswith('"') for e in employees_)
+
+
+def test_without_blob_storage_the_run_syncs_employees_and_says_so(
+    cli, tenant, simulator, app_env, tmp_path, monkeypatch
+):
+    parts = app_env["TABLES_CONNECTION_STRING"].split(";")
+    tables_only = ";".join(p for p in parts if not p.startswith("BlobEndpoint="))
+    monkeypatch.setenv("TABLES_CONNECTION_STRING", tables_only)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    simulator.clear_requests()
+    report = sync(cli)
+    assert report["counts"]["created"] > 0 and report["counts"]["photosChecked"] == 0
+    assert any("no Blob Storage is configured" in w for w in report["warnings"])
+    assert not batched(simulator, tenant.id)
+
+
+def test_a_full_run_removes_the_photo_of_an_employee_removed_while_photos_were_off(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, {**PHOTOS, **CLEAN_UP})
+    sync(cli)
+    leaver = employees(tenant)[0]
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is not None
+    configure(cli, tmp_path, CLEAN_UP)  # photos off: Clean Up removes the row, not the blob
+    simulator.remove_user(tenant.id, leaver["id"])
+    assert sync(cli, "--full")["counts"]["deleted"] == 1
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is not None
+    configure(cli, tmp_path, {**PHOTOS, **CLEAN_UP})
+    report = sync(cli)  # photos on again: a full run
+    assert report["mode"] == "full" and report["counts"]["photosRemoved"] == 1
+    assert blob(app_env, f"{tenant.id}/{leaver['id']}") is None
+    assert leaver["id"] not in photo_rows(app_env, tenant.id)
