@@ -22,6 +22,7 @@ from sync_core.adapters.names import EMPLOYEES_TABLE
 from sync_core.adapters.tables.common import storage_boundary
 from sync_core.adapters.tables.employees import EmployeeWriter
 from sync_core.core.config import PHOTO_COLUMNS
+from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.photos import PhotoMeta, StoredPhoto, blob_name
 from sync_core.core.ports import EmployeeWriter as WriterPort
 
@@ -76,7 +77,7 @@ class BlobPhotoStore:
     async def link(
         self, sink: WriterPort, tenant_id: str, user_id: str, photo: StoredPhoto
     ) -> None:
-        writer = _writer(sink)
+        writer = await _writer(sink)
         await writer.put_entity(
             {
                 "PartitionKey": tenant_id,
@@ -99,7 +100,7 @@ class BlobPhotoStore:
     async def unlink(
         self, sink: WriterPort, tenant_id: str, user_id: str, *, row_exists: bool
     ) -> None:
-        writer = _writer(sink)
+        writer = await _writer(sink)
         await self.blobs.delete(blob_name(tenant_id, user_id))
         await writer.delete(PHOTO_ROW_PREFIX + user_id)
         if not row_exists:
@@ -134,6 +135,10 @@ def _stored(entity: Any) -> StoredPhoto:
     )
 
 
-def _writer(sink: WriterPort) -> EmployeeWriter:
-    # The run's writer is the Table adapter's (a dry run never reaches the photo step).
+async def _writer(sink: WriterPort) -> EmployeeWriter:
+    """The run's writer is the Table adapter's (a dry run never reaches the photo step), opened
+    by the engine only before its first write (core/lazy_writer.py): a photo's row may be that
+    first write, so it opens it (the fence goes up, the summary is marked)."""
+    if isinstance(sink, LazyWriter):
+        return cast(EmployeeWriter, await sink.open())
     return cast(EmployeeWriter, sink)

@@ -276,8 +276,8 @@ def test_unlinking_with_remove_employees_deletes_the_tenants_blobs(
 ):
     import asyncio
 
-    from sync_core.app.onboarding import unlink_tenant
     from sync_core.app.service import SyncService
+    from sync_core.app.unlink import unlink_tenant
     from sync_core.settings import load_settings
 
     simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
@@ -286,8 +286,11 @@ def test_unlinking_with_remove_employees_deletes_the_tenants_blobs(
     ids = stored_ids(app_env, tenant.id)
     assert all(blob(app_env, f"{tenant.id}/{user_id}") for user_id in ids)
 
+    # Served as a linked tenant, not the home one (the home tenant is never unlinked).
+    elsewhere = {**app_env, "ENTRA_TENANT_ID": "00000000-0000-4000-8000-00000000a11c"}
+
     async def unlink() -> int:
-        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
+        async with SyncService(load_settings(elsewhere, needs_graph=False)) as service:
             return await unlink_tenant(service, tenant.id, remove_employees=True)
 
     assert asyncio.run(unlink()) == len(ids)
