@@ -48,6 +48,9 @@ async def work_queue(environ: Mapping[str, str], stop: asyncio.Event, poll: floa
     # would leave Sync Now waiting a minute after Azurite comes back.
     # (The storage SDK's ExponentialRetry takes these from the client's keywords.)
     retry = {"retry_total": 1, "initial_backoff": 1, "increment_base": 1}
+    # Short socket timeouts too: a connection Azurite left half-open when it stopped would
+    # otherwise hold the poll for the transport's default read timeout.
+    retry |= {"connection_timeout": 5, "read_timeout": 15}
     async with QueueClient.from_connection_string(
         connection, SYNC_QUEUE, message_decode_policy=TextBase64DecodePolicy(), **retry
     ) as queue:
