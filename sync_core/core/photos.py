@@ -225,7 +225,9 @@ def plan_photos(
             continue
         else:
             failed.append(meta)
-        if kept is not None and meta.user_id in rewritten:
+        # A kept photo without an ETag has lost its blob (adapters/photo_store.py): nothing
+        # to link again.
+        if kept is not None and kept.etag and meta.user_id in rewritten:
             relink.append((meta.user_id, kept))
     return PhotoPlan(
         tuple(downloads), tuple(relink), tuple(unlink), unchanged, missing, tuple(failed)

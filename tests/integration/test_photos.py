@@ -341,3 +341,34 @@ def test_a_full_run_removes_the_photo_of_an_employee_removed_while_photos_were_o
     assert report["mode"] == "full" and report["counts"]["photosRemoved"] == 1
     assert blob(app_env, f"{tenant.id}/{leaver['id']}") is None
     assert leaver["id"] not in photo_rows(app_env, tenant.id)
+
+
+def test_a_photo_whose_blob_is_gone_is_downloaded_again(cli, tenant, simulator, app_env, tmp_path):
+    # The ETag in the table is unchanged, but the blob it points at was deleted (by hand, a
+    # lifecycle rule, a restored account): the signature service would follow PhotoBlob to
+    # nothing, for ever, since an equal ETag alone skips the download.
+    people = employees(tenant)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    lost, edited = people[0], people[1]
+    service = BlobServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    for user in (lost, edited):
+        service.get_blob_client(PHOTOS_CONTAINER, f"{tenant.id}/{user['id']}").delete_blob()
+
+    # A delta run that writes the user checks their blob too.
+    simulator.patch_user(tenant.id, edited["id"], {"jobTitle": "Blob Finder"})
+    simulator.clear_requests()
+    delta = sync(cli)
+    assert delta["mode"] == "delta" and downloads(simulator, tenant.id) == [edited["id"]]
+    assert blob(app_env, f"{tenant.id}/{edited['id']}") is not None
+
+    simulator.clear_requests()
+    full = sync(cli, "--full")
+    assert full["counts"]["photosDownloaded"] == 1
+    assert downloads(simulator, tenant.id) == [lost["id"]]
+    photo, _ = simulator.photos.lookup(tenant.id, lost["id"])
+    assert photo is not None
+    assert blob(app_env, f"{tenant.id}/{lost['id']}") == (photo.content, "image/jpeg")
+    row = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[lost["id"]]
+    assert row["PhotoETag"] == photo.etag
