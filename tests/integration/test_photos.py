@@ -372,3 +372,23 @@ def test_a_photo_whose_blob_is_gone_is_downloaded_again(cli, tenant, simulator, 
     assert blob(app_env, f"{tenant.id}/{lost['id']}") == (photo.content, "image/jpeg")
     row = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[lost["id"]]
     assert row["PhotoETag"] == photo.etag
+
+
+def test_a_photo_that_is_not_an_image_is_refused(cli, tenant, simulator, app_env, tmp_path):
+    # The signature service serves the blob into email: a non-image (HTML, script) must never be
+    # stored, let alone relabelled image/jpeg.
+    people = employees(tenant)
+    html, jpeg = people[0], people[1]
+    simulator.photos.set_photo(
+        tenant.id, html["id"], b"<script>x</script>", content_type="text/html"
+    )
+    simulator.photos.set_photo(tenant.id, jpeg["id"])
+    configure(cli, tmp_path, PHOTOS)
+    report = sync(cli)
+    assert report["status"] == "succeeded"
+    assert (report["counts"]["photosDownloaded"], report["counts"]["photosFailed"]) == (1, 1)
+    assert any("not an image" in w for w in report["warnings"])
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert html["id"] in rows and "PhotoBlob" not in rows[html["id"]]
+    assert blob(app_env, f"{tenant.id}/{html['id']}") is None
+    assert downloads(simulator, tenant.id).count(html["id"]) == 0
