@@ -239,7 +239,26 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
         reqs = [{"id": str(i), "method": m, "url": "/users/a/photo"} for i, m in enumerate(methods)]
         return json.dumps({"requests": reqs}).encode()
 
-    assert is_read_only_batch("POST", httpx.URL(url), body("GET", "get"), url)
+    assert is_read_only_batch("POST", httpx.URL(url), body("GET", "GET"), url)
+    # Only what the app builds passes: a lower-case method (another parser may not fold it), a
+    # host-relative URL, a body (even null), an extra key, a method override, a duplicate key.
+    assert not is_read_only_batch("POST", httpx.URL(url), body("GET", "get"), url)
+
+    def inner(**fields: object) -> bytes:
+        item = {"id": "1", "method": "GET", "url": "/users/a/photo", **fields}
+        return json.dumps({"requests": [item]}).encode()
+
+    assert is_read_only_batch("POST", httpx.URL(url), inner(headers={"Accept": "x"}), url)
+    for refused in (
+        inner(url="//evil.example/x"),
+        inner(url="users/a/photo"),
+        inner(body=None),
+        inner(dependsOn=["0"], extra=1),
+        inner(headers={"X-HTTP-Method-Override": "PATCH"}),
+    ):
+        assert not is_read_only_batch("POST", httpx.URL(url), refused, url), refused
+    twice = b'{"requests": [{"id": "1", "method": "PATCH", "method": "GET", "url": "/users/a"}]}'
+    assert not is_read_only_batch("POST", httpx.URL(url), twice, url)
     assert not is_read_only_batch("POST", httpx.URL(url), body("GET", "PATCH"), url)
     assert not is_read_only_batch("POST", httpx.URL(url + "?x=1"), body("GET"), url)
     assert not is_read_only_batch("POST", httpx.URL(url[:-6] + "users"), body("GET"), url)
