@@ -104,7 +104,7 @@ class BlobPhotoStore:
     ) -> None:
         writer = await _writer(sink)
         await self.blobs.delete(blob_name(tenant_id, user_id))
-        await writer.delete(PHOTO_ROW_PREFIX + user_id)
+        await writer.delete(PHOTO_ROW_PREFIX + user_id, "photo")  # no employee removed
         if not row_exists:
             return
         # A merge cannot remove a property: the row is read and put back without them (rare:

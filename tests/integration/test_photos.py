@@ -411,3 +411,37 @@ def test_a_photo_that_is_not_an_image_is_refused(cli, tenant, simulator, app_env
     assert html["id"] in rows and "PhotoBlob" not in rows[html["id"]]
     assert blob(app_env, f"{tenant.id}/{html['id']}") is None
     assert downloads(simulator, tenant.id).count(html["id"]) == 0
+
+
+def test_removing_a_photo_is_not_counted_as_a_removed_employee(cli, tenant, simulator, app_env,
+                                                                tmp_path):  # fmt: skip
+    # What the writer counts as "deleted" is what a run that lost its lease reports as
+    # employees removed (core/run_notes.lease_lost_problem): a photo's own row is no employee.
+    import asyncio
+
+    from azure.data.tables.aio import TableServiceClient as AsyncTables
+    from azure.storage.blob.aio import BlobServiceClient as AsyncBlobs
+
+    from sync_core.adapters.blobs import PhotoBlobs
+    from sync_core.adapters.photo_store import BlobPhotoStore
+    from sync_core.adapters.tables.employees import EmployeeStore
+
+    someone = employees(tenant)[0]
+    simulator.photos.set_photo(tenant.id, someone["id"])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    assert someone["id"] in photo_rows(app_env, tenant.id)
+    connection = app_env["TABLES_CONNECTION_STRING"]
+
+    async def unlink() -> int:
+        async with AsyncTables.from_connection_string(connection) as tables, \
+                AsyncBlobs.from_connection_string(connection) as blobs:  # fmt: skip
+            writer = await EmployeeStore(tables).writer(tenant.id)
+            store = BlobPhotoStore(tables, PhotoBlobs(blobs))
+            await store.unlink(writer, tenant.id, someone["id"], row_exists=True)
+            await writer.flush()
+            return writer.committed["deleted"]
+
+    assert asyncio.run(unlink()) == 0
+    assert someone["id"] not in photo_rows(app_env, tenant.id)
+    assert someone["id"] in stored_ids(app_env, tenant.id)
