@@ -132,12 +132,13 @@ def test_a_logged_line_carries_its_fields_as_the_queries_read_them(caplog):
     }
 
 
-@pytest.mark.parametrize("name", ["failing", "no_success"])
+@pytest.mark.parametrize("name", ["failing", "no_success", "held"])
 def test_the_run_queries_leave_out_the_runs_the_schedule_does_not_count(name: str, caplog):
     """An `explain --apply` (one user, trigger explain) and a dry run end with a sync finished
     line too; the schedule does not count them (core/schedule.py plan_tenant), so a rule must
     not either: a succeeded explain between failures hid "failed N times in a row", and it
-    counted as the tenant's success for "no success for 24 hours"."""
+    counted as the tenant's success for "no success for 24 hours"; a dry run over the guard
+    (an admin previewing Clean Up) mailed "deletions held" though nothing was ever to be deleted."""
     from datetime import UTC, datetime
 
     from sync_core.core.report import RunReport, RunStatus, Trigger
