@@ -142,6 +142,10 @@ class PhotoReader:
         try:
             content = await _send(self._adapter, request)
         except GraphRequestError as error:
+            if error.status not in (401, 403):
+                # Not a refusal (a gateway's 502, Graph down after retries): no permission to
+                # grant; the next run reads the photos again.
+                raise classify_graph_error(error) from None
             raise RetriableError(
                 "photos_unreadable",
                 f"Graph refused the batch of photo reads ({error.status} {error.code}).",

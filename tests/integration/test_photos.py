@@ -445,3 +445,18 @@ def test_removing_a_photo_is_not_counted_as_a_removed_employee(cli, tenant, simu
     assert asyncio.run(unlink()) == 0
     assert someone["id"] not in photo_rows(app_env, tenant.id)
     assert someone["id"] in stored_ids(app_env, tenant.id)
+
+
+def test_a_gateway_error_on_the_photo_batch_is_not_called_a_permission_problem(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    # A 502 from a gateway in front of Graph is no refusal: advising to grant ProfilePhoto.Read.All
+    # sends the admin to the wrong place. The employees are synced; the photos wait.
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    simulator.faults.bad_gateway(10, path_prefix="/v1.0/$batch")
+    report = sync(cli)
+    assert report["status"] == "succeeded" and report["counts"]["created"] > 0
+    (warning,) = [w for w in report["warnings"] if w.startswith("Photos were not refreshed")]
+    assert "502" in warning
+    assert "ProfilePhoto.Read.All" not in warning and "refused" not in warning
