@@ -269,6 +269,18 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
     ).encode()
     assert not is_read_only_batch("POST", httpx.URL(url), absolute, url)
 
+    # The transport itself: a batch holding a write never leaves (nothing listens there).
+    import asyncio
+
+    from sync_core.adapters.graph import ReadOnlyViolation, _GuardedTransport
+    from sync_core.core.ports import GraphStats
+
+    transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats(), batch_url=url)
+    for content in (body("GET", "get"), body("PATCH"), inner(url="//evil.example/x")):
+        request = httpx.Request("POST", url, content=content)
+        with pytest.raises(ReadOnlyViolation):
+            asyncio.run(transport.handle_async_request(request))
+
 
 def test_check_connectivity_tells_when_photos_cannot_be_read(
     cli, tenant, simulator, app_env, tmp_path
