@@ -16,9 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError
 from kiota_abstractions.api_client_builder import register_default_deserializer
-from kiota_abstractions.api_error import APIError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import (
@@ -26,7 +24,6 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
 )
 from kiota_http.middleware.options import RetryHandlerOption
 from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory
 
@@ -47,6 +44,7 @@ from sync_core.adapters.graph_pages import (
     parse_users_page,
     refuses_advanced_query,
 )
+from sync_core.adapters.graph_send import send_raw
 from sync_core.adapters.photos_graph import PhotoReader, is_read_only_batch
 from sync_core.core.limits import clean_text
 from sync_core.core.photos import PhotoMeta
@@ -325,21 +323,4 @@ class GraphDirectory:
         request.headers.try_add("Accept", "application/json")
         if advanced_query:
             request.headers.try_add("ConsistencyLevel", "eventual")
-        try:
-            content = await self._adapter.send_primitive_async(
-                request, "bytes", {"XXX": ODataError}
-            )
-        except ODataError as error:
-            main = error.error
-            raise GraphRequestError(
-                error.response_status_code or 0,
-                (main.code if main else None) or "unknown",
-                (main.message if main else None) or str(error),
-            ) from None
-        except APIError as error:
-            # An error without Graph's JSON body: a gateway's HTML 502, an empty 503.
-            status = error.response_status_code or 0
-            raise GraphRequestError(status, f"HTTP{status}", "no Graph error body") from None
-        except (httpx.HTTPError, AzureError) as error:
-            raise classify_graph_error(error) from error
-        return content
+        return await send_raw(self._adapter, request)

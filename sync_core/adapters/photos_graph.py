@@ -19,14 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 import httpx
-from azure.core.exceptions import AzureError
-from kiota_abstractions.api_error import APIError
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_adapter import RequestAdapter
 from kiota_abstractions.request_information import RequestInformation
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from sync_core.adapters.errors import GraphRequestError, classify_graph_error
+from sync_core.adapters.errors import GraphRequestError
+from sync_core.adapters.graph_send import send_raw
 from sync_core.core.photos import (
     BATCH_SIZE,
     MAX_INNER_RETRIES,
@@ -140,7 +138,7 @@ class PhotoReader:
         request.headers.try_add("Content-Type", "application/json")
         request.content = json.dumps(batch_body(user_ids, size)).encode()
         try:
-            content = await _send(self._adapter, request)
+            content = await send_raw(self._adapter, request)
         except GraphRequestError as error:
             if error.status not in (401, 403):
                 # Not a refusal (a gateway's 502, Graph down after retries): no permission to
@@ -181,7 +179,7 @@ class PhotoReader:
         request.url = f"{self._api}/users/{user_id}/photos/{size}/$value"
         request.headers.try_add("Accept", "image/*")
         try:
-            content = await _send(self._adapter, request)
+            content = await send_raw(self._adapter, request)
         except GraphRequestError as error:
             meta = classify(user_id, error.status, {}, {"error": {"code": error.code}})
             raise PhotoUnavailable(
@@ -190,23 +188,3 @@ class PhotoReader:
         if not content:
             raise PhotoUnavailable("Graph sent an empty photo")
         return content
-
-
-async def _send(adapter: RequestAdapter, request: RequestInformation) -> bytes | None:
-    try:
-        content: bytes | None = await adapter.send_primitive_async(
-            request, "bytes", {"XXX": ODataError}
-        )
-    except ODataError as error:
-        main = error.error
-        raise GraphRequestError(
-            error.response_status_code or 0,
-            (main.code if main else None) or "unknown",
-            (main.message if main else None) or str(error),
-        ) from None
-    except APIError as error:
-        status = error.response_status_code or 0
-        raise GraphRequestError(status, f"HTTP{status}", "no Graph error body") from None
-    except (httpx.HTTPError, AzureError) as error:
-        raise classify_graph_error(error) from error
-    return content
