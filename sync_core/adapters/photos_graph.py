@@ -23,7 +23,7 @@ from kiota_abstractions.method import Method
 from kiota_abstractions.request_adapter import RequestAdapter
 from kiota_abstractions.request_information import RequestInformation
 
-from sync_core.adapters.errors import GraphRequestError
+from sync_core.adapters.errors import GraphRequestError, classify_graph_error
 from sync_core.adapters.graph_send import send_raw
 from sync_core.core.photos import (
     BATCH_SIZE,
