@@ -165,7 +165,7 @@ class DevServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="localhost")
-    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--port", type=_port, default=7071)
     parser.add_argument("--timer", action="store_true", help="also run the timer's tick")
     parser.add_argument("--no-queue", action="store_true", help="do not work sync-requests")
     parser.add_argument("-v", "--verbose", action="store_true", help="the SDKs' logs too")
@@ -179,18 +179,31 @@ def main(argv: list[str] | None = None) -> int:
         # queue worker has already begun.
         sock = socket.create_server((args.host, args.port))
     except OSError as error:
-        if error.errno != errno.EADDRINUSE:
-            raise
-        print(
-            f"error: port {args.port} on {args.host} is already in use (another dev server?); "
-            "stop it or pick another with --port",
-            file=sys.stderr,
-        )
+        if error.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {args.port} on {args.host} is already in use (another dev "
+                "server?); stop it or pick another with --port",
+                file=sys.stderr,
+            )
+        else:  # a host that does not resolve, a port this user may not bind: one line too
+            reason = error.strerror or str(error)
+            print(
+                f"error: cannot listen on {args.host}:{args.port} ({reason}); check --host and "
+                "--port",
+                file=sys.stderr,
+            )
         return 1
     app = build_app(os.environ, work_queue_too=not args.no_queue, timer=args.timer)
     print(f"serving the app's API on http://{args.host}:{args.port}/api (Ctrl-C stops)")
     web.run_app(app, sock=sock, print=None)
     return 0
+
+
+def _port(text: str) -> int:
+    port = int(text)  # argparse turns the ValueError into its own one-line error
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
 
 
 if __name__ == "__main__":

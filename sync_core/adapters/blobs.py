@@ -102,6 +102,16 @@ class PhotoBlobs:
             deleted += 1
         return deleted
 
+    async def names(self, prefix: str) -> set[str]:
+        """The blobs under `prefix` (a tenant's): one listing call per 5,000 blobs."""
+        try:
+            return {blob.name async for blob in self._container.list_blobs(prefix)}
+        except ResourceNotFoundError:  # no container yet: nothing was ever stored
+            return set()
+
+    async def exists(self, name: str) -> bool:
+        return bool(await self._container.get_blob_client(name).exists())
+
     async def read(self, name: str) -> tuple[bytes, str | None]:
         """A blob's bytes and content type (what the signature service reads; the tests too)."""
         downloader = await self._container.download_blob(name)

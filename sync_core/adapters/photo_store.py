@@ -46,7 +46,8 @@ class BlobPhotoStore:
                 _PHOTO_ROWS, parameters={"tenant": tenant_id}, results_per_page=1000
             ):
                 found[entity["RowKey"][len(PHOTO_ROW_PREFIX) :]] = _stored(entity)
-            return found
+            present = await self.blobs.names(f"{tenant_id}/") if found else set()
+            return {i: _blob_checked(p, p.blob in present) for i, p in found.items()}
         return await self._point_reads(tenant_id, user_ids)
 
     async def _point_reads(
@@ -61,7 +62,8 @@ class BlobPhotoStore:
                     entity = await self._table.get_entity(tenant_id, PHOTO_ROW_PREFIX + user_id)
                 except ResourceNotFoundError:
                     return
-                found[user_id] = _stored(entity)
+                photo = _stored(entity)
+                found[user_id] = _blob_checked(photo, await self.blobs.exists(photo.blob))
 
         await asyncio.gather(*(one(user_id) for user_id in set(user_ids)))
         return found
@@ -102,7 +104,7 @@ class BlobPhotoStore:
     ) -> None:
         writer = await _writer(sink)
         await self.blobs.delete(blob_name(tenant_id, user_id))
-        await writer.delete(PHOTO_ROW_PREFIX + user_id)
+        await writer.delete(PHOTO_ROW_PREFIX + user_id, "photo")  # no employee removed
         if not row_exists:
             return
         # A merge cannot remove a property: the row is read and put back without them (rare:
@@ -133,6 +135,13 @@ def _stored(entity: Any) -> StoredPhoto:
         str(entity.get("GraphETag") or ""),
         str(entity.get("ContentType") or "image/jpeg"),
     )
+
+
+def _blob_checked(photo: StoredPhoto, present: bool) -> StoredPhoto:
+    """A remembered photo whose blob is gone (deleted by hand, a lifecycle rule, a restored
+    account) remembers no version: its ETag never equals Graph's, so it is downloaded again
+    instead of the row pointing at nothing for ever. The row stays, for Clean Up to find."""
+    return photo if present else StoredPhoto(photo.blob, "", photo.content_type)
 
 
 async def _writer(sink: WriterPort) -> EmployeeWriter:

@@ -23,7 +23,7 @@ from kiota_abstractions.method import Method
 from kiota_abstractions.request_adapter import RequestAdapter
 from kiota_abstractions.request_information import RequestInformation
 
-from sync_core.adapters.errors import GraphRequestError
+from sync_core.adapters.errors import GraphRequestError, classify_graph_error
 from sync_core.adapters.graph_send import send_raw
 from sync_core.core.photos import (
     BATCH_SIZE,
@@ -47,24 +47,47 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def is_read_only_batch(method: str, url: httpx.URL, content: bytes, batch_url: str) -> bool:
     """A POST of exactly `{graph}/v1.0/$batch` whose inner requests are all GETs without a
-    body: reads bundled into one round trip, so the app stays read-only toward Entra ID."""
+    body: reads bundled into one round trip, so the app stays read-only toward Entra ID.
+    Strict on purpose (only what batch_body builds passes): the method spelled exactly "GET",
+    a path relative to the version (not "//host/..."), no keys but id, method, url and headers,
+    no method-override header, and no duplicate JSON key (a parser that keeps the first of two
+    "method"s would read a write where this one reads a GET)."""
     if method != "POST" or url.query or str(url.copy_with(query=None)) != batch_url:
         return False
     try:
-        body = json.loads(content)
+        body = json.loads(content, object_pairs_hook=_unique_keys)
     except ValueError:
         return False
     requests = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(requests, list) or not 0 < len(requests) <= BATCH_SIZE:
         return False
-    return all(
-        isinstance(r, dict)
-        and str(r.get("method", "")).upper() == "GET"
-        and "body" not in r
-        and isinstance(r.get("url"), str)
-        and not urlsplit(r["url"]).scheme  # relative to the batch: the same Graph
-        for r in requests
+    return all(isinstance(r, dict) and _is_plain_get(r) for r in requests)
+
+
+_INNER_KEYS = frozenset({"id", "method", "url", "headers"})
+
+
+def _is_plain_get(inner: dict[str, object]) -> bool:
+    target = inner.get("url")
+    headers = inner.get("headers", {})
+    return (
+        inner.get("method") == "GET"
+        and set(inner) <= _INNER_KEYS
+        and isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not urlsplit(target).scheme
+        and isinstance(headers, dict)
+        and not any("method" in str(name).lower() for name in headers)
     )
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
 
 
 class PhotoReader:
@@ -117,6 +140,10 @@ class PhotoReader:
         try:
             content = await send_raw(self._adapter, request)
         except GraphRequestError as error:
+            if error.status not in (401, 403):
+                # Not a refusal (a gateway's 502, Graph down after retries): no permission to
+                # grant; the next run reads the photos again.
+                raise classify_graph_error(error) from None
             raise RetriableError(
                 "photos_unreadable",
                 f"Graph refused the batch of photo reads ({error.status} {error.code}).",

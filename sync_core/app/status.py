@@ -57,7 +57,7 @@ def tenant_status_json(
         "due": enabled and plan.due,
         "nextDueAt": _iso(plan.next_due_at) if enabled and plan.next_due_at else None,
         "employees": success.counts.employees if success else None,
-        "health": tenant_health(plan.last_run, success, plan.consecutive_failures),
+        "health": tenant_health(plan.last_over, success, plan.consecutive_failures),
     }
 
 

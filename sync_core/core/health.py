@@ -30,7 +30,9 @@ def tenant_health(
     }
     if last_run is None:
         return health
-    if consecutive_failures > 0 and last_run.status == RunStatus.FAILED:
+    # `last_run` is the newest counted run that is over: failed, or left queued/running by a
+    # worker that died (abandoned), both counted in `consecutive_failures`.
+    if consecutive_failures > 0 and last_run.status not in (RunStatus.SUCCEEDED, RunStatus.HELD):
         since = last_success.finished_at if last_success is not None else None
         health.update(
             state="failing",

@@ -138,8 +138,12 @@ def classify(user_id: str, status: int, headers: Mapping[str, Any], body: Any) -
         if not isinstance(etag, str) or not etag:
             return PhotoMeta(user_id, Outcome.FAILED, reason="the metadata carries no ETag")
         content_type = body.get("@odata.mediaContentType")
-        if not isinstance(content_type, str) or not content_type.startswith("image/"):
+        if not isinstance(content_type, str) or not content_type:
             content_type = "image/jpeg"  # what Exchange serves
+        elif not content_type.lower().startswith("image/"):
+            # Never stored (the signature service puts the blob into email), nor relabelled.
+            shown = content_type[:60]
+            return PhotoMeta(user_id, Outcome.FAILED, reason=f"the photo is {shown}, not an image")
         return PhotoMeta(user_id, Outcome.FOUND, etag, content_type)
     code = _error_code(body)
     if status in RETRIABLE_STATUSES:
@@ -225,7 +229,9 @@ def plan_photos(
             continue
         else:
             failed.append(meta)
-        if kept is not None and meta.user_id in rewritten:
+        # A kept photo without an ETag has lost its blob (adapters/photo_store.py): nothing
+        # to link again.
+        if kept is not None and kept.etag and meta.user_id in rewritten:
             relink.append((meta.user_id, kept))
     return PhotoPlan(
         tuple(downloads), tuple(relink), tuple(unlink), unchanged, missing, tuple(failed)

@@ -53,6 +53,9 @@ class TenantSchedule:
     last_run: RunReport | None  # the newest run that counts (not a dry run, not superseded)
     last_success: RunReport | None
     consecutive_failures: int
+    # The newest counted run that is over (ended, or abandoned): what health speaks of, since a
+    # run that waits or runs has said nothing yet.
+    last_over: RunReport | None = None
 
 
 def interval_of(tenant_id: str, min_hours: float, max_hours: float) -> timedelta:
@@ -164,6 +167,7 @@ def plan_tenant(
         last_run=last_run,
         last_success=last_success,
         consecutive_failures=failures,
+        last_over=next((r for r in counted if not in_flight(r, lease, now)), None),
     )
 
 

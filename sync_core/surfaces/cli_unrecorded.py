@@ -14,6 +14,7 @@ from sync_core.core.report import utc_now
 from sync_core.core.unrecorded import report_of
 from sync_core.errors import FatalError, SyncError
 from sync_core.surfaces.cli_output import write_stdout
+from sync_core.surfaces.terminal import json_safe
 
 
 def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) -> int:
@@ -44,7 +45,7 @@ def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) 
             "leaseLapsesBy": lapses,
         }
         document = {"error": error, "report": report.to_json() if report else None}
-        write_stdout(json.dumps(document, ensure_ascii=False))
+        write_stdout(json_safe(json.dumps(document, ensure_ascii=False)))  # Graph's values
     return 1
 
 

@@ -130,3 +130,28 @@ def test_a_logged_line_carries_its_fields_as_the_queries_read_them(caplog):
         "tenantId": "t",
         "counts": {"deletesHeld": 2},
     }
+
+
+@pytest.mark.parametrize("name", ["failing", "no_success", "held"])
+def test_the_run_queries_leave_out_the_runs_the_schedule_does_not_count(name: str, caplog):
+    """An `explain --apply` (one user, trigger explain) and a dry run end with a sync finished
+    line too; the schedule does not count them (core/schedule.py plan_tenant), so a rule must
+    not either: a succeeded explain between failures hid "failed N times in a row", and it
+    counted as the tenant's success for "no success for 24 hours"; a dry run over the guard
+    (an admin previewing Clean Up) mailed "deletions held" though nothing was ever to be deleted."""
+    from datetime import UTC, datetime
+
+    from sync_core.core.report import RunReport, RunStatus, Trigger
+    from sync_core.core.run_log import log_run_finished
+
+    at = datetime.now(UTC)
+    report = RunReport.begun(
+        "r", "t", RunStatus.SUCCEEDED, dry_run=False, trigger=Trigger.EXPLAIN, at=at
+    )
+    with caplog.at_level(logging.INFO, logger="sync_core.run"):
+        log_run_finished(report)
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "sync_core.run"]
+    line = json.loads(message[message.index("{") :])
+    query = (ROOT / "infra" / "modules" / "alerts" / f"{name}.kql").read_text()
+    assert f'tostring(run.trigger) != "{line["trigger"]}"' in query
+    assert "tobool(run.dryRun) == false" in query

@@ -132,6 +132,28 @@ def test_a_port_in_use_is_one_plain_line(env):
     assert "already in use" in line and "--port" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid"),
+        (["--port", "70000"], "70000 is not a port"),
+    ],
+)
+def test_a_host_or_port_that_cannot_be_used_is_a_plain_error(env, args, said):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.devserver", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (1, 2)
+    assert "Traceback" not in stderr, stderr
+    assert said in stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.timeout(180)
 def test_the_logs_are_the_apps_messages_without_sdk_dumps(env, tenant):
     port = _free_port()

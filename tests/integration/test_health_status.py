@@ -78,3 +78,19 @@ def test_a_tenant_failing_since_its_last_success(env, monkeypatch, capsys):
     assert health["state"] == "failing"
     assert health["consecutiveFailures"] == 2 and health["lastErrorCode"] == "secret_not_found"
     assert health["since"] == succeeded["finishedAt"]
+
+
+def test_a_failing_tenant_stays_failing_while_its_next_run_waits(env, monkeypatch, capsys):
+    # The next attempt queued (Sync Now, or the timer's retry) is no answer yet: the dashboard
+    # must not flip to "ok" for as long as it waits or runs, every 15 minutes.
+    assert main(["sync"]) == 0
+    monkeypatch.setenv("ENTRA_CLIENT_SECRET_NAME", "no-such-secret")
+    assert main(["sync"]) == 1
+    assert _health(env)["state"] == "failing"
+    request = ApiRequest("POST", "http://localhost/api/sync", {}, {}, b"")
+    answer = asyncio.run(handle(ROUTES["sync_now"], request, env))
+    assert answer.status == 202, answer.body
+
+    health = _health(env)
+    assert health["state"] == "failing", health
+    assert health["consecutiveFailures"] == 1 and health["lastErrorCode"] == "secret_not_found"

@@ -239,7 +239,26 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
         reqs = [{"id": str(i), "method": m, "url": "/users/a/photo"} for i, m in enumerate(methods)]
         return json.dumps({"requests": reqs}).encode()
 
-    assert is_read_only_batch("POST", httpx.URL(url), body("GET", "get"), url)
+    assert is_read_only_batch("POST", httpx.URL(url), body("GET", "GET"), url)
+    # Only what the app builds passes: a lower-case method (another parser may not fold it), a
+    # host-relative URL, a body (even null), an extra key, a method override, a duplicate key.
+    assert not is_read_only_batch("POST", httpx.URL(url), body("GET", "get"), url)
+
+    def inner(**fields: object) -> bytes:
+        item = {"id": "1", "method": "GET", "url": "/users/a/photo", **fields}
+        return json.dumps({"requests": [item]}).encode()
+
+    assert is_read_only_batch("POST", httpx.URL(url), inner(headers={"Accept": "x"}), url)
+    for refused in (
+        inner(url="//evil.example/x"),
+        inner(url="users/a/photo"),
+        inner(body=None),
+        inner(dependsOn=["0"], extra=1),
+        inner(headers={"X-HTTP-Method-Override": "PATCH"}),
+    ):
+        assert not is_read_only_batch("POST", httpx.URL(url), refused, url), refused
+    twice = b'{"requests": [{"id": "1", "method": "PATCH", "method": "GET", "url": "/users/a"}]}'
+    assert not is_read_only_batch("POST", httpx.URL(url), twice, url)
     assert not is_read_only_batch("POST", httpx.URL(url), body("GET", "PATCH"), url)
     assert not is_read_only_batch("POST", httpx.URL(url + "?x=1"), body("GET"), url)
     assert not is_read_only_batch("POST", httpx.URL(url[:-6] + "users"), body("GET"), url)
@@ -249,6 +268,18 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
         {"requests": [{"id": "1", "method": "GET", "url": "https://evil.example/x"}]}
     ).encode()
     assert not is_read_only_batch("POST", httpx.URL(url), absolute, url)
+
+    # The transport itself: a batch holding a write never leaves (nothing listens there).
+    import asyncio
+
+    from sync_core.adapters.graph import ReadOnlyViolation, _GuardedTransport
+    from sync_core.core.ports import GraphStats
+
+    transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats(), batch_url=url)
+    for content in (body("GET", "get"), body("PATCH"), inner(url="//evil.example/x")):
+        request = httpx.Request("POST", url, content=content)
+        with pytest.raises(ReadOnlyViolation):
+            asyncio.run(transport.handle_async_request(request))
 
 
 def test_check_connectivity_tells_when_photos_cannot_be_read(
@@ -341,3 +372,103 @@ def test_a_full_run_removes_the_photo_of_an_employee_removed_while_photos_were_o
     assert report["mode"] == "full" and report["counts"]["photosRemoved"] == 1
     assert blob(app_env, f"{tenant.id}/{leaver['id']}") is None
     assert leaver["id"] not in photo_rows(app_env, tenant.id)
+
+
+def test_a_photo_whose_blob_is_gone_is_downloaded_again(cli, tenant, simulator, app_env, tmp_path):
+    # The ETag in the table is unchanged, but the blob it points at was deleted (by hand, a
+    # lifecycle rule, a restored account): the signature service would follow PhotoBlob to
+    # nothing, for ever, since an equal ETag alone skips the download.
+    people = employees(tenant)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    lost, edited = people[0], people[1]
+    service = BlobServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    for user in (lost, edited):
+        service.get_blob_client(PHOTOS_CONTAINER, f"{tenant.id}/{user['id']}").delete_blob()
+
+    # A delta run that writes the user checks their blob too.
+    simulator.patch_user(tenant.id, edited["id"], {"jobTitle": "Blob Finder"})
+    simulator.clear_requests()
+    delta = sync(cli)
+    assert delta["mode"] == "delta" and downloads(simulator, tenant.id) == [edited["id"]]
+    assert blob(app_env, f"{tenant.id}/{edited['id']}") is not None
+
+    simulator.clear_requests()
+    full = sync(cli, "--full")
+    assert full["counts"]["photosDownloaded"] == 1
+    assert downloads(simulator, tenant.id) == [lost["id"]]
+    photo, _ = simulator.photos.lookup(tenant.id, lost["id"])
+    assert photo is not None
+    assert blob(app_env, f"{tenant.id}/{lost['id']}") == (photo.content, "image/jpeg")
+    row = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[lost["id"]]
+    assert row["PhotoETag"] == photo.etag
+
+
+def test_a_photo_that_is_not_an_image_is_refused(cli, tenant, simulator, app_env, tmp_path):
+    # The signature service serves the blob into email: a non-image (HTML, script) must never be
+    # stored, let alone relabelled image/jpeg.
+    people = employees(tenant)
+    html, jpeg = people[0], people[1]
+    simulator.photos.set_photo(
+        tenant.id, html["id"], b"<script>x</script>", content_type="text/html"
+    )
+    simulator.photos.set_photo(tenant.id, jpeg["id"])
+    configure(cli, tmp_path, PHOTOS)
+    report = sync(cli)
+    assert report["status"] == "succeeded"
+    assert (report["counts"]["photosDownloaded"], report["counts"]["photosFailed"]) == (1, 1)
+    assert any("not an image" in w for w in report["warnings"])
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    assert html["id"] in rows and "PhotoBlob" not in rows[html["id"]]
+    assert blob(app_env, f"{tenant.id}/{html['id']}") is None
+    assert downloads(simulator, tenant.id).count(html["id"]) == 0
+
+
+def test_removing_a_photo_is_not_counted_as_a_removed_employee(cli, tenant, simulator, app_env,
+                                                                tmp_path):  # fmt: skip
+    # What the writer counts as "deleted" is what a run that lost its lease reports as
+    # employees removed (core/run_notes.lease_lost_problem): a photo's own row is no employee.
+    import asyncio
+
+    from azure.data.tables.aio import TableServiceClient as AsyncTables
+    from azure.storage.blob.aio import BlobServiceClient as AsyncBlobs
+
+    from sync_core.adapters.blobs import PhotoBlobs
+    from sync_core.adapters.photo_store import BlobPhotoStore
+    from sync_core.adapters.tables.employees import EmployeeStore
+
+    someone = employees(tenant)[0]
+    simulator.photos.set_photo(tenant.id, someone["id"])
+    configure(cli, tmp_path, PHOTOS)
+    sync(cli)
+    assert someone["id"] in photo_rows(app_env, tenant.id)
+    connection = app_env["TABLES_CONNECTION_STRING"]
+
+    async def unlink() -> int:
+        async with AsyncTables.from_connection_string(connection) as tables, \
+                AsyncBlobs.from_connection_string(connection) as blobs:  # fmt: skip
+            writer = await EmployeeStore(tables).writer(tenant.id)
+            store = BlobPhotoStore(tables, PhotoBlobs(blobs))
+            await store.unlink(writer, tenant.id, someone["id"], row_exists=True)
+            await writer.flush()
+            return writer.committed["deleted"]
+
+    assert asyncio.run(unlink()) == 0
+    assert someone["id"] not in photo_rows(app_env, tenant.id)
+    assert someone["id"] in stored_ids(app_env, tenant.id)
+
+
+def test_a_gateway_error_on_the_photo_batch_is_not_called_a_permission_problem(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    # A 502 from a gateway in front of Graph is no refusal: advising to grant ProfilePhoto.Read.All
+    # sends the admin to the wrong place. The employees are synced; the photos wait.
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    simulator.faults.bad_gateway(10, path_prefix="/v1.0/$batch")
+    report = sync(cli)
+    assert report["status"] == "succeeded" and report["counts"]["created"] > 0
+    (warning,) = [w for w in report["warnings"] if w.startswith("Photos were not refreshed")]
+    assert "502" in warning
+    assert "ProfilePhoto.Read.All" not in warning and "refused" not in warning

@@ -226,10 +226,10 @@ class EmployeeWriter:
         size = storable_size(entity)
         await self._add((("update", entity, {"mode": UpdateMode.MERGE}), change), size, True)
 
-    async def delete(self, employee_id: str) -> None:
+    async def delete(self, employee_id: str, change: str = "deleted") -> None:
         size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
         operation = ("delete", {"PartitionKey": self._tenant_id, "RowKey": employee_id})
-        await self._add((operation, "deleted"), size, True)
+        await self._add((operation, change), size, True)
 
     async def flush(self) -> None:
         """Submit what is pending and wait for every transaction; raise the first failure."""
