@@ -51,6 +51,11 @@ class RunIndex:
     def last_success(self) -> RunReport | None:
         return next((r for r in self.runs if _counted(r) and _success(r)), None)
 
+    def last_succeeded(self) -> RunReport | None:
+        """The newest counted run that succeeded (a held run did not: the retention sweep keeps
+        failed and held runs until one did). None also when the index kept none."""
+        return next((r for r in self.runs if _counted(r) and r.status == RunStatus.SUCCEEDED), None)
+
 
 class RunPending(Exception):
     """The tenant already has a run queued or running."""

@@ -213,3 +213,23 @@ def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ
 def test_a_malformed_shard_is_dropped_not_retried(app_env, body, why, caplog) -> None:
     deliver(body)  # returns: the host deletes the message instead of retrying it
     assert "malformed" in caplog.text and why in caplog.text
+
+
+def test_a_held_run_does_not_let_the_sweep_remove_the_failed_and_held_runs_before_it(
+    environ,
+) -> None:
+    """Held is not succeeded: a held or failed run stays until a later run succeeded."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    runs = [
+        ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED),  # nothing keeps it: goes
+        ended(tenant, now - 95 * DAY, RunStatus.FAILED),  # only held runs since: stays
+        ended(tenant, now - 94 * DAY, RunStatus.HELD),  # likewise
+        ended(tenant, now - DAY, RunStatus.HELD),  # the latest record
+    ]
+    seed(environ, [tenant], runs)
+    result = asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [runs[3].run_id, runs[2].run_id, runs[1].run_id]
+    assert result.swept == 1
+    visible_messages(environ)

@@ -265,7 +265,7 @@ class RunStore:
         index's `sweep_after` says when to come back (at once if the limit was reached)."""
         index, _ = await self.index.get(tenant_id)
         cutoff = now - self.retention
-        success = index.last_success()
+        success = index.last_succeeded()
         expired = self._table.query_entities(
             "PartitionKey eq @tenant and RowKey gt @cutoff",
             parameters={"tenant": tenant_id, "cutoff": _cutoff_key(cutoff)},
