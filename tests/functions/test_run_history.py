@@ -24,7 +24,7 @@ from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.engine import RunRequest
-from sync_core.core.report import RunReport, RunStatus, utc_now
+from sync_core.core.report import RunReport, RunStatus, Trigger, utc_now
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -232,4 +232,20 @@ def test_a_held_run_does_not_let_the_sweep_remove_the_failed_and_held_runs_befor
     kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
     assert kept == [runs[3].run_id, runs[2].run_id, runs[1].run_id]
     assert result.swept == 1
+    visible_messages(environ)
+
+
+def test_an_explain_run_does_not_become_the_latest_record_the_sweep_keeps(environ) -> None:
+    """An applied explain syncs one user and is left out of the schedule: the tenant's latest
+    sync record stays the one the sweep keeps (and the one idle checks are counted on)."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    synced = ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED)
+    explained = replace(
+        ended(tenant, now - 10 * DAY, RunStatus.SUCCEEDED), trigger=Trigger.EXPLAIN, mode="user"
+    )
+    seed(environ, [tenant], [synced, explained])
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [explained.run_id, synced.run_id]
     visible_messages(environ)
