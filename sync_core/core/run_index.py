@@ -108,9 +108,10 @@ def finished(index: RunIndex, report: RunReport) -> tuple[RunIndex, IdleStreak |
         return replace(updated, idle=IdleStreak(index.latest_recorded, checks, newest)), None
     if index.latest_recorded is not None and report.run_id < index.latest_recorded:
         return updated, None  # an older record saved late: the streak follows the newest
-    if report.trigger == Trigger.EXPLAIN:
-        # One user synced, left out of the schedule: the latest sync record stays the one
-        # the retention sweep keeps and the idle checks are counted on.
+    if report.trigger == Trigger.EXPLAIN or is_superseded(report):
+        # One user synced, or a request that did nothing, both left out of the schedule: the
+        # latest sync record stays the one the retention sweep keeps and the idle checks are
+        # counted on.
         return updated, None
     flush = index.idle if index.idle is not None and index.idle.after is not None else None
     return replace(updated, latest_recorded=report.run_id, idle=None), flush

@@ -24,7 +24,8 @@ from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.engine import RunRequest
-from sync_core.core.report import RunReport, RunStatus, Trigger, utc_now
+from sync_core.core.report import RunProblem, RunReport, RunStatus, Trigger, utc_now
+from sync_core.core.schedule import SUPERSEDED
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -248,4 +249,21 @@ def test_an_explain_run_does_not_become_the_latest_record_the_sweep_keeps(enviro
     asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
     kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
     assert kept == [explained.run_id, synced.run_id]
+    visible_messages(environ)
+
+
+def test_a_superseded_request_does_not_become_the_latest_record_the_sweep_keeps(environ) -> None:
+    """A request that found another run in progress did nothing: the tenant's latest sync
+    record stays the one the sweep keeps."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    synced = ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED)
+    superseded = replace(
+        ended(tenant, now - 10 * DAY, RunStatus.FAILED),
+        errors=(RunProblem(SUPERSEDED, "Another run of this tenant was in progress."),),
+    )
+    seed(environ, [tenant], [synced, superseded])
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [superseded.run_id, synced.run_id]
     visible_messages(environ)
