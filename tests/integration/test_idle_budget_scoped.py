@@ -15,14 +15,18 @@ from sync_core.app.worker import WorkAction
 from sync_core.core.report import utc_now
 from tests.integration.test_delta import configure, graph_requests
 from tests.integration.test_groups import nested, scoped  # noqa: F401  (a fixture)
-from tests.integration.test_idle_run_requests import own_storage, synced_then_ticked, work  # noqa: F401
+from tests.integration.test_idle_run_requests import (  # noqa: F401  (a fixture)
+    own_storage,
+    synced_then_ticked,
+    work,
+)
 from tests.integration.test_manager_fields import FIELDS
 
 pytestmark = pytest.mark.integration
 
 
 def test_an_idle_run_of_a_group_scoped_tenant_with_manager_fields_keeps_the_budget(
-    own_storage,
+    own_storage,  # noqa: F811
     cli,
     tenant,
     simulator,
