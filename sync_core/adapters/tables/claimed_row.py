@@ -61,9 +61,14 @@ def claimed_row_of(data: Any) -> ClaimedRow:
     for key, value in row.items():
         if not isinstance(value, str | int | bool):
             raise ValueError(f"claimed.row.{key} is not a string, number or boolean")
-        properties[key] = datetime.fromisoformat(str(value)) if key in _DATETIMES else value
+        if key in _DATETIMES:
+            try:
+                value = datetime.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError(f"claimed.row.{key} is not an ISO 8601 time") from None
+        properties[key] = value
     try:
         index_of(properties)  # what the worker will read from it
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"claimed.row is not a run index: {type(error).__name__}") from None
     return ClaimedRow(etag, properties)
