@@ -1,6 +1,7 @@
 """The `sync-requests` queue: one message per requested run, read by the `sync_worker` function.
 
-The message is JSON {tenantId, runId, dryRun, allowDeletes, trigger}, base64-encoded as the
+The message is JSON {tenantId, runId, dryRun, allowDeletes, trigger, full, claimed?} (claimed:
+the lease row as the run's claim left it, tables/claimed_row.py), base64-encoded as the
 Functions queue trigger expects by default. Locally the queue lives in Azurite (the connection
 string of TABLES_CONNECTION_STRING carries its QueueEndpoint); in Azure it is reached at
 QUEUES_ENDPOINT with the app's managed identity.
@@ -21,12 +22,13 @@ if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
 
 from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.tables.claimed_row import ClaimedRow, claimed_row_of
 from sync_core.core.report import Trigger, is_run_id
 from sync_core.errors import FatalError
 from sync_core.settings import Settings, is_tenant_id
 
 TRIGGERS = frozenset(Trigger)
-_FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger", "full"}
+_FIELDS = {"tenantId", "runId", "dryRun", "allowDeletes", "trigger", "full", "claimed"}
 
 
 class MalformedMessage(ValueError):
@@ -41,18 +43,22 @@ class RunMessage:
     allow_deletes: bool = False
     trigger: Trigger = Trigger.API
     full: bool = False  # a full run even when a delta run could do
+    # The lease row as the run's claim left it: the lease taken on its ETag, unread.
+    claimed: ClaimedRow | None = None
 
     def to_text(self) -> str:
-        return json.dumps(
-            {
-                "tenantId": self.tenant_id,
-                "runId": self.run_id,
-                "dryRun": self.dry_run,
-                "allowDeletes": self.allow_deletes,
-                "trigger": self.trigger,
-                "full": self.full,
-            }
-        )
+        data: dict[str, Any] = {
+            "tenantId": self.tenant_id,
+            "runId": self.run_id,
+            "dryRun": self.dry_run,
+            "allowDeletes": self.allow_deletes,
+            "trigger": self.trigger,
+            "full": self.full,
+        }
+        claimed = self.claimed.to_json() if self.claimed is not None else None
+        if claimed is not None:
+            data["claimed"] = claimed
+        return json.dumps(data, ensure_ascii=False)
 
 
 def parse_message(body: str | bytes) -> RunMessage:
@@ -76,6 +82,12 @@ def parse_message(body: str | bytes) -> RunMessage:
             problems.append(f"{key} is not a boolean")
     if data.get("trigger", "api") not in TRIGGERS:
         problems.append("trigger is not one of " + ", ".join(sorted(TRIGGERS)))
+    claimed = None
+    if "claimed" in data:
+        try:
+            claimed = claimed_row_of(data["claimed"])
+        except ValueError as error:
+            problems.append(str(error))
     if problems:
         raise MalformedMessage("; ".join(problems))
     return RunMessage(
@@ -85,6 +97,7 @@ def parse_message(body: str | bytes) -> RunMessage:
         allow_deletes=data.get("allowDeletes", False),
         trigger=Trigger(data.get("trigger", Trigger.API)),
         full=data.get("full", False),
+        claimed=claimed,
     )
 
 

@@ -144,8 +144,8 @@ async def enqueue_run(
         new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=dry_run, trigger=trigger, at=now
     )
     # One conditional write of the tenant's run index row: the claim and the record at once.
-    await service.runs.claim(report, now, known)
-    message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger, full)
+    row = await service.runs.claim(report, now, known)
+    message = RunMessage(tenant_id, report.run_id, dry_run, allow_deletes, trigger, full, row)
     try:
         await queue.send(message, delay)
     except Exception as error:  # recorded on the run, then raised classified

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from sync_core.adapters.tables.claimed_row import ClaimedRow
 from sync_core.adapters.tables.leases import Beside, LeaseStore
 from sync_core.app.closing import close_abandoned_runs, close_failed
 from sync_core.app.lease_holder import HolderOver, holder_is_over
@@ -63,8 +64,10 @@ async def sync_exclusively(
     now: Callable[[], datetime] = utc_now,
     ttl: timedelta = LEASE_TTL,
     renew_every: timedelta = LEASE_RENEW_EVERY,
+    claimed: ClaimedRow | None = None,
 ) -> RunReport:
-    """Run the sync while holding the tenant's lease.
+    """Run the sync while holding the tenant's lease (taken on `claimed`'s ETag first, the
+    row as the run's claim left it, when the message carries it).
 
     Raises TenantBusy when another run holds it, RunBusy when an earlier attempt of this run
     does. A run whose lease is taken over (renewals failed for a whole TTL) is stopped before it
@@ -82,6 +85,7 @@ async def sync_exclusively(
         ttl,
         mark,
         holder_over=holder_is_over(service),
+        known=claimed.entity(request.tenant_id) if claimed is not None else None,
     )
     keeper = LeaseKeeper(service.leases, lease, ttl, renew_every, now)
     leased = service.runs.leased(run_id, marked=mark.marked)
@@ -162,11 +166,14 @@ async def acquire_lease(
     ttl: timedelta,
     beside: Beside | None = None,
     holder_over: HolderOver | None = None,
+    known: Any = None,
 ) -> Lease:
     """The lease for `run_id`; TenantBusy or RunBusy when a live holder has it. A holder that
-    `holder_over` says is over (lease_holder.py) is taken over at once."""
+    `holder_over` says is over (lease_holder.py) is taken over at once. `known`: the row as
+    the run's claim left it (LeaseStore.acquire)."""
     for _ in range(2):
-        lease = await leases.acquire(tenant_id, run_id, now, ttl, beside)
+        lease = await leases.acquire(tenant_id, run_id, now, ttl, beside, known)
+        known = None
         if lease is not None:
             return lease
         holder = await leases.get(tenant_id)

@@ -41,13 +41,13 @@ async def unlink_tenant(service: SyncService, tenant_id: str, *, remove_employee
 
 async def forget_tenant(service: SyncService, lease: Lease, *, remove_employees: bool) -> int:
     """The unlink's writes, under `lease`: the fence goes up first (a stale run's writes fail
-    from here on), then the configuration and delta link, then the employees when asked.
-    One step, so that other stored state of a tenant (photos) is removed here too."""
+    from here on), then the employees when asked, then the configuration and delta link, last,
+    in one transaction (tables/configurations.py): an unlink that fails before that leaves the
+    tenant registered, and asking again finishes it. One step, so that other stored state of a
+    tenant (photos) is removed here too."""
     tenant_id = lease.tenant_id
     writer = await service.employees.writer(tenant_id, lease)
     try:
-        if not await service.configs.remove(tenant_id):
-            raise LookupError(tenant_id)
         removed = 0
         if remove_employees:
             async for entity in service.employees.all(tenant_id):
@@ -59,6 +59,8 @@ async def forget_tenant(service: SyncService, lease: Lease, *, remove_employees:
                 await photos.remove_tenant(tenant_id)  # the photo blobs go with the employees
         # Scope groups' stored membership: linked again, the first run is full and reads it anew.
         await service.memberships.prune(tenant_id, keep=None)
+        if not await service.configs.remove(tenant_id):
+            raise LookupError(tenant_id)
         return removed
     finally:
         await writer.abort()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message, parse_shard
 from sync_core.app.closing import close_failed
@@ -82,9 +83,10 @@ async def process_message(
     now: Callable[[], datetime] = utc_now,
     lease_ttl: timedelta = LEASE_TTL,
     renew_every: timedelta = LEASE_RENEW_EVERY,
+    table_request_hook: Callable[[Any], None] | None = None,
 ) -> WorkOutcome:
     """The `sync_worker` function: one message of `sync-requests` (a run, or a shard of the
-    timer's fan-out)."""
+    timer's fan-out). `table_request_hook`: sees each table request (devtools/table_requests.py)."""
     try:
         shard = parse_shard(body)
         if shard is not None:
@@ -101,7 +103,9 @@ async def process_message(
         return WorkOutcome(WorkAction.DROPPED)
     settings = load_settings(environ, needs_graph=False)  # raises: nothing to record it in
     attempt = dequeue_count or 1
-    async with SyncService(settings, refuse_disabled=True) as service:
+    async with SyncService(
+        settings, refuse_disabled=True, table_request_hook=table_request_hook
+    ) as service:
         try:
             return await _work(service, environ, message, attempt, now, lease_ttl, renew_every)
         except Exception as error:
@@ -178,7 +182,12 @@ async def _work(
     )
     try:
         report = await sync_exclusively(
-            service, request, now=now, ttl=lease_ttl, renew_every=renew_every
+            service,
+            request,
+            now=now,
+            ttl=lease_ttl,
+            renew_every=renew_every,
+            claimed=message.claimed,
         )
     except RunAlreadyFinished as finished:
         log.info("run %s already finished; message ignored", message.run_id)

@@ -51,6 +51,11 @@ class RunIndex:
     def last_success(self) -> RunReport | None:
         return next((r for r in self.runs if _counted(r) and _success(r)), None)
 
+    def last_succeeded(self) -> RunReport | None:
+        """The newest counted run that succeeded (a held run did not: the retention sweep keeps
+        failed and held runs until one did). None also when the index kept none."""
+        return next((r for r in self.runs if _counted(r) and r.status == RunStatus.SUCCEEDED), None)
+
 
 class RunPending(Exception):
     """The tenant already has a run queued or running."""
@@ -103,6 +108,11 @@ def finished(index: RunIndex, report: RunReport) -> tuple[RunIndex, IdleStreak |
         return replace(updated, idle=IdleStreak(index.latest_recorded, checks, newest)), None
     if index.latest_recorded is not None and report.run_id < index.latest_recorded:
         return updated, None  # an older record saved late: the streak follows the newest
+    if report.trigger == Trigger.EXPLAIN or is_superseded(report):
+        # One user synced, or a request that did nothing, both left out of the schedule: the
+        # latest sync record stays the one the retention sweep keeps and the idle checks are
+        # counted on.
+        return updated, None
     flush = index.idle if index.idle is not None and index.idle.after is not None else None
     return replace(updated, latest_recorded=report.run_id, idle=None), flush
 

@@ -24,7 +24,8 @@ from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.engine import RunRequest
-from sync_core.core.report import RunReport, RunStatus, utc_now
+from sync_core.core.report import RunProblem, RunReport, RunStatus, Trigger, utc_now
+from sync_core.core.schedule import SUPERSEDED
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -213,3 +214,56 @@ def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ
 def test_a_malformed_shard_is_dropped_not_retried(app_env, body, why, caplog) -> None:
     deliver(body)  # returns: the host deletes the message instead of retrying it
     assert "malformed" in caplog.text and why in caplog.text
+
+
+def test_a_held_run_does_not_let_the_sweep_remove_the_failed_and_held_runs_before_it(
+    environ,
+) -> None:
+    """Held is not succeeded: a held or failed run stays until a later run succeeded."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    runs = [
+        ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED),  # nothing keeps it: goes
+        ended(tenant, now - 95 * DAY, RunStatus.FAILED),  # only held runs since: stays
+        ended(tenant, now - 94 * DAY, RunStatus.HELD),  # likewise
+        ended(tenant, now - DAY, RunStatus.HELD),  # the latest record
+    ]
+    seed(environ, [tenant], runs)
+    result = asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [runs[3].run_id, runs[2].run_id, runs[1].run_id]
+    assert result.swept == 1
+    visible_messages(environ)
+
+
+def test_an_explain_run_does_not_become_the_latest_record_the_sweep_keeps(environ) -> None:
+    """An applied explain syncs one user and is left out of the schedule: the tenant's latest
+    sync record stays the one the sweep keeps (and the one idle checks are counted on)."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    synced = ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED)
+    explained = replace(
+        ended(tenant, now - 10 * DAY, RunStatus.SUCCEEDED), trigger=Trigger.EXPLAIN, mode="user"
+    )
+    seed(environ, [tenant], [synced, explained])
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [explained.run_id, synced.run_id]
+    visible_messages(environ)
+
+
+def test_a_superseded_request_does_not_become_the_latest_record_the_sweep_keeps(environ) -> None:
+    """A request that found another run in progress did nothing: the tenant's latest sync
+    record stays the one the sweep keeps."""
+    now = utc_now()
+    tenant = str(uuid.uuid4())
+    synced = ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED)
+    superseded = replace(
+        ended(tenant, now - 10 * DAY, RunStatus.FAILED),
+        errors=(RunProblem(SUPERSEDED, "Another run of this tenant was in progress."),),
+    )
+    seed(environ, [tenant], [synced, superseded])
+    asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
+    kept = [row["RunId"] for row in stored_run_rows(environ["TABLES_CONNECTION_STRING"], tenant)]
+    assert kept == [superseded.run_id, synced.run_id]
+    visible_messages(environ)

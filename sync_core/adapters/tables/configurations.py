@@ -12,7 +12,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE
@@ -21,6 +21,10 @@ from sync_core.adapters.tables.sync_state import SUMMARY_ROW, SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form
 from sync_core.core.limits import clean_text
+from sync_core.errors import RetriableError
+
+CONFIG_ROW = "config"
+IF_UNCHANGED = MatchConditions.IfNotModified
 
 
 @storage_boundary
@@ -99,18 +103,46 @@ class ConfigStore:
         return entity.get("Account") or None
 
     async def remove(self, tenant_id: str) -> bool:
-        """Forget the tenant (unlink): without its row no tick or Sync Now serves it."""
-        try:
-            await self._table.get_entity(tenant_id, "config", select=["Enabled"])
-        except ResourceNotFoundError:
-            return False
-        await self._table.delete_entity(tenant_id, "config")
-        # Its delta link goes too: linked again (perhaps after its employees were removed),
-        # the tenant's first run must read everything, not only what changed since.
-        await self._table.delete_entity(tenant_id, SYNC_STATE_ROW)
-        # And its summary: unlinking may remove its employees without a run to say so.
-        await self._table.delete_entity(tenant_id, SUMMARY_ROW)
-        return True
+        """Forget the tenant (unlink): without its row no tick or Sync Now serves it. False when
+        it had none. Its delta link goes too (linked again, perhaps after its employees were
+        removed, its first run must read everything) and its summary (unlinking may remove its
+        employees without a run to say so): the three in one transaction, each on the ETag
+        read (a stale run's delta link landing meanwhile is read again and removed), so that an
+        unlink that fails before it leaves the tenant registered, to be unlinked again
+        (learn.microsoft.com/rest/api/storageservices/performing-entity-group-transactions)."""
+        rows = (CONFIG_ROW, SYNC_STATE_ROW, SUMMARY_ROW)
+        for _ in range(4):
+            found = [
+                entity
+                async for entity in self._table.query_entities(
+                    # Spaced: the SDK finds each @parameter between spaces.
+                    "PartitionKey eq @t and ( RowKey eq @c or RowKey eq @s or RowKey eq @m )",
+                    parameters=dict(zip(("t", "c", "s", "m"), (tenant_id, *rows), strict=True)),
+                    select=["RowKey"],
+                )
+            ]
+            if not any(entity["RowKey"] == CONFIG_ROW for entity in found):
+                return False
+            operations: list[Any] = [
+                (
+                    "delete",
+                    {"PartitionKey": tenant_id, "RowKey": entity["RowKey"]},
+                    {"etag": entity.metadata["etag"], "match_condition": IF_UNCHANGED},
+                )
+                for entity in found
+            ]
+            try:
+                await self._table.submit_transaction(operations)
+            except TableTransactionError as error:
+                if error.status_code not in (404, 412):
+                    raise
+                continue  # one of them changed or went meanwhile: read them again
+            return True
+        raise RetriableError(
+            "config_contended",
+            f"The configuration rows of tenant {tenant_id} kept changing while being removed.",
+            "Unlink again.",
+        )
 
     async def tenant_ids(self) -> list[str]:
         ids: list[str] = []

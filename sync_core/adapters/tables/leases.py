@@ -84,15 +84,20 @@ class LeaseStore:
         now: datetime,
         ttl: timedelta,
         beside: Beside | None = None,
+        known: Any = None,
     ) -> Lease | None:
         """The lease for `holder`, or None while another live holder has it. `beside` gives the
-        properties to write in the same request, from the row as read (None: no row yet)."""
+        properties to write in the same request, from the row as read (None: no row yet).
+        `known`: the row as lately written (claimed_row.py), tried first without reading it:
+        the write is conditional on its ETag, so a row changed since is read and decided on."""
         token = secrets.token_hex(16)
         for _ in range(3):
-            try:
-                entity = await self._table.get_entity(self._partition, tenant_id)
-            except ResourceNotFoundError:
-                entity = None
+            entity, known = known, None
+            if entity is None:
+                try:
+                    entity = await self._table.get_entity(self._partition, tenant_id)
+                except ResourceNotFoundError:
+                    entity = None
             extra = beside(entity) if beside is not None else {}
             if entity is None:
                 try:

@@ -60,22 +60,23 @@ class RunIndexRows:
             )
         }
 
-    async def put_if(self, tenant_id: str, index: RunIndex, etag: str | None) -> bool:
-        """Write `index` unless the row changed since it was read with `etag`."""
+    async def put_if(self, tenant_id: str, index: RunIndex, etag: str | None) -> str | None:
+        """Write `index` unless the row changed since it was read with `etag`: the row's new
+        ETag, None when it had changed."""
         entity = index_properties(index) | {"PartitionKey": PARTITION, "RowKey": tenant_id}
         try:
             if etag is None:
-                await self._table.create_entity(entity)
+                written = await self._table.create_entity(entity)
             else:
-                await self._table.update_entity(
+                written = await self._table.update_entity(
                     entity,
                     mode=UpdateMode.MERGE,
                     etag=etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            return False
-        return True
+            return None
+        return str(written["etag"])
 
     async def change(self, tenant_id: str, change: Callable[[RunIndex], tuple[RunIndex, T]]) -> T:
         """Apply `change` on the row as read and write it on that ETag; again when someone
@@ -87,14 +88,21 @@ class RunIndexRows:
         tenant_id: str,
         change: Callable[[TenantRow], tuple[RunIndex, T]],
         known: TenantRow | None = None,
+        written: Callable[[TenantRow], None] | None = None,
     ) -> T:
         """`change` given the lease too; `known`: the row as lately read (the tick's query),
-        tried first without reading it again."""
+        tried first without reading it again; `written`: told the row as this change left it
+        (not when nothing changed)."""
         for _ in range(8):
             row = known if known is not None else await self.get_row(tenant_id)
             known = None
             updated, result = change(row)
-            if updated == row.index or await self.put_if(tenant_id, updated, row.etag):
+            if updated == row.index:
+                return result
+            etag = await self.put_if(tenant_id, updated, row.etag)
+            if etag is not None:
+                if written is not None:
+                    written(TenantRow(updated, row.lease, etag))
                 return result
         raise RetriableError(
             "run_index_contended",

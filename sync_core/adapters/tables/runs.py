@@ -17,6 +17,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import RUNS_TABLE
+from sync_core.adapters.tables.claimed_row import ClaimedRow
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
 from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
 from sync_core.adapters.tables.run_listing import idle_properties, listing, report_of
@@ -102,12 +103,25 @@ class RunStore:
         with contextlib.suppress(ResourceNotFoundError):
             await self._table.update_entity(entity, mode=UpdateMode.MERGE)
 
-    async def claim(self, report: RunReport, now: datetime, known: TenantRow | None = None) -> None:
+    async def claim(
+        self, report: RunReport, now: datetime, known: TenantRow | None = None
+    ) -> ClaimedRow | None:
         """Save `report` (queued) as the tenant's one run in flight: RunPending with the run
-        that already is (core/run_index.claimed). `known`: the tenant's row as lately read."""
+        that already is (core/run_index.claimed). `known`: the tenant's row as lately read.
+        The row as the claim left it, when its lease was free (claimed_row.py)."""
+        left: list[ClaimedRow] = []
+
+        def written(row: TenantRow) -> None:
+            if row.lease is None and row.etag is not None:
+                left.append(ClaimedRow.of(row.etag, row.index))
+
         await self.index.change_row(
-            report.tenant_id, lambda row: (claimed(row.index, row.lease, report, now), None), known
+            report.tenant_id,
+            lambda row: (claimed(row.index, row.lease, report, now), None),
+            known,
+            written,
         )
+        return left[-1] if left else None
 
     async def save_unless_final(self, report: RunReport) -> bool:
         """Write the record unless the stored one has already ended: for writers that do not
@@ -251,7 +265,7 @@ class RunStore:
         index's `sweep_after` says when to come back (at once if the limit was reached)."""
         index, _ = await self.index.get(tenant_id)
         cutoff = now - self.retention
-        success = index.last_success()
+        success = index.last_succeeded()
         expired = self._table.query_entities(
             "PartitionKey eq @tenant and RowKey gt @cutoff",
             parameters={"tenant": tenant_id, "cutoff": _cutoff_key(cutoff)},
