@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
@@ -26,13 +26,12 @@ from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.group_run import GroupStep
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
-from sync_core.core.manager_pass import ManagerReader, ManagerSync
+from sync_core.core.manager_pass import ManagerSync
 from sync_core.core.pages import Tally
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
     ConfigSource,
-    DeltaSource,
     DeltaStateLost,
     DeltaUnavailable,
     EmployeeWriter,
@@ -40,6 +39,7 @@ from sync_core.core.ports import (
     LeaseLost,
     Ports,
     StoredIndex,
+    TenantDirectory,
     TenantState,
     UserDirectory,
 )
@@ -192,7 +192,7 @@ class _Run:
             self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
 
     async def _synchronise(
-        self, base: PassContext, tenant_state: TenantState, directory: UserDirectory
+        self, base: PassContext, tenant_state: TenantState, directory: TenantDirectory
     ) -> bool:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
         and nothing was held, store the new delta link. Returns whether deletions were held."""
@@ -237,9 +237,8 @@ class _Run:
             else:
                 # Managers first: the reports of a changed manager join the round, and the
                 # point reads below cover them too (delta_reads.py).
-                reader = cast(ManagerReader, directory)
                 changes = await _managers(base).prepare_round(
-                    changes, reader, frozenset(base.select)
+                    changes, directory, frozenset(base.select)
                 )
                 changes = groups.annotated(changes)
                 ctx = await delta_context(base, changes, stored, employees, tenant_id)
@@ -268,18 +267,17 @@ class _Run:
         return held
 
     async def _read_delta(
-        self, directory: UserDirectory, state: SyncState | None
+        self, directory: TenantDirectory, state: SyncState | None
     ) -> tuple[DeltaChanges | None, str | None]:
         """The changes since the stored link and the link after them; (None, None) when the
         run is full, or becomes full because Graph no longer holds the link."""
         if self.mode.mode is not RunMode.DELTA or state is None or state.delta_link is None:
             return None, None
-        source = cast(DeltaSource, directory)
         self._link_taken_at = self.now()
         items: list[dict[str, Any]] = []
         link: str | None = None
         try:
-            async for page in source.delta_pages(state.delta_link):
+            async for page in directory.delta_pages(state.delta_link):
                 items.extend(page.items)
                 link = page.delta_link or link
         except DeltaStateLost as lost:
@@ -296,7 +294,7 @@ class _Run:
         self.changes_read = len(changes.users) + len(changes.removed)  # 0: an idle check
         return changes, link
 
-    async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
+    async def _take_link(self, ctx: PassContext, directory: TenantDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
         skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
         if self.ports.sync_state is None or self.mode.reason in skipped or self._delta_refused:
@@ -304,7 +302,7 @@ class _Run:
         self._link_taken_at = self.now()
         try:
             select = _managers(ctx).delta_select(ctx.select)
-            return await cast(DeltaSource, directory).latest_delta_link(select)
+            return await directory.latest_delta_link(select)
         except DeltaUnavailable:
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None

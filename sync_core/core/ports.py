@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.group_sync import MembershipStore
-from sync_core.core.manager_pass import ManagerIndex
+from sync_core.core.manager_pass import ManagerIndex, ManagerReader
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
@@ -150,8 +150,9 @@ class DeltaSource(Protocol):
         ...
 
 
-class TenantDirectory(UserDirectory, DeltaSource, Protocol):
-    """What the real Graph adapter offers: the full listing and the delta source."""
+class TenantDirectory(UserDirectory, DeltaSource, ManagerReader, Protocol):
+    """What a run reads of one tenant: the full listing, the delta source and the manager reads
+    (the Graph adapter offers all three)."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ class ConfigSource(Protocol):
 class Ports:
     """What a run needs from the outside; app.service builds the real ones."""
 
-    open_directory: Callable[[str], Awaitable[UserDirectory]]  # tenant id -> directory
+    open_directory: Callable[[str], Awaitable[TenantDirectory]]  # tenant id -> directory
     employees: EmployeeStore
     runs: RunRecorder
     configs: ConfigSource

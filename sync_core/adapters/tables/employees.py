@@ -60,7 +60,7 @@ READS_IN_FLIGHT = 16
 
 
 @storage_boundary
-class EmployeeStore:
+class TableEmployeeStore:
     def __init__(self, service: TableServiceClient):
         self._table: TableClient = service.get_table_client(EMPLOYEES_TABLE)
         self._leases = LeaseStore(service)
@@ -135,16 +135,16 @@ class EmployeeStore:
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
         storable_size(stamped_entity(tenant_id, employee, stamp))
 
-    async def writer(self, tenant_id: str, lease: Lease | None = None) -> EmployeeWriter:
+    async def writer(self, tenant_id: str, lease: Lease | None = None) -> TableEmployeeWriter:
         """A writer of the tenant's employees. With the run's lease, the fence is raised first
         (before the run reads the stored index) and every transaction is fenced by it; LeaseLost
         when the lease is no longer this run's. Without a lease (the benchmark's write floor)
         nothing is fenced."""
         if lease is None:
-            return EmployeeWriter(self._table, tenant_id, None)
+            return TableEmployeeWriter(self._table, tenant_id, None)
         fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
         await fence.raise_slots(range(BATCHES_IN_FLIGHT))
-        return EmployeeWriter(self._table, tenant_id, fence)
+        return TableEmployeeWriter(self._table, tenant_id, fence)
 
 
 def _index_row(index: StoredIndex, entity: Any) -> None:
@@ -189,7 +189,7 @@ def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
 
 
 @storage_boundary
-class EmployeeWriter:
+class TableEmployeeWriter:
     """Collects operations for one partition and submits them as transactions in the background,
     so reading the next Graph page overlaps with writing the previous one. `committed` counts
     what Table Storage accepted, by the change each operation was submitted as."""
