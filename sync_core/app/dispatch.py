@@ -1,4 +1,4 @@
-"""Asking for runs: which tenants the app serves, Sync Now, the timer's tick, the status view.
+"""Asking for runs: Sync Now and the timer's tick (which tenants are served: tenants.py).
 
 A run is requested by saving its record as `queued` first (so its status URL answers at once) and
 then sending its message; the worker (worker.py) turns it into `running` and a final report.
@@ -23,6 +23,7 @@ from sync_core.app.tenant_schedules import (
     sweep_some,
     tenant_schedule,
 )
+from sync_core.app.tenants import served_tenants
 from sync_core.core.report import (
     RunProblem,
     RunReport,
@@ -61,24 +62,6 @@ class RunTicket:
     status: str
     dry_run: bool
     created: bool
-
-
-async def served_tenants(service: SyncService) -> dict[str, bool]:
-    """Tenant id -> enabled: ENTRA_TENANT_ID always, and every tenant with a configuration."""
-    tenants = {
-        tenant.lower(): on for tenant, on in (await service.registry.enabled_by_tenant()).items()
-    }
-    home = service.settings.tenant_id
-    tenants.setdefault(home, True)
-    return tenants
-
-
-async def tenant_enabled(service: SyncService, tenant_id: str) -> bool | None:
-    """Whether a served tenant is enabled; None when the app does not serve it."""
-    enabled = await service.registry.enabled(tenant_id)
-    if enabled is None and tenant_id == service.settings.tenant_id:
-        return True
-    return enabled
 
 
 async def request_run(

@@ -12,9 +12,10 @@ from typing import Any
 
 from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity
-from sync_core.app.dispatch import request_run, tenant_enabled
+from sync_core.app.dispatch import request_run
 from sync_core.app.service import SyncService
 from sync_core.app.status import status_of_tenants
+from sync_core.app.tenants import tenant_enabled
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.report import RunStatus, utc_now
