@@ -1,7 +1,7 @@
 """The ports of the engine: what one run needs from the outside, declared by the core.
 
 The adapters (sync_core/adapters) implement these over msgraph-sdk and Table Storage; the tests
-implement them over lists (tests/unit/test_engine_rules.py). Values that cross the boundary
+implement them over lists (tests/unit/engine_fakes.py). Values that cross the boundary
 live here too, so neither side imports the other.
 """
 

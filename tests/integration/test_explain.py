@@ -14,7 +14,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
 from sync_core.surfaces.cli import main
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

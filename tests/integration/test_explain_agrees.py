@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.helpers import stored_rows, write_config
 from tests.integration.test_explain import explain, stored_rows_of
-from tests.integration.test_sync import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from sync_core.core.ports import LeaseLost
 from sync_core.core.report import new_run_id, utc_now
 from sync_core.settings import load_settings
 from sync_core.surfaces.cli import main
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import stored_rows
 
 pytestmark = pytest.mark.integration
 
