@@ -62,7 +62,6 @@ from sync_core.core.run_notes import (
     reading_warnings,
 )
 from sync_core.core.shared_addresses import count_stored_holders
-from sync_core.core.summary import StoredSummary
 from sync_core.core.unrecorded import with_report
 from sync_core.errors import FatalError, SyncError
 
@@ -179,17 +178,11 @@ class _Run:
             await asyncio.gather(tenant_state, return_exceptions=True)
 
     async def _read_state(self) -> TenantState:
-        store = self.ports.sync_state
-        return (
-            TenantState(None, StoredSummary(None))
-            if store is None
-            else await store.read(self.request.tenant_id)
-        )
+        return await self.ports.sync_state.read(self.request.tenant_id)
 
     async def _mark_writing(self) -> None:
         store = self.ports.sync_state
-        if store is not None:
-            self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
+        self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
 
     async def _synchronise(
         self, base: PassContext, tenant_state: TenantState, directory: TenantDirectory
@@ -197,9 +190,7 @@ class _Run:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
         and nothing was held, store the new delta link. Returns whether deletions were held."""
         state, self._summary_etag = tenant_state.sync, tenant_state.summary.etag
-        if self.ports.sync_state is None:  # nowhere to keep a link (the in-memory tests)
-            self.mode = ModeDecision(RunMode.FULL, None)
-        elif self.request.dry_run:
+        if self.request.dry_run:
             # A dry run shows what a full run would do, and keeps no delta link.
             self.mode = ModeDecision(RunMode.FULL, FullReason.DRY_RUN)
         else:
@@ -246,7 +237,7 @@ class _Run:
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
             if not self.request.dry_run:
                 await _managers(ctx).commit()  # after the employees' writes: see manager.py
-            if changes is not None and self.ports.addresses is not None:
+            if changes is not None:
                 await count_stored_holders(
                     self.ports.addresses, self.request.tenant_id, ctx.tally, changes
                 )
@@ -297,7 +288,7 @@ class _Run:
     async def _take_link(self, ctx: PassContext, directory: TenantDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
         skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
-        if self.ports.sync_state is None or self.mode.reason in skipped or self._delta_refused:
+        if self.mode.reason in skipped or self._delta_refused:
             return None
         self._link_taken_at = self.now()
         try:
@@ -331,7 +322,7 @@ class _Run:
         before this keeps the old link, so the next run replays the same changes (applying one
         is idempotent), and leaves its summary marked, so the next run rebuilds it."""
         store = self.ports.sync_state
-        if store is None or self.request.dry_run:
+        if self.request.dry_run:
             return
         wrote = isinstance(self.sink, LazyWriter) and self.sink.opened
         summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)

@@ -249,14 +249,15 @@ class Ports:
     employees: EmployeeStore
     runs: RunRecorder
     configs: ConfigSource
+    # Where the delta link and the summary are kept between runs (the engine tests keep them in
+    # memory: tests/unit/engine_fakes.py).
+    sync_state: SyncStateStore
+    # Who else holds an address: a delta run reads only what changed, so it asks the store
+    # (core/shared_addresses.py).
+    addresses: AddressHolders
     # The tenant's lease held for this run: the writes are fenced by it. None only where no
     # other run can write (the benchmark, the in-memory tests).
     lease: Lease | None = None
-    # None: every run is full and no delta link is kept (the in-memory engine tests).
-    sync_state: SyncStateStore | None = None
-    # Who else holds an address: a delta run reads only what changed, so it asks the store
-    # (core/shared_addresses.py). None: not asked (the in-memory engine tests).
-    addresses: AddressHolders | None = None
     # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
     # scoped by groups runs full every time (the in-memory tests).
     memberships: MembershipStore | None = None

@@ -137,6 +137,16 @@ class Store:
 
 
 @dataclass
+class Holders:
+    """The stored employees by address (AddressHolders): none unless a test stores some."""
+
+    by_address: dict[str, set[str]] = field(default_factory=dict)
+
+    async def holders(self, tenant_id: str, addresses: Iterable[str]) -> dict[str, set[str]]:
+        return {a: set(self.by_address[a]) for a in addresses if a in self.by_address}
+
+
+@dataclass
 class Runs:
     saved: list[RunReport] = field(default_factory=list)
 
@@ -229,6 +239,7 @@ def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None
     async def open_directory(tenant_id: str) -> DeltaDirectory:
         return directory
 
-    ports = Ports(open_directory, store, Runs(), Configs(config), sync_state=states)
+    ports = Ports(open_directory, store, Runs(), Configs(config), sync_state=states,
+                  addresses=Holders())  # fmt: skip
     report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
     return report, states, writer

@@ -23,8 +23,11 @@ from tests.unit.engine_fakes import (
     NOW,
     TENANT,
     Configs,
+    DeltaDirectory,
     Directory,
+    Holders,
     Runs,
+    States,
     Store,
     Writer,
     stored_hash,
@@ -58,12 +61,14 @@ def run(case: Case) -> Outcome:
     index = StoredIndex({f"u{n}": stored_hash(n) for n in case.stored}, dict(case.missing_since))
     store = Store(index, writer)
     runs = Runs()
-    directory = Directory(case.pages, case.fail_after)
+    # A first run: no link stored yet, so every case is a full run (delta: test_engine_delta.py).
+    directory = DeltaDirectory(case.pages, case.fail_after)
 
-    async def open_directory(tenant_id: str) -> Directory:
+    async def open_directory(tenant_id: str) -> DeltaDirectory:
         return directory
 
-    ports = Ports(open_directory, store, runs, Configs(TenantConfig(clean_up=case.clean_up)))
+    config = Configs(TenantConfig(clean_up=case.clean_up))
+    ports = Ports(open_directory, store, runs, config, sync_state=States(None), addresses=Holders())
     request = RunRequest(TENANT, dry_run=case.dry_run)
     report = asyncio.run(run_sync(request, ports, now=lambda: NOW))
     return Outcome(report, writer, store, runs, directory)

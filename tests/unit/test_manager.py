@@ -286,6 +286,7 @@ def engine_run(fail_on_flush: int | None) -> tuple[Any, Index]:
         TENANT,
         Configs,
         DeltaDirectory,
+        Holders,
         Runs,
         States,
         Store,
@@ -311,7 +312,7 @@ def engine_run(fail_on_flush: int | None) -> tuple[Any, Index]:
 
     states = States(SyncState(OLD_LINK, config_hash(tenant_config), NOW, NOW))
     ports = Ports(open_directory, store, Runs(), Configs(tenant_config), sync_state=states,
-                  managers=index)  # fmt: skip
+                  addresses=Holders(), managers=index)  # fmt: skip
     report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
     return report, index
 
