@@ -78,17 +78,17 @@ async def request_run(
     index, _ = await service.runs.index.get(tenant_id)  # its runs in flight: one keyed read
     history = list(index.runs)
     lease = await lease_if_running(service, history)
-    going = first_in_flight(joinable(history), lease, now)
-    if going is not None:
-        if waiting_for_its_offset(going, now):
+    joined = first_in_flight(joinable(history), lease, now)
+    if joined is not None:
+        if waiting_for_its_offset(joined, now):
             # The delayed message arrives later, finds the run finished and is ignored.
-            message = RunMessage(tenant_id, going.run_id, going.dry_run, False, Trigger.SCHEDULE)
+            message = RunMessage(tenant_id, joined.run_id, joined.dry_run, False, Trigger.SCHEDULE)
             try:
                 async with RunQueue(service.settings) as queue:
                     await queue.send(message)
             except Exception as error:  # the queued run still comes at its offset
                 raise _queue_unavailable(error) from error
-        return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
+        return RunTicket(joined.run_id, tenant_id, joined.status, joined.dry_run, created=False)
     try:
         async with RunQueue(service.settings) as queue:
             report = await enqueue_run(

@@ -27,7 +27,7 @@ from sync_core.core.group_run import GroupStep
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
 from sync_core.core.manager_pass import ManagerSync
-from sync_core.core.pages import Tally
+from sync_core.core.pages import RunTotals
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
@@ -102,7 +102,7 @@ async def run_sync(
         fullRequested=request.full,
         trigger=request.trigger,
     )
-    run = _Run(request, report.run_id, ports, now)
+    run = _RunProgress(request, report.run_id, ports, now)
     status, errors = await run.attempt()
     final = replace(report, status=status, finished_at=now(), errors=tuple(errors), **run.result())
     try:
@@ -114,12 +114,12 @@ async def run_sync(
     return final
 
 
-class _Run:
+class _RunProgress:
     """One run's progress: what the report is made of, whatever the run got to."""
 
     def __init__(self, request: RunRequest, run_id: str, ports: Ports, now: Callable[[], datetime]):
         self.request, self.run_id, self.ports, self.now = request, run_id, ports, now
-        self.tally = Tally()
+        self.tally = RunTotals()
         self.stats = GraphStats()
         self.tenant_name: str | None = None
         self.sink: EmployeeWriter | None = None
@@ -372,7 +372,7 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
     return config or TenantConfig()
 
 
-async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
+async def _tenant_name(directory: UserDirectory, tally: RunTotals) -> str | None:
     organization = await directory.organization()
     if organization is None:
         tally.warnings.append(TENANT_NAME_UNREADABLE)

@@ -109,8 +109,8 @@ async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         report = await service.runs.get(tenant, run_id)
     if report is None:
         raise ApiError(404, "unknown_run", f"Tenant {tenant} has no run {run_id}.")
-    going = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-    return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if going else None)
+    unfinished = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if unfinished else None)
 
 
 async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
