@@ -1,5 +1,5 @@
 """Helpers shared by the integration tests: Azurite's rows read straight (not through our store),
-a configuration file for the CLI, one CLI sync run, the Graph requests the simulator saw."""
+a configuration file for the CLI, one CLI sync run (and explain), the Graph requests the simulator saw."""
 
 from __future__ import annotations
 
@@ -36,6 +36,16 @@ def sync(cli, *args: str) -> dict[str, Any]:
 
 def configure(cli, tmp_path, document: dict[str, Any]) -> None:
     assert cli("config", "set", "--file", write_config(tmp_path, document)).exit_code == 0
+
+
+def explain(cli, *args: str) -> tuple[int, Any]:
+    result = cli("explain", *args, "--json")
+    return result.exit_code, result.json
+
+
+def stored_rows_of(cli, tenant) -> set[str]:
+    """The ids of the tenant's employees, as the CLI lists them."""
+    return {e["id"] for e in cli("employees", "--json").json["employees"]}
 
 
 def graph_requests(simulator, tenant_id: str) -> list[Any]:
