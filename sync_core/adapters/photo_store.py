@@ -20,7 +20,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from sync_core.adapters.blobs import PhotoBlobs
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from sync_core.adapters.tables.common import storage_boundary
-from sync_core.adapters.tables.employees import EmployeeWriter
+from sync_core.adapters.tables.employees import TableEmployeeWriter
 from sync_core.core.config import PHOTO_COLUMNS
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.photos import PhotoMeta, StoredPhoto, blob_name
@@ -144,10 +144,10 @@ def _blob_checked(photo: StoredPhoto, present: bool) -> StoredPhoto:
     return photo if present else StoredPhoto(photo.blob, "", photo.content_type)
 
 
-async def _writer(sink: WriterPort) -> EmployeeWriter:
+async def _writer(sink: WriterPort) -> TableEmployeeWriter:
     """The run's writer is the Table adapter's (a dry run never reaches the photo step), opened
     by the engine only before its first write (core/lazy_writer.py): a photo's row may be that
     first write, so it opens it (the fence goes up, the summary is marked)."""
     if isinstance(sink, LazyWriter):
-        return cast(EmployeeWriter, await sink.open())
-    return cast(EmployeeWriter, sink)
+        return cast(TableEmployeeWriter, await sink.open())
+    return cast(TableEmployeeWriter, sink)

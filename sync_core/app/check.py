@@ -15,7 +15,7 @@ from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
 from sync_core.core.groups import Memberships
 from sync_core.core.mapping import Mapper
-from sync_core.core.pages import Tally, scope_and_map
+from sync_core.core.pages import RunTotals, scope_and_map
 from sync_core.core.ports import StoredIndex, UserDirectory
 from sync_core.core.run_notes import TENANT_NAME_UNREADABLE
 from sync_core.core.scope import Scope
@@ -189,7 +189,7 @@ async def _count_in_scope(
     who has an address to import."""
     scope = Scope.from_config(config.filter)
     mapper = Mapper.from_config(config)
-    tally = Tally()
+    tally = RunTotals()
     nothing_stored = StoredIndex({}, {})  # every in-scope user without an address is skipped
     async for page in directory.users(
         scope.graph_properties | mapper.graph_properties, config.filter.odata

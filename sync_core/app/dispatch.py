@@ -1,4 +1,4 @@
-"""Asking for runs: which tenants the app serves, Sync Now, the timer's tick, the status view.
+"""Asking for runs: Sync Now and the timer's tick (which tenants are served: tenants.py).
 
 A run is requested by saving its record as `queued` first (so its status URL answers at once) and
 then sending its message; the worker (worker.py) turns it into `running` and a final report.
@@ -23,6 +23,7 @@ from sync_core.app.tenant_schedules import (
     sweep_some,
     tenant_schedule,
 )
+from sync_core.app.tenants import served_tenants
 from sync_core.core.report import (
     RunProblem,
     RunReport,
@@ -63,24 +64,6 @@ class RunTicket:
     created: bool
 
 
-async def served_tenants(service: SyncService) -> dict[str, bool]:
-    """Tenant id -> enabled: ENTRA_TENANT_ID always, and every tenant with a configuration."""
-    tenants = {
-        tenant.lower(): on for tenant, on in (await service.registry.enabled_by_tenant()).items()
-    }
-    home = service.settings.tenant_id
-    tenants.setdefault(home, True)
-    return tenants
-
-
-async def tenant_enabled(service: SyncService, tenant_id: str) -> bool | None:
-    """Whether a served tenant is enabled; None when the app does not serve it."""
-    enabled = await service.registry.enabled(tenant_id)
-    if enabled is None and tenant_id == service.settings.tenant_id:
-        return True
-    return enabled
-
-
 async def request_run(
     service: SyncService,
     tenant_id: str,
@@ -95,17 +78,17 @@ async def request_run(
     index, _ = await service.runs.index.get(tenant_id)  # its runs in flight: one keyed read
     history = list(index.runs)
     lease = await lease_if_running(service, history)
-    going = first_in_flight(joinable(history), lease, now)
-    if going is not None:
-        if waiting_for_its_offset(going, now):
+    joined = first_in_flight(joinable(history), lease, now)
+    if joined is not None:
+        if waiting_for_its_offset(joined, now):
             # The delayed message arrives later, finds the run finished and is ignored.
-            message = RunMessage(tenant_id, going.run_id, going.dry_run, False, Trigger.SCHEDULE)
+            message = RunMessage(tenant_id, joined.run_id, joined.dry_run, False, Trigger.SCHEDULE)
             try:
                 async with RunQueue(service.settings) as queue:
                     await queue.send(message)
             except Exception as error:  # the queued run still comes at its offset
                 raise _queue_unavailable(error) from error
-        return RunTicket(going.run_id, tenant_id, going.status, going.dry_run, created=False)
+        return RunTicket(joined.run_id, tenant_id, joined.status, joined.dry_run, created=False)
     try:
         async with RunQueue(service.settings) as queue:
             report = await enqueue_run(

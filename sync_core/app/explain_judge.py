@@ -28,7 +28,7 @@ from sync_core.core.explain_row import (
     jsonable,
     row_difference,
 )
-from sync_core.core.pages import Tally, scope_and_map
+from sync_core.core.pages import RunTotals, scope_and_map
 from sync_core.core.passes import PassContext, write
 from sync_core.core.plan import DeletionDecision, expired_without_address, guard_deletions
 from sync_core.core.ports import EmployeeWriter, StoredIndex
@@ -93,7 +93,7 @@ async def judge(
     listing does not return (`listed` False: outside filter.odata) is read by no run."""
     index = _index_of(user["id"], stored)
     writer = sink or DryRunWriter(service.employees, tenant_id)
-    ctx = PassContext(run_id, config, index, writer, Tally(), now)
+    ctx = PassContext(run_id, config, index, writer, RunTotals(), now)
     read = [user] if listed else []
     employees = await scope_and_map(read, ctx.scope, ctx.mapper, index, ctx.tally)
     await write(ctx, employees)
@@ -132,7 +132,7 @@ async def judge(
 
 
 async def _delete_if_allowed(
-    guard: DeletionDecision, sink: EmployeeWriter | None, tally: Tally
+    guard: DeletionDecision, sink: EmployeeWriter | None, tally: RunTotals
 ) -> None:
     """Clean Up's removal of this row, as passes.finish does it (only when applying)."""
     tally.counts.deletesHeld = guard.held
@@ -175,7 +175,7 @@ async def _guard(
     return guard_deletions(candidates, count, config.clean_up, allow_deletes=False)
 
 
-def _outcome(tally: Tally, guard: DeletionDecision | None, listed: bool) -> str:
+def _outcome(tally: RunTotals, guard: DeletionDecision | None, listed: bool) -> str:
     counts = tally.counts
     if guard is not None and guard.held:
         return "held"

@@ -12,9 +12,10 @@ import logging
 from datetime import datetime
 
 from sync_core.adapters.queue import RunQueue, ShardMessage
-from sync_core.app.dispatch import TickResult, enqueue_due, tenant_enabled
+from sync_core.app.dispatch import TickResult, enqueue_due
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import tenant_schedule
+from sync_core.app.tenants import tenant_enabled
 from sync_core.settings import Settings
 
 log = logging.getLogger("sync_core.app.fan_out")

@@ -20,13 +20,13 @@ from sync_core.adapters.tables.address_holders import StoredAddresses
 from sync_core.adapters.tables.common import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
-from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.employees import TableEmployeeStore
 from sync_core.adapters.tables.fenced_state import LinkedSyncState
 from sync_core.adapters.tables.group_memberships import GroupMembershipStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.managers import ManagerIndexStore
 from sync_core.adapters.tables.runs import RunStore
-from sync_core.adapters.tables.sync_state import SyncStateStore
+from sync_core.adapters.tables.sync_state import TableSyncStateStore
 from sync_core.app.served_configs import ServedConfigs
 from sync_core.core.config import TenantConfig
 from sync_core.core.credential_expiry import expiry_warning
@@ -113,13 +113,13 @@ class SyncService:
         except BaseException:  # ensure_tables raises SyncError, classified at the boundary
             await self.close()
             raise
-        self.employees = EmployeeStore(self._tables)
+        self.employees = TableEmployeeStore(self._tables)
         self.runs = RunStore(self._tables, timedelta(days=settings.run_retention_days))
         self.configs = ConfigStore(self._tables)
         self.leases = LeaseStore(self._tables)
         self.registry = TenantRegistry(self._tables)
         self.connect_requests = ConnectRequests(self._tables)
-        self.sync_state = SyncStateStore(self._tables)
+        self.sync_state = TableSyncStateStore(self._tables)
         # A run's delta link lands only while its tenant is linked (fenced_state.py).
         self.run_sync_state = LinkedSyncState(self._tables, settings.tenant_id)
         self.stored_addresses = StoredAddresses(self._tables)  # a delta run's shared addresses

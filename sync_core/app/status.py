@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sync_core.app.dispatch import served_tenants
 from sync_core.app.service import SyncService
 from sync_core.app.tenant_schedules import schedule_of
+from sync_core.app.tenants import served_tenants
 from sync_core.core.health import tenant_health
 from sync_core.core.report import RunReport
 from sync_core.core.run_index import RECENT_RUNS, RunIndex

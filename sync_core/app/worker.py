@@ -134,7 +134,7 @@ async def fail_poisoned_run(
             return WorkOutcome(WorkAction.STILL_RUNNING, message.run_id, record)
         base = record or _queued(message, now())
         causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
-        return await _closed(
+        return await _close_unrun(
             service,
             base,
             WorkAction.GAVE_UP,
@@ -168,7 +168,7 @@ async def _work(
             log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
             return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         action, problem = refusal
-        return await _closed(
+        return await _close_unrun(
             service, record or _queued(message, now()), action, problem, now(), attempt
         )
 
@@ -198,7 +198,7 @@ async def _work(
             return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
         if await held_by_explain(service.runs, message.tenant_id, busy.holder):
             raise RunBusy(f"an explain of one user ({busy.holder}) holds the lease") from None
-        return await _closed(
+        return await _close_unrun(
             service,
             record or _queued(message, now()),
             WorkAction.SUPERSEDED,
@@ -263,9 +263,9 @@ async def _note_failed_attempt(
         log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
 
 
-async def _closed(
+async def _close_unrun(
     service: SyncService,
-    base: RunReport,
+    record: RunReport,
     action: WorkAction,
     problem: RunProblem,
     now: datetime,
@@ -273,8 +273,8 @@ async def _closed(
 ) -> WorkOutcome:
     """The run closed as failed without being run, and what the worker did."""
     logged = {} if attempt is None else {"attempt": attempt}
-    final = (await close_failed(service.runs, base, problem, now, **logged)).report
-    return WorkOutcome(action, base.run_id, final)
+    final = (await close_failed(service.runs, record, problem, now, **logged)).report
+    return WorkOutcome(action, record.run_id, final)
 
 
 def _queued(message: RunMessage, now: datetime) -> RunReport:

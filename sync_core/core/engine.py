@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError
@@ -26,13 +26,12 @@ from sync_core.core.dry_run import DryRunWriter
 from sync_core.core.group_run import GroupStep
 from sync_core.core.lazy_writer import LazyWriter
 from sync_core.core.limits import clean_text
-from sync_core.core.manager_pass import ManagerReader, ManagerSync
-from sync_core.core.pages import Tally
+from sync_core.core.manager_pass import ManagerSync
+from sync_core.core.pages import RunTotals
 from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
     ConfigSource,
-    DeltaSource,
     DeltaStateLost,
     DeltaUnavailable,
     EmployeeWriter,
@@ -40,6 +39,7 @@ from sync_core.core.ports import (
     LeaseLost,
     Ports,
     StoredIndex,
+    TenantDirectory,
     TenantState,
     UserDirectory,
 )
@@ -62,7 +62,6 @@ from sync_core.core.run_notes import (
     reading_warnings,
 )
 from sync_core.core.shared_addresses import count_stored_holders
-from sync_core.core.summary import StoredSummary
 from sync_core.core.unrecorded import with_report
 from sync_core.errors import FatalError, SyncError
 
@@ -103,7 +102,7 @@ async def run_sync(
         fullRequested=request.full,
         trigger=request.trigger,
     )
-    run = _Run(request, report.run_id, ports, now)
+    run = _RunProgress(request, report.run_id, ports, now)
     status, errors = await run.attempt()
     final = replace(report, status=status, finished_at=now(), errors=tuple(errors), **run.result())
     try:
@@ -115,12 +114,12 @@ async def run_sync(
     return final
 
 
-class _Run:
+class _RunProgress:
     """One run's progress: what the report is made of, whatever the run got to."""
 
     def __init__(self, request: RunRequest, run_id: str, ports: Ports, now: Callable[[], datetime]):
         self.request, self.run_id, self.ports, self.now = request, run_id, ports, now
-        self.tally = Tally()
+        self.tally = RunTotals()
         self.stats = GraphStats()
         self.tenant_name: str | None = None
         self.sink: EmployeeWriter | None = None
@@ -179,27 +178,19 @@ class _Run:
             await asyncio.gather(tenant_state, return_exceptions=True)
 
     async def _read_state(self) -> TenantState:
-        store = self.ports.sync_state
-        return (
-            TenantState(None, StoredSummary(None))
-            if store is None
-            else await store.read(self.request.tenant_id)
-        )
+        return await self.ports.sync_state.read(self.request.tenant_id)
 
     async def _mark_writing(self) -> None:
         store = self.ports.sync_state
-        if store is not None:
-            self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
+        self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
 
     async def _synchronise(
-        self, base: PassContext, tenant_state: TenantState, directory: UserDirectory
+        self, base: PassContext, tenant_state: TenantState, directory: TenantDirectory
     ) -> bool:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
         and nothing was held, store the new delta link. Returns whether deletions were held."""
         state, self._summary_etag = tenant_state.sync, tenant_state.summary.etag
-        if self.ports.sync_state is None:  # nowhere to keep a link (the in-memory tests)
-            self.mode = ModeDecision(RunMode.FULL, None)
-        elif self.request.dry_run:
+        if self.request.dry_run:
             # A dry run shows what a full run would do, and keeps no delta link.
             self.mode = ModeDecision(RunMode.FULL, FullReason.DRY_RUN)
         else:
@@ -237,9 +228,8 @@ class _Run:
             else:
                 # Managers first: the reports of a changed manager join the round, and the
                 # point reads below cover them too (delta_reads.py).
-                reader = cast(ManagerReader, directory)
                 changes = await _managers(base).prepare_round(
-                    changes, reader, frozenset(base.select)
+                    changes, directory, frozenset(base.select)
                 )
                 changes = groups.annotated(changes)
                 ctx = await delta_context(base, changes, stored, employees, tenant_id)
@@ -247,7 +237,7 @@ class _Run:
             held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
             if not self.request.dry_run:
                 await _managers(ctx).commit()  # after the employees' writes: see manager.py
-            if changes is not None and self.ports.addresses is not None:
+            if changes is not None:
                 await count_stored_holders(
                     self.ports.addresses, self.request.tenant_id, ctx.tally, changes
                 )
@@ -268,18 +258,17 @@ class _Run:
         return held
 
     async def _read_delta(
-        self, directory: UserDirectory, state: SyncState | None
+        self, directory: TenantDirectory, state: SyncState | None
     ) -> tuple[DeltaChanges | None, str | None]:
         """The changes since the stored link and the link after them; (None, None) when the
         run is full, or becomes full because Graph no longer holds the link."""
         if self.mode.mode is not RunMode.DELTA or state is None or state.delta_link is None:
             return None, None
-        source = cast(DeltaSource, directory)
         self._link_taken_at = self.now()
         items: list[dict[str, Any]] = []
         link: str | None = None
         try:
-            async for page in source.delta_pages(state.delta_link):
+            async for page in directory.delta_pages(state.delta_link):
                 items.extend(page.items)
                 link = page.delta_link or link
         except DeltaStateLost as lost:
@@ -296,15 +285,15 @@ class _Run:
         self.changes_read = len(changes.users) + len(changes.removed)  # 0: an idle check
         return changes, link
 
-    async def _take_link(self, ctx: PassContext, directory: UserDirectory) -> str | None:
+    async def _take_link(self, ctx: PassContext, directory: TenantDirectory) -> str | None:
         """Before the listing: the link whose replay covers whatever changes while it runs."""
         skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
-        if self.ports.sync_state is None or self.mode.reason in skipped or self._delta_refused:
+        if self.mode.reason in skipped or self._delta_refused:
             return None
         self._link_taken_at = self.now()
         try:
             select = _managers(ctx).delta_select(ctx.select)
-            return await cast(DeltaSource, directory).latest_delta_link(select)
+            return await directory.latest_delta_link(select)
         except DeltaUnavailable:
             self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
             return None
@@ -333,7 +322,7 @@ class _Run:
         before this keeps the old link, so the next run replays the same changes (applying one
         is idempotent), and leaves its summary marked, so the next run rebuilds it."""
         store = self.ports.sync_state
-        if store is None or self.request.dry_run:
+        if self.request.dry_run:
             return
         wrote = isinstance(self.sink, LazyWriter) and self.sink.opened
         summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)
@@ -383,7 +372,7 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
     return config or TenantConfig()
 
 
-async def _tenant_name(directory: UserDirectory, tally: Tally) -> str | None:
+async def _tenant_name(directory: UserDirectory, tally: RunTotals) -> str | None:
     organization = await directory.organization()
     if organization is None:
         tally.warnings.append(TENANT_NAME_UNREADABLE)

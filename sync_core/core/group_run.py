@@ -19,7 +19,7 @@ from sync_core.core.group_sync import (
     full_read,
 )
 from sync_core.core.groups import MEMBERSHIP_KEY, GroupSettings, Memberships
-from sync_core.core.pages import Tally
+from sync_core.core.pages import RunTotals
 from sync_core.core.ports import DeltaStateLost, SyncStateStore
 from sync_core.core.summary import TenantSummary
 
@@ -55,7 +55,7 @@ class GroupStep:
         state: SyncState,
         changes: DeltaChanges,
         select: Iterable[str],
-        tally: Tally,
+        tally: RunTotals,
     ) -> DeltaChanges | None:
         """The round with the group changes folded in: users who joined or whose membership
         field changed read again, leavers added as out of scope (counted like a full run

@@ -73,7 +73,7 @@ class Mapper:
 
     def employee(self, user: Mapping[str, Any]) -> Employee:
         """The employee for a user, with `email` None when it has no usable address: a stored
-        employee whose address disappeared is kept current and marked (see engine.py)."""
+        employee whose address disappeared is kept current and marked (see pages.py)."""
         addresses = resolve_addresses(user, self.email_rules)
         values: list[tuple[str, FieldValue]] = []
         manager_values = user.get(MANAGER_VALUES) or {}

@@ -22,7 +22,7 @@ from sync_core.core.scope import Scope
 USERS_BETWEEN_YIELDS = 32
 
 
-class Tally:
+class RunTotals:
     """The run's running totals; turned into the frozen report at the end."""
 
     def __init__(self) -> None:
@@ -49,7 +49,7 @@ class Tally:
 
 
 async def scope_and_map(
-    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, index: StoredIndex, tally: Tally
+    page: list[dict[str, Any]], scope: Scope, mapper: Mapper, index: StoredIndex, tally: RunTotals
 ) -> list[Employee]:
     employees: list[Employee] = []
     counts = tally.counts

@@ -20,7 +20,7 @@ from sync_core.core.groups import Memberships
 from sync_core.core.limits import clean_text
 from sync_core.core.manager_pass import ManagerSync
 from sync_core.core.mapping import Employee, Mapper
-from sync_core.core.pages import Tally, prefetched, scope_and_map
+from sync_core.core.pages import RunTotals, prefetched, scope_and_map
 from sync_core.core.plan import expired_without_address, guard_deletions, plan_writes, stale_ids
 from sync_core.core.ports import (
     Change,
@@ -40,7 +40,7 @@ class PassContext:
     config: TenantConfig
     index: StoredIndex
     sink: EmployeeWriter
-    tally: Tally
+    tally: RunTotals
     now: Callable[[], datetime]
     # The whole table as the run began (count, marks): from the summary in a delta run, whose
     # `index` holds only the rows its round names; None: the index is the whole table.

@@ -1,7 +1,7 @@
 """The ports of the engine: what one run needs from the outside, declared by the core.
 
 The adapters (sync_core/adapters) implement these over msgraph-sdk and Table Storage; the tests
-implement them over lists (tests/unit/test_engine_rules.py). Values that cross the boundary
+implement them over lists (tests/unit/engine_fakes.py). Values that cross the boundary
 live here too, so neither side imports the other.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.group_sync import MembershipStore
-from sync_core.core.manager_pass import ManagerIndex
+from sync_core.core.manager_pass import ManagerIndex, ManagerReader
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
@@ -150,8 +150,9 @@ class DeltaSource(Protocol):
         ...
 
 
-class TenantDirectory(UserDirectory, DeltaSource, Protocol):
-    """What the real Graph adapter offers: the full listing and the delta source."""
+class TenantDirectory(UserDirectory, DeltaSource, ManagerReader, Protocol):
+    """What a run reads of one tenant: the full listing, the delta source and the manager reads
+    (the Graph adapter offers all three)."""
 
 
 @dataclass(frozen=True)
@@ -244,18 +245,19 @@ class ConfigSource(Protocol):
 class Ports:
     """What a run needs from the outside; app.service builds the real ones."""
 
-    open_directory: Callable[[str], Awaitable[UserDirectory]]  # tenant id -> directory
+    open_directory: Callable[[str], Awaitable[TenantDirectory]]  # tenant id -> directory
     employees: EmployeeStore
     runs: RunRecorder
     configs: ConfigSource
+    # Where the delta link and the summary are kept between runs (the engine tests keep them in
+    # memory: tests/unit/engine_fakes.py).
+    sync_state: SyncStateStore
+    # Who else holds an address: a delta run reads only what changed, so it asks the store
+    # (core/shared_addresses.py).
+    addresses: AddressHolders
     # The tenant's lease held for this run: the writes are fenced by it. None only where no
     # other run can write (the benchmark, the in-memory tests).
     lease: Lease | None = None
-    # None: every run is full and no delta link is kept (the in-memory engine tests).
-    sync_state: SyncStateStore | None = None
-    # Who else holds an address: a delta run reads only what changed, so it asks the store
-    # (core/shared_addresses.py). None: not asked (the in-memory engine tests).
-    addresses: AddressHolders | None = None
     # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
     # scoped by groups runs full every time (the in-memory tests).
     memberships: MembershipStore | None = None

@@ -135,7 +135,7 @@ def plan_tenant(
 ) -> TenantSchedule:
     """Where a tenant stands; `history` is its newest run records first."""
     interval = interval_of(tenant_id, min_hours, max_hours)
-    going = first_in_flight(history, lease, now)
+    in_flight_run = first_in_flight(history, lease, now)
     # An explain run (one user, on demand) neither postpones nor stands for the tenant's runs.
     counted = [
         r
@@ -151,7 +151,7 @@ def plan_tenant(
         if not in_flight(report, lease, now):
             failures += 1  # failed, or queued/running but abandoned
     last_run = counted[0] if counted else None
-    if going is not None:
+    if in_flight_run is not None:
         due, next_due_at = False, None
     elif last_run is None:
         due, next_due_at = True, None
@@ -163,7 +163,7 @@ def plan_tenant(
         interval=interval,
         due=due,
         next_due_at=next_due_at,
-        in_flight=going,
+        in_flight=in_flight_run,
         last_run=last_run,
         last_success=last_success,
         consecutive_failures=failures,

@@ -11,7 +11,7 @@ port.
 from __future__ import annotations
 
 from sync_core.core.delta import DeltaChanges
-from sync_core.core.pages import Tally
+from sync_core.core.pages import RunTotals
 from sync_core.core.ports import AddressHolders
 from sync_core.errors import SyncError
 
@@ -19,7 +19,7 @@ UNCHECKED = "Whether the addresses this run wrote are shared with other employee
 
 
 async def count_stored_holders(
-    store: AddressHolders, tenant_id: str, tally: Tally, changes: DeltaChanges
+    store: AddressHolders, tenant_id: str, tally: RunTotals, changes: DeltaChanges
 ) -> None:
     written = sorted(tally.addresses)
     if not written:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sync_core.app.dispatch import tenant_enabled
 from sync_core.app.exclusive import TenantBusy
 from sync_core.app.explain import explain_user
 from sync_core.app.service import SyncService
+from sync_core.app.tenants import tenant_enabled
 from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
 from sync_core.errors import FatalError

@@ -12,9 +12,10 @@ from typing import Any
 
 from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity
-from sync_core.app.dispatch import request_run, tenant_enabled
+from sync_core.app.dispatch import request_run
 from sync_core.app.service import SyncService
 from sync_core.app.status import status_of_tenants
+from sync_core.app.tenants import tenant_enabled
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.report import RunStatus, utc_now
@@ -108,8 +109,8 @@ async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         report = await service.runs.get(tenant, run_id)
     if report is None:
         raise ApiError(404, "unknown_run", f"Tenant {tenant} has no run {run_id}.")
-    going = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-    return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if going else None)
+    unfinished = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if unfinished else None)
 
 
 async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:

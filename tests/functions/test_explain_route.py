@@ -14,7 +14,7 @@ from functions_harness import call
 from sync_core.app.service import SyncService
 from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import stored_rows
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,10 @@ runs, employees page by page, configuration and Check Connectivity, against the 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from functions_harness import call, deliver, route_of
@@ -19,6 +17,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
 from sync_core.core.schedule import enqueue_delay
 from sync_core.settings import load_settings
+from tests.functions.run_messages import take_run_message
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +27,6 @@ FIELDS = [
     {"name": "FirstName", "source": "givenName"},
     {"name": "City", "source": "city"},
 ]
-
-
-def take_run_message(sync_queue: Any, run_id: str) -> str:
-    raw = sync_queue.raw_texts()
-    assert len(raw) == 1
-    decoded = json.loads(base64.b64decode(raw[0]))  # base64, as the queue trigger expects
-    assert decoded["runId"] == run_id
-    (message,) = sync_queue.take_all()
-    return message.content
 
 
 def test_sync_now_runs_through_the_queue_and_serves_the_results(

@@ -7,7 +7,7 @@ import json
 import pytest
 from functions_harness import call, deliver, route_of
 
-from tests.functions.test_run_flow import take_run_message
+from tests.functions.run_messages import take_run_message
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,16 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import (
+    CLEAN_UP,
+    configure,
+    graph_requests,
+    members,
+    stored_rows,
+    sync,
+)
 
 pytestmark = pytest.mark.integration
-
-CLEAN_UP = {"cleanUp": {"enabled": True, "maxDeletes": 100000, "maxDeletePercent": 100}}
 
 
 @pytest.fixture(autouse=True)
@@ -32,24 +37,6 @@ def sync_state(app_env: dict[str, str], tenant_id: str) -> dict[str, Any] | None
         )
     )
     return dict(rows[0]) if rows else None
-
-
-def sync(cli, *args: str) -> dict[str, Any]:
-    result = cli("sync", "--json", *args)
-    assert result.exit_code in (0, 1, 3), result.stderr
-    return result.json
-
-
-def configure(cli, tmp_path, document: dict[str, Any]) -> None:
-    assert cli("config", "set", "--file", write_config(tmp_path, document)).exit_code == 0
-
-
-def graph_requests(simulator, tenant_id: str) -> list[Any]:
-    return [r for r in simulator.requests if r.surface == "graph" and r.tenant == tenant_id]
-
-
-def members(tenant) -> list[dict[str, Any]]:
-    return [u for u in tenant.of_kind("member") if u.get("mail")]
 
 
 def test_first_run_is_full_and_stores_the_link_taken_before_the_listing(

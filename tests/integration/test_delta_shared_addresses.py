@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_delta import members, sync
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import members, stored_rows, sync
 
 pytestmark = pytest.mark.integration
 WARNING = "1 address(es) belong to more than one employee"

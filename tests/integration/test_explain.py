@@ -14,16 +14,11 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import utc_now
 from sync_core.settings import load_settings
 from sync_core.surfaces.cli import main
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import explain, stored_rows, stored_rows_of, write_config
 
 pytestmark = pytest.mark.integration
 
 NO_MAILBOX = {"mail": None, "proxyAddresses": [], "otherMails": []}
-
-
-def explain(cli, *args: str) -> tuple[int, Any]:
-    result = cli("explain", *args, "--json")
-    return result.exit_code, result.json
 
 
 def member(tenant) -> dict[str, Any]:
@@ -123,10 +118,6 @@ def test_each_exclusion_reason_names_the_step_that_decided(
     report = cli("sync", "--json").json
     assert report["excludedBy"].get(reason, 0) >= 1
     assert user["id"] not in stored_rows_of(cli, tenant)
-
-
-def stored_rows_of(cli, tenant) -> set[str]:
-    return {e["id"] for e in cli("employees", "--json").json["employees"]}
 
 
 def test_the_include_group_that_matches_is_shown_with_the_users_values(

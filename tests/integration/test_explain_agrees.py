@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_explain import explain, stored_rows_of
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import explain, stored_rows, stored_rows_of, write_config
 
 pytestmark = pytest.mark.integration
 

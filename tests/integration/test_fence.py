@@ -17,7 +17,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.graph import GraphDirectory
 from sync_core.adapters.tables.common import ensure_tables
-from sync_core.adapters.tables.employees import EmployeeStore
+from sync_core.adapters.tables.employees import TableEmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
@@ -26,7 +26,7 @@ from sync_core.core.ports import LeaseLost
 from sync_core.core.report import new_run_id, utc_now
 from sync_core.settings import load_settings
 from sync_core.surfaces.cli import main
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import stored_rows
 
 pytestmark = pytest.mark.integration
 
@@ -229,7 +229,7 @@ def test_a_transaction_resent_after_its_answer_was_lost_is_not_a_lost_lease(
                 lease = await leases.acquire(tenant.id, new_run_id(utc_now()), utc_now(),
                                              timedelta(minutes=5))  # fmt: skip
                 assert lease is not None
-                writer = await EmployeeStore(service).writer(tenant.id, lease)
+                writer = await TableEmployeeStore(service).writer(tenant.id, lease)
                 for number in range(120):  # two transactions, each landing unanswered once
                     await writer.put_entity(row(tenant.id, number, "new"), "created")
                 await writer.flush()

@@ -12,7 +12,7 @@ import pytest
 from simulator.generator import GeneratorOptions, generate_world
 from tests.conftest import BASE_SEED, SimTenant, add_tenant
 from tests.integration.full_runs import full_runs
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,7 @@ from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import GROUPS_TABLE
 from sync_core.core.report import RunReport, render_text
-from tests.integration.test_delta import CLEAN_UP, configure, graph_requests, sync
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import CLEAN_UP, configure, graph_requests, stored_rows, sync
 
 pytestmark = pytest.mark.integration
 

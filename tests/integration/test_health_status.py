@@ -16,7 +16,7 @@ from simulator import Simulator
 from sync_core.surfaces.api import ApiRequest, handle
 from sync_core.surfaces.cli import main
 from sync_core.surfaces.routes import ROUTES
-from tests.integration.test_credential_kinds import build_world
+from tests.integration.credential_world import build_world
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,7 @@ from sync_core.adapters.tables.manager_fence import FENCE_ROW_PREFIX as FENCE
 from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant
 from sync_core.settings import load_settings
-from tests.integration.test_delta import configure, graph_requests, members, sync
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import configure, graph_requests, members, stored_rows, sync
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.integration.full_runs import full_runs
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 
 from sync_core.adapters.blobs import PHOTOS_CONTAINER
 from sync_core.adapters.names import EMPLOYEES_TABLE
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from sync_core.core.engine import RunRequest
 from sync_core.core.report import RunReport
 from sync_core.errors import RetriableError
 from sync_core.settings import load_settings
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import stored_rows
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.full_runs import full_runs
-from tests.integration.test_sync import write_config
+from tests.integration.helpers import write_config
 
 pytestmark = pytest.mark.integration
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.conftest import add_tenant
 from tests.integration.full_runs import full_runs
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -21,21 +20,6 @@ pytestmark = pytest.mark.integration
 def cli(cli):
     """Full runs only: see tests/integration/full_runs.py."""
     return full_runs(cli)
-
-
-def stored_rows(connection_string: str, tenant_id: str) -> dict[str, dict[str, Any]]:
-    """The Employees rows of a tenant, read straight from Azurite (not through our store)."""
-    service = TableServiceClient.from_connection_string(connection_string)
-    table = service.get_table_client(EMPLOYEES_TABLE)
-    # Employees only: the fence rows (RowKey `~fence-N`) sort after every object id.
-    rows = table.query_entities("PartitionKey eq @t and RowKey lt '~'", parameters={"t": tenant_id})
-    return {row["RowKey"]: {**row, "_etag": row.metadata["etag"]} for row in rows}
-
-
-def write_config(tmp_path, document: dict[str, Any]) -> str:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return str(path)
 
 
 def test_first_sync_imports_members_with_fields_email_and_aliases(cli, tenant, app_env):

@@ -16,7 +16,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.report import Counts
 from sync_core.settings import load_settings
 from tests.integration.full_runs import full_runs
-from tests.integration.test_sync import stored_rows, write_config
+from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -1,120 +1,26 @@
 """The engine's delta rules against list-backed fakes of its ports (the fakes of
-test_engine_rules.py plus a delta source and a sync-state store): commit last, Graph forgetting
+engine_fakes.py, with a delta source and a sync-state store): commit last, Graph forgetting
 the link, delta unavailable, the guard against the stored count."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from sync_core.core.config import CleanUp, TenantConfig
-from sync_core.core.delta import SyncState, config_hash
-from sync_core.core.engine import RunRequest, run_sync
+from sync_core.core.config import CleanUp
 from sync_core.core.ports import (
-    DeltaPage,
     DeltaStateLost,
     DeltaUnavailable,
-    Ports,
-    StoredIndex,
-    TenantState,
 )
 from sync_core.core.report import RunStatus
-from sync_core.core.summary import StoredSummary, TenantSummary
-from tests.unit.test_engine_rules import (
+from tests.unit.engine_fakes import (
+    LATEST,
+    NEW_LINK,
     NOW,
-    TENANT,
-    Configs,
-    Directory,
-    Runs,
-    Store,
-    Writer,
-    stored_hash,
+    OLD_LINK,
+    DeltaDirectory,
+    sync,
     user,
 )
-
-OLD_LINK = "https://graph/v1.0/users/delta?$deltatoken=old"
-NEW_LINK = "https://graph/v1.0/users/delta?$deltatoken=new"
-LATEST = "https://graph/v1.0/users/delta?$deltatoken=latest-now"
-
-
-@dataclass
-class DeltaDirectory(Directory):
-    rounds: list[list[dict[str, Any]]] = field(default_factory=list)
-    delta_error: Exception | None = None
-    latest_error: Exception | None = None
-    asked: list[str] = field(default_factory=list)
-
-    async def latest_delta_link(self, select: Iterable[str]) -> str:
-        self.asked.append("latest")
-        if self.latest_error is not None:
-            raise self.latest_error
-        return LATEST
-
-    async def delta_pages(self, delta_link: str) -> AsyncIterator[DeltaPage]:
-        self.asked.append(delta_link)
-        if self.delta_error is not None:
-            raise self.delta_error
-        for number, items in enumerate(self.rounds):
-            yield DeltaPage(items, NEW_LINK if number == len(self.rounds) - 1 else None)
-
-
-@dataclass
-class States:
-    state: SyncState | None
-    summary: TenantSummary | None = None
-    puts: list[SyncState] = field(default_factory=list)
-    summaries: list[TenantSummary] = field(default_factory=list)
-    marked: list[str] = field(default_factory=list)
-
-    async def get(self, tenant_id: str) -> SyncState | None:
-        return self.state
-
-    async def put(self, tenant_id: str, state: SyncState) -> None:
-        self.puts.append(state)
-
-    async def read(self, tenant_id: str) -> TenantState:
-        return TenantState(self.state, StoredSummary(self.summary, "etag-0"))
-
-    async def mark_writing(self, tenant_id: str, run_id: str) -> str:
-        self.marked.append(run_id)
-        return "etag-1"
-
-    async def save(self, tenant_id: str, state: SyncState | None,
-                   summary: TenantSummary | None, summary_etag: str | None) -> None:  # fmt: skip
-        if state is not None:
-            self.puts.append(state)
-        if summary is not None:
-            self.summaries.append(summary)
-
-    @property
-    def writes(self) -> int:
-        return len(self.puts) + len(self.summaries) + len(self.marked)
-
-
-def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None = OLD_LINK,
-         clean_up: CleanUp | None = None, fail_on_flush: int | None = None,
-         state_without_link: bool = False, missing_since: dict | None = None,
-         summary: bool = True, taken_at=NOW):  # fmt: skip
-    """One run; by default the stored summary agrees with the stored rows."""
-    config = TenantConfig(clean_up=clean_up or CleanUp())
-    known = link is not None or state_without_link
-    states = States(SyncState(link, config_hash(config), taken_at, NOW) if known else None)
-    writer = Writer(set(), fail_on_flush=fail_on_flush)
-    hashes = {f"u{n}": stored_hash(n) for n in stored}
-    store = Store(StoredIndex(hashes, dict(missing_since or {})), writer)
-    if summary:
-        states.summary = TenantSummary(len(hashes), dict(missing_since or {}))
-    sync.store = store
-
-    async def open_directory(tenant_id: str) -> DeltaDirectory:
-        return directory
-
-    ports = Ports(open_directory, store, Runs(), Configs(config), sync_state=states)
-    report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
-    return report, states, writer
 
 
 def test_a_delta_run_commits_the_new_link_after_its_writes():

@@ -7,7 +7,7 @@ import asyncio
 
 from sync_core.core.config_parse import parse_config
 from sync_core.core.mapping import Mapper
-from sync_core.core.pages import USERS_BETWEEN_YIELDS, Tally, scope_and_map
+from sync_core.core.pages import USERS_BETWEEN_YIELDS, RunTotals, scope_and_map
 from sync_core.core.ports import StoredIndex
 from sync_core.core.scope import Scope
 
@@ -48,7 +48,7 @@ def test_a_large_page_lets_other_tasks_run_while_it_is_scoped_and_mapped():
         before = turns
         employees = await scope_and_map(
             users, Scope.from_config(config.filter), Mapper.from_config(config), StoredIndex({}, {}),
-            Tally(),
+            RunTotals(),
         )  # fmt: skip
         during = turns - before
         other.cancel()

@@ -5,149 +5,34 @@ through the real SDKs; these pin them where a change to the engine is made."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from sync_core.core.config import CleanUp, TenantConfig
 from sync_core.core.engine import RunRequest, run_sync
-from sync_core.core.mapping import Employee, Mapper
 from sync_core.core.ports import (
-    Change,
-    GraphStats,
-    Lease,
-    Organization,
     Ports,
-    RowStamp,
     StoredIndex,
-    UnstorableEmployee,
 )
 from sync_core.core.report import RunReport, RunStatus
-from sync_core.errors import RetriableError
-
-TENANT = "11111111-1111-4111-8111-111111111111"
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-GRAPH_DOWN = RetriableError("graph_unavailable", "Microsoft Graph answered 503.")
-
-
-def user(n: int, *, mail: bool = True) -> dict[str, Any]:
-    return {
-        "id": f"u{n}",
-        "userPrincipalName": f"u{n}@contoso.com",
-        "mail": f"u{n}@contoso.com" if mail else None,
-        "accountEnabled": True,
-    }
-
-
-def stored_hash(n: int) -> str:
-    """The source hash the engine computes for user(n): stored, it makes the user unchanged."""
-    employee = Mapper.from_config(TenantConfig()).employee(user(n))
-    return employee.source_hash
-
-
-@dataclass
-class Directory:
-    pages: list[list[dict[str, Any]]]
-    fail_after: int | None = None  # pages read before the listing fails
-    stats: GraphStats = field(default_factory=GraphStats)
-    closed: bool = False
-
-    async def organization(self) -> Organization | None:
-        return Organization(TENANT, "Contoso", "contoso.com")
-
-    async def users(
-        self, select: Iterable[str], odata_filter: str | None = None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        for number, page in enumerate(self.pages):
-            if self.fail_after is not None and number >= self.fail_after:
-                raise GRAPH_DOWN
-            yield page
-        if self.fail_after is not None and self.fail_after >= len(self.pages):
-            raise GRAPH_DOWN
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-@dataclass
-class Writer:
-    """Records every operation in order; `fail_on_flush` makes the final flush fail."""
-
-    unstorable: set[str]
-    log: list[tuple[str, str]] = field(default_factory=list)
-    committed: Counter[str] = field(default_factory=Counter)
-    flushes: int = 0
-    aborted: bool = False
-    fail_on_flush: int | None = None
-
-    async def upsert(self, employee: Employee, change: Change, stamp: RowStamp) -> None:
-        if employee.id in self.unstorable:
-            raise UnstorableEmployee("the row is too large")
-        self.log.append((str(change), employee.id))
-        self.committed[change] += 1
-
-    async def delete(self, employee_id: str) -> None:
-        self.log.append(("deleted", employee_id))
-        self.committed["deleted"] += 1
-
-    async def flush(self) -> None:
-        self.flushes += 1
-        self.log.append(("flush", ""))
-        if self.fail_on_flush == self.flushes:
-            raise GRAPH_DOWN
-
-    async def abort(self) -> None:
-        self.aborted = True
-
-
-@dataclass
-class Store:
-    index: StoredIndex
-    writer_: Writer
-    writers_opened: int = 0
-    # Every read, in order: ("index", None) for the whole index, ("rows", ids) for keyed reads,
-    # ("opened", None) when the writer was opened (the fence raised).
-    reads: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def load_index(self, tenant_id: str) -> StoredIndex:
-        self.reads.append(("index", None))
-        return self.index
-
-    async def stored_rows(self, tenant_id: str, ids: Iterable[str]) -> StoredIndex:
-        wanted = set(ids)
-        self.reads.append(("rows", tuple(sorted(wanted))))
-        hashes = {i: h for i, h in self.index.hashes.items() if i in wanted}
-        marks = {i: s for i, s in self.index.email_missing_since.items() if i in wanted}
-        return StoredIndex(hashes, marks)
-
-    async def writer(self, tenant_id: str, lease: Lease | None) -> Writer:
-        self.writers_opened += 1
-        self.reads.append(("opened", None))
-        return self.writer_
-
-    def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
-        if employee.id in self.writer_.unstorable:
-            raise UnstorableEmployee("the row is too large")
-
-
-@dataclass
-class Runs:
-    saved: list[RunReport] = field(default_factory=list)
-
-    async def save(self, report: RunReport) -> None:
-        self.saved.append(report)
-
-
-@dataclass
-class Configs:
-    config: TenantConfig
-
-    async def get(self, tenant_id: str) -> TenantConfig | None:
-        return self.config
+from tests.unit.engine_fakes import (
+    GRAPH_DOWN,
+    NOW,
+    TENANT,
+    Configs,
+    DeltaDirectory,
+    Directory,
+    Holders,
+    Runs,
+    States,
+    Store,
+    Writer,
+    stored_hash,
+    user,
+)
 
 
 @dataclass
@@ -176,12 +61,14 @@ def run(case: Case) -> Outcome:
     index = StoredIndex({f"u{n}": stored_hash(n) for n in case.stored}, dict(case.missing_since))
     store = Store(index, writer)
     runs = Runs()
-    directory = Directory(case.pages, case.fail_after)
+    # A first run: no link stored yet, so every case is a full run (delta: test_engine_delta.py).
+    directory = DeltaDirectory(case.pages, case.fail_after)
 
-    async def open_directory(tenant_id: str) -> Directory:
+    async def open_directory(tenant_id: str) -> DeltaDirectory:
         return directory
 
-    ports = Ports(open_directory, store, runs, Configs(TenantConfig(clean_up=case.clean_up)))
+    config = Configs(TenantConfig(clean_up=case.clean_up))
+    ports = Ports(open_directory, store, runs, config, sync_state=States(None), addresses=Holders())
     request = RunRequest(TENANT, dry_run=case.dry_run)
     report = asyncio.run(run_sync(request, ports, now=lambda: NOW))
     return Outcome(report, writer, store, runs, directory)

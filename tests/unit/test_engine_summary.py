@@ -1,7 +1,7 @@
 """What a delta run reads and writes (issue 19): the rows its round names and the tenant's
 summary, never the whole index; the writer (fence, summary mark) opened only before a write;
 the summary kept current by every run that writes. Against the list-backed fakes of
-test_engine_rules.py / test_engine_delta.py, whose Store logs every read in order."""
+engine_fakes.py, whose Store logs every read in order."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from sync_core.core.config import CleanUp
 from sync_core.core.delta import LINK_REFRESH_AGE
 from sync_core.core.report import RunStatus
 from sync_core.core.summary import TenantSummary
-from tests.unit.test_engine_delta import NEW_LINK, OLD_LINK, DeltaDirectory, sync
-from tests.unit.test_engine_rules import NOW, user
+from tests.unit.engine_fakes import NEW_LINK, NOW, OLD_LINK, DeltaDirectory, sync, user
 
 ON = CleanUp(enabled=True, max_deletes=500, max_delete_percent=100)
 

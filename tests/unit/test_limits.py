@@ -5,18 +5,11 @@ body the SDK itself builds for a transaction."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
-from azure.core import MatchConditions
-from azure.core.rest import HttpRequest
-from azure.data.tables import TableClient
-from azure.data.tables._policies import StorageHeadersPolicy
-from azure.data.tables._table_batch import TableBatchOperations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devtools.azurite import ACCOUNT, ACCOUNT_KEY
 from sync_core.adapters.tables.employee_rows import (
     FENCE_OPERATION_BYTES,
     MAX_BATCH_BYTES,
@@ -36,8 +29,8 @@ from sync_core.core.limits import (
     fitted_text,
     utf16_units,
 )
-from sync_core.core.mapping import Employee, source_hash
 from sync_core.core.ports import Lease, UnstorableEmployee
+from tests.unit.table_rows import FENCE_ETAG, NOW, TENANT, employee, wire_body
 
 # Any code point, lone surrogates and NUL included: what json.loads can hand us from Graph.
 ANY_TEXT = st.text(
@@ -52,8 +45,6 @@ JSON_ITEMS = st.lists(
     st.one_of(ANY_TEXT, st.integers(), st.dictionaries(ANY_TEXT, ANY_TEXT, max_size=3)),
     max_size=12,
 )
-TENANT = "8f6a6c3e-1d2b-4c5e-9f70-123456789abc"
-USER_ID = "1f0d3f7e-0000-4000-8000-000000000001"
 
 
 def test_units_are_utf16_code_units():
@@ -108,25 +99,6 @@ def test_fitted_json_is_the_usual_layout_when_it_fits():
     assert fitted_json(value) == json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def employee(**changes) -> Employee:
-    values = dict(
-        id=USER_ID,
-        user_principal_name="zoe@contoso.com",
-        email="zoe@contoso.com",
-        aliases=(),
-        fields=(("Title", "Engineer"),),
-    )
-    values.update(changes)
-    fields, aliases = values["fields"], values["aliases"]
-    return Employee(
-        **values,
-        source_hash=source_hash(values["user_principal_name"], values["email"], aliases, fields),
-    )
-
-
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
-
-
 def test_aliases_are_bounded_and_stay_a_json_list():
     aliases = tuple(f"alias{i:05d}@{'x' * 40}.contoso.com" for i in range(2000))
     entity = employee_entity(TENANT, employee(aliases=aliases), "run", NOW)
@@ -163,41 +135,6 @@ def test_an_address_too_long_is_refused_not_cut():
         storable_size(entity)
 
 
-FENCE_ETAG = "W/\"datetime'2026-11-30T13%3A48%3A59.1961818Z'\""
-
-
-def _wire_body(entities: list[dict], fence: dict | None = None) -> int:
-    """The $batch body exactly as the SDK builds it (aio TableClient.submit_transaction's code
-    path: TableBatchOperations, then _batch_send's two multipart layers)."""
-    client = TableClient.from_connection_string(
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"TableEndpoint=http://127.0.0.1:10002/{ACCOUNT};",
-        "Employees",
-    )
-    batch = TableBatchOperations(
-        config=client._client._config, endpoint="http://127.0.0.1:10002", table_name="Employees"
-    )
-    for entity in entities:
-        batch.add_operation(("upsert", entity, {"mode": "replace"}))
-    if fence is not None:
-        options = {"mode": "replace", "etag": FENCE_ETAG,
-                   "match_condition": MatchConditions.IfNotModified}  # fmt: skip
-        batch.add_operation(("update", fence, options))
-    changeset = HttpRequest("POST", "")
-    changeset.set_multipart_mixed(
-        *batch.requests, policies=[StorageHeadersPolicy()], boundary="changeset_" + "0" * 36
-    )
-    request = HttpRequest("POST", "http://127.0.0.1:10002/devstoreaccount1/$batch")
-    request.set_multipart_mixed(
-        changeset,
-        policies=[StorageHeadersPolicy()],
-        enforce_https=False,
-        boundary="batch_" + "0" * 36,
-    )
-    request._prepare_multipart_body()
-    return len(request.content)
-
-
 @pytest.mark.parametrize("text", ["李" * 5_000, "😀" * 2_500, "plain ascii " * 800, 'é\x7f"'])
 def test_measured_sizes_cover_the_body_the_sdk_sends(text):
     entities = [
@@ -206,13 +143,13 @@ def test_measured_sizes_cover_the_body_the_sdk_sends(text):
         for i in range(20)
     ]  # fmt: skip
     measured = sum(operation_bytes(e) for e in entities)
-    real = _wire_body(entities)
+    real = wire_body(entities)
     # Never under (a batch we think fits must fit), and close (batches stay full). The batch's
     # own envelope (two boundaries, a few headers) is well under 1 KB.
     assert real <= measured + 1_000
     lease = Lease(TENANT, "20261130T135324804Z-b490e8", NOW, FENCE_ETAG, "f" * 32)
     fence = _fence_row(TENANT, 3, lease)
-    assert _wire_body(entities, fence) - real <= FENCE_OPERATION_BYTES
+    assert wire_body(entities, fence) - real <= FENCE_OPERATION_BYTES
     assert measured - real < 400 * len(entities)
     per_char = {"李": 6, "😀": 12}.get(text[0])
     if per_char:  # the escapes the issue names: \\uXXXX per UTF-16 unit
@@ -231,4 +168,4 @@ def test_a_full_batch_of_cjk_rows_stays_under_four_mib_on_the_wire():
         entities.append(entity)
         used += size
     assert 15 < len(entities) < 100  # the byte budget, not the count, closed the batch
-    assert _wire_body(entities) + FENCE_OPERATION_BYTES < 4 * 1024 * 1024
+    assert wire_body(entities) + FENCE_OPERATION_BYTES < 4 * 1024 * 1024

@@ -280,8 +280,19 @@ def engine_run(fail_on_flush: int | None) -> tuple[Any, Index]:
     from sync_core.core.delta import SyncState, config_hash
     from sync_core.core.engine import RunRequest, run_sync
     from sync_core.core.ports import Ports, StoredIndex
-    from tests.unit.test_engine_delta import OLD_LINK, DeltaDirectory, States
-    from tests.unit.test_engine_rules import NOW, TENANT, Configs, Runs, Store, Writer, user
+    from tests.unit.engine_fakes import (
+        NOW,
+        OLD_LINK,
+        TENANT,
+        Configs,
+        DeltaDirectory,
+        Holders,
+        Runs,
+        States,
+        Store,
+        Writer,
+        user,
+    )
 
     @dataclass
     class ManagerDirectory(DeltaDirectory):
@@ -301,7 +312,7 @@ def engine_run(fail_on_flush: int | None) -> tuple[Any, Index]:
 
     states = States(SyncState(OLD_LINK, config_hash(tenant_config), NOW, NOW))
     ports = Ports(open_directory, store, Runs(), Configs(tenant_config), sync_state=states,
-                  managers=index)  # fmt: skip
+                  addresses=Holders(), managers=index)  # fmt: skip
     report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
     return report, index
 

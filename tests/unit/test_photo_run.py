@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from sync_core.core.config_parse import parse_config
-from sync_core.core.pages import Tally
+from sync_core.core.pages import RunTotals
 from sync_core.core.passes import PassContext
 from sync_core.core.photo_run import refresh_photos
 from sync_core.core.photos import (
@@ -85,7 +85,7 @@ class Sink:
 
 
 def context(placed, rewritten=(), deleted=()) -> PassContext:
-    tally = Tally()
+    tally = RunTotals()
     tally.placed_ids, tally.rewritten_ids = set(placed), set(rewritten)
     tally.deleted_ids = tuple(deleted)
     return PassContext("run", CONFIG, StoredIndex({}, {}), Sink(), tally, lambda: datetime.now(UTC))  # type: ignore[arg-type]

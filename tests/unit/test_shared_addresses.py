@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from sync_core.core.delta import DeltaChanges
-from sync_core.core.pages import Tally
+from sync_core.core.pages import RunTotals
 from sync_core.core.shared_addresses import UNCHECKED, count_stored_holders
 from sync_core.errors import RetriableError
 
@@ -27,8 +27,8 @@ class Stored:
         return found
 
 
-def counted(store: Stored, written: dict[str, int], round_ids: list[str]) -> Tally:
-    tally = Tally()
+def counted(store: Stored, written: dict[str, int], round_ids: list[str]) -> RunTotals:
+    tally = RunTotals()
     tally.addresses.update(written)
     changes = DeltaChanges({i: {"id": i} for i in round_ids}, ())
     asyncio.run(count_stored_holders(store, "t", tally, changes))

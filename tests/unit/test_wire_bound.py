@@ -17,7 +17,7 @@ from sync_core.adapters.tables.employee_rows import (
     operation_bytes,
     storable_bound,
 )
-from tests.unit.test_limits import NOW, TENANT, _wire_body, employee
+from tests.unit.table_rows import NOW, TENANT, employee, wire_body
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                max_size=300)  # fmt: skip
@@ -40,7 +40,7 @@ def test_a_transaction_sized_on_bounds_fits_the_body_the_sdk_sends(texts):
                         "run", NOW)
         for i in range(5)
     ]  # fmt: skip
-    assert _wire_body(entities) <= sum(operation_bound(e) for e in entities) + 1_000
+    assert wire_body(entities) <= sum(operation_bound(e) for e in entities) + 1_000
 
 
 def test_an_ordinary_row_is_sized_on_its_bound_and_a_full_batch_of_them_fits():

@@ -85,7 +85,7 @@ def operation_bound(entity: dict[str, Any]) -> int:
     """At least `operation_bytes(entity)`, without serialising: JSON escapes a Python character
     to at most 12 bytes (a character outside the BMP as two `\\uXXXX`), and a property's name
     appears at most twice (its value's key and its annotation's). Exact sizes are measured only
-    when this bound could close a transaction (EmployeeWriter), which ordinary rows never do:
+    when this bound could close a transaction (TableEmployeeWriter), which ordinary rows never do:
     the SDK then serialises each row once, not twice."""
     body = 2
     for name, value in entity.items():

@@ -60,7 +60,7 @@ READS_IN_FLIGHT = 16
 
 
 @storage_boundary
-class EmployeeStore:
+class TableEmployeeStore:
     def __init__(self, service: TableServiceClient):
         self._table: TableClient = service.get_table_client(EMPLOYEES_TABLE)
         self._leases = LeaseStore(service)
@@ -135,22 +135,41 @@ class EmployeeStore:
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
         storable_size(stamped_entity(tenant_id, employee, stamp))
 
-    async def writer(self, tenant_id: str, lease: Lease | None = None) -> EmployeeWriter:
+    async def writer(self, tenant_id: str, lease: Lease | None = None) -> TableEmployeeWriter:
         """A writer of the tenant's employees. With the run's lease, the fence is raised first
         (before the run reads the stored index) and every transaction is fenced by it; LeaseLost
         when the lease is no longer this run's. Without a lease (the benchmark's write floor)
         nothing is fenced."""
         if lease is None:
-            return EmployeeWriter(self._table, tenant_id, None)
+            return TableEmployeeWriter(self._table, tenant_id, _NoFence())
         fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
         await fence.raise_slots(range(BATCHES_IN_FLIGHT))
-        return EmployeeWriter(self._table, tenant_id, fence)
+        return TableEmployeeWriter(self._table, tenant_id, fence)
 
 
 def _index_row(index: StoredIndex, entity: Any) -> None:
     index.hashes[entity["RowKey"]] = entity.get("SourceHash") or ""
     if isinstance(since := entity.get(EMAIL_MISSING_SINCE), datetime):
         index.email_missing_since[entity["RowKey"]] = since
+
+
+class _NoFence:
+    """The writer's fence where no lease is held (the benchmark's write floor): transactions go
+    as they are, with room for one more operation each."""
+
+    extra_operations, extra_bytes = 0, 0
+
+    def updates(self, tenant_id: str, slot: int) -> list[tuple[Any, ...]]:
+        return []
+
+    def refused(self, error: TableTransactionError, batch_size: int) -> bool:
+        return False
+
+    async def raise_slots(self, slots: Sequence[int]) -> None:
+        return None
+
+    def landed(self, slot: int, results: list[Any]) -> None:
+        return None
 
 
 @dataclass
@@ -161,6 +180,28 @@ class _Fence:
     leases: LeaseStore
     lease: Lease
     etags: list[str]
+    extra_operations, extra_bytes = 1, FENCE_OPERATION_BYTES  # the fence update of each transaction
+
+    def updates(self, tenant_id: str, slot: int) -> list[tuple[Any, ...]]:
+        """The transaction's last operation: the slot's row, only if unchanged since."""
+        return [
+            (
+                "update",
+                _fence_row(tenant_id, slot, self.lease),
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": self.etags[slot],
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            )
+        ]
+
+    def refused(self, error: TableTransactionError, batch_size: int) -> bool:
+        """The fence update (the operation after the batch) was refused: the slot's row moved."""
+        return error.index == batch_size and error.status_code in (404, 412)
+
+    def landed(self, slot: int, results: list[Any]) -> None:
+        self.etags[slot] = results[-1]["etag"]
 
     async def raise_slots(self, slots: Sequence[int]) -> None:
         """Rewrite these slots' rows as this holder's, then check the lease is still its own
@@ -189,12 +230,12 @@ def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
 
 
 @storage_boundary
-class EmployeeWriter:
+class TableEmployeeWriter:
     """Collects operations for one partition and submits them as transactions in the background,
     so reading the next Graph page overlaps with writing the previous one. `committed` counts
     what Table Storage accepted, by the change each operation was submitted as."""
 
-    def __init__(self, table: TableClient, tenant_id: str, fence: _Fence | None):
+    def __init__(self, table: TableClient, tenant_id: str, fence: _Fence | _NoFence):
         self._table = table
         self._tenant_id = tenant_id
         self._fence = fence
@@ -251,8 +292,8 @@ class EmployeeWriter:
     async def _add(self, item: tuple[tuple[Any, ...], str], size: int, exact: bool) -> None:
         if self._failure is not None:
             raise self._failure
-        room = MAX_BATCH_OPERATIONS - (1 if self._fence else 0)
-        budget = MAX_BATCH_BYTES - (FENCE_OPERATION_BYTES if self._fence else 0)
+        room = MAX_BATCH_OPERATIONS - self._fence.extra_operations
+        budget = MAX_BATCH_BYTES - self._fence.extra_bytes
         if self._pending and len(self._pending) < room and self._pending_bytes + size > budget:
             # Bounds would close the transaction: only now are the rows measured exactly.
             self._measure_pending()
@@ -292,13 +333,11 @@ class EmployeeWriter:
         repairs = 0
         while batch:
             operations = [operation for operation, _ in batch]
-            if self._fence is not None:
-                operations.append(self._fence_update(slot))
+            operations += self._fence.updates(self._tenant_id, slot)
             try:
                 results = await self._table.submit_transaction(operations)
             except TableTransactionError as error:
-                fenced = self._fence is not None and error.index == len(batch)
-                if fenced and error.status_code in (404, 412):
+                if self._fence.refused(error, len(batch)):
                     # The slot's row moved: a newer holder rewrote it (raising it again then
                     # finds the lease gone: LeaseLost); or a stale holder did, before failing
                     # its own check; or this very transaction landed and its answer was lost
@@ -310,7 +349,6 @@ class EmployeeWriter:
                         raise LeaseLost(
                             f"the fence of tenant {self._tenant_id} keeps changing hands"
                         ) from None
-                    assert self._fence is not None
                     await self._fence.raise_slots([slot])
                     continue
                 # A transaction is atomic: one already-deleted row (a retried request whose
@@ -324,19 +362,6 @@ class EmployeeWriter:
                     batch = batch[: error.index] + batch[error.index + 1 :]
                     continue
                 raise
-            if self._fence is not None:
-                self._fence.etags[slot] = results[-1]["etag"]
+            self._fence.landed(slot, results)
             self.committed.update(change for _, change in batch)
             return
-
-    def _fence_update(self, slot: int) -> tuple[Any, ...]:
-        assert self._fence is not None
-        return (
-            "update",
-            _fence_row(self._tenant_id, slot, self._fence.lease),
-            {
-                "mode": UpdateMode.REPLACE,
-                "etag": self._fence.etags[slot],
-                "match_condition": MatchConditions.IfNotModified,
-            },
-        )

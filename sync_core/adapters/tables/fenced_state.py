@@ -27,13 +27,13 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from sync_core.adapters.names import CONFIGS_TABLE
 from sync_core.adapters.tables.common import storage_boundary
 from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.adapters.tables.sync_state import SyncStateStore, state_entity
+from sync_core.adapters.tables.sync_state import TableSyncStateStore, state_entity
 from sync_core.core.delta import SyncState
 from sync_core.core.ports import Lease, LeaseLost
 
 
 @storage_boundary
-class LinkedSyncState(SyncStateStore):
+class LinkedSyncState(TableSyncStateStore):
     def __init__(
         self,
         service: TableServiceClient,

@@ -30,7 +30,7 @@ _BOTH_ROWS = (
 
 
 @storage_boundary
-class SyncStateStore:
+class TableSyncStateStore:
     def __init__(self, service: TableServiceClient):
         self._table: TableClient = service.get_table_client(CONFIGS_TABLE)
 
