@@ -54,12 +54,15 @@ async def work_queue(environ: Mapping[str, str], stop: asyncio.Event, poll: floa
     async with QueueClient.from_connection_string(
         connection, SYNC_QUEUE, message_decode_policy=TextBase64DecodePolicy(), **retry
     ) as queue:
-        with contextlib.suppress(ResourceExistsError):
-            await queue.create_queue()
         log.info("working the sync-requests queue in Azurite")
         down = False  # said once per outage, not at every poll
+        created = False  # the queue is made in the loop: Azurite may be down from the start
         while not stop.is_set():
             try:
+                if not created:
+                    with contextlib.suppress(ResourceExistsError):
+                        await queue.create_queue()
+                    created = True
                 batch = [
                     m
                     async for m in queue.receive_messages(
