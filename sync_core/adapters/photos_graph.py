@@ -39,7 +39,7 @@ from sync_core.core.photos import (
     classify,
     retry_delay,
 )
-from sync_core.errors import RetriableError
+from sync_core.errors import ErrorCode, RetriableError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class PhotoReader:
             content = await _send(self._adapter, request)
         except GraphRequestError as error:
             raise RetriableError(
-                "photos_unreadable",
+                ErrorCode.PHOTOS_UNREADABLE,
                 f"Graph refused the batch of photo reads ({error.status} {error.code}).",
                 PHOTO_PERMISSION_FIX,
             ) from None

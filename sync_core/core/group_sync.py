@@ -35,7 +35,7 @@ from sync_core.core.groups import (
     memberships,
     nested_groups,
 )
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 
 MAX_IDS_PER_ROUND = 50  # Graph's delta filter takes at most 50 `id eq` terms
 _USER = "#microsoft.graph.user"
@@ -226,7 +226,7 @@ def _reason(groups: frozenset[str], settings: GroupSettings) -> str:
 
 def group_not_found(group_id: str) -> FatalError:
     return FatalError(
-        "group_not_found",
+        ErrorCode.GROUP_NOT_FOUND,
         f"The group {group_id} named in the scope or a membership field does not exist in Entra "
         "ID (deleted, or a wrong id). An unreadable group is never taken as an empty one: the "
         "run stopped and deleted nothing.",
@@ -238,7 +238,7 @@ def group_not_found(group_id: str) -> FatalError:
 def group_deleted(group_id: str) -> FatalError:
     failure = group_not_found(group_id)
     return FatalError(
-        "group_deleted",
+        ErrorCode.GROUP_DELETED,
         f"The group {group_id} named in the configuration was deleted in Entra ID. "
         "The run stopped and deleted nothing.",
         failure.fix,

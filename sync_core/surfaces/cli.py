@@ -33,10 +33,9 @@ from sync_core.core.report import (
     render_text,
     utc_now,
 )
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError, internal_error
 from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from sync_core.surfaces.cli_output import (
-    CANCELLED,
     close_interrupted,
     connect_command,
     emit,
@@ -189,16 +188,20 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(
             args,
             EXIT_INTERRUPTED,
-            CANCELLED,
+            ErrorCode.CANCELLED,
             message,
             "Rows written so far are correct; sync again.",
         )
     except KeyboardInterrupt:  # before a run began, or a second Ctrl-C while closing one
-        return _fail(args, EXIT_INTERRUPTED, CANCELLED, "Interrupted.")
+        return _fail(args, EXIT_INTERRUPTED, ErrorCode.CANCELLED, "Interrupted.")
     except SettingsError as error:
-        return _fail(args, EXIT_USAGE, "invalid_settings", str(error), problems=error.problems)
+        return _fail(
+            args, EXIT_USAGE, ErrorCode.INVALID_SETTINGS, str(error), problems=error.problems
+        )
     except ConfigError as error:
-        return _fail(args, EXIT_USAGE, "invalid_config", str(error), problems=error.to_json())
+        return _fail(
+            args, EXIT_USAGE, ErrorCode.INVALID_CONFIG, str(error), problems=error.to_json()
+        )
     except SyncError as failure:  # classified by the adapter that met it
         return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
     except Exception as error:  # a bug: say so plainly; the trace with -v, for a report
@@ -206,8 +209,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(
             args,
             EXIT_FAILED,
-            "internal_error",
-            f"{type(error).__name__}: {error}",
+            ErrorCode.INTERNAL_ERROR,
+            internal_error(error).message,
             "This is a bug: run the command again with -v and report the trace it prints.",
         )
 
