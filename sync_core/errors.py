@@ -1,10 +1,39 @@
-"""The app's one error taxonomy: a root, then a fatal and a retriable branch.
+"""The app's one error vocabulary: the stable codes, the exception hierarchy, where each lives.
 
-Every failure an admin may see is a `SyncError` with a stable code, a plain message and what to
-do about it. Adapters translate their SDK's errors into these once, at their boundary
+Every failure an admin may see is a `SyncError` with a stable `ErrorCode`, a plain message and
+what to do about it. Adapters translate their SDK's errors into these once, at their boundary
 (sync_core/adapters/errors.py); callers only ask which branch an error is on. Fatal: repeating
 cannot help until someone fixes the cause. Retriable: the next attempt may well succeed (an
 HTTP surface answers 503, the queue retries).
+
+The hierarchy (singer_sdk's exceptions.py is the model), every exception class of the app:
+
+    SyncError                        here: what an admin sees (code, message, fix)
+    +-- FatalError                   here
+    |   +-- AmbiguousUser            app/user_lookup.py (lists the matching users it was given)
+    +-- RetriableError               here
+    Signals across the ports: an adapter raises them, core/ decides what the run does; no admin
+    sees them as such. Defined here, re-exported where they were (core/ports.py, ...):
+    LeaseLost, UnstorableEmployee, DeltaStateLost, DeltaUnavailable (core/ports.py),
+    PhotoUnavailable (core/photos.py), GroupStateMissing (core/group_sync.py),
+    RunPending (core/run_index.py)
+
+Kept beside what they describe; each is turned into a code above by the surface that catches it:
+- The validation of one input, carrying its list of problems: SettingsError (settings.py ->
+  invalid_settings), ConfigError (core/config_parse.py -> invalid_config), DocumentError
+  (core/json_document.py -> malformed_json/body_too_large), PathError (core/paths.py, a
+  ValueError inside ConfigError's problems).
+- The lease protocol's answers, holding the holder, its expiry or the finished RunReport (which
+  this module, below core/, cannot import): TenantBusy, RunBusy, RunAlreadyFinished
+  (app/exclusive.py -> tenant_busy, run_busy).
+- One use case's refusals, caught by its own route: HomeTenant (app/unlink.py -> home_tenant),
+  SignInRefused (app/signin.py) and StateError (core/consent_state.py), whose codes are the
+  linking outcome's `reasonCode` vocabulary (docs/api.md), not these.
+- A surface's own control flow: ApiError (surfaces/api.py: the HTTP answer itself, status and
+  headers; its codes are ErrorCode members), Interrupted (surfaces/cli.py: Ctrl-C -> cancelled).
+- Inside one adapter, never leaving it but as a SyncError: GraphRequestError (adapters/errors.py),
+  MalformedMessage (adapters/queue.py, dropped and logged), ReadOnlyViolation (adapters/graph.py,
+  a bug: only GET goes to Graph), _NoGroupMembers (adapters/graph_groups.py).
 """
 
 from __future__ import annotations
@@ -144,3 +173,49 @@ def internal_error(error: BaseException) -> FatalError:
     and the report is shown over HTTP and kept for months, so the text and the trace belong in the
     log only, where the caller writes them (the CLI prints them with -v)."""
     return FatalError(ErrorCode.INTERNAL_ERROR, f"Unexpected {type(error).__name__}.")
+
+
+# --- Signals across the ports (see the module docstring) ---------------------------------------
+
+
+class LeaseLost(Exception):
+    """The lease was taken over or removed: the holder must stop writing."""
+
+
+class UnstorableEmployee(Exception):
+    """Table Storage cannot hold this employee's row at all; the run skips it and goes on."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DeltaStateLost(Exception):
+    """Graph holds no state for the stored delta link (410 Gone or 400 syncStateNotFound):
+    the run goes on as a full run."""
+
+
+class DeltaUnavailable(Exception):
+    """Graph does not serve user delta queries here (400 or 501 on the request: some national
+    clouds): the tenant keeps to full runs."""
+
+
+class PhotoUnavailable(Exception):
+    """A photo could not be downloaded; `missing` when Graph says there is none (any more)."""
+
+    def __init__(self, reason: str, *, missing: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.missing = missing
+
+
+class GroupStateMissing(Exception):
+    """The stored membership graph is gone or was never written: the run goes full."""
+
+
+class RunPending(Exception):
+    """The tenant already has a run queued or running."""
+
+    def __init__(self, run_id: str):
+        super().__init__(f"run {run_id} is pending")
+        self.run_id = run_id

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str
+    code: ErrorCode
     message: str
     fix: str | None
 

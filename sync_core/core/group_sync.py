@@ -36,6 +36,7 @@ from sync_core.core.groups import (
     nested_groups,
 )
 from sync_core.errors import ErrorCode, FatalError
+from sync_core.errors import GroupStateMissing as GroupStateMissing
 
 MAX_IDS_PER_ROUND = 50  # Graph's delta filter takes at most 50 `id eq` terms
 _USER = "#microsoft.graph.user"
@@ -69,10 +70,6 @@ class MembershipStore(Protocol):
     async def prune(self, tenant_id: str, keep: str | None) -> None:
         """Delete every generation but `keep` (None: all, the tenant no longer uses groups)."""
         ...
-
-
-class GroupStateMissing(Exception):
-    """The stored membership graph is gone or was never written: the run goes full."""
 
 
 @dataclass

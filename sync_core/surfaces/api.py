@@ -56,7 +56,7 @@ class ApiError(Exception):
     def __init__(
         self,
         status: int,
-        code: str,
+        code: ErrorCode,
         message: str,
         *,
         details: list[dict[str, Any]] | None = None,
@@ -186,7 +186,7 @@ def tenant_param(request: ApiRequest) -> str:
 
 
 def run_id_param(
-    value: str | None, *, code: str = ErrorCode.INVALID_RUN_ID, what: str = "run id"
+    value: str | None, *, code: ErrorCode = ErrorCode.INVALID_RUN_ID, what: str = "run id"
 ) -> str:
     if not is_run_id(value):
         raise ApiError(400, code, f"{value!r} is not a {what} this API issued.")

@@ -238,7 +238,7 @@ def _configure_logging(verbose: bool) -> None:
 def _fail(
     args: argparse.Namespace,
     exit_code: int,
-    code: str,
+    code: ErrorCode,
     message: str,
     fix: str | None = None,
     problems: Any = None,
