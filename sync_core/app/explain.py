@@ -80,7 +80,7 @@ async def _with_stored_row(
 ) -> FatalError:
     """A user Entra ID no longer has, asked for by object id: the row still stored for it is
     the admin's question ("why is this leaver still in the table?"), so the answer names it."""
-    if error.code != "user_not_found" or not is_object_id(key.strip()):
+    if error.code != ErrorCode.USER_NOT_FOUND or not is_object_id(key.strip()):
         return error
     row = await service.employees.row(tenant_id, key.strip().lower())
     if row is None:

@@ -245,7 +245,7 @@ def _fail(
 ) -> int:
     """Errors in words on stderr; with --json also one document on stdout, as promised."""
     # Settings and configuration errors are already a list of problems in words.
-    listed = code in ("invalid_settings", "invalid_config")
+    listed = code in (ErrorCode.INVALID_SETTINGS, ErrorCode.INVALID_CONFIG)
     # Messages may quote Graph's or Microsoft's texts: escaped on the terminal, exact in JSON.
     shown = terminal_safe(message)
     print(shown if listed else f"error [{code}]: {shown}", file=sys.stderr)
@@ -330,7 +330,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             except SyncError as failure:  # storage failed under the run: name it, show it
                 return run_not_recorded(args, request.run_id or "", failure)
             emit(args, report.to_json(), render_text(report))
-            if report.status == RunStatus.FAILED and report.errors[0].code == "invalid_config":
+            if (
+                report.status == RunStatus.FAILED
+                and report.errors[0].code == ErrorCode.INVALID_CONFIG
+            ):
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one
             return {RunStatus.FAILED: EXIT_FAILED, RunStatus.HELD: EXIT_HELD}.get(
                 report.status, EXIT_OK

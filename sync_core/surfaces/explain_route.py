@@ -63,8 +63,8 @@ async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
                 409, several.code, several.message, details=several.matches, fix=several.fix
             ) from None
         except FatalError as failure:
-            if failure.code not in ("user_not_found", "tenant_disabled"):
+            if failure.code not in (ErrorCode.USER_NOT_FOUND, ErrorCode.TENANT_DISABLED):
                 raise
-            status = 404 if failure.code == "user_not_found" else 409
+            status = 404 if failure.code == ErrorCode.USER_NOT_FOUND else 409
             raise ApiError(status, failure.code, failure.message, fix=failure.fix) from None
     return ok(explanation.to_json())
