@@ -11,35 +11,35 @@ import re
 from azure.core.exceptions import HttpResponseError
 
 from sync_core.adapters.errors import classify_token_error
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 
 _FEDERATED_SETUP = (
     "Add (or correct) the federated credential on the app registration with the issuer, "
     "subject and audience that `azd up` printed (FEDERATED_CREDENTIAL_*; docs/deploy.md gives "
     "the `az ad app federated-credential create` command)."
 )
-_FEDERATED: dict[str, tuple[str, str, str]] = {
+_FEDERATED: dict[str, tuple[ErrorCode, str, str]] = {
     "70021": (
-        "federated_credential_missing",
+        ErrorCode.FEDERATED_CREDENTIAL_MISSING,
         "The app registration has no federated credential matching the function app's "
         "managed identity.",
         _FEDERATED_SETUP,
     ),
     "700211": (
-        "federated_issuer_mismatch",
+        ErrorCode.FEDERATED_ISSUER_MISMATCH,
         "The app registration's federated credential names another issuer than the managed "
         "identity's tenant.",
         "Set the federated credential's issuer to FEDERATED_CREDENTIAL_ISSUER "
         "(https://login.microsoftonline.com/<hosting tenant id>/v2.0).",
     ),
     "700212": (
-        "federated_audience_mismatch",
+        ErrorCode.FEDERATED_AUDIENCE_MISMATCH,
         "The app registration's federated credential expects another audience than "
         "api://AzureADTokenExchange.",
         "Set the federated credential's audience to api://AzureADTokenExchange.",
     ),
     "700213": (
-        "federated_subject_mismatch",
+        ErrorCode.FEDERATED_SUBJECT_MISMATCH,
         "The app registration's federated credential names another subject than the managed "
         "identity.",
         "Set the federated credential's subject to the managed identity's object (principal) "
@@ -63,7 +63,7 @@ def classify_credential_error(error: BaseException, kind: str) -> SyncError:
                 return FatalError(name, f"{message} (AADSTS{code})", fix)
         if not codes and "ManagedIdentity" in type(error).__name__ + text:
             return FatalError(
-                "managed_identity_unavailable",
+                ErrorCode.MANAGED_IDENTITY_UNAVAILABLE,
                 "The managed identity could not get a token to exchange.",
                 "Assign the user-assigned identity to the function app and set AZURE_CLIENT_ID "
                 "to its client id.",
@@ -71,13 +71,13 @@ def classify_credential_error(error: BaseException, kind: str) -> SyncError:
     if kind == "certificate" and "700027" in codes:
         if "expired" in text.lower():
             return FatalError(
-                "certificate_expired",
+                ErrorCode.CERTIFICATE_EXPIRED,
                 "The certificate registered on the app registration has expired (AADSTS700027).",
                 "Create a new certificate in Key Vault under ENTRA_CERTIFICATE_NAME and upload "
                 "its public part to the app registration.",
             )
         return FatalError(
-            "certificate_not_registered",
+            ErrorCode.CERTIFICATE_NOT_REGISTERED,
             "Entra ID does not accept the certificate: it is not registered on the app "
             "registration, or the key does not match (AADSTS700027).",
             _CERT_FIX,
@@ -94,7 +94,7 @@ def vault_token_rejected(error: BaseException, vault_url: str) -> SyncError | No
         return None
     said = getattr(getattr(error, "error", None), "message", None) or error.reason or "Unauthorized"
     return FatalError(
-        "key_vault_token_rejected",
+        ErrorCode.KEY_VAULT_TOKEN_REJECTED,
         f"Key Vault {vault_url} refused the token the app's identity got (HTTP 401: {said}).",
         "An expired token usually means this machine's clock is wrong (compare it with an "
         "internet time source); an invalid issuer or audience, that the vault belongs to another "

@@ -32,7 +32,7 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from sync_core.adapters.credential_errors import classify_credential_error, vault_token_rejected
 from sync_core.adapters.errors import classify_token_error, classify_vault_error
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 from sync_core.settings import Settings
 
 TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
@@ -96,7 +96,7 @@ async def read_client_secret(settings: Settings) -> str:
 async def _vault_secret(settings: Settings, name: str) -> tuple[str, datetime | None]:
     if not settings.key_vault_url:
         raise FatalError(
-            "no_secret_source",
+            ErrorCode.NO_SECRET_SOURCE,
             "No Key Vault: KEY_VAULT_URL is not set.",
             "Set KEY_VAULT_URL to the vault holding the app registration's credential.",
         )
@@ -111,7 +111,7 @@ async def _vault_secret(settings: Settings, name: str) -> tuple[str, datetime | 
         await identity.close()
     if not secret.value:
         raise FatalError(
-            "secret_empty",
+            ErrorCode.SECRET_EMPTY,
             f"The secret {name!r} in Key Vault is empty.",
             "Store the app registration's credential in it.",
         )
@@ -155,7 +155,9 @@ def entra_credential(
 ) -> AsyncTokenCredential:
     """The app registration's credential in one tenant (the app may serve several)."""
     if settings.client_id is None:
-        raise FatalError("no_client_id", "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID.")
+        raise FatalError(
+            ErrorCode.NO_CLIENT_ID, "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID."
+        )
     common: dict[str, Any] = {
         "authority": settings.authority_host,
         # Instance discovery asks login.microsoftonline.com about the authority; a sovereign or

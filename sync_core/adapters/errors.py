@@ -16,7 +16,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from sync_core.errors import FatalError, RetriableError, SyncError
+from sync_core.errors import ErrorCode, FatalError, RetriableError, SyncError
 
 
 class GraphRequestError(Exception):
@@ -31,37 +31,37 @@ class GraphRequestError(Exception):
 
 @dataclass(frozen=True)
 class _Known:
-    code: str
+    code: ErrorCode
     message: str
     fix: str
 
 
 _AADSTS: dict[str, _Known] = {
     "7000215": _Known(
-        "wrong_secret",
+        ErrorCode.WRONG_SECRET,
         "Entra ID rejected the client secret.",
         "Create a new client secret for the app registration and store its Value (not its "
         "Secret ID) in Key Vault under ENTRA_CLIENT_SECRET_NAME.",
     ),
     "7000222": _Known(
-        "expired_secret",
+        ErrorCode.EXPIRED_SECRET,
         "The client secret has expired.",
         "Create a new client secret for the app registration and store it in Key Vault.",
     ),
     "90002": _Known(
-        "unknown_tenant",
+        ErrorCode.UNKNOWN_TENANT,
         "Entra ID does not know this tenant.",
         "Check the tenant id (ENTRA_TENANT_ID or the tenant you passed): use the Directory "
         "(tenant) ID from the Entra admin center.",
     ),
     "500011": _Known(
-        "graph_resource_unknown",
+        ErrorCode.GRAPH_RESOURCE_UNKNOWN,
         "Entra ID does not know the Graph resource the app asked a token for.",
         "Check GRAPH_BASE_URL: it must be the Microsoft Graph root of the same cloud as "
         "ENTRA_AUTHORITY_HOST (https://graph.microsoft.com for the public cloud).",
     ),
     "700016": _Known(
-        "unknown_app",
+        ErrorCode.UNKNOWN_APP,
         "The app registration was not found in this tenant.",
         "Check ENTRA_CLIENT_ID; for another organisation's tenant, an administrator there "
         "must first grant admin consent to the app.",
@@ -72,14 +72,14 @@ _AADSTS: dict[str, _Known] = {
 # A secret given in ENTRA_CLIENT_SECRET (local runs) is fixed there, not in Key Vault.
 _FROM_ENVIRONMENT: dict[str, _Known] = {
     "7000215": _Known(
-        "wrong_secret",
+        ErrorCode.WRONG_SECRET,
         "Entra ID rejected the client secret taken from ENTRA_CLIENT_SECRET.",
         "Create a new client secret for the app registration and set ENTRA_CLIENT_SECRET to its "
         "Value (not its Secret ID); or unset ENTRA_CLIENT_SECRET to read the secret from Key "
         "Vault.",
     ),
     "7000222": _Known(
-        "expired_secret",
+        ErrorCode.EXPIRED_SECRET,
         "The client secret taken from ENTRA_CLIENT_SECRET has expired.",
         "Create a new client secret for the app registration and set ENTRA_CLIENT_SECRET to its "
         "Value.",
@@ -105,12 +105,12 @@ def classify_token_error(
         return FatalError(known.code, known.message, known.fix)
     if _is_connection_problem(error):
         return RetriableError(
-            "authority_unreachable",
+            ErrorCode.AUTHORITY_UNREACHABLE,
             "The Entra token endpoint could not be reached.",
             "Check outbound network access to ENTRA_AUTHORITY_HOST.",
         )
     return FatalError(
-        "token_failed",
+        ErrorCode.TOKEN_FAILED,
         f"Getting a token from Entra ID failed: {_first_line(text)}",
         "Check ENTRA_TENANT_ID, ENTRA_CLIENT_ID and the client secret.",
     )
@@ -125,7 +125,7 @@ def classify_graph_error(error: BaseException) -> SyncError:
     if isinstance(error, GraphRequestError):
         if error.status == 403:
             return FatalError(
-                "missing_consent",
+                ErrorCode.MISSING_CONSENT,
                 "Microsoft Graph refused to list users: the app lacks the User.Read.All "
                 "application permission in this tenant.",
                 "In the Entra admin center, open the app registration > API permissions, add "
@@ -133,39 +133,39 @@ def classify_graph_error(error: BaseException) -> SyncError:
             )
         if error.status == 401:
             return FatalError(
-                "token_rejected",
+                ErrorCode.TOKEN_REJECTED,
                 f"Microsoft Graph rejected the access token ({error.code}).",
                 "Check that GRAPH_BASE_URL and ENTRA_AUTHORITY_HOST belong to the same cloud.",
             )
         if error.status == 429:
             return RetriableError(
-                "throttled",
+                ErrorCode.THROTTLED,
                 "Microsoft Graph kept throttling the app after every retry.",
                 "Nothing to fix: the next run starts again. If it persists, sync less often.",
             )
         if error.status >= 500:
             return RetriableError(
-                "graph_unavailable",
+                ErrorCode.GRAPH_UNAVAILABLE,
                 f"Microsoft Graph answered {error.status} ({error.code}) after retries.",
                 "Usually transient: the next run retries. Check the Microsoft 365 service health.",
             )
         return FatalError(
-            "graph_rejected_request",
+            ErrorCode.GRAPH_REJECTED_REQUEST,
             f"Microsoft Graph refused the request: {error.message}",
             "Check filter.odata and the field sources in the tenant configuration.",
         )
     if _is_connection_problem(error):
         return RetriableError(
-            "graph_unreachable",
+            ErrorCode.GRAPH_UNREACHABLE,
             "Microsoft Graph could not be reached.",
             "Check GRAPH_BASE_URL and outbound network access from the app.",
         )
-    return FatalError("graph_failed", f"Reading from Microsoft Graph failed: {error}")
+    return FatalError(ErrorCode.GRAPH_FAILED, f"Reading from Microsoft Graph failed: {error}")
 
 
 def filter_needs_advanced_query_failure(error: GraphRequestError) -> SyncError:
     return FatalError(
-        "filter_needs_advanced_query",
+        ErrorCode.FILTER_NEEDS_ADVANCED_QUERY,
         "This tenant refuses Graph's advanced queries (as Azure AD B2C tenants do), and "
         f"filter.odata needs one: {error.message}",
         "In filter.odata use only eq, startsWith and in on properties Graph filters by default "
@@ -177,32 +177,32 @@ def filter_needs_advanced_query_failure(error: GraphRequestError) -> SyncError:
 def classify_vault_error(error: BaseException, vault_url: str, secret_name: str) -> SyncError:
     if isinstance(error, ResourceNotFoundError):
         return FatalError(
-            "secret_not_found",
+            ErrorCode.SECRET_NOT_FOUND,
             f"Key Vault {vault_url} has no secret named {secret_name!r}.",
             f"Store the client secret: az keyvault secret set --vault-name <vault> "
             f"--name {secret_name} --value <secret>.",
         )
     if isinstance(error, HttpResponseError) and error.status_code == 403:
         return FatalError(
-            "key_vault_forbidden",
+            ErrorCode.KEY_VAULT_FORBIDDEN,
             f"The app's identity may not read secrets in {vault_url}.",
             "Give the app's managed identity the Key Vault Secrets User role on the vault.",
         )
     if isinstance(error, ClientAuthenticationError):
         return FatalError(
-            "key_vault_identity_failed",
+            ErrorCode.KEY_VAULT_IDENTITY_FAILED,
             "No identity could get a token for Key Vault.",
             "In Azure, check the managed identity (AZURE_CLIENT_ID); locally, sign in with "
             "`az login` or set ENTRA_CLIENT_SECRET for local runs.",
         )
     if _is_connection_problem(error):
         return RetriableError(
-            "key_vault_unreachable",
+            ErrorCode.KEY_VAULT_UNREACHABLE,
             f"Key Vault {vault_url} could not be reached.",
             "Check KEY_VAULT_URL and the vault's network settings.",
         )
     return FatalError(
-        "key_vault_failed", f"Reading the client secret failed: {_first_line(str(error))}"
+        ErrorCode.KEY_VAULT_FAILED, f"Reading the client secret failed: {_first_line(str(error))}"
     )
 
 
@@ -218,7 +218,7 @@ def classify_storage_error(error: BaseException) -> SyncError:
         # AuthenticationFailed (Table service error codes); Azurite AuthorizationFailure, both
         # with "Server failed to authenticate the request".
         return FatalError(
-            "storage_key_rejected",
+            ErrorCode.STORAGE_KEY_REJECTED,
             "Table Storage could not verify the request's signature: the account key (or SAS) "
             "in TABLES_CONNECTION_STRING is not the account's.",
             "Copy key1 or key2 again from the storage account's Access keys (locally: the "
@@ -227,17 +227,17 @@ def classify_storage_error(error: BaseException) -> SyncError:
         )
     if isinstance(error, HttpResponseError) and error.status_code == 403:
         return FatalError(
-            "storage_forbidden",
+            ErrorCode.STORAGE_FORBIDDEN,
             "Table Storage refused access.",
             "Give the app's managed identity the Storage Table Data Contributor role.",
         )
     if _is_connection_problem(error):
         return RetriableError(
-            "storage_unreachable",
+            ErrorCode.STORAGE_UNREACHABLE,
             "Table Storage could not be reached.",
             "Check TABLES_ENDPOINT or TABLES_CONNECTION_STRING (locally: is Azurite running?).",
         )
-    return FatalError("storage_failed", f"Table Storage failed: {_first_line(str(error))}")
+    return FatalError(ErrorCode.STORAGE_FAILED, f"Table Storage failed: {_first_line(str(error))}")
 
 
 def _signature_refused(error: HttpResponseError) -> bool:

@@ -31,14 +31,14 @@ from sync_core.adapters.graph_pages import (
 from sync_core.core.group_sync import MAX_IDS_PER_ROUND, group_not_found
 from sync_core.core.limits import clean_text
 from sync_core.core.ports import DeltaStateLost
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 
 Send = Callable[..., Awaitable[bytes | None]]  # graph.GraphDirectory._send
 
 
 def permission_missing(group_id: str) -> FatalError:
     return FatalError(
-        "group_permission_missing",
+        ErrorCode.GROUP_PERMISSION_MISSING,
         f"Microsoft Graph refused to read the members of group {group_id}: the app lacks the "
         "GroupMember.Read.All application permission in this tenant (or the group hides its "
         "membership, which needs Member.Read.Hidden). An unreadable group is never taken as an "

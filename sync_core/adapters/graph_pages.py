@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sync_core.adapters.errors import GraphRequestError
-from sync_core.errors import FatalError, RetriableError, SyncError
+from sync_core.errors import ErrorCode, FatalError, RetriableError, SyncError
 
 # Why a listing is refused: a page that does not prove where the directory ends must never be
 # taken as its end (an empty 200 read as "no more users" would delete every employee).
@@ -19,7 +19,7 @@ _INCOMPLETE = "The listing cannot be proven complete, so the run stopped and del
 
 def malformed_page_failure(page_number: int, problem: str) -> SyncError:
     return RetriableError(
-        "graph_malformed_page",
+        ErrorCode.GRAPH_MALFORMED_PAGE,
         f"Microsoft Graph's answer to page {page_number} of the user listing is not a users "
         f"collection: {problem}. {_INCOMPLETE}",
         "Usually transient: the next run reads again. If it repeats, check what sits between "
@@ -30,7 +30,7 @@ def malformed_page_failure(page_number: int, problem: str) -> SyncError:
 
 def unexpected_next_link_failure(page_number: int, problem: str) -> SyncError:
     return FatalError(
-        "graph_unexpected_next_link",
+        ErrorCode.GRAPH_UNEXPECTED_NEXT_LINK,
         f"Page {page_number} of the user listing links its next page {problem}; the app only "
         f"follows links back to the listing it asked Graph for. {_INCOMPLETE}",
         "Check GRAPH_BASE_URL and any proxy that rewrites Graph's answers; next links must "
@@ -40,7 +40,7 @@ def unexpected_next_link_failure(page_number: int, problem: str) -> SyncError:
 
 def pagination_loop_failure(page_number: int) -> SyncError:
     return RetriableError(
-        "graph_pagination_loop",
+        ErrorCode.GRAPH_PAGINATION_LOOP,
         f"Page {page_number} of the user listing links back to a page already read (the same "
         f"next link or the same page token): following it would loop forever. {_INCOMPLETE}",
         "Usually transient: the next run reads again. If it repeats, check for a proxy or "
@@ -50,7 +50,7 @@ def pagination_loop_failure(page_number: int) -> SyncError:
 
 def page_token_expired_failure(restarts: int) -> SyncError:
     return RetriableError(
-        "graph_page_token_expired",
+        ErrorCode.GRAPH_PAGE_TOKEN_EXPIRED,
         f"Microsoft Graph's page token expired again after the listing restarted {restarts} "
         f"time(s) from the first page. {_INCOMPLETE}",
         "Usually transient on large tenants: the next run reads again. If it repeats, run the "

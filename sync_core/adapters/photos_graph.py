@@ -37,7 +37,7 @@ from sync_core.core.photos import (
     classify,
     retry_delay,
 )
-from sync_core.errors import RetriableError
+from sync_core.errors import ErrorCode, RetriableError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class PhotoReader:
                 # grant; the next run reads the photos again.
                 raise classify_graph_error(error) from None
             raise RetriableError(
-                "photos_unreadable",
+                ErrorCode.PHOTOS_UNREADABLE,
                 f"Graph refused the batch of photo reads ({error.status} {error.code}).",
                 PHOTO_PERMISSION_FIX,
             ) from None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from sync_core.adapters.names import SYNC_QUEUE
 from sync_core.adapters.tables.claimed_row import ClaimedRow, claimed_row_of
 from sync_core.core.report import Trigger, is_run_id
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 from sync_core.settings import Settings, is_tenant_id
 
 TRIGGERS = frozenset(Trigger)
@@ -161,7 +161,7 @@ class RunQueue:
             )
         else:
             raise FatalError(
-                "queue_not_configured",
+                ErrorCode.QUEUE_NOT_CONFIGURED,
                 "No queue to send the run to: QUEUES_ENDPOINT is not set.",
                 "Set QUEUES_ENDPOINT to the storage account's queue endpoint (infra/ does).",
             )

@@ -19,7 +19,7 @@ from sync_core.core.pages import RunTotals, scope_and_map
 from sync_core.core.ports import StoredIndex, UserDirectory
 from sync_core.core.run_notes import TENANT_NAME_UNREADABLE
 from sync_core.core.scope import Scope
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 from sync_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str
+    code: ErrorCode
     message: str
     fix: str | None
 
@@ -144,7 +144,7 @@ async def _check_storage(settings: Settings, tenant_id: str, found: _Findings) -
     except ConfigError as error:
         found.problems.append(
             Problem(
-                "invalid_config",
+                ErrorCode.INVALID_CONFIG,
                 f"The stored configuration is invalid: {error}",
                 "Fix it and store it again with `config set`; the check used the defaults.",
             )

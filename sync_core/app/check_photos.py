@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.photos import PHOTO_PERMISSION_FIX, Outcome
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 
 if TYPE_CHECKING:
     from sync_core.adapters.graph import GraphDirectory
@@ -29,7 +29,7 @@ async def check_photos(
         if store is None:
             found.problems.append(
                 Problem(
-                    "photos_no_storage",
+                    ErrorCode.PHOTOS_NO_STORAGE,
                     "Photos are enabled but no Blob Storage is configured.",
                     "Set BLOBS_ENDPOINT (Azure) or a connection string with a BlobEndpoint.",
                 )
@@ -51,7 +51,7 @@ async def check_photos(
     if meta.outcome is Outcome.FAILED and "403" in (meta.reason or ""):
         found.problems.append(
             Problem(
-                "photos_forbidden",
+                ErrorCode.PHOTOS_FORBIDDEN,
                 "Photos are enabled but Graph refuses to show them (403): the app lacks a "
                 "permission that reads profile photos.",
                 PHOTO_PERMISSION_FIX,

@@ -12,6 +12,7 @@ from sync_core.core.ports import Lease
 from sync_core.core.report import RunProblem, RunReport, RunStatus
 from sync_core.core.run_log import log_run_finished
 from sync_core.core.schedule import abandoned
+from sync_core.errors import ErrorCode
 
 
 class UnlessFinal(Protocol):
@@ -32,9 +33,6 @@ async def close_failed(
     if was_open:
         log_run_finished(final, **log_fields)
     return Closed(final, was_open)
-
-
-ABANDONED = "abandoned"
 
 
 async def close_abandoned_runs(
@@ -62,7 +60,7 @@ async def close_abandoned_runs(
         else:
             what = "The run never started: its queue message was lost."
         problem = RunProblem(
-            ABANDONED,
+            ErrorCode.ABANDONED,
             f"{what} Closed by {closed_by}. Rows written before it stopped are correct; "
             "a later run completes the work.",
             "Nothing to do: the schedule requests a new run; Sync Now asks at once.",

@@ -39,7 +39,7 @@ from sync_core.core.schedule import (
     first_in_flight,
     waiting_for_its_offset,
 )
-from sync_core.errors import RetriableError, SyncError
+from sync_core.errors import ErrorCode, RetriableError, SyncError
 from sync_core.settings import Settings
 
 log = logging.getLogger("sync_core.app.dispatch")
@@ -141,7 +141,7 @@ async def enqueue_run(
 
 def _queue_unavailable(error: Exception) -> SyncError:
     return RetriableError(
-        "queue_unavailable",
+        ErrorCode.QUEUE_UNAVAILABLE,
         f"The run could not be queued: {type(error).__name__}.",
         "Check QUEUES_ENDPOINT and the identity's Storage Queue Data Contributor role; "
         "then ask again.",

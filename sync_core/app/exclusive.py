@@ -24,7 +24,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.ports import Lease, LeaseLost
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, new_run_id, utc_now
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 
 log = logging.getLogger("sync_core.app.exclusive")
 
@@ -32,7 +32,6 @@ log = logging.getLogger("sync_core.app.exclusive")
 # died frees its tenant within five minutes.
 LEASE_TTL = timedelta(minutes=5)
 LEASE_RENEW_EVERY = timedelta(minutes=1)
-LEASE_LOST = "lease_lost"
 
 
 class TenantBusy(Exception):
@@ -111,7 +110,7 @@ async def sync_exclusively(
         if record is None:
             raise
         problem = RunProblem(
-            LEASE_LOST,
+            ErrorCode.LEASE_LOST,
             "The run lost the tenant's lease (its renewal failed for longer than "
             f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
             "once. Rows written so far are correct; the next run completes the work.",

@@ -18,7 +18,6 @@ from typing import Any
 
 from sync_core.app.closing import close_failed
 from sync_core.app.exclusive import (
-    LEASE_LOST,
     LEASE_RENEW_EVERY,
     LEASE_TTL,
     LeaseKeeper,
@@ -43,7 +42,7 @@ from sync_core.core.report import (
 )
 from sync_core.core.run_log import log_run_finished
 from sync_core.core.scope import Scope
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 
 EXPLAIN_MODE = "user"  # the run record's mode: one user, not a full or delta run
 
@@ -81,7 +80,7 @@ async def _with_stored_row(
 ) -> FatalError:
     """A user Entra ID no longer has, asked for by object id: the row still stored for it is
     the admin's question ("why is this leaver still in the table?"), so the answer names it."""
-    if error.code != "user_not_found" or not is_object_id(key.strip()):
+    if error.code != ErrorCode.USER_NOT_FOUND or not is_object_id(key.strip()):
         return error
     row = await service.employees.row(tenant_id, key.strip().lower())
     if row is None:
@@ -118,7 +117,7 @@ async def _apply(
     """Write (or remove) this one row now, under the tenant's lease and its fence."""
     if not config.enabled:
         raise FatalError(
-            "tenant_disabled",
+            ErrorCode.TENANT_DISABLED,
             f"Tenant {tenant_id} is disabled in its configuration; explain writes nothing.",
             'Enable it ("enabled": true) first, or explain without --apply.',
         )
@@ -142,7 +141,8 @@ async def _apply(
         log_run_finished(final)
     except LeaseLost:
         problem = RunProblem(
-            LEASE_LOST, "The explain run lost the tenant's lease and stopped; nothing was written."
+            ErrorCode.LEASE_LOST,
+            "The explain run lost the tenant's lease and stopped; nothing was written.",
         )
         final, outcome = (await close_failed(service.runs, report, problem, now())).report, "failed"
     except SyncError as failure:

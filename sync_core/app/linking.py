@@ -23,14 +23,14 @@ from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import parse_config
 from sync_core.core.limits import clean_text
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 
 # Consent replicates in seconds: until then Entra ID answers AADSTS700016 (the app is not in the
 # tenant yet) or tokens carry no roles. The proof retries that long, then reports it.
 CONSENT_WAIT_SECONDS = 30.0
 CONSENT_RETRY_SECONDS = 1.0
 REQUIRED_ROLE = "User.Read.All"
-_NOT_REPLICATED = {"unknown_app", "missing_consent"}
+_NOT_REPLICATED = {ErrorCode.UNKNOWN_APP, ErrorCode.MISSING_CONSENT}
 OTHER_ACCOUNT = (
     "This organization is already linked to another account of the service. Nothing was "
     "changed. Unlink it there first, or contact support."

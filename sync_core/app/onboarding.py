@@ -41,7 +41,7 @@ from sync_core.core.consent_state import (
     verify_state,
 )
 from sync_core.core.limits import clean_text
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 
 __all__ = ["ConnectLink", "ConnectOutcome", "complete_connect", "start_connect"]
 
@@ -81,7 +81,9 @@ async def start_connect(
 ) -> ConnectLink:
     settings = service.settings
     if settings.client_id is None:
-        raise FatalError("no_client_id", "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID.")
+        raise FatalError(
+            ErrorCode.NO_CLIENT_ID, "ENTRA_CLIENT_ID is not set.", "Set ENTRA_CLIENT_ID."
+        )
     nonce = secrets.token_urlsafe(18)
     expires_at = now + STATE_LIFETIME
     state = sign_state(await service.connect_requests.signing_key(), nonce, expires_at)

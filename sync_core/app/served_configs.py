@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.ports import ConfigSource
-from sync_core.errors import FatalError
-
-TENANT_DISABLED = "tenant_disabled"
+from sync_core.errors import ErrorCode, FatalError
 
 
 def tenant_disabled() -> FatalError:
     return FatalError(
-        TENANT_DISABLED,
+        ErrorCode.TENANT_DISABLED,
         "The tenant was disabled or is no longer served, so this run did nothing.",
         'Set "enabled": true in its configuration (PUT /api/config), then Sync Now.',
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from sync_core.errors import RetriableError
+from sync_core.errors import ErrorCode, RetriableError
 from sync_core.settings import Settings, is_tenant_id
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ async def begin_sign_in(
             application = _application(settings, credential)  # reads the discovery document
         except requests.RequestException:
             raise RetriableError(
-                "authority_unreachable",
+                ErrorCode.AUTHORITY_UNREACHABLE,
                 f"The authority {settings.authority_host} could not be reached to begin the "
                 "sign-in.",
                 "Check ENTRA_AUTHORITY_HOST and outbound network; try again.",

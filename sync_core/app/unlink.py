@@ -17,7 +17,7 @@ from sync_core.app.exclusive import LEASE_TTL
 from sync_core.app.service import SyncService
 from sync_core.core.ports import Lease
 from sync_core.core.report import utc_now
-from sync_core.errors import RetriableError, SyncError
+from sync_core.errors import ErrorCode, RetriableError, SyncError
 
 
 class HomeTenant(Exception):
@@ -80,5 +80,5 @@ async def _take_lease(service: SyncService, tenant_id: str, now: datetime) -> Le
         if lease is not None:
             return lease
     raise RetriableError(
-        "tenant_busy", "The tenant's lease keeps changing hands; try the unlink again."
+        ErrorCode.TENANT_BUSY, "The tenant's lease keeps changing hands; try the unlink again."
     )

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 
 if TYPE_CHECKING:  # msgraph loads only when a user is read (function_app's cold start)
     from sync_core.adapters.graph import GraphDirectory
@@ -32,7 +32,7 @@ class AmbiguousUser(FatalError):
     def __init__(self, key: str, matches: list[dict[str, Any]]):
         more = " or more" if len(matches) >= MAX_MATCHES else ""
         super().__init__(
-            "user_ambiguous",
+            ErrorCode.USER_AMBIGUOUS,
             f"{len(matches)}{more} users match {key!r}: "
             + "; ".join(f"{m.get('userPrincipalName')} ({m['id']})" for m in matches),
             "Explain one of them by its object id.",
@@ -46,12 +46,14 @@ async def find_user(directory: GraphDirectory, key: str, select: Iterable[str]) 
     otherMails and proxyAddresses support `eq`, the collections with `any`)."""
     key = key.strip()
     if not key:
-        raise FatalError("invalid_user", "--user is empty.", "Give an object id, UPN or address.")
+        raise FatalError(
+            ErrorCode.INVALID_USER, "--user is empty.", "Give an object id, UPN or address."
+        )
     if len(key) > MAX_USER_KEY or not key.isprintable():
         # As the HTTP route refuses it: no user has such a name, and a key of kilobytes would
         # reach Graph as a URL it refuses, reported as if the tenant's filter were wrong.
         raise FatalError(
-            "invalid_user",
+            ErrorCode.INVALID_USER,
             f"--user must be an object id, UPN or email address (1-{MAX_USER_KEY} printable "
             f"characters); got {len(key)} characters"
             + ("" if key.isprintable() else " with control characters")
@@ -75,7 +77,7 @@ async def find_user(directory: GraphDirectory, key: str, select: Iterable[str]) 
                 break
     if not matches:
         raise FatalError(
-            "user_not_found",
+            ErrorCode.USER_NOT_FOUND,
             f"No user of this tenant has the object id, UPN or address {key!r}.",
             "Check the spelling (a guest's UPN has the #EXT# form); the user may also have "
             "been deleted.",

@@ -26,7 +26,6 @@ from typing import Any
 from sync_core.adapters.queue import MalformedMessage, RunMessage, parse_message, parse_shard
 from sync_core.app.closing import close_failed
 from sync_core.app.exclusive import (
-    LEASE_LOST,
     LEASE_RENEW_EVERY,
     LEASE_TTL,
     RunAlreadyFinished,
@@ -36,12 +35,10 @@ from sync_core.app.exclusive import (
 )
 from sync_core.app.fan_out import enqueue_shard
 from sync_core.app.run_history import held_by_explain
-from sync_core.app.served_configs import TENANT_DISABLED
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus, utc_now
-from sync_core.core.schedule import SUPERSEDED
-from sync_core.errors import RetriableError, SyncError, internal_error
+from sync_core.errors import ErrorCode, RetriableError, SyncError, internal_error
 from sync_core.settings import SettingsError, load_settings
 
 log = logging.getLogger("sync_core.app.worker")
@@ -49,7 +46,6 @@ log = logging.getLogger("sync_core.app.worker")
 # The host's retry delay (host.json visibilityTimeout, 2 minutes) times its 5 attempts spans
 # longer than a lease (exclusive.LEASE_TTL), so a dead attempt's lease is gone before the last try.
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
-ATTEMPT_FAILED = "attempt_failed"
 
 
 class WorkAction(StrEnum):
@@ -58,11 +54,11 @@ class WorkAction(StrEnum):
     RAN = "ran"
     DROPPED = "dropped"
     ALREADY_FINISHED = "already_finished"
-    SUPERSEDED = SUPERSEDED
-    INVALID_SETTINGS = "invalid_settings"
-    TENANT_DISABLED = "tenant_disabled"
-    LEASE_LOST = LEASE_LOST
-    GAVE_UP = "gave_up"
+    SUPERSEDED = ErrorCode.SUPERSEDED
+    INVALID_SETTINGS = ErrorCode.INVALID_SETTINGS
+    TENANT_DISABLED = ErrorCode.TENANT_DISABLED
+    LEASE_LOST = ErrorCode.LEASE_LOST
+    GAVE_UP = ErrorCode.GAVE_UP
     STILL_RUNNING = "still_running"
     SHARD = "shard"  # a shard of the timer's fan-out, enqueued
 
@@ -133,13 +129,13 @@ async def fail_poisoned_run(
             log.warning("run %s is still running; its poison message is ignored", message.run_id)
             return WorkOutcome(WorkAction.STILL_RUNNING, message.run_id, record)
         base = record or _queued(message, now())
-        causes = [e.message for e in base.errors if e.code == ATTEMPT_FAILED]
+        causes = [e.message for e in base.errors if e.code == ErrorCode.ATTEMPT_FAILED]
         return await _close_unrun(
             service,
             base,
             WorkAction.GAVE_UP,
             RunProblem(
-                "gave_up",
+                ErrorCode.GAVE_UP,
                 f"The sync request failed {MAX_DEQUEUE_COUNT} times and was moved to the "
                 f"poison queue. {causes[-1] if causes else 'No cause was recorded.'}",
                 "Look up this run id in the function log (Application Insights). The timer "
@@ -203,7 +199,7 @@ async def _work(
             record or _queued(message, now()),
             WorkAction.SUPERSEDED,
             RunProblem(
-                SUPERSEDED,
+                ErrorCode.SUPERSEDED,
                 f"Another run of this tenant ({busy.holder}) was in progress, so this request "
                 "did nothing: that run syncs the tenant.",
             ),
@@ -211,7 +207,10 @@ async def _work(
             attempt,
         )
     last = report.errors[-1].code if report.errors else None
-    by_code = {LEASE_LOST: WorkAction.LEASE_LOST, TENANT_DISABLED: WorkAction.TENANT_DISABLED}
+    by_code: dict[str, WorkAction] = {
+        ErrorCode.LEASE_LOST: WorkAction.LEASE_LOST,
+        ErrorCode.TENANT_DISABLED: WorkAction.TENANT_DISABLED,
+    }
     return WorkOutcome(by_code.get(last or "", WorkAction.RAN), message.run_id, report)
 
 
@@ -223,7 +222,7 @@ def _refusal(environ: Mapping[str, str]) -> tuple[WorkAction, RunProblem] | None
         load_settings(environ, needs_graph=True)
     except SettingsError as error:
         return WorkAction.INVALID_SETTINGS, RunProblem(
-            "invalid_settings",
+            ErrorCode.INVALID_SETTINGS,
             "The app cannot reach Microsoft Graph: " + "; ".join(error.problems),
             "Fix the function app's settings (see the README's Settings), then Sync Now.",
         )
@@ -238,7 +237,7 @@ async def _note_failed_attempt(
     if isinstance(error, SyncError):  # classified by the adapter that met it
         failure = error
     elif isinstance(error, RunBusy):
-        failure = RetriableError("run_busy", str(error))
+        failure = RetriableError(ErrorCode.RUN_BUSY, str(error))
     else:
         # The record is shown over HTTP: the type only; the message and trace go to the log.
         failure = internal_error(error)
@@ -256,9 +255,11 @@ async def _note_failed_attempt(
             "code": failure.code,
         },
     )
-    note = RunProblem(ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix)
+    note = RunProblem(
+        ErrorCode.ATTEMPT_FAILED, f"Attempt {attempt} failed: {failure.message}", failure.fix
+    )
     try:
-        await service.runs.note(_queued(message, now), note, replaces=ATTEMPT_FAILED)
+        await service.runs.note(_queued(message, now), note, replaces=ErrorCode.ATTEMPT_FAILED)
     except Exception:  # storage may be what failed; the log line above has the cause
         log.warning("could not note the failure on run %s", message.run_id, exc_info=True)
 

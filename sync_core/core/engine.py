@@ -57,13 +57,12 @@ from sync_core.core.run_notes import (
     DELTA_UNAVAILABLE_WARNING,
     ODATA_FULL_WARNING,
     TENANT_NAME_UNREADABLE,
-    internal_error,
     lease_lost_problem,
     reading_warnings,
 )
 from sync_core.core.shared_addresses import count_stored_holders
 from sync_core.core.unrecorded import with_report
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError, internal_error
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
 
@@ -365,7 +364,7 @@ async def _load_config(configs: ConfigSource, tenant_id: str) -> TenantConfig:
         config = await configs.get(tenant_id)
     except ConfigError as error:
         raise FatalError(
-            "invalid_config",
+            ErrorCode.INVALID_CONFIG,
             f"The stored configuration of this tenant is invalid: {error}",
             "Fix it and store it again with `config set` (or PUT /api/config).",
         ) from None

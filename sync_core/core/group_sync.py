@@ -35,7 +35,8 @@ from sync_core.core.groups import (
     memberships,
     nested_groups,
 )
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
+from sync_core.errors import GroupStateMissing as GroupStateMissing
 
 MAX_IDS_PER_ROUND = 50  # Graph's delta filter takes at most 50 `id eq` terms
 _USER = "#microsoft.graph.user"
@@ -69,10 +70,6 @@ class MembershipStore(Protocol):
     async def prune(self, tenant_id: str, keep: str | None) -> None:
         """Delete every generation but `keep` (None: all, the tenant no longer uses groups)."""
         ...
-
-
-class GroupStateMissing(Exception):
-    """The stored membership graph is gone or was never written: the run goes full."""
 
 
 @dataclass
@@ -226,7 +223,7 @@ def _reason(groups: frozenset[str], settings: GroupSettings) -> str:
 
 def group_not_found(group_id: str) -> FatalError:
     return FatalError(
-        "group_not_found",
+        ErrorCode.GROUP_NOT_FOUND,
         f"The group {group_id} named in the scope or a membership field does not exist in Entra "
         "ID (deleted, or a wrong id). An unreadable group is never taken as an empty one: the "
         "run stopped and deleted nothing.",
@@ -238,7 +235,7 @@ def group_not_found(group_id: str) -> FatalError:
 def group_deleted(group_id: str) -> FatalError:
     failure = group_not_found(group_id)
     return FatalError(
-        "group_deleted",
+        ErrorCode.GROUP_DELETED,
         f"The group {group_id} named in the configuration was deleted in Entra ID. "
         "The run stopped and deleted nothing.",
         failure.fix,

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sync_core.core.ports import EmployeeWriter
+from sync_core.errors import PhotoUnavailable as PhotoUnavailable
 
 MAX_PHOTO_BYTES = 4 * 1024 * 1024  # refused over this: a signature image is a few kB
 BATCH_SIZE = 20  # "JSON batch requests are currently limited to 20 individual requests"
@@ -77,15 +78,6 @@ class StoredPhoto:
     blob: str
     etag: str
     content_type: str
-
-
-class PhotoUnavailable(Exception):
-    """A photo could not be downloaded; `missing` when Graph says there is none (any more)."""
-
-    def __init__(self, reason: str, *, missing: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.missing = missing
 
 
 class PhotoSource(Protocol):

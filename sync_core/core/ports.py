@@ -21,6 +21,10 @@ from sync_core.core.manager_pass import ManagerIndex, ManagerReader
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
 from sync_core.core.summary import StoredSummary, TenantSummary
+from sync_core.errors import DeltaStateLost as DeltaStateLost
+from sync_core.errors import DeltaUnavailable as DeltaUnavailable
+from sync_core.errors import LeaseLost as LeaseLost
+from sync_core.errors import UnstorableEmployee as UnstorableEmployee
 
 if TYPE_CHECKING:  # photos.py declares its ports with the writer below
     from sync_core.core.photos import PhotoStore
@@ -63,32 +67,10 @@ class Lease:
         return self.expires_at > now
 
 
-class LeaseLost(Exception):
-    """The lease was taken over or removed: the holder must stop writing."""
-
-
 @dataclass(frozen=True)
 class StoredIndex:
     hashes: dict[str, str]  # employee id -> source hash
     email_missing_since: dict[str, datetime]  # the rows marked as having no current address
-
-
-class UnstorableEmployee(Exception):
-    """Table Storage cannot hold this employee's row at all; the run skips it and goes on."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class DeltaStateLost(Exception):
-    """Graph holds no state for the stored delta link (410 Gone or 400 syncStateNotFound):
-    the run goes on as a full run."""
-
-
-class DeltaUnavailable(Exception):
-    """Graph does not serve user delta queries here (400 or 501 on the request: some national
-    clouds): the tenant keeps to full runs."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from datetime import datetime
 from sync_core.core.ports import Lease
 from sync_core.core.report import FINAL_STATUSES, IdleChecks, RunReport, RunStatus, Trigger
 from sync_core.core.schedule import first_in_flight, is_superseded
+from sync_core.errors import RunPending as RunPending
 
 RECENT_RUNS = 10  # finished runs kept for the backoff: past the point where it reaches its cap
 
@@ -55,14 +56,6 @@ class RunIndex:
         """The newest counted run that succeeded (a held run did not: the retention sweep keeps
         failed and held runs until one did). None also when the index kept none."""
         return next((r for r in self.runs if _counted(r) and r.status == RunStatus.SUCCEEDED), None)
-
-
-class RunPending(Exception):
-    """The tenant already has a run queued or running."""
-
-    def __init__(self, run_id: str):
-        super().__init__(f"run {run_id} is pending")
-        self.run_id = run_id
 
 
 def claimed(index: RunIndex, lease: Lease | None, report: RunReport, now: datetime) -> RunIndex:

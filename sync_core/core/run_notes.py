@@ -7,9 +7,7 @@ from collections import Counter
 
 from sync_core.core.ports import EmployeeWriter, GraphStats
 from sync_core.core.report import Counts, RunProblem
-from sync_core.errors import FatalError
-
-LEASE_LOST = "lease_lost"
+from sync_core.errors import ErrorCode
 
 ODATA_FULL_WARNING = (
     "This tenant's scope uses filter.odata, which only Graph evaluates and delta queries cannot "
@@ -31,7 +29,7 @@ def lease_lost_problem(counts: Counts, sink: EmployeeWriter | None) -> RunProble
     counts.deleted = committed["deleted"]
     refused = planned - (counts.created + counts.updated + counts.deleted)
     return RunProblem(
-        LEASE_LOST,
+        ErrorCode.LEASE_LOST,
         "The run lost the tenant's lease to a newer run, and Table Storage refused its writes "
         f"from then on (the fence). Written before that: {counts.created} added, "
         f"{counts.updated} updated, {counts.deleted} removed; {refused} planned write(s) were "
@@ -63,8 +61,3 @@ def reading_warnings(stats: GraphStats) -> list[str]:
             "filter.odata was sent without ConsistencyLevel and $count."
         )
     return warnings
-
-
-def internal_error(error: Exception) -> FatalError:
-    # The text too: the report of a run that hit a bug is what its admin sends the developers.
-    return FatalError("internal_error", f"Unexpected error: {type(error).__name__}: {error}")

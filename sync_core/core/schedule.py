@@ -29,6 +29,7 @@ from sync_core.core.report import (
     RunStatus,
     Trigger,
 )
+from sync_core.errors import ErrorCode
 
 RETRY_BASE = timedelta(minutes=15)
 # A timer tick fires a little after its scheduled second and run ids carry the time the tick ran,
@@ -40,7 +41,6 @@ ENQUEUE_SPREAD = timedelta(minutes=10)
 EXPEDITE_MARGIN = timedelta(seconds=15)  # nearly visible anyway: not worth a second message
 # A run that found another run of its tenant going records this code and runs nothing; it is
 # neither a sync nor a failure of the tenant.
-SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def requested_at(report: RunReport) -> datetime:
 
 
 def is_superseded(report: RunReport) -> bool:
-    return any(error.code == SUPERSEDED for error in report.errors)
+    return any(error.code == ErrorCode.SUPERSEDED for error in report.errors)
 
 
 def in_flight(report: RunReport, lease: Lease | None, now: datetime) -> bool:

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from sync_core.core.config_parse import ConfigError
 from sync_core.core.json_document import MAX_DOCUMENT_BYTES, DocumentError, read_json_document
 from sync_core.core.report import is_run_id
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 from sync_core.settings import TENANT_ID_RULE, SettingsError, is_tenant_id
 
 log = logging.getLogger("sync_core.surfaces.api")
@@ -56,7 +56,7 @@ class ApiError(Exception):
     def __init__(
         self,
         status: int,
-        code: str,
+        code: ErrorCode,
         message: str,
         *,
         details: list[dict[str, Any]] | None = None,
@@ -93,7 +93,7 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
         allowed = ", ".join(route.methods)
         return ApiError(
             405,
-            "method_not_allowed",
+            ErrorCode.METHOD_NOT_ALLOWED,
             f"{request.method.upper()} is not allowed here; use {allowed}.",
             headers={"Allow": allowed},
         ).response()
@@ -105,7 +105,7 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
         log.error("the app's settings are invalid: %s", "; ".join(error.problems))
         return ApiError(
             500,
-            "invalid_settings",
+            ErrorCode.INVALID_SETTINGS,
             f"The app's settings are invalid ({len(error.problems)} problem(s)); the function "
             "log lists them.",
             fix="Fix the function app's settings (README, Settings).",
@@ -118,7 +118,7 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
     except Exception:
         log.exception("%s failed", route.function)
         return ApiError(
-            500, "internal_error", "Unexpected error; the function log has the details."
+            500, ErrorCode.INTERNAL_ERROR, "Unexpected error; the function log has the details."
         ).response()
 
 
@@ -130,22 +130,24 @@ def json_object(body: bytes, *, required: bool) -> dict[str, Any]:
     CLI's reader, so both refuse the same documents in the same words."""
     if not body.strip():
         if required:
-            raise ApiError(400, "missing_body", "The request needs a JSON object as its body.")
+            raise ApiError(
+                400, ErrorCode.MISSING_BODY, "The request needs a JSON object as its body."
+            )
         return {}
     try:
         document = read_json_document(body, max_bytes=MAX_BODY_BYTES)
     except DocumentError as error:
         if error.too_large:
             raise ApiError(
-                413, "body_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes."
+                413, ErrorCode.BODY_TOO_LARGE, f"The body exceeds {MAX_BODY_BYTES} bytes."
             ) from None
         raise ApiError(
             400,
-            "malformed_json",
+            ErrorCode.MALFORMED_JSON,
             f"The body is not a JSON document this API accepts: {error.message}.",
         ) from None
     if not isinstance(document, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+        raise ApiError(400, ErrorCode.INVALID_BODY, "The body must be a JSON object.")
     return document
 
 
@@ -164,7 +166,7 @@ def body_fields(document: dict[str, Any], kinds: Mapping[str, type]) -> dict[str
     if problems:
         raise ApiError(
             400,
-            "invalid_request",
+            ErrorCode.INVALID_REQUEST,
             "The request body is invalid: "
             + "; ".join(f"{p['path']} {p['message']}" for p in problems),
             details=problems,
@@ -177,13 +179,15 @@ def tenant_param(request: ApiRequest) -> str:
     if not is_tenant_id(tenant):
         raise ApiError(
             400,
-            "invalid_tenant_id",
+            ErrorCode.INVALID_TENANT_ID,
             f"{tenant!r} {TENANT_ID_RULE}.",
         )
     return tenant.lower()
 
 
-def run_id_param(value: str | None, *, code: str = "invalid_run_id", what: str = "run id") -> str:
+def run_id_param(
+    value: str | None, *, code: ErrorCode = ErrorCode.INVALID_RUN_ID, what: str = "run id"
+) -> str:
     if not is_run_id(value):
         raise ApiError(400, code, f"{value!r} is not a {what} this API issued.")
     return value
@@ -197,7 +201,7 @@ def int_param(request: ApiRequest, name: str, default: int, low: int, high: int)
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
         raise ApiError(
             400,
-            "invalid_parameter",
+            ErrorCode.INVALID_PARAMETER,
             f"{name} must be a whole number from {low} to {high}; got {raw!r}.",
         )
     return int(raw)
@@ -230,7 +234,7 @@ def unwrap_token(request: ApiRequest, tenant_id: str) -> str | None:
     ):
         raise ApiError(
             400,
-            "invalid_continuation",
+            ErrorCode.INVALID_CONTINUATION,
             "The continuation token is not one this API issued for this tenant; start again "
             "without it.",
         )
@@ -240,7 +244,7 @@ def unwrap_token(request: ApiRequest, tenant_id: str) -> str | None:
 def unknown_tenant(tenant_id: str) -> ApiError:
     return ApiError(
         404,
-        "unknown_tenant",
+        ErrorCode.UNKNOWN_TENANT,
         f"This app does not serve tenant {tenant_id}.",
         fix="Register it by storing a configuration: PUT /api/config/{tenantId}.",
     )
@@ -292,5 +296,7 @@ def one_of(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> st
     value = fields.get(name, allowed[0])
     if value not in allowed:
         expected = " or ".join(f'"{a}"' for a in allowed)
-        raise ApiError(400, "invalid_body", f'"{name}" is {value!r}: it must be {expected}.')
+        raise ApiError(
+            400, ErrorCode.INVALID_BODY, f'"{name}" is {value!r}: it must be {expected}.'
+        )
     return str(value)

@@ -33,10 +33,9 @@ from sync_core.core.report import (
     render_text,
     utc_now,
 )
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError, internal_error
 from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from sync_core.surfaces.cli_output import (
-    CANCELLED,
     close_interrupted,
     connect_command,
     emit,
@@ -189,16 +188,20 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(
             args,
             EXIT_INTERRUPTED,
-            CANCELLED,
+            ErrorCode.CANCELLED,
             message,
             "Rows written so far are correct; sync again.",
         )
     except KeyboardInterrupt:  # before a run began, or a second Ctrl-C while closing one
-        return _fail(args, EXIT_INTERRUPTED, CANCELLED, "Interrupted.")
+        return _fail(args, EXIT_INTERRUPTED, ErrorCode.CANCELLED, "Interrupted.")
     except SettingsError as error:
-        return _fail(args, EXIT_USAGE, "invalid_settings", str(error), problems=error.problems)
+        return _fail(
+            args, EXIT_USAGE, ErrorCode.INVALID_SETTINGS, str(error), problems=error.problems
+        )
     except ConfigError as error:
-        return _fail(args, EXIT_USAGE, "invalid_config", str(error), problems=error.to_json())
+        return _fail(
+            args, EXIT_USAGE, ErrorCode.INVALID_CONFIG, str(error), problems=error.to_json()
+        )
     except SyncError as failure:  # classified by the adapter that met it
         return _fail(args, EXIT_FAILED, failure.code, failure.message, failure.fix)
     except Exception as error:  # a bug: say so plainly; the trace with -v, for a report
@@ -206,8 +209,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return _fail(
             args,
             EXIT_FAILED,
-            "internal_error",
-            f"{type(error).__name__}: {error}",
+            ErrorCode.INTERNAL_ERROR,
+            internal_error(error).message,
             "This is a bug: run the command again with -v and report the trace it prints.",
         )
 
@@ -235,14 +238,14 @@ def _configure_logging(verbose: bool) -> None:
 def _fail(
     args: argparse.Namespace,
     exit_code: int,
-    code: str,
+    code: ErrorCode,
     message: str,
     fix: str | None = None,
     problems: Any = None,
 ) -> int:
     """Errors in words on stderr; with --json also one document on stdout, as promised."""
     # Settings and configuration errors are already a list of problems in words.
-    listed = code in ("invalid_settings", "invalid_config")
+    listed = code in (ErrorCode.INVALID_SETTINGS, ErrorCode.INVALID_CONFIG)
     # Messages may quote Graph's or Microsoft's texts: escaped on the terminal, exact in JSON.
     shown = terminal_safe(message)
     print(shown if listed else f"error [{code}]: {shown}", file=sys.stderr)
@@ -327,7 +330,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, tenant_id: str
             except SyncError as failure:  # storage failed under the run: name it, show it
                 return run_not_recorded(args, request.run_id or "", failure)
             emit(args, report.to_json(), render_text(report))
-            if report.status == RunStatus.FAILED and report.errors[0].code == "invalid_config":
+            if (
+                report.status == RunStatus.FAILED
+                and report.errors[0].code == ErrorCode.INVALID_CONFIG
+            ):
                 return EXIT_USAGE  # a configuration problem, like `config set` rejecting one
             return {RunStatus.FAILED: EXIT_FAILED, RunStatus.HELD: EXIT_HELD}.get(
                 report.status, EXIT_OK

@@ -15,11 +15,10 @@ from sync_core.app.closing import close_failed
 from sync_core.app.onboarding import start_connect
 from sync_core.app.service import SyncService
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, utc_now
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 from sync_core.settings import Settings
 from sync_core.surfaces.terminal import json_safe, terminal_safe
 
-CANCELLED = "cancelled"
 RUNS_HEADER = f"{'run id':<28}{'status':<10}{'mode':<6}{'trigger':<10}{'users read':>11}  changes"
 RUNS_LEGEND = (
     "changes: +added ~updated -removed employees; a held run's removals wait for a run with "
@@ -114,7 +113,7 @@ async def close_interrupted(service: SyncService, tenant_id: str, run_id: str) -
         if record is None or record.status in FINAL_STATUSES:
             return record is not None
         problem = RunProblem(
-            CANCELLED,
+            ErrorCode.CANCELLED,
             "The run was interrupted (Ctrl-C) before it finished. Rows written so far are "
             "correct; nothing was deleted unless the run had reached its clean-up.",
             "Sync again; the next run completes the work.",

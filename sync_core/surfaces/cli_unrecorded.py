@@ -12,7 +12,7 @@ from typing import Any
 from sync_core.app.exclusive import LEASE_TTL, TenantBusy
 from sync_core.core.report import utc_now
 from sync_core.core.unrecorded import report_of
-from sync_core.errors import FatalError, SyncError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 from sync_core.surfaces.cli_output import write_stdout
 from sync_core.surfaces.terminal import json_safe
 
@@ -60,7 +60,7 @@ def busy_error(busy: TenantBusy, now: datetime) -> FatalError:
             f"(in {seconds} s) and is renewed every minute while that run is alive."
         )
     return FatalError(
-        "tenant_busy",
+        ErrorCode.TENANT_BUSY,
         f"Another run of this tenant ({busy.holder}) is in progress.{until}",
         "Wait for it to finish (`runs` shows it), then sync again. If that run's process was "
         "stopped on another machine, its lease lapses at the time above and the next sync runs.",

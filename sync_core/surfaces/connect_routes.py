@@ -21,7 +21,7 @@ from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.consent_state import StateError, return_url_allowed
 from sync_core.core.report import utc_now
-from sync_core.errors import SyncError
+from sync_core.errors import ErrorCode, SyncError
 from sync_core.settings import SettingsError, load_settings
 from sync_core.surfaces.api import (
     ApiError,
@@ -56,7 +56,7 @@ async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
     if return_url is not None and not return_url_allowed(return_url, settings.connect_return_urls):
         raise ApiError(
             400,
-            "return_url_not_allowed",
+            ErrorCode.RETURN_URL_NOT_ALLOWED,
             "returnUrl is not under one of the URLs in CONNECT_RETURN_URLS (or it holds "
             "control characters, spaces or characters beyond ASCII: percent-encode them).",
             fix="Add its origin and path to the CONNECT_RETURN_URLS app setting, or omit it.",
@@ -112,7 +112,7 @@ async def connect_status(request: ApiRequest, environ: Mapping[str, str]) -> Api
     if found is None:
         raise ApiError(
             404,
-            "unknown_connect_request",
+            ErrorCode.UNKNOWN_CONNECT_REQUEST,
             "No connect request has that id (or it is older than a day and was swept).",
         )
     return ok(connect_request_view(found, utc_now()), headers={"Cache-Control": "no-store"})
@@ -123,7 +123,7 @@ async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse
     fields = body_fields(json_object(request.body, required=False), {"removeEmployees": bool})
     flag = request.params.get("removeEmployees", "").lower()
     if flag not in ("", "true", "false"):
-        raise ApiError(400, "invalid_parameter", "removeEmployees must be true or false.")
+        raise ApiError(400, ErrorCode.INVALID_PARAMETER, "removeEmployees must be true or false.")
     remove = fields.get("removeEmployees", False) or flag == "true"
     async with SyncService(load_settings(environ, needs_graph=False)) as service:
         try:
@@ -133,7 +133,7 @@ async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse
         except HomeTenant:
             raise ApiError(
                 409,
-                "home_tenant",
+                ErrorCode.HOME_TENANT,
                 "This tenant is ENTRA_TENANT_ID, the app's home tenant, which is served "
                 "whether it is linked or not; unlinking it would not stop that. Nothing was "
                 "changed.",
@@ -151,7 +151,7 @@ def _requested_config(document: dict[str, Any] | None) -> TenantConfig | None:
     except ConfigError as error:
         raise ApiError(
             400,
-            "invalid_config",
+            ErrorCode.INVALID_CONFIG,
             f"config is invalid ({len(error.problems)} problem(s)); no link was made.",
             details=config_problems(error),
         ) from None
@@ -184,14 +184,14 @@ def _account(value: str | None) -> str:
     if value is None or not value.strip():
         raise ApiError(
             400,
-            "invalid_account",
+            ErrorCode.INVALID_ACCOUNT,
             "account is required: the dashboard's id of the customer who links the tenant.",
             fix="Send account, an opaque string of 1 to 128 printable characters.",
         )
     if len(value) > MAX_ACCOUNT_CHARS or not value.isprintable():
         raise ApiError(
             400,
-            "invalid_account",
+            ErrorCode.INVALID_ACCOUNT,
             f"account must be 1 to {MAX_ACCOUNT_CHARS} printable characters.",
         )
     return value

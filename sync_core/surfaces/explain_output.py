@@ -15,7 +15,7 @@ from sync_core.app.explain_judge import Explanation
 from sync_core.app.service import SyncService
 from sync_core.app.user_lookup import AmbiguousUser
 from sync_core.core.report import RunStatus
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 from sync_core.surfaces.cli_output import emit, write_stdout
 from sync_core.surfaces.terminal import terminal_safe
 
@@ -127,7 +127,7 @@ def _value(value: Any) -> str:
 
 def busy_error(busy: TenantBusy) -> FatalError:
     return FatalError(
-        "tenant_busy",
+        ErrorCode.TENANT_BUSY,
         f"Another run of this tenant ({busy.holder}) is in progress; nothing was written.",
         "Wait for it to finish (`runs` shows it), then explain with --apply again.",
     )

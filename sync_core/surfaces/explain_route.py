@@ -11,7 +11,7 @@ from sync_core.app.service import SyncService
 from sync_core.app.tenants import tenant_enabled
 from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
-from sync_core.errors import FatalError
+from sync_core.errors import ErrorCode, FatalError
 from sync_core.settings import load_settings
 from sync_core.surfaces.api import (
     ApiError,
@@ -33,7 +33,7 @@ async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
     if not key or len(key) > MAX_USER_KEY or not key.isprintable():
         raise ApiError(
             400,
-            "invalid_user",
+            ErrorCode.INVALID_USER,
             f"{{user}} must be an object id, UPN or email address (1-{MAX_USER_KEY} printable "
             "characters).",
         )
@@ -51,7 +51,7 @@ async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         except ConfigError as error:
             raise ApiError(
                 409,
-                "invalid_stored_config",
+                ErrorCode.INVALID_STORED_CONFIG,
                 "The stored configuration is no longer valid.",
                 details=config_problems(error),
             ) from None
@@ -63,8 +63,8 @@ async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
                 409, several.code, several.message, details=several.matches, fix=several.fix
             ) from None
         except FatalError as failure:
-            if failure.code not in ("user_not_found", "tenant_disabled"):
+            if failure.code not in (ErrorCode.USER_NOT_FOUND, ErrorCode.TENANT_DISABLED):
                 raise
-            status = 404 if failure.code == "user_not_found" else 409
+            status = 404 if failure.code == ErrorCode.USER_NOT_FOUND else 409
             raise ApiError(status, failure.code, failure.message, fix=failure.fix) from None
     return ok(explanation.to_json())

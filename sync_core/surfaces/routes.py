@@ -19,6 +19,7 @@ from sync_core.app.tenants import tenant_enabled
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.report import RunStatus, utc_now
+from sync_core.errors import ErrorCode
 from sync_core.settings import Settings, SettingsError, load_settings
 from sync_core.surfaces.api import (
     ApiError,
@@ -74,7 +75,7 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
         if not await _require_served(service, tenant) and not dry_run:
             raise ApiError(
                 409,
-                "tenant_disabled",
+                ErrorCode.TENANT_DISABLED,
                 f"Tenant {tenant} is disabled in its configuration; only a dry run is allowed.",
                 fix='Enable it ("enabled": true) with PUT /api/config/{tenantId}.',
             )
@@ -108,7 +109,7 @@ async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         await _require_served(service, tenant)
         report = await service.runs.get(tenant, run_id)
     if report is None:
-        raise ApiError(404, "unknown_run", f"Tenant {tenant} has no run {run_id}.")
+        raise ApiError(404, ErrorCode.UNKNOWN_RUN, f"Tenant {tenant} has no run {run_id}.")
     unfinished = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if unfinished else None)
 
@@ -119,7 +120,7 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
     idle = request.params.get("idle") == "true"  # idle delta runs are left out by default
     after = request.params.get("continuation") or None
     if after is not None:
-        run_id_param(after, code="invalid_continuation", what="continuation token")
+        run_id_param(after, code=ErrorCode.INVALID_CONTINUATION, what="continuation token")
     async with SyncService(_settings(environ)) as service:
         await _require_served(service, tenant)
         reports, continuation = await service.runs.page(tenant, top, after, idle=idle)
@@ -174,7 +175,7 @@ async def check(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     except TimeoutError:
         raise ApiError(
             504,
-            "check_timeout",
+            ErrorCode.CHECK_TIMEOUT,
             f"The check did not finish within {CHECK_TIMEOUT_SECONDS} s (it reads the whole "
             "directory).",
             fix="Run `python -m sync_core check` from a shell for very large tenants.",
@@ -193,7 +194,7 @@ async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiR
         except ConfigError as error:
             raise ApiError(
                 409,
-                "invalid_stored_config",
+                ErrorCode.INVALID_STORED_CONFIG,
                 "The stored configuration is no longer valid.",
                 details=config_problems(error),
                 fix="Store a valid one with PUT /api/config/{tenantId}.",
@@ -215,7 +216,7 @@ async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: s
     except ConfigError as error:
         raise ApiError(
             400,
-            "invalid_config",
+            ErrorCode.INVALID_CONFIG,
             f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
             details=config_problems(error),
         ) from None
@@ -243,7 +244,7 @@ async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> Api
         except ConfigError as error:
             raise ApiError(
                 409,
-                "invalid_stored_config",
+                ErrorCode.INVALID_STORED_CONFIG,
                 "The stored configuration is invalid, so the field order is unknown.",
                 details=config_problems(error),
             ) from None
@@ -251,7 +252,9 @@ async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> Api
             entities, next_token = await service.employees.page(tenant, top, token)
         except ValueError:
             raise ApiError(
-                400, "invalid_continuation", "The continuation token is not one this API issued."
+                400,
+                ErrorCode.INVALID_CONTINUATION,
+                "The continuation token is not one this API issued.",
             ) from None
     names = [mapping.name for mapping in config.fields]
     continuation = wrap_token(tenant, next_token)

@@ -10,7 +10,8 @@ import pytest
 
 from sync_core.core.report import Counts, RunProblem, RunReport, RunStatus, new_run_id
 from sync_core.core.run_index import RECENT_RUNS, RunIndex, finished, with_run, without_run
-from sync_core.core.schedule import SUPERSEDED, plan_tenant
+from sync_core.core.schedule import plan_tenant
+from sync_core.errors import ErrorCode
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TENANT = "11111111-2222-4333-8444-555555555555"
@@ -78,7 +79,7 @@ def test_runs_in_flight_are_kept_until_they_end_however_many_runs_follow() -> No
         pytest.param([run(0), run(10, RunStatus.FAILED), run(20, RunStatus.FAILED)], id="2-fail"),
         pytest.param([run(0), run(5, dry_run=True), run(10, RunStatus.FAILED)], id="dry-run"),
         pytest.param(
-            [run(0, RunStatus.FAILED), run(10, errors=(RunProblem(SUPERSEDED, "x"),))],
+            [run(0, RunStatus.FAILED), run(10, errors=(RunProblem(ErrorCode.SUPERSEDED, "x"),))],
             id="superseded",
         ),
         pytest.param([run(0, RunStatus.HELD), idle(10), run(20, RunStatus.QUEUED)], id="queued"),

@@ -18,7 +18,6 @@ from sync_core.core.report import (
 from sync_core.core.schedule import (
     ENQUEUE_SPREAD,
     QUEUED_TTL,
-    SUPERSEDED,
     enqueue_delay,
     in_flight,
     interval_of,
@@ -27,6 +26,7 @@ from sync_core.core.schedule import (
     retry_delay,
     waiting_for_its_offset,
 )
+from sync_core.errors import ErrorCode
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TENANT = "0b6f3c2e-5a4d-4e1f-9c8b-7a6d5e4f3a2b"
@@ -179,7 +179,7 @@ CASES = {
     ),
     "dry runs do not count": ([run(MINUTE, dry=True), run(5 * HOUR)], None, False, True, 0, -2 * HOUR),
     "superseded does not count": (
-        [run(MINUTE, RunStatus.FAILED, code=SUPERSEDED), run(HOUR)], None, False, False, 0, 2 * HOUR,
+        [run(MINUTE, RunStatus.FAILED, code=ErrorCode.SUPERSEDED), run(HOUR)], None, False, False, 0, 2 * HOUR,
     ),
     "queued: in flight": ([QUEUED_FRESH, run(5 * HOUR)], None, False, False, 0, None),
     "queued dry run: in flight too": (
@@ -224,7 +224,7 @@ def test_last_run_and_last_success_skip_dry_and_superseded_runs() -> None:
     failed = run(HOUR, RunStatus.FAILED)
     history = [
         run(MINUTE, dry=True),
-        run(2 * MINUTE, RunStatus.FAILED, code=SUPERSEDED),
+        run(2 * MINUTE, RunStatus.FAILED, code=ErrorCode.SUPERSEDED),
         failed,
         success,
     ]

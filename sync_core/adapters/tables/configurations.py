@@ -21,7 +21,7 @@ from sync_core.adapters.tables.sync_state import SUMMARY_ROW, SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form
 from sync_core.core.limits import clean_text
-from sync_core.errors import RetriableError
+from sync_core.errors import ErrorCode, RetriableError
 
 CONFIG_ROW = "config"
 IF_UNCHANGED = MatchConditions.IfNotModified
@@ -139,7 +139,7 @@ class ConfigStore:
                 continue  # one of them changed or went meanwhile: read them again
             return True
         raise RetriableError(
-            "config_contended",
+            ErrorCode.CONFIG_CONTENDED,
             f"The configuration rows of tenant {tenant_id} kept changing while being removed.",
             "Unlink again.",
         )

@@ -28,7 +28,7 @@ from sync_core.adapters.tables.leases import lease_of
 from sync_core.core.ports import Lease
 from sync_core.core.report import IdleChecks, RunReport
 from sync_core.core.run_index import IdleStreak, RunIndex
-from sync_core.errors import RetriableError
+from sync_core.errors import ErrorCode, RetriableError
 
 PARTITION = "lease"  # the lease rows: a run's release records its outcome in the same write
 T = TypeVar("T")
@@ -105,7 +105,7 @@ class RunIndexRows:
                     written(TenantRow(updated, row.lease, etag))
                 return result
         raise RetriableError(
-            "run_index_contended",
+            ErrorCode.RUN_INDEX_CONTENDED,
             f"The run index of tenant {tenant_id} kept changing while it was written.",
             "Nothing to do: the next attempt writes it.",
         )
