@@ -25,7 +25,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import RunProblem, RunReport, RunStatus, Trigger, utc_now
-from sync_core.core.schedule import SUPERSEDED
+from sync_core.errors import ErrorCode
 from sync_core.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -260,7 +260,7 @@ def test_a_superseded_request_does_not_become_the_latest_record_the_sweep_keeps(
     synced = ended(tenant, now - 100 * DAY, RunStatus.SUCCEEDED)
     superseded = replace(
         ended(tenant, now - 10 * DAY, RunStatus.FAILED),
-        errors=(RunProblem(SUPERSEDED, "Another run of this tenant was in progress."),),
+        errors=(RunProblem(ErrorCode.SUPERSEDED, "Another run of this tenant was in progress."),),
     )
     seed(environ, [tenant], [synced, superseded])
     asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
