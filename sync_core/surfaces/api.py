@@ -13,14 +13,22 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
+from sync_core.app.service import SyncService
+from sync_core.app.tenants import tenant_enabled
 from sync_core.core.config_parse import ConfigError
 from sync_core.core.json_document import MAX_DOCUMENT_BYTES, DocumentError, read_json_document
 from sync_core.core.report import is_run_id
 from sync_core.errors import ErrorCode, SyncError
-from sync_core.settings import TENANT_ID_RULE, SettingsError, is_tenant_id
+from sync_core.settings import (
+    TENANT_ID_RULE,
+    Settings,
+    SettingsError,
+    is_tenant_id,
+    load_settings,
+)
 
 log = logging.getLogger("sync_core.surfaces.api")
 
@@ -76,15 +84,77 @@ class ApiError(Exception):
         return ApiResponse(self.status, {"error": error}, self.headers)
 
 
-Handler = Callable[[ApiRequest, Mapping[str, str]], Awaitable[ApiResponse]]
+@dataclass(frozen=True)
+class RouteContext:
+    """What `handle` prepared for a handler, as its route declared: the parsed request, and
+    with `service` the settings, the open service and the tenant (served, unless the method
+    may name one that is not)."""
+
+    environ: Mapping[str, str]
+    parsed: Any = None
+    tenant_id: str | None = None
+    enabled: bool | None = None  # the tenant's "enabled"; None when not served or not asked
+    _settings: Settings | None = None
+    _service: SyncService | None = None
+
+    @property
+    def settings(self) -> Settings:
+        assert self._settings is not None, "the route declares no service"
+        return self._settings
+
+    @property
+    def service(self) -> SyncService:
+        assert self._service is not None, "the route declares no service"
+        return self._service
+
+    @property
+    def tenant(self) -> str:
+        assert self.tenant_id is not None, "the route declares no tenant"
+        return self.tenant_id
+
+
+Handler = Callable[[ApiRequest, RouteContext], Awaitable[ApiResponse]]
+Parser = Callable[[ApiRequest, str | None], Any]
 
 
 @dataclass(frozen=True)
 class Route:
+    """One endpoint and what it needs, which `handle` builds before calling the handler, in
+    this order: the path's tenantId (`tenant="path"`), then `parse` (every 400 of the request
+    comes before the settings are read), then with `service` the settings (storage only unless
+    `graph`: the API works before the app registration exists, a fresh deployment) and an open
+    `SyncService`; `tenant="body"` takes the parsed body's tenantId or
+    ENTRA_TENANT_ID. A tenant not served answers unknown_tenant, except for `unserved` methods
+    (storing a first configuration registers a tenant; unlinking says so itself)."""
+
     function: str  # the function's name in function_app.py
     template: str  # under /api
     methods: tuple[str, ...]
     handler: Handler
+    parse: Parser | None = None
+    service: bool = False
+    graph: bool = False
+    tenant: Literal["path", "body"] | None = None
+    unserved: tuple[str, ...] = ()
+
+
+async def _call(route: Route, request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+    tenant = tenant_param(request) if route.tenant == "path" else None
+    parsed = route.parse(request, tenant) if route.parse else None
+    if not route.service:
+        return await route.handler(request, RouteContext(environ, parsed, tenant))
+    settings = load_settings(environ, needs_graph=route.graph)
+    if route.tenant == "body":
+        body: Mapping[str, Any] = parsed if isinstance(parsed, Mapping) else {}
+        tenant = (body.get("tenantId") or settings.tenant_id).lower()
+    async with SyncService(settings) as service:
+        enabled = None
+        if tenant is not None and request.method.upper() not in route.unserved:
+            enabled = await tenant_enabled(service, tenant)
+            if enabled is None:
+                raise unknown_tenant(tenant)
+        context = RouteContext(environ, parsed, tenant, enabled, settings, service)
+        return await route.handler(request, context)
 
 
 async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
@@ -98,7 +168,7 @@ async def handle(route: Route, request: ApiRequest, environ: Mapping[str, str]) 
             headers={"Allow": allowed},
         ).response()
     try:
-        return await route.handler(request, environ)
+        return await _call(route, request, environ)
     except ApiError as error:
         return error.response()
     except SettingsError as error:

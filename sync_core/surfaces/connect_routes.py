@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,12 +26,12 @@ from sync_core.surfaces.api import (
     ApiError,
     ApiRequest,
     ApiResponse,
+    RouteContext,
     absolute_url,
     body_fields,
     config_problems,
     json_object,
     ok,
-    tenant_param,
     unknown_tenant,
 )
 from sync_core.surfaces.connect_page import outcome_page, page, refused_page
@@ -46,12 +45,12 @@ MAX_ACCOUNT_CHARS = 128
 MAX_FORM_BYTES = 64 * 1024
 
 
-async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+async def connect(request: ApiRequest, context: RouteContext) -> ApiResponse:
     fields = body_fields(
         json_object(request.body, required=False),
         {"returnUrl": str, "config": dict, "account": str, "replaceConfig": bool},
     )
-    settings = load_settings(environ, needs_graph=True)
+    settings = load_settings(context.environ, needs_graph=True)
     return_url = fields.get("returnUrl")
     if return_url is not None and not return_url_allowed(return_url, settings.connect_return_urls):
         raise ApiError(
@@ -84,9 +83,9 @@ async def connect(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
     )
 
 
-async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+async def connect_callback(request: ApiRequest, context: RouteContext) -> ApiResponse:
     try:
-        settings = load_settings(environ, needs_graph=True)
+        settings = load_settings(context.environ, needs_graph=True)
         async with SyncService(settings) as service:
             outcome = await complete_connect(service, _answer_of(request), utc_now())
     except StateError as error:
@@ -103,12 +102,11 @@ async def connect_callback(request: ApiRequest, environ: Mapping[str, str]) -> A
     return _page(200, outcome_page(outcome))
 
 
-async def connect_status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+async def connect_status(request: ApiRequest, context: RouteContext) -> ApiResponse:
     """The request's outcome as the server saw it: what a dashboard trusts, not the redirect."""
     request_id = request.route_params.get("requestId", "")
-    settings = load_settings(environ, needs_graph=False)
-    async with SyncService(settings) as service:
-        found = await service.connect_requests.get(request_id) if _ID.match(request_id) else None
+    requests = context.service.connect_requests
+    found = await requests.get(request_id) if _ID.match(request_id) else None
     if found is None:
         raise ApiError(
             404,
@@ -118,28 +116,31 @@ async def connect_status(request: ApiRequest, environ: Mapping[str, str]) -> Api
     return ok(connect_request_view(found, utc_now()), headers={"Cache-Control": "no-store"})
 
 
-async def unlink(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
+def unlink_params(request: ApiRequest, tenant: str | None) -> bool:
+    """Whether to remove the tenant's employees too (the body's or the query's flag)."""
     fields = body_fields(json_object(request.body, required=False), {"removeEmployees": bool})
     flag = request.params.get("removeEmployees", "").lower()
     if flag not in ("", "true", "false"):
         raise ApiError(400, ErrorCode.INVALID_PARAMETER, "removeEmployees must be true or false.")
-    remove = fields.get("removeEmployees", False) or flag == "true"
-    async with SyncService(load_settings(environ, needs_graph=False)) as service:
-        try:
-            removed = await unlink_tenant(service, tenant, remove_employees=remove)
-        except LookupError:
-            raise unknown_tenant(tenant) from None
-        except HomeTenant:
-            raise ApiError(
-                409,
-                ErrorCode.HOME_TENANT,
-                "This tenant is ENTRA_TENANT_ID, the app's home tenant, which is served "
-                "whether it is linked or not; unlinking it would not stop that. Nothing was "
-                "changed.",
-                fix='Pause it with PUT /api/config/{tenantId} and "enabled": false, or '
-                "point ENTRA_TENANT_ID at another tenant.",
-            ) from None
+    return bool(fields.get("removeEmployees", False) or flag == "true")
+
+
+async def unlink(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant = context.tenant
+    try:
+        removed = await unlink_tenant(context.service, tenant, remove_employees=context.parsed)
+    except LookupError:
+        raise unknown_tenant(tenant) from None
+    except HomeTenant:
+        raise ApiError(
+            409,
+            ErrorCode.HOME_TENANT,
+            "This tenant is ENTRA_TENANT_ID, the app's home tenant, which is served "
+            "whether it is linked or not; unlinking it would not stop that. Nothing was "
+            "changed.",
+            fix='Pause it with PUT /api/config/{tenantId} and "enabled": false, or '
+            "point ENTRA_TENANT_ID at another tenant.",
+        ) from None
     return ok({"tenantId": tenant, "unlinked": True, "employeesRemoved": removed})
 
 

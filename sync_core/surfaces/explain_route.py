@@ -3,32 +3,26 @@ command over HTTP, answered with the same document as `explain --json` (docs/api
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sync_core.app.exclusive import TenantBusy
 from sync_core.app.explain import explain_user
-from sync_core.app.service import SyncService
-from sync_core.app.tenants import tenant_enabled
 from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
 from sync_core.errors import ErrorCode, FatalError
-from sync_core.settings import load_settings
 from sync_core.surfaces.api import (
     ApiError,
     ApiRequest,
     ApiResponse,
+    RouteContext,
     body_fields,
     config_problems,
     json_object,
     ok,
-    tenant_param,
-    unknown_tenant,
 )
 from sync_core.surfaces.explain_output import busy_error
 
 
-async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
+def explain_params(request: ApiRequest, tenant: str | None) -> tuple[str, bool]:
+    """The user's key, and whether to apply (a POST's `{"apply": true}`)."""
     key = (request.route_params.get("user") or "").strip()
     if not key or len(key) > MAX_USER_KEY or not key.isprintable():
         raise ApiError(
@@ -42,29 +36,30 @@ async def explain(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespons
         apply = body_fields(json_object(request.body, required=False), {"apply": bool}).get(
             "apply", False
         )
-    settings = load_settings(environ, needs_graph=True)
-    async with SyncService(settings) as service:
-        if await tenant_enabled(service, tenant) is None:
-            raise unknown_tenant(tenant)
-        try:
-            explanation = await explain_user(service, tenant, key, apply=apply)
-        except ConfigError as error:
-            raise ApiError(
-                409,
-                ErrorCode.INVALID_STORED_CONFIG,
-                "The stored configuration is no longer valid.",
-                details=config_problems(error),
-            ) from None
-        except TenantBusy as busy:
-            failure = busy_error(busy)
-            raise ApiError(409, failure.code, failure.message, fix=failure.fix) from None
-        except AmbiguousUser as several:
-            raise ApiError(
-                409, several.code, several.message, details=several.matches, fix=several.fix
-            ) from None
-        except FatalError as failure:
-            if failure.code not in (ErrorCode.USER_NOT_FOUND, ErrorCode.TENANT_DISABLED):
-                raise
-            status = 404 if failure.code == ErrorCode.USER_NOT_FOUND else 409
-            raise ApiError(status, failure.code, failure.message, fix=failure.fix) from None
+    return key, apply
+
+
+async def explain(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant, (key, apply) = context.tenant, context.parsed
+    try:
+        explanation = await explain_user(context.service, tenant, key, apply=apply)
+    except ConfigError as error:
+        raise ApiError(
+            409,
+            ErrorCode.INVALID_STORED_CONFIG,
+            "The stored configuration is no longer valid.",
+            details=config_problems(error),
+        ) from None
+    except TenantBusy as busy:
+        failure = busy_error(busy)
+        raise ApiError(409, failure.code, failure.message, fix=failure.fix) from None
+    except AmbiguousUser as several:
+        raise ApiError(
+            409, several.code, several.message, details=several.matches, fix=several.fix
+        ) from None
+    except FatalError as failure:
+        if failure.code not in (ErrorCode.USER_NOT_FOUND, ErrorCode.TENANT_DISABLED):
+            raise
+        status = 404 if failure.code == ErrorCode.USER_NOT_FOUND else 409
+        raise ApiError(status, failure.code, failure.message, fix=failure.fix) from None
     return ok(explanation.to_json())

@@ -7,25 +7,23 @@ registers and the binding tests compare against.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 from sync_core.adapters.tables.employee_rows import employee_view
 from sync_core.app.check import check_connectivity
 from sync_core.app.dispatch import request_run
-from sync_core.app.service import SyncService
 from sync_core.app.status import status_of_tenants
-from sync_core.app.tenants import tenant_enabled
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
 from sync_core.core.report import RunStatus, utc_now
 from sync_core.errors import ErrorCode
-from sync_core.settings import Settings, SettingsError, load_settings
+from sync_core.settings import SettingsError, load_settings
 from sync_core.surfaces.api import (
     ApiError,
     ApiRequest,
     ApiResponse,
     Route,
+    RouteContext,
     absolute_url,
     body_fields,
     config_problems,
@@ -34,13 +32,17 @@ from sync_core.surfaces.api import (
     ok,
     one_of,
     run_id_param,
-    tenant_param,
-    unknown_tenant,
     unwrap_token,
     wrap_token,
 )
-from sync_core.surfaces.connect_routes import connect, connect_callback, connect_status, unlink
-from sync_core.surfaces.explain_route import explain
+from sync_core.surfaces.connect_routes import (
+    connect,
+    connect_callback,
+    connect_status,
+    unlink,
+    unlink_params,
+)
+from sync_core.surfaces.explain_route import explain, explain_params
 
 MAX_EMPLOYEES_PAGE = 1000
 MAX_RUNS_PAGE = 100
@@ -50,43 +52,33 @@ CHECK_COUNT_SECONDS = 150  # the rest of the check keeps its answer when countin
 POLL_AFTER_SECONDS = "10"
 
 
-def _settings(environ: Mapping[str, str]) -> Settings:
-    # Storage only: the API works before the app registration exists (a fresh deployment).
-    return load_settings(environ, needs_graph=False)
-
-
-async def _require_served(service: SyncService, tenant_id: str) -> bool:
-    enabled = await tenant_enabled(service, tenant_id)
-    if enabled is None:
-        raise unknown_tenant(tenant_id)
-    return enabled
-
-
-async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
+def _sync_body(request: ApiRequest, tenant: str | None) -> dict[str, Any]:
     fields = body_fields(
         json_object(request.body, required=False),
         {"tenantId": str, "dryRun": bool, "allowDeletes": bool, "mode": str},
     )
-    mode = one_of(fields, "mode", ("auto", "full"))  # "full": a full run even if delta could
-    settings = _settings(environ)
-    tenant = (fields.get("tenantId") or settings.tenant_id).lower()
+    one_of(fields, "mode", ("auto", "full"))  # "full": a full run even if delta could
+    return fields
+
+
+async def sync_now(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    fields, tenant = context.parsed, context.tenant
     dry_run = fields.get("dryRun", False)
-    async with SyncService(settings) as service:
-        if not await _require_served(service, tenant) and not dry_run:
-            raise ApiError(
-                409,
-                ErrorCode.TENANT_DISABLED,
-                f"Tenant {tenant} is disabled in its configuration; only a dry run is allowed.",
-                fix='Enable it ("enabled": true) with PUT /api/config/{tenantId}.',
-            )
-        ticket = await request_run(
-            service,
-            tenant,
-            dry_run=dry_run,
-            allow_deletes=fields.get("allowDeletes", False),
-            now=utc_now(),
-            full=mode == "full",
+    if not context.enabled and not dry_run:
+        raise ApiError(
+            409,
+            ErrorCode.TENANT_DISABLED,
+            f"Tenant {tenant} is disabled in its configuration; only a dry run is allowed.",
+            fix='Enable it ("enabled": true) with PUT /api/config/{tenantId}.',
         )
+    ticket = await request_run(
+        context.service,
+        tenant,
+        dry_run=dry_run,
+        allow_deletes=fields.get("allowDeletes", False),
+        now=utc_now(),
+        full=one_of(fields, "mode", ("auto", "full")) == "full",
+    )
     status_url = absolute_url(request, ("runs", tenant, ticket.run_id))
     return ok(
         {
@@ -102,28 +94,31 @@ async def sync_now(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespon
     )
 
 
-async def get_run(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
-    run_id = run_id_param(request.route_params.get("runId"))
-    async with SyncService(_settings(environ)) as service:
-        await _require_served(service, tenant)
-        report = await service.runs.get(tenant, run_id)
+def _run_params(request: ApiRequest, tenant: str | None) -> str:
+    return run_id_param(request.route_params.get("runId"))
+
+
+async def get_run(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant, run_id = context.tenant, context.parsed
+    report = await context.service.runs.get(tenant, run_id)
     if report is None:
         raise ApiError(404, ErrorCode.UNKNOWN_RUN, f"Tenant {tenant} has no run {run_id}.")
     unfinished = report.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     return ok(report.to_json(), headers={"Retry-After": POLL_AFTER_SECONDS} if unfinished else None)
 
 
-async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
+def _runs_params(request: ApiRequest, tenant: str | None) -> tuple[int, bool, str | None]:
     top = int_param(request, "top", 20, 1, MAX_RUNS_PAGE)
     idle = request.params.get("idle") == "true"  # idle delta runs are left out by default
     after = request.params.get("continuation") or None
     if after is not None:
         run_id_param(after, code=ErrorCode.INVALID_CONTINUATION, what="continuation token")
-    async with SyncService(_settings(environ)) as service:
-        await _require_served(service, tenant)
-        reports, continuation = await service.runs.page(tenant, top, after, idle=idle)
+    return top, idle, after
+
+
+async def list_runs(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant, (top, idle, after) = context.tenant, context.parsed
+    reports, continuation = await context.service.runs.page(tenant, top, after, idle=idle)
     runs = []
     for report in reports:
         summary = report.to_json()
@@ -140,10 +135,9 @@ async def list_runs(request: ApiRequest, environ: Mapping[str, str]) -> ApiRespo
     )
 
 
-async def status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    settings = _settings(environ)
-    async with SyncService(settings) as service:
-        tenants = await status_of_tenants(service, utc_now())
+async def status(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    settings = context.settings
+    tenants = await status_of_tenants(context.service, utc_now())
     return ok(
         {
             "schedule": settings.sync_schedule,
@@ -156,14 +150,14 @@ async def status(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse
     )
 
 
-async def check(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    fields = body_fields(json_object(request.body, required=False), {"tenantId": str})
-    settings = _settings(environ)
-    tenant = (fields.get("tenantId") or settings.tenant_id).lower()
-    async with SyncService(settings) as service:
-        await _require_served(service, tenant)
+def _check_body(request: ApiRequest, tenant: str | None) -> dict[str, Any]:
+    return body_fields(json_object(request.body, required=False), {"tenantId": str})
+
+
+async def check(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant = context.tenant
     try:
-        graph_settings = load_settings(environ, needs_graph=True)
+        graph_settings = load_settings(context.environ, needs_graph=True)
     except SettingsError as error:
         # The check exists to say what is wrong; missing Graph settings are a finding.
         return ok(_settings_findings(tenant, error))
@@ -183,23 +177,35 @@ async def check(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
     return ok(result.to_json())
 
 
-async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
+def _config_body(request: ApiRequest, tenant: str | None) -> TenantConfig | None:
+    if request.method.upper() != "PUT":
+        return None
+    try:
+        return parse_config(json_object(request.body, required=True))
+    except ConfigError as error:
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_CONFIG,
+            f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
+            details=config_problems(error),
+        ) from None
+
+
+async def tenant_config(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant, service = context.tenant, context.service
     if request.method.upper() == "PUT":
-        return await _put_config(request, environ, tenant)
-    async with SyncService(_settings(environ)) as service:
-        await _require_served(service, tenant)
-        try:
-            stored = await service.configs.get(tenant)
-        except ConfigError as error:
-            raise ApiError(
-                409,
-                ErrorCode.INVALID_STORED_CONFIG,
-                "The stored configuration is no longer valid.",
-                details=config_problems(error),
-                fix="Store a valid one with PUT /api/config/{tenantId}.",
-            ) from None
-        account = await service.configs.account(tenant)  # who linked it (app/linking.py)
+        return await _put_config(request, context, context.parsed)
+    try:
+        stored = await service.configs.get(tenant)
+    except ConfigError as error:
+        raise ApiError(
+            409,
+            ErrorCode.INVALID_STORED_CONFIG,
+            "The stored configuration is no longer valid.",
+            details=config_problems(error),
+            fix="Store a valid one with PUT /api/config/{tenantId}.",
+        ) from None
+    account = await service.configs.account(tenant)  # who linked it (app/linking.py)
     return ok(
         {
             "tenantId": tenant,
@@ -210,19 +216,12 @@ async def tenant_config(request: ApiRequest, environ: Mapping[str, str]) -> ApiR
     )
 
 
-async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: str) -> ApiResponse:
-    try:
-        config = parse_config(json_object(request.body, required=True))
-    except ConfigError as error:
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_CONFIG,
-            f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
-            details=config_problems(error),
-        ) from None
-    async with SyncService(_settings(environ)) as service:
-        created = await service.registry.enabled(tenant) is None
-        await service.configs.put(tenant, config)
+async def _put_config(
+    request: ApiRequest, context: RouteContext, config: TenantConfig
+) -> ApiResponse:
+    tenant, service = context.tenant, context.service
+    created = await service.registry.enabled(tenant) is None
+    await service.configs.put(tenant, config)
     # Storing the first configuration of a tenant other than ENTRA_TENANT_ID registers it.
     registered = created and tenant != service.settings.tenant_id
     url = absolute_url(request, ("config", tenant))
@@ -233,29 +232,30 @@ async def _put_config(request: ApiRequest, environ: Mapping[str, str], tenant: s
     )
 
 
-async def list_employees(request: ApiRequest, environ: Mapping[str, str]) -> ApiResponse:
-    tenant = tenant_param(request)
+def _employees_params(request: ApiRequest, tenant: str | None) -> tuple[int, str | None]:
     top = int_param(request, "top", 100, 1, MAX_EMPLOYEES_PAGE)
-    token = unwrap_token(request, tenant)
-    async with SyncService(_settings(environ)) as service:
-        await _require_served(service, tenant)
-        try:
-            config = await service.effective_config(tenant)
-        except ConfigError as error:
-            raise ApiError(
-                409,
-                ErrorCode.INVALID_STORED_CONFIG,
-                "The stored configuration is invalid, so the field order is unknown.",
-                details=config_problems(error),
-            ) from None
-        try:
-            entities, next_token = await service.employees.page(tenant, top, token)
-        except ValueError:
-            raise ApiError(
-                400,
-                ErrorCode.INVALID_CONTINUATION,
-                "The continuation token is not one this API issued.",
-            ) from None
+    return top, unwrap_token(request, tenant or "")
+
+
+async def list_employees(request: ApiRequest, context: RouteContext) -> ApiResponse:
+    tenant, service, (top, token) = context.tenant, context.service, context.parsed
+    try:
+        config = await service.effective_config(tenant)
+    except ConfigError as error:
+        raise ApiError(
+            409,
+            ErrorCode.INVALID_STORED_CONFIG,
+            "The stored configuration is invalid, so the field order is unknown.",
+            details=config_problems(error),
+        ) from None
+    try:
+        entities, next_token = await service.employees.page(tenant, top, token)
+    except ValueError:
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_CONTINUATION,
+            "The continuation token is not one this API issued.",
+        ) from None
     names = [mapping.name for mapping in config.fields]
     continuation = wrap_token(tenant, next_token)
     return ok(
@@ -302,21 +302,37 @@ def _settings_findings(tenant: str, error: SettingsError) -> dict[str, Any]:
     }
 
 
+# What each route needs, built by api.handle before the handler runs (api.Route says the order).
+# fmt: off
 ROUTES: dict[str, Route] = {
     route.function: route
     for route in (
-        Route("sync_now", "sync", ("POST",), sync_now),
-        Route("get_run", "runs/{tenantId}/{runId}", ("GET",), get_run),
-        Route("list_runs", "runs/{tenantId}", ("GET",), list_runs),
-        Route("status", "status", ("GET",), status),
-        Route("check_connectivity", "check", ("POST",), check),
-        Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config),
-        Route("list_employees", "employees/{tenantId}", ("GET",), list_employees),
+        Route("sync_now", "sync", ("POST",), sync_now,
+              parse=_sync_body, service=True, tenant="body"),
+        Route("get_run", "runs/{tenantId}/{runId}", ("GET",), get_run,
+              parse=_run_params, service=True, tenant="path"),
+        Route("list_runs", "runs/{tenantId}", ("GET",), list_runs,
+              parse=_runs_params, service=True, tenant="path"),
+        Route("status", "status", ("GET",), status, service=True),
+        # The service stays open through the check, which reads Graph, not the tables.
+        Route("check_connectivity", "check", ("POST",), check,
+              parse=_check_body, service=True, tenant="body"),
+        # PUT may name a tenant not served yet: storing its first configuration registers it.
+        Route("tenant_config", "config/{tenantId}", ("GET", "PUT"), tenant_config,
+              parse=_config_body, service=True, tenant="path", unserved=("PUT",)),
+        Route("list_employees", "employees/{tenantId}", ("GET",), list_employees,
+              parse=_employees_params, service=True, tenant="path"),
+        # connect and its callback read the Graph settings and open the service themselves:
+        # connect checks returnUrl against them, the callback answers a page whatever fails.
         Route("connect", "connect", ("POST",), connect),
         # GET: the admin-consent answer (a query); POST: the sign-in's (response_mode=form_post).
         Route("connect_callback", "connect/callback", ("GET", "POST"), connect_callback),
-        Route("connect_status", "connect/{requestId}", ("GET",), connect_status),
-        Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink),
-        Route("explain_user", "explain/{tenantId}/{user}", ("GET", "POST"), explain),
+        Route("connect_status", "connect/{requestId}", ("GET",), connect_status, service=True),
+        # DELETE answers unknown_tenant itself (app/unlink.py tells a tenant it does not serve).
+        Route("unlink_tenant", "tenants/{tenantId}", ("DELETE",), unlink,
+              parse=unlink_params, service=True, tenant="path", unserved=("DELETE",)),
+        Route("explain_user", "explain/{tenantId}/{user}", ("GET", "POST"), explain,
+              parse=explain_params, service=True, graph=True, tenant="path"),
     )
 }
+# fmt: on
