@@ -22,12 +22,10 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from simulator.testing import prepare_trust
+from bench.simulated import simulated_tenant
 
 
 def main() -> None:
@@ -37,26 +35,16 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.01)
     args = parser.parse_args()
 
-    ca = prepare_trust(Path(tempfile.mkdtemp(prefix="bench-trust-")))
-    from devtools.azurite import start_azurite
-    from simulator import Simulator, World
-    from simulator.generator import GeneratorOptions, generate_world
+    def with_group_permission(tenant: dict) -> None:
+        consents = tenant["consents"]
+        for client in consents:
+            consents[client] = [*consents[client], "GroupMember.Read.All"]
 
-    world = generate_world(GeneratorOptions(users=args.users, seed=15))
-    tenant = world["tenants"][0]
-    consents = tenant["consents"]
-    for client in consents:
-        consents[client] = [*consents[client], "GroupMember.Read.All"]
-    azurite = start_azurite()
-    simulator = Simulator(World.from_dict(world), ca=ca)
-    simulator.start()
-    try:
-        os.environ.update(simulator.environment(tenant["id"]))
-        os.environ["TABLES_CONNECTION_STRING"] = azurite.connection_string
+    with simulated_tenant(users=args.users, seed=15, adjust=with_group_permission) as (
+        simulator,
+        tenant,
+    ):
         results = asyncio.run(_measure(simulator, tenant, args))
-    finally:
-        simulator.stop()
-        azurite.stop()
     _print(results, args)
 
 

@@ -16,13 +16,11 @@ import argparse
 import asyncio
 import logging
 import os
-import tempfile
 from collections import Counter
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulator.testing import prepare_trust
+from bench.simulated import simulated_tenant
 
 REQUESTS: Counter[str] = Counter()
 STORAGE = {"Employees", "SyncRuns", "TenantConfigs", "SyncLeases", "sync-requests", "$batch"}
@@ -84,23 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()
-    ca = prepare_trust(Path(tempfile.mkdtemp(prefix="bench-trust-")))
-    from devtools.azurite import start_azurite
-    from simulator import Simulator, World
-    from simulator.generator import GeneratorOptions, generate_world
-
-    world = generate_world(GeneratorOptions(users=args.users, seed=19))
-    tenant = world["tenants"][0]
-    azurite = start_azurite()
-    simulator = Simulator(World.from_dict(world), ca=ca)
-    simulator.start()
-    try:
-        os.environ.update(simulator.environment(tenant["id"]))
-        os.environ["TABLES_CONNECTION_STRING"] = azurite.connection_string
+    with simulated_tenant(users=args.users, seed=19) as (_, tenant):
         tick, run, outcome = asyncio.run(_measure(tenant["id"]))
-    finally:
-        simulator.stop()
-        azurite.stop()
     report = outcome.report
     print(
         f"run: {outcome.action}, {report.mode}, idle={report.idle}, {report.graph_requests} Graph"

@@ -25,13 +25,11 @@ import argparse
 import asyncio
 import os
 import random
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
-from simulator.testing import prepare_trust
+from bench.simulated import simulated_tenant
 
 MANAGER_FIELDS = [
     {"name": "ManagerName", "source": "manager.displayName"},
@@ -53,24 +51,12 @@ def main() -> None:
         _print_memory(args.memory_only, args.span)
         return
 
-    ca = prepare_trust(Path(tempfile.mkdtemp(prefix="bench-trust-")))
-    from devtools.azurite import start_azurite
-    from simulator import Simulator, World
-    from simulator.generator import GeneratorOptions, generate_world
-
-    world = generate_world(GeneratorOptions(users=args.users, seed=16, managers_span=args.span))
-    tenant = world["tenants"][0]
-    managers = sorted({u["manager"] for u in tenant["users"] if u.get("manager")})
-    azurite = start_azurite()
-    simulator = Simulator(World.from_dict(world), ca=ca)
-    simulator.start()
-    try:
-        os.environ.update(simulator.environment(tenant["id"]))
-        os.environ["TABLES_CONNECTION_STRING"] = azurite.connection_string
+    with simulated_tenant(users=args.users, seed=16, managers_span=args.span) as (
+        simulator,
+        tenant,
+    ):
+        managers = sorted({u["manager"] for u in tenant["users"] if u.get("manager")})
         reads, runs = asyncio.run(_measure(simulator, tenant, managers, args))
-    finally:
-        simulator.stop()
-        azurite.stop()
     _print(reads, runs, args)
 
 

@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from simulator.testing import prepare_trust
+from bench.simulated import simulated_tenant
 
 
 @dataclass(frozen=True)
@@ -52,23 +50,8 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.01)
     args = parser.parse_args()
 
-    ca = prepare_trust(Path(tempfile.mkdtemp(prefix="bench-trust-")))
-    from devtools.azurite import start_azurite
-    from simulator import Simulator, World
-    from simulator.generator import GeneratorOptions, generate_world
-
-    world = generate_world(GeneratorOptions(users=args.users, seed=16))
-    tenant = world["tenants"][0]
-    azurite = start_azurite()
-    simulator = Simulator(World.from_dict(world), ca=ca)
-    simulator.start()
-    try:
-        os.environ.update(simulator.environment(tenant["id"]))
-        os.environ["TABLES_CONNECTION_STRING"] = azurite.connection_string
+    with simulated_tenant(users=args.users, seed=16) as (simulator, tenant):
         results = asyncio.run(_measure(simulator, tenant, args))
-    finally:
-        simulator.stop()
-        azurite.stop()
     _print(results, args)
 
 
