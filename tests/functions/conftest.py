@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from functions_harness import SyncQueue
 
+from devtools.azurite import Azurite, start_azurite
+
 
 @pytest.fixture
 def sync_queue(azurite: Any) -> Iterator[SyncQueue]:
@@ -15,3 +17,12 @@ def sync_queue(azurite: Any) -> Iterator[SyncQueue]:
     queue.clear()
     yield queue
     queue.clear()
+
+
+@pytest.fixture(scope="module")
+def own_storage() -> Iterator[Azurite]:
+    """A storage account no other test module writes to, so a tick's result can be compared
+    exactly (one per module that asks for it)."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()

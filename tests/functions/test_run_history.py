@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from azure.data.tables import TableServiceClient
 from functions_harness import deliver
 from test_timer import report, visible_messages
 
-from devtools.azurite import Azurite, start_azurite
+from devtools.azurite import Azurite
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.exclusive import sync_exclusively
@@ -86,13 +85,6 @@ def test_a_run_that_writes_keeps_the_idle_count_on_the_record_before_it(app_env,
     rows = stored_run_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
     assert [row["RunId"] for row in rows] == [full.run_id, first.run_id]
     assert rows[1]["IdleCount"] == 2 and "IdleCount" not in rows[0]
-
-
-@pytest.fixture(scope="module")
-def own_storage() -> Iterator[Azurite]:
-    instance = start_azurite()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture

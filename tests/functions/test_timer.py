@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions_harness import built_functions
 
-from devtools.azurite import Azurite, start_azurite
+from devtools.azurite import Azurite
 from sync_core.adapters.names import SYNC_QUEUE
 from sync_core.adapters.tables.connect_requests import RETENTION, ConnectRequest
 from sync_core.app.dispatch import scheduled_tick
@@ -35,14 +34,6 @@ pytestmark = pytest.mark.integration
 
 HOUR, MINUTE = timedelta(hours=1), timedelta(minutes=1)
 HOME = "11111111-2222-4333-8444-555555555555"
-
-
-@pytest.fixture(scope="module")
-def own_storage() -> Iterator[Azurite]:
-    """A storage account no other test writes to, so a tick's result can be compared exactly."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture
