@@ -770,6 +770,13 @@ class Play:
                 phantom = await service.leases.acquire(
                     self.tenant_id, PHANTOM_HOLDER, utc_now() + ttl + timedelta(seconds=1), ttl
                 )
+                if phantom is not None:
+                    # ...and raises the write fence, as a real new holder does before it reads
+                    # a table the stale run marked as being written (core/delta_reads.py), or
+                    # before its first write. Rule 5 is about what the stale run writes from
+                    # then on: until then its transactions in flight may land, and do under
+                    # load (the snapshot below would see them as written "after").
+                    await service.employees.writer(self.tenant_id, phantom)
             taken_over = await self._rows() if phantom is not None else None
             report = await run
             if phantom is not None:

@@ -116,6 +116,45 @@ def test_a_run_that_lost_its_lease_cannot_overwrite_the_newer_runs_rows(
     assert stored_b.status == "succeeded" and stored_b.counts.created == len(rows)
 
 
+def test_a_run_that_trusts_nothing_written_fences_before_it_reads_after_a_stale_writer(
+    tenant, app_env, capsys
+):
+    """A stale holder that opened its writer (summary marked, fence raised) and still has a
+    transaction to send, and a newer run that writes nothing at all (an idle delta run): the
+    newer run raises the fence before it reads the table (core/delta_reads.py), so the stale
+    transaction is refused. Were the table read first, the stale row would land after the
+    newer run judged the table current, and stay until the daily reconciliation."""
+    assert main(["sync"]) == 0, capsys.readouterr()  # a full run: a trusted summary, a link
+    member = tenant.of_kind("member")[0]
+    before = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[member["id"]]
+    ttl = timedelta(minutes=1)
+
+    async def scenario() -> Any:
+        async with SyncService(load_settings(app_env)) as service:
+            now = utc_now()
+            stale_run = new_run_id(now)
+            stale = await service.leases.acquire(tenant.id, stale_run, now, ttl)
+            assert stale is not None
+            # What the engine's writer does as it opens (core/lazy_writer.py): mark, fence.
+            await service.sync_state.mark_writing(tenant.id, stale_run)
+            early = await service.employees.writer(tenant.id, stale)
+            await early.put_entity({**before, "Title": "Stale Title", "RunId": stale_run})
+
+            # Its host freezes past the lease; a worker whose clock says so takes the tenant.
+            later = await sync_exclusively(
+                service, RunRequest(tenant.id), now=lambda: utc_now() + 2 * ttl
+            )
+            with pytest.raises(LeaseLost):
+                await early.flush()  # the frozen host wakes up and sends what it had
+            return later
+
+    later = asyncio.run(scenario())
+    assert later.status == "succeeded" and later.mode == "delta", later.to_json()
+    assert sum(later.to_json()["counts"][k] for k in ("created", "updated", "deleted")) == 0
+    after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[member["id"]]
+    assert after["Title"] == before["Title"] and after["RunId"] == before["RunId"]
+
+
 def row(tenant_id: str, number: int, title: str) -> dict[str, Any]:
     return {
         "PartitionKey": tenant_id,
