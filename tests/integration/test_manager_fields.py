@@ -12,7 +12,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import MANAGERS_TABLE
-from sync_core.adapters.tables.manager_fence import FENCE_ROW_PREFIX as FENCE
+from sync_core.adapters.tables.write_fence import FENCE_ROW_PREFIX as FENCE
 from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant
 from sync_core.settings import load_settings
@@ -194,7 +194,7 @@ def test_an_unchanged_manager_costs_no_write_and_an_idle_tick_reads_nothing_more
 
 
 def index_rows(app_env, tenant) -> dict[str, str]:
-    """The index's rows, not its fence rows (tables/manager_fence.py: rewritten by each run)."""
+    """The index's rows, not its fence rows (tables/write_fence.py: rewritten by each run)."""
     rows = partition_rows(app_env, tenant)
     return {k: row.metadata["etag"] for k, row in rows.items() if not k.startswith(FENCE)}
 

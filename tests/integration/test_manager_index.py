@@ -4,7 +4,7 @@
   row without its edge row. The next run compares with the `r_` rows only (full runs never read
   the edges), so a report whose edge is missing would never again be reached by its manager's
   rename.
-- A run that lost its lease writes no index row (tables/manager_fence.py): a later delta run
+- A run that lost its lease writes no index row (tables/write_fence.py): a later delta run
   would trust it (a report's old manager, a manager's old values) and write wrong fields."""
 
 from __future__ import annotations

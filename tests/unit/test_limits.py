@@ -17,7 +17,7 @@ from sync_core.adapters.tables.employee_rows import (
     operation_bytes,
     storable_size,
 )
-from sync_core.adapters.tables.employees import _fence_row
+from sync_core.adapters.tables.write_fence import fence_row
 from sync_core.core.limits import (
     MAX_ENTITY_BYTES,
     MAX_STRING_UNITS,
@@ -148,7 +148,7 @@ def test_measured_sizes_cover_the_body_the_sdk_sends(text):
     # own envelope (two boundaries, a few headers) is well under 1 KB.
     assert real <= measured + 1_000
     lease = Lease(TENANT, "20261130T135324804Z-b490e8", NOW, FENCE_ETAG, "f" * 32)
-    fence = _fence_row(TENANT, 3, lease)
+    fence = fence_row(TENANT, 3, lease)
     assert wire_body(entities, fence) - real <= FENCE_OPERATION_BYTES
     assert measured - real < 400 * len(entities)
     per_char = {"李": 6, "😀": 12}.get(text[0])

@@ -1,34 +1,25 @@
 """The Employees table. Employees are written in entity-group
-transactions (one partition, at most 100 operations, under 4 MiB as sent), several in flight.
-
-Fencing: a run writes only while it holds the tenant's lease, and Table Storage enforces it.
-The employees partition holds one fence row per in-flight slot (RowKey `~fence-N`, after every
-Graph object id, so range queries leave them out). A run that takes the lease rewrites every
-fence row, then checks the lease is still its own; each of its transactions carries a
-conditional update (ETag, IfNotModified) of its slot's fence row. Once a newer holder has
-rewritten the rows, a stale writer's transaction is refused whole (`UpdateConditionNotSatisfied`)
-and none of its rows is written.
+transactions (one partition, at most 100 operations, under 4 MiB as sent), several in flight,
+each fenced by the run's lease (tables/write_fence.py: fence rows `~fence-N` in the tenant's
+partition, after every Graph object id, so range queries leave them out).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from sync_core.adapters.tables.common import decode_token, encode_token, storage_boundary
 from sync_core.adapters.tables.employee_rows import (
     EMAIL_MISSING_SINCE,
-    FENCE_OPERATION_BYTES,
     MAX_BATCH_BYTES,
     MAX_BATCH_OPERATIONS,
     OPERATION_ENVELOPE_BYTES,
@@ -38,17 +29,18 @@ from sync_core.adapters.tables.employee_rows import (
     storable_size,
 )
 from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.write_fence import Fence, transact
+from sync_core.adapters.tables.write_fence import NoFence as _NoFence
+from sync_core.adapters.tables.write_fence import WriteFence as _Fence
 from sync_core.core.mapping import Employee
 from sync_core.core.ports import (
     Change,
     Lease,
-    LeaseLost,
     RowStamp,
     StoredIndex,
 )
 
 BATCHES_IN_FLIGHT = 4
-FENCE_ROW_PREFIX = "~fence-"  # "~" sorts after every character of a Graph object id
 _EMPLOYEE_ROWS = "PartitionKey eq @tenant and RowKey lt '~'"
 _SYSTEM = {"PartitionKey", "RowKey", "Timestamp", "etag"}
 _INDEX_PROPERTIES = ["RowKey", "SourceHash", EMAIL_MISSING_SINCE]
@@ -153,89 +145,13 @@ def _index_row(index: StoredIndex, entity: Any) -> None:
         index.email_missing_since[entity["RowKey"]] = since
 
 
-class _NoFence:
-    """The writer's fence where no lease is held (the benchmark's write floor): transactions go
-    as they are, with room for one more operation each."""
-
-    extra_operations, extra_bytes = 0, 0
-
-    def updates(self, tenant_id: str, slot: int) -> list[tuple[Any, ...]]:
-        return []
-
-    def refused(self, error: TableTransactionError, batch_size: int) -> bool:
-        return False
-
-    async def raise_slots(self, slots: Sequence[int]) -> None:
-        return None
-
-    def landed(self, slot: int, results: list[Any]) -> None:
-        return None
-
-
-@dataclass
-class _Fence:
-    """The fence rows a lease holder raised, with the ETag each had after its last change."""
-
-    table: TableClient
-    leases: LeaseStore
-    lease: Lease
-    etags: list[str]
-    extra_operations, extra_bytes = 1, FENCE_OPERATION_BYTES  # the fence update of each transaction
-
-    def updates(self, tenant_id: str, slot: int) -> list[tuple[Any, ...]]:
-        """The transaction's last operation: the slot's row, only if unchanged since."""
-        return [
-            (
-                "update",
-                _fence_row(tenant_id, slot, self.lease),
-                {
-                    "mode": UpdateMode.REPLACE,
-                    "etag": self.etags[slot],
-                    "match_condition": MatchConditions.IfNotModified,
-                },
-            )
-        ]
-
-    def refused(self, error: TableTransactionError, batch_size: int) -> bool:
-        """The fence update (the operation after the batch) was refused: the slot's row moved."""
-        return error.index == batch_size and error.status_code in (404, 412)
-
-    def landed(self, slot: int, results: list[Any]) -> None:
-        self.etags[slot] = results[-1]["etag"]
-
-    async def raise_slots(self, slots: Sequence[int]) -> None:
-        """Rewrite these slots' rows as this holder's, then check the lease is still its own
-        (LeaseLost if not). In this order: a holder that took the lease after the check
-        rewrites the rows after these writes, so this one's transactions are refused from
-        then on; checking first would leave a gap between check and rewrite."""
-        tenant_id = self.lease.tenant_id
-        rows = [_fence_row(tenant_id, slot, self.lease) for slot in slots]
-        written = await asyncio.gather(
-            *(self.table.upsert_entity(row, mode=UpdateMode.REPLACE) for row in rows)
-        )
-        current = await self.leases.get(tenant_id)
-        if current is None or current.token != self.lease.token:
-            raise LeaseLost(f"the lease of tenant {tenant_id} passed to another run")
-        for slot, result in zip(slots, written, strict=True):
-            self.etags[slot] = result["etag"]
-
-
-def _fence_row(tenant_id: str, slot: int, lease: Lease) -> dict[str, Any]:
-    return {
-        "PartitionKey": tenant_id,
-        "RowKey": f"{FENCE_ROW_PREFIX}{slot}",
-        "Holder": lease.holder,
-        "LeaseToken": lease.token,
-    }
-
-
 @storage_boundary
 class TableEmployeeWriter:
     """Collects operations for one partition and submits them as transactions in the background,
     so reading the next Graph page overlaps with writing the previous one. `committed` counts
     what Table Storage accepted, by the change each operation was submitted as."""
 
-    def __init__(self, table: TableClient, tenant_id: str, fence: _Fence | _NoFence):
+    def __init__(self, table: TableClient, tenant_id: str, fence: Fence):
         self._table = table
         self._tenant_id = tenant_id
         self._fence = fence
@@ -330,38 +246,5 @@ class TableEmployeeWriter:
             self._free_slots.put_nowait(slot)
 
     async def _transact(self, batch: list[tuple[tuple[Any, ...], str]], slot: int) -> None:
-        repairs = 0
-        while batch:
-            operations = [operation for operation, _ in batch]
-            operations += self._fence.updates(self._tenant_id, slot)
-            try:
-                results = await self._table.submit_transaction(operations)
-            except TableTransactionError as error:
-                if self._fence.refused(error, len(batch)):
-                    # The slot's row moved: a newer holder rewrote it (raising it again then
-                    # finds the lease gone: LeaseLost); or a stale holder did, before failing
-                    # its own check; or this very transaction landed and its answer was lost
-                    # (the SDK resends a POST answered 500/503/504). In the last two cases the
-                    # lease is still this run's: the row is raised again and the transaction
-                    # resent, which writes the same rows again.
-                    repairs += 1
-                    if repairs > 2:
-                        raise LeaseLost(
-                            f"the fence of tenant {self._tenant_id} keeps changing hands"
-                        ) from None
-                    await self._fence.raise_slots([slot])
-                    continue
-                # A transaction is atomic: one already-deleted row (a retried request whose
-                # answer was lost, or a row removed by hand) fails it whole. Deletes are
-                # idempotent in intent: drop that one and send the rest again, still fenced.
-                if (
-                    error.status_code == 404
-                    and 0 <= error.index < len(batch)
-                    and batch[error.index][0][0] == "delete"
-                ):
-                    batch = batch[: error.index] + batch[error.index + 1 :]
-                    continue
-                raise
-            self._fence.landed(slot, results)
-            self.committed.update(change for _, change in batch)
-            return
+        landed = await transact(self._table, self._fence, [op for op, _ in batch], slot)
+        self.committed.update(batch[position][1] for position in landed)

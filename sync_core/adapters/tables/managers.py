@@ -24,28 +24,32 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from sync_core.adapters.names import MANAGERS_TABLE
 from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
 from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.adapters.tables.manager_fence import SLOTS, IndexFence
+from sync_core.adapters.tables.write_fence import WriteFence, transact
 from sync_core.core.manager import IndexChanges, ManagerValues, StoredIndexRows, values_hash
 from sync_core.core.ports import Lease
 
 BATCH_OPERATIONS = 100  # an entity-group transaction's limit
 READS_IN_FLIGHT = 16
-BATCHES_IN_FLIGHT = SLOTS  # as the employees' writer (tables/employees.py)
+BATCHES_IN_FLIGHT = 4  # as the employees' writer (tables/employees.py); a fence row each
 _REPORT, _MANAGER, _EDGE = "r_", "m_", "e_"
 
 
 @storage_boundary
 class ManagerIndexStore:
-    def __init__(self, service: TableServiceClient, fence: IndexFence | None = None):
+    def __init__(self, service: TableServiceClient, fence: WriteFence | None = None):
         self._service = service
         self._table: TableClient = service.get_table_client(MANAGERS_TABLE)
         self._fence = fence
+        # Each fenced transaction in flight owns a slot, and with it a fence row.
+        self._free_slots: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(BATCHES_IN_FLIGHT):
+            self._free_slots.put_nowait(slot)
 
     async def fenced(self, lease: Lease) -> ManagerIndexStore:
-        """The index as `lease`'s holder writes it (tables/manager_fence.py): raised before the
+        """The index as `lease`'s holder writes it (tables/write_fence.py): raised before the
         run first reads the index; LeaseLost when the lease is no longer the holder's."""
-        fence = IndexFence(self._table, LeaseStore(self._service), lease)
-        await fence.raise_slots()
+        fence = WriteFence(self._table, LeaseStore(self._service), lease, [""] * BATCHES_IN_FLIGHT)
+        await fence.raise_slots(range(BATCHES_IN_FLIGHT))
         return ManagerIndexStore(self._service, fence)
 
     async def reports_of(self, tenant_id: str, ids: Iterable[str]) -> dict[str, str]:
@@ -78,7 +82,7 @@ class ManagerIndexStore:
         hashes: dict[str, str] = {}
         edges: set[tuple[str, str]] = set()
         async for row in self._table.query_entities(
-            # The e_, m_ and r_ rows; not the `~fence-` rows (manager_fence.py).
+            # The e_, m_ and r_ rows; not the `~fence-` rows (write_fence.py).
             "PartitionKey eq @t and RowKey ge 'e' and RowKey lt 's'",
             parameters={"t": tenant_id},
             select=["RowKey", "ManagerId", "ValuesHash"],
@@ -123,7 +127,7 @@ class ManagerIndexStore:
         await self._transact([("upsert", row, {"mode": UpdateMode.REPLACE}) for row in rows])
 
     async def _delete_all(self, tenant_id: str, keys: list[str]) -> None:
-        if self._fence is not None:  # in fenced transactions (manager_fence.py)
+        if self._fence is not None:  # in fenced transactions (write_fence.py)
             rows = [_row(tenant_id, key) for key in keys]
             await self._transact([("delete", row) for row in rows])
             return
@@ -133,8 +137,19 @@ class ManagerIndexStore:
     async def _transact(self, operations: list[tuple[Any, ...]]) -> None:
         size = BATCH_OPERATIONS - (1 if self._fence else 0)  # the fence update is one
         batches = [operations[i : i + size] for i in range(0, len(operations), size)]
-        submit = self._table.submit_transaction if self._fence is None else self._fence.submit
-        await _bounded((submit(batch) for batch in batches), BATCHES_IN_FLIGHT)
+        fence = self._fence
+        if fence is None:
+            await _bounded((self._table.submit_transaction(b) for b in batches), BATCHES_IN_FLIGHT)
+            return
+
+        async def fenced(batch: list[tuple[Any, ...]]) -> None:
+            slot = await self._free_slots.get()
+            try:  # a delete of a row already gone (a replay) is dropped (write_fence.transact)
+                await transact(self._table, fence, batch, slot)
+            finally:
+                self._free_slots.put_nowait(slot)
+
+        await _bounded((fenced(batch) for batch in batches), BATCHES_IN_FLIGHT)
 
     async def forget(self, tenant_id: str) -> None:
         """Every row of the tenant (unlinked with its employees removed): the index holds
