@@ -2,12 +2,13 @@
 
 The SDK provides authentication, the retry handler (429/503/504 honouring Retry-After) and error
 mapping; list pages are read as raw JSON through its request adapter because typed `User` models
-cost about 8 ms of CPU per user (PLATFORM-NOTES). This is the only module that imports msgraph.
+cost about 8 ms of CPU per user (PLATFORM-NOTES). Under the SDK, the transport keeps the app
+read-only and retries dropped connections (graph_transport.py). This is the only module that
+builds the msgraph client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -45,7 +46,8 @@ from sync_core.adapters.graph_pages import (
     refuses_advanced_query,
 )
 from sync_core.adapters.graph_send import send_raw
-from sync_core.adapters.photos_graph import PhotoReader, is_read_only_batch
+from sync_core.adapters.graph_transport import GuardedTransport
+from sync_core.adapters.photos_graph import PhotoReader
 from sync_core.core.limits import clean_text
 from sync_core.core.photos import PhotoMeta
 from sync_core.core.ports import DeltaPage, GraphStats, Organization
@@ -57,70 +59,6 @@ PAGE_SIZE = 999  # Graph's maximum for /users: fewest round trips and throttling
 # and advanced queries against the manager page); the finding is in graph_manager.py.
 # The SDK's retry handler: up to 6 retries, a 2 s base delay; Retry-After wins when Graph sends it.
 RETRY = RetryHandlerOption(delay=2, max_retries=6)
-# Dropped connections are not HTTP answers, so the SDK's handler never sees them; GETs are safe
-# to repeat, and these retries cover exactly that gap.
-CONNECTION_RETRIES = 4
-_CONNECTION_FAULTS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadError,
-    httpx.ReadTimeout,
-    httpx.RemoteProtocolError,
-    httpx.WriteError,
-)
-
-
-class ReadOnlyViolation(RuntimeError):
-    """The app is read-only toward Entra ID; anything but GET is a bug, stopped before it leaves."""
-
-
-class _GuardedTransport(httpx.AsyncBaseTransport):
-    """Innermost transport: sees every attempt, so it counts retries and throttling honestly."""
-
-    def __init__(
-        self, inner: httpx.AsyncBaseTransport, stats: GraphStats, batch_url: str | None = None
-    ):
-        self._inner = inner
-        self._stats = stats
-        self._batch_url = batch_url
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        # The one exception to GET-only: JSON $batch is a POST by protocol, but a batch whose
-        # inner requests are all GETs only reads (photo metadata, 20 reads per round trip).
-        # Anything else that is not a GET (or a batch holding a write) never leaves.
-        batch = self._batch_url is not None and is_read_only_batch(
-            request.method, request.url, request.content, self._batch_url
-        )
-        if request.method != "GET" and not batch:
-            raise ReadOnlyViolation(
-                f"refusing to send {request.method} {request.url.path} to Graph"
-            )
-        for attempt in range(CONNECTION_RETRIES + 1):
-            try:
-                response = await self._inner.handle_async_request(request)
-                # The body is read here, inside the retry: a page of 999 users is large, and a
-                # connection dropped half-way through it is the likeliest drop of all.
-                await response.aread()
-            except _CONNECTION_FAULTS as error:
-                self._stats.dropped += 1
-                if attempt == CONNECTION_RETRIES:
-                    raise
-                delay = min(0.5 * 2.0**attempt, 30.0)
-                # A name that does not resolve or a refused connection never reached Graph:
-                # "unreachable", not a connection that dropped half-way.
-                connected = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
-                what = "connection dropped" if connected else "could not be reached"
-                log.warning("Graph %s; retrying in %.1f s", what, delay)
-                await asyncio.sleep(delay)
-                continue
-            self._stats.requests += 1
-            if response.status_code == 429:
-                self._stats.throttled += 1
-            return response
-        raise AssertionError("unreachable")
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 class GraphDirectory:
@@ -144,7 +82,7 @@ class GraphDirectory:
             credential, scopes=[f"{graph_base_url}/.default"], allowed_hosts=[host]
         )
         # Kept to close it: the SDK wraps the client's transport in one that cannot close it.
-        self._transport = _GuardedTransport(
+        self._transport = GuardedTransport(
             httpx.AsyncHTTPTransport(http2=True), self.stats, batch_url=f"{self._api}/$batch"
         )
         self._http = httpx.AsyncClient(

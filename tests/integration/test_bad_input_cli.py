@@ -317,11 +317,11 @@ def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -
     import httpx
 
     from sync_core.adapters.errors import classify_graph_error
-    from sync_core.adapters.graph import _GuardedTransport
+    from sync_core.adapters.graph_transport import GuardedTransport
     from sync_core.core.ports import GraphStats
 
     async def get() -> BaseException:
-        transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats())
+        transport = GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats())
         try:
             request = httpx.Request("GET", "https://graph.nonexistent.invalid/v1.0/users")
             await transport.handle_async_request(request)
@@ -331,7 +331,7 @@ def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -
             await transport.aclose()
         raise AssertionError("an unresolvable host answered")
 
-    caplog.set_level("WARNING", logger="sync_core.adapters.graph")
+    caplog.set_level("WARNING", logger="sync_core.adapters.graph_transport")
     error = asyncio.run(get())
     notices = [record.getMessage() for record in caplog.records]
     assert notices and all("could not be reached" in notice for notice in notices)

@@ -272,10 +272,10 @@ def test_the_transport_lets_only_a_read_only_batch_post_through():
     # The transport itself: a batch holding a write never leaves (nothing listens there).
     import asyncio
 
-    from sync_core.adapters.graph import ReadOnlyViolation, _GuardedTransport
+    from sync_core.adapters.graph_transport import GuardedTransport, ReadOnlyViolation
     from sync_core.core.ports import GraphStats
 
-    transport = _GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats(), batch_url=url)
+    transport = GuardedTransport(httpx.AsyncHTTPTransport(), GraphStats(), batch_url=url)
     for content in (body("GET", "get"), body("PATCH"), inner(url="//evil.example/x")):
         request = httpx.Request("POST", url, content=content)
         with pytest.raises(ReadOnlyViolation):
