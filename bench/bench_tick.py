@@ -31,7 +31,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from devtools.azurite import start_azurite
 from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE, SYNC_QUEUE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_properties
-from sync_core.adapters.tables.runs import _run_entity  # the row layout, written in bulk
+from sync_core.adapters.tables.run_record_rows import run_entity  # the row layout, written in bulk
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
@@ -82,7 +82,7 @@ async def _seed(environ: dict[str, str], tenants: list[str], days: int, due: int
                     {"PartitionKey": tenant, "RowKey": "config", "Enabled": True,
                      "Config0": "{}", "Chunks": 1}
                 )  # fmt: skip
-                entities = [("upsert", _run_entity(r)) for r in reports]
+                entities = [("upsert", run_entity(r)) for r in reports]
                 for start in range(0, len(entities), 100):
                     await runs.submit_transaction(entities[start : start + 100])
             row = index_properties(index) | {"PartitionKey": PARTITION, "RowKey": tenant}

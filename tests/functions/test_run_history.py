@@ -169,7 +169,7 @@ def test_many_due_tenants_fan_out_in_shards_each_enqueued_once(environ, monkeypa
 def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ) -> None:
     """A record SyncRuns held as `running` when the app was upgraded (runs in flight were kept
     there): the tick moves it into the tenant's run index, where it is closed as abandoned."""
-    from sync_core.adapters.tables.runs import _run_entity
+    from sync_core.adapters.tables.run_record_rows import run_entity
 
     now = utc_now()
     tenant = str(uuid.uuid4())
@@ -178,7 +178,7 @@ def test_runs_in_flight_from_before_the_run_index_are_adopted_and_closed(environ
     table = TableServiceClient.from_connection_string(
         environ["TABLES_CONNECTION_STRING"]
     ).get_table_client(RUNS_TABLE)
-    table.create_entity(_run_entity(dead))  # the layout before the run index
+    table.create_entity(run_entity(dead))  # the layout before the run index
     asyncio.run(scheduled_tick(load_settings(environ, needs_graph=False), now))
 
     async def record() -> RunReport | None:

@@ -1,13 +1,11 @@
-"""The SyncRuns table: one row per run, its report split into properties."""
+"""The SyncRuns table: one row per run, its report split into properties (run_record_rows.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from azure.core.exceptions import (
     ResourceExistsError,
@@ -18,9 +16,16 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.names import RUNS_TABLE
 from sync_core.adapters.tables.claimed_row import ClaimedRow
-from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.tables.common import storage_boundary
 from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
-from sync_core.adapters.tables.run_listing import idle_properties, listing, report_of
+from sync_core.adapters.tables.run_listing import listing
+from sync_core.adapters.tables.run_record_rows import (
+    cutoff_key,
+    idle_properties,
+    report_of,
+    run_entity,
+    run_row_key,
+)
 from sync_core.core.report import FINAL_STATUSES, RunProblem, RunReport, RunStatus
 from sync_core.core.run_index import (
     IdleStreak,
@@ -82,7 +87,7 @@ class RunStore:
             await self.index.change(report.tenant_id, lambda ix: (with_run(ix, report), None))
             return
         if not report.idle:
-            await self._table.upsert_entity(_run_entity(report), mode=UpdateMode.REPLACE)
+            await self._table.upsert_entity(run_entity(report), mode=UpdateMode.REPLACE)
         await self._finished(report)
 
     async def _finished(self, report: RunReport) -> None:
@@ -165,11 +170,9 @@ class RunStore:
             if result.status in FINAL_STATUSES:
                 try:
                     if status is None:
-                        await self._table.create_entity(_run_entity(result))
+                        await self._table.create_entity(run_entity(result))
                     else:  # its record from before the run index, still unfinished
-                        await self._table.upsert_entity(
-                            _run_entity(result), mode=UpdateMode.REPLACE
-                        )
+                        await self._table.upsert_entity(run_entity(result), mode=UpdateMode.REPLACE)
                 except ResourceExistsError:
                     continue  # ended meanwhile: look again
                 await self._finished(result)
@@ -268,7 +271,7 @@ class RunStore:
         success = index.last_succeeded()
         expired = self._table.query_entities(
             "PartitionKey eq @tenant and RowKey gt @cutoff",
-            parameters={"tenant": tenant_id, "cutoff": _cutoff_key(cutoff)},
+            parameters={"tenant": tenant_id, "cutoff": cutoff_key(cutoff)},
             select=["RowKey", "RunId", "Status", "StartedAt"],
             results_per_page=SWEEP_LIMIT,
         )
@@ -291,33 +294,3 @@ class RunStore:
 
     async def latest(self, tenant_id: str, top: int = 20) -> list[RunReport]:
         return (await self.page(tenant_id, top, None))[0]
-
-
-def _cutoff_key(moment: datetime) -> str:
-    """Every row key of a run started before `moment` sorts after this one."""
-    return f"{9_999_999_999_999 - int(moment.timestamp() * 1000):013d}_~"
-
-
-def run_row_key(run_id: str) -> str:
-    started = datetime.strptime(run_id[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-    millis = int(started.timestamp() * 1000)
-    return f"{9_999_999_999_999 - millis:013d}_{run_id}"
-
-
-def _run_entity(report: RunReport) -> dict[str, Any]:
-    """The row RunStore.save writes for a report (same layout, for conditional writes)."""
-    document = json.dumps(report.to_json(), ensure_ascii=False)
-    # Counted in UTF-16 units: a report full of emoji must still fit each property.
-    chunks = utf16_chunks(document, CHUNK_UNITS)
-    entity: dict[str, Any] = {
-        "PartitionKey": report.tenant_id,
-        "RowKey": run_row_key(report.run_id),
-        "RunId": report.run_id,
-        "Status": report.status,
-        "StartedAt": report.started_at,
-        "Chunks": len(chunks),
-    }
-    if report.finished_at:
-        entity["FinishedAt"] = report.finished_at
-    entity.update({f"Report{i}": chunk for i, chunk in enumerate(chunks)})
-    return entity
