@@ -54,9 +54,9 @@ def test_sync_now_while_an_explain_applies_is_a_sync_of_its_own(app_env, tenant,
     from datetime import timedelta
 
     from functions_harness import deliver
-    from test_leases import with_service
 
     from sync_core.core.report import RunReport, RunStatus, Trigger, new_run_id, utc_now
+    from tests.functions.run_messages import with_service
 
     now = utc_now()
     explaining = replace(

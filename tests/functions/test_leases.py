@@ -4,46 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import EMPLOYEES_TABLE, LEASES_TABLE
-from sync_core.adapters.queue import RunMessage
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.app.exclusive import RunBusy, sync_exclusively
-from sync_core.app.service import SyncService
 from sync_core.app.worker import WorkOutcome, process_message
 from sync_core.core.engine import RunRequest
 from sync_core.core.ports import LeaseLost
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
-from sync_core.settings import load_settings
+from tests.functions.run_messages import queue_run, with_service
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 TTL = timedelta(minutes=5)
-
-
-def with_service(app_env: dict[str, str], work: Callable[[Any], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with SyncService(load_settings(app_env, needs_graph=False)) as service:
-            return await work(service)
-
-    return asyncio.run(run())
-
-
-def queue_run(app_env: dict[str, str], tenant_id: str) -> str:
-    """A queued run record and its message text, as Sync Now or the timer leave them."""
-    now = utc_now()
-    report = RunReport.begun(
-        new_run_id(now), tenant_id, RunStatus.QUEUED, dry_run=False, trigger="api", at=now
-    )
-    with_service(app_env, lambda service: service.runs.save(report))
-    return RunMessage(tenant_id, report.run_id).to_text()
 
 
 def stored_rows(connection_string: str, tenant_id: str) -> list[dict[str, Any]]:

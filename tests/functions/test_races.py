@@ -7,7 +7,6 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from test_leases import queue_run
 
 from sync_core.adapters.queue import parse_message
 from sync_core.app.dispatch import request_run, scheduled_tick
@@ -17,6 +16,7 @@ from sync_core.app.worker import process_message
 from sync_core.core.engine import RunRequest
 from sync_core.core.report import RunProblem, RunStatus, utc_now
 from sync_core.settings import load_settings
+from tests.functions.run_messages import queue_run
 
 pytestmark = pytest.mark.integration
 

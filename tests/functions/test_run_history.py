@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 from functions_harness import deliver
-from test_timer import report, visible_messages
 
 from devtools.azurite import Azurite
 from sync_core.adapters.names import RUNS_TABLE
@@ -26,6 +25,7 @@ from sync_core.core.engine import RunRequest
 from sync_core.core.report import RunProblem, RunReport, RunStatus, Trigger, utc_now
 from sync_core.errors import ErrorCode
 from sync_core.settings import load_settings
+from tests.functions.run_messages import report, visible_messages
 
 pytestmark = pytest.mark.integration
 

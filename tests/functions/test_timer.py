@@ -4,18 +4,15 @@ once each, disabled ones never, failing ones with backoff; old connect requests 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from azure.functions.timer import TimerRequest
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions_harness import built_functions
 
 from devtools.azurite import Azurite
-from sync_core.adapters.names import SYNC_QUEUE
 from sync_core.adapters.tables.connect_requests import RETENTION, ConnectRequest
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.housekeeping import sweep_connect_requests
@@ -24,11 +21,11 @@ from sync_core.core.config import TenantConfig
 from sync_core.core.report import (
     RunReport,
     RunStatus,
-    new_run_id,
     utc_now,
 )
 from sync_core.core.schedule import interval_of
 from sync_core.settings import load_settings
+from tests.functions.run_messages import report, visible_messages
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +43,6 @@ def environ(own_storage: Azurite) -> dict[str, str]:
     }
 
 
-def report(tenant: str, at: datetime, status: str, *, dry: bool = False) -> RunReport:
-    return RunReport(
-        run_id=new_run_id(at), tenant_id=tenant, tenant_name=None, mode="full", dry_run=dry,
-        status=status, started_at=at, finished_at=None if status == RunStatus.QUEUED else at,
-        trigger="schedule",
-    )  # fmt: skip
-
-
 def seed(environ: dict[str, str], configs: dict[str, bool], runs: list[RunReport]) -> None:
     async def write() -> None:
         async with SyncService(load_settings(environ, needs_graph=False)) as service:
@@ -63,19 +52,6 @@ def seed(environ: dict[str, str], configs: dict[str, bool], runs: list[RunReport
                 await service.runs.save(run)
 
     asyncio.run(write())
-
-
-def visible_messages(environ: dict[str, str]) -> list[dict[str, Any]]:
-    queue = QueueClient.from_connection_string(
-        environ["TABLES_CONNECTION_STRING"],
-        SYNC_QUEUE,
-        message_decode_policy=TextBase64DecodePolicy(),
-    )
-    taken = []
-    for message in queue.receive_messages(max_messages=32):
-        taken.append(json.loads(message.content))
-        queue.delete_message(message)
-    return taken
 
 
 def tick(environ: dict[str, str], now: datetime, spread: timedelta = timedelta(0)) -> Any:

@@ -1,5 +1,6 @@
 """Helpers shared by the integration tests: Azurite's rows read straight (not through our store),
-a configuration file for the CLI, one CLI sync run (and explain), the Graph requests the simulator saw."""
+a configuration file for the CLI (and one with manager fields), one CLI sync run (and explain), the
+Graph requests the simulator saw."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import EMPLOYEES_TABLE
 
+# A configuration with manager fields (the manager's name, address and title on each report).
+MANAGER_FIELDS = {
+    "fields": [
+        {"name": "DisplayName", "source": "displayName"},
+        {"name": "Title", "source": "jobTitle"},
+        {"name": "ManagerName", "source": "manager.displayName"},
+        {"name": "ManagerEmail", "source": "manager.email"},
+        {"name": "ManagerTitle", "source": "manager.jobTitle"},
+    ]
+}
 CLEAN_UP = {"cleanUp": {"enabled": True, "maxDeletes": 100000, "maxDeletePercent": 100}}
 
 

@@ -46,6 +46,7 @@ from sync_core.core.engine import RunRequest
 from sync_core.core.report import FINAL_STATUSES, RunReport, RunStatus, utc_now
 from sync_core.settings import load_settings
 from tests.conftest import hypothesis_profile
+from tests.integration.convergence_directory import ASCII_WORDS, SMALL_FIELDS, plain_member
 from tests.integration.convergence_reference import (
     DEFAULT_FIELDS,
     MAX_UTF16_UNITS,
@@ -137,7 +138,6 @@ ODD_SAMPLES = (
     "李伟", "Zoë", "Łukasz Ńowak", "e\u0301cole", "עברית", "العربية", "👩\u200d💻 dev",
     "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\u3000全角\u3000", "  padded  ", "RTL\u200fmark", "O'Brien", "",
 )  # fmt: skip
-ASCII_WORDS = ("Engineer", "Manager", "Berlin", "Paris", "+49 30 1234", "Intern", "Oslo")
 
 
 def _has(kind: str) -> bool:
@@ -271,12 +271,6 @@ def scope_rule(draw: st.DrawFn) -> dict[str, Any]:
     return rule
 
 
-SMALL_FIELDS = (
-    {"name": "Title", "source": "jobTitle"},
-    {"name": "Dept", "source": "department"},
-    {"name": "Phone2", "source": "businessPhones[1]"},
-    {"name": "Name", "source": "displayName"},
-)
 MANAGER_FIELDS = (
     *SMALL_FIELDS[:2],
     {"name": "Boss", "source": "manager.jobTitle"},
@@ -493,20 +487,6 @@ if _WITHOUT_INJECTOR:
 # --- Examples every profile runs: issue 7's faults and rules, whatever the random draws reach ----
 
 
-def _member(n: int) -> dict[str, Any]:
-    return {
-        "id": str(uuid.UUID(int=n + 1)),
-        "userPrincipalName": f"u{n}@contoso.onmicrosoft.com",
-        "accountEnabled": True,
-        "userType": "Member",
-        "assignedLicenses": [{"skuId": str(uuid.UUID(int=7)), "disabledPlans": []}],
-        "department": "Sales",
-        "jobTitle": ASCII_WORDS[n % len(ASCII_WORDS)],
-        "mail": f"u{n}@contoso.com",
-        "proxyAddresses": [f"SMTP:u{n}@contoso.com", f"smtp:alias{n}@contoso.com"],
-    }
-
-
 _PLAIN_CONFIG = {
     "fields": list(SMALL_FIELDS),
     "email": {"proxyAddresses": True, "otherMails": True, "userPrincipalName": False},
@@ -519,7 +499,7 @@ _PLAIN_CONFIG = {
 def _example(*steps: RunStep | ChangeStep) -> Scenario:
     return Scenario(
         tenant_domain="contoso.onmicrosoft.com",
-        users=tuple(_member(n) for n in range(6)),
+        users=tuple(plain_member(n) for n in range(6)),
         config=_PLAIN_CONFIG,
         steps=steps,
         max_page_size=2,
@@ -538,7 +518,7 @@ EXAMPLES_OF_ISSUE_7 = (
     _example(
         _faulted("malformed_page", 1, 1, "no_value"),
         _faulted("expired_page_token", 1, 1),
-        ChangeStep("patch", _member(0)["id"], GONE),
+        ChangeStep("patch", plain_member(0)["id"], GONE),
         _faulted("expired_page_token", 3),
         RunStep((), None, 1),
     ),
@@ -562,12 +542,12 @@ def _managed(*steps: RunStep | ChangeStep) -> Scenario:
 # removed from the directory: each reaches every report's row (issue 16).
 EXAMPLE_OF_ISSUE_16 = _managed(
     RunStep((), None, 1),
-    ChangeStep("patch", _member(0)["id"], {"jobTitle": "Chief"}),
-    ChangeStep("patch", _member(5)["id"], {"jobTitle": "Hidden", "mail": "x5@contoso.com",
+    ChangeStep("patch", plain_member(0)["id"], {"jobTitle": "Chief"}),
+    ChangeStep("patch", plain_member(5)["id"], {"jobTitle": "Hidden", "mail": "x5@contoso.com",
                                             "proxyAddresses": ["SMTP:x5@contoso.com"]}),
     RunStep((), None, 1),
-    ChangeStep("patch", _member(1)["id"], {"manager": _member(3)["id"]}),
-    ChangeStep("remove", _member(0)["id"]),
+    ChangeStep("patch", plain_member(1)["id"], {"manager": plain_member(3)["id"]}),
+    ChangeStep("remove", plain_member(0)["id"]),
     RunStep((), None, 1),
 )  # fmt: skip
 

@@ -30,8 +30,8 @@ from sync_core.core.engine import RunRequest
 from sync_core.core.report import RunReport, RunStatus
 from sync_core.settings import load_settings
 from tests.conftest import hypothesis_profile
+from tests.integration.convergence_directory import SMALL_FIELDS, plain_member
 from tests.integration.convergence_reference import expected_employees, matches
-from tests.integration.test_convergence import SMALL_FIELDS, _member
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ class GroupScenario:
 def group_scenarios(draw: st.DrawFn) -> GroupScenario:
     users = draw(st.integers(4, 8))
     groups = GROUP_IDS[: draw(st.integers(2, len(GROUP_IDS)))]
-    user_ids = [_member(n)["id"] for n in range(users)]
+    user_ids = [plain_member(n)["id"] for n in range(users)]
     # Any group may hold any other, itself excluded: nesting at any depth, cycles included.
     members = {
         g: tuple(draw(st.lists(st.sampled_from([*user_ids, *(o for o in groups if o != g)]),
@@ -101,7 +101,7 @@ class GroupPlay:
 
     def run(self) -> None:
         sim, client = self.simulator, self.simulator.world.apps[0].client_id
-        users = [_member(n) for n in range(self.scenario.users)]
+        users = [plain_member(n) for n in range(self.scenario.users)]
         sim.add_tenant({
             "id": self.tenant_id, "displayName": "Groups",
             "verifiedDomains": [{"name": "contoso.onmicrosoft.com", "isDefault": True}],

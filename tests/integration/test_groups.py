@@ -4,7 +4,6 @@ CLI, msgraph-sdk and azure-data-tables against the simulator's /groups endpoints
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -12,11 +11,12 @@ from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import GROUPS_TABLE
 from sync_core.core.report import RunReport, render_text
+from tests.integration import group_scopes
+from tests.integration.group_scopes import GROUP_ROLES, gid, people, scoped
 from tests.integration.helpers import CLEAN_UP, configure, graph_requests, stored_rows, sync
 
 pytestmark = pytest.mark.integration
-
-GROUP_ROLES = ["User.Read.All", "Organization.Read.All", "GroupMember.Read.All"]
+nested = group_scopes.nested  # the fixture: nested groups with a cycle
 
 
 @pytest.fixture(autouse=True)
@@ -26,36 +26,8 @@ def _reset_simulator(simulator):
     simulator.faults.clear()
 
 
-def gid() -> str:
-    return str(uuid.uuid4())
-
-
-def people(tenant, count: int) -> list[str]:
-    """Ids of members with a mailbox: each becomes an employee when in scope."""
-    found = [u["id"] for u in tenant.of_kind("member") if u.get("mail")]
-    assert len(found) >= count
-    return found[:count]
-
-
-@pytest.fixture
-def nested(simulator, tenant):
-    """Alpha holds u0 and Beta; Beta holds u1 and Alpha again (a cycle); Gamma holds u2."""
-    simulator.set_consent(tenant.id, simulator.world.apps[0].client_id, GROUP_ROLES)
-    u = people(tenant, 6)
-    alpha, beta, gamma = gid(), gid(), gid()
-    simulator.groups.put_group(tenant.id, alpha, "Alpha", [u[0]])
-    simulator.groups.put_group(tenant.id, beta, "Beta", [u[1], alpha])
-    simulator.groups.add_member(tenant.id, alpha, beta)
-    simulator.groups.put_group(tenant.id, gamma, "Gamma", [u[2]])
-    return {"alpha": alpha, "beta": beta, "gamma": gamma, "users": u}
-
-
 def rows(app_env, tenant) -> dict[str, dict[str, Any]]:
     return stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
-
-
-def scoped(include=(), exclude=(), **more: Any) -> dict[str, Any]:
-    return {"filter": {"groups": {"include": list(include), "exclude": list(exclude)}}, **more}
 
 
 def test_include_keeps_only_transitive_members_and_a_cycle_is_harmless(

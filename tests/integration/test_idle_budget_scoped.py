@@ -13,27 +13,24 @@ from devtools.table_requests import TableRequestCounter
 from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE
 from sync_core.app.worker import WorkAction
 from sync_core.core.report import utc_now
-from tests.integration.test_delta import configure, graph_requests
-from tests.integration.test_groups import nested, scoped  # noqa: F401  (a fixture)
-from tests.integration.test_idle_run_requests import (  # noqa: F401  (a fixture)
-    own_storage,
-    synced_then_ticked,
-    work,
-)
-from tests.integration.test_manager_fields import FIELDS
+from tests.integration import group_scopes, idle_runs
+from tests.integration.group_scopes import scoped
+from tests.integration.helpers import MANAGER_FIELDS, configure, graph_requests
+from tests.integration.idle_runs import synced_then_ticked, work
 
 pytestmark = pytest.mark.integration
+nested, own_storage = group_scopes.nested, idle_runs.own_storage  # fixtures
 
 
 def test_an_idle_run_of_a_group_scoped_tenant_with_manager_fields_keeps_the_budget(
-    own_storage,  # noqa: F811
+    own_storage,
     cli,
     tenant,
     simulator,
     tmp_path,
-    nested,  # noqa: F811
+    nested,
 ):
-    configure(cli, tmp_path, {**FIELDS, **scoped([nested["alpha"]])})
+    configure(cli, tmp_path, {**MANAGER_FIELDS, **scoped([nested["alpha"]])})
     later = utc_now() + timedelta(minutes=16)
     body = synced_then_ticked(tenant.id, later)
     simulator.clear_requests()

@@ -16,19 +16,16 @@ from sync_core.adapters.tables.write_fence import FENCE_ROW_PREFIX as FENCE
 from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant
 from sync_core.settings import load_settings
-from tests.integration.helpers import configure, graph_requests, members, stored_rows, sync
+from tests.integration.helpers import (
+    MANAGER_FIELDS,
+    configure,
+    graph_requests,
+    members,
+    stored_rows,
+    sync,
+)
 
 pytestmark = pytest.mark.integration
-
-FIELDS = {
-    "fields": [
-        {"name": "DisplayName", "source": "displayName"},
-        {"name": "Title", "source": "jobTitle"},
-        {"name": "ManagerName", "source": "manager.displayName"},
-        {"name": "ManagerEmail", "source": "manager.email"},
-        {"name": "ManagerTitle", "source": "manager.jobTitle"},
-    ]
-}
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +45,7 @@ def org(cli, tenant, simulator, tmp_path) -> dict[str, dict[str, Any]]:
     for report in (first, second):
         simulator.patch_user(tenant.id, report["id"], {"manager": boss["id"]})
     simulator.patch_user(tenant.id, third["id"], {"manager": executive["id"]})
-    configure(cli, tmp_path, FIELDS)
+    configure(cli, tmp_path, MANAGER_FIELDS)
     report = sync(cli)
     assert (report["status"], report["mode"]) == ("succeeded", "full"), report
     return {
@@ -96,7 +93,7 @@ def test_with_filter_odata_the_managers_are_looked_up_not_expanded(
     boss, first, third = org["boss"], org["first"], org["third"]
     # An advanced query: no $expand there; the boss is out of the filtered listing.
     odata = f"id ne '{boss['id']}'"
-    configure(cli, tmp_path, {**FIELDS, "filter": {"odata": odata}})
+    configure(cli, tmp_path, {**MANAGER_FIELDS, "filter": {"odata": odata}})
     simulator.clear_requests()
     report = sync(cli)
     assert (report["status"], report["mode"]) == ("succeeded", "full"), report

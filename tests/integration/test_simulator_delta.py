@@ -14,7 +14,6 @@ CA = prepare_trust()
 
 import asyncio
 import json
-import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -34,11 +33,12 @@ from msgraph_core.authentication import AzureIdentityAuthenticationProvider
 from simulator import Simulator, World
 from simulator.delta_plan import TOKEN_LIFETIME_SECONDS
 from simulator.generator import GeneratorOptions, generate_world
+from tests.integration import simulator_http
+from tests.integration.simulator_http import SELECT, TRUST, fresh_user, latest, one_round
 
 pytestmark = pytest.mark.integration
+client = simulator_http.client  # the token-bearing HTTP client, on this module's simulator
 
-TRUST = ssl.create_default_context(cafile=str(CA.ca_path))
-SELECT = "id,displayName,department,accountEnabled"
 ERROR_MAPPING: dict[str, Any] = {"4XX": ODataError, "5XX": ODataError}
 
 
@@ -63,61 +63,10 @@ def tenant(sim: Simulator) -> str:
     return sim.world.tenants[0].id
 
 
-@pytest.fixture(scope="module")
-def client(sim: Simulator, tenant: str) -> Iterator[httpx.Client]:
-    app = sim.world.apps[0]
-    credential = SyncClientSecretCredential(
-        tenant,
-        app.client_id,
-        app.secrets[0],
-        authority=sim.base_url,
-        disable_instance_discovery=True,
-    )
-    token = credential.get_token(f"{sim.base_url}/.default").token
-    bearer = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(verify=TRUST, base_url=sim.base_url, headers=bearer) as http:
-        yield http
-
-
-def fresh_user(sim: Simulator, tenant: str, user_id: str | None = None, **properties: Any) -> str:
-    user_id = user_id or str(uuid.uuid4())
-    user = {
-        "id": user_id,
-        "displayName": "New Hire",
-        "userPrincipalName": f"{user_id[:8]}@example.com",
-        "accountEnabled": True,
-        "department": "Sales",
-    }
-    sim.upsert_user(tenant, user | properties)
-    return user_id
-
-
-def one_round(client: httpx.Client, url: str) -> tuple[list[dict[str, Any]], int, str]:
-    """Follow nextLinks until the deltaLink: (items, pages, deltaLink). A page never has both."""
-    items: list[dict[str, Any]] = []
-    pages = 0
-    while True:
-        answer = client.get(url)
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        pages += 1
-        items += body["value"]
-        assert ("@odata.nextLink" in body) != ("@odata.deltaLink" in body)
-        if "@odata.deltaLink" in body:
-            return items, pages, body["@odata.deltaLink"]
-        url = body["@odata.nextLink"]
-
-
 def listed_ids(client: httpx.Client) -> list[str]:
     body = client.get("/v1.0/users?$top=999&$select=id").json()
     assert "@odata.nextLink" not in body
     return sorted(u["id"] for u in body["value"])
-
-
-def latest(client: httpx.Client, select: str = SELECT) -> str:
-    body = client.get(f"/v1.0/users/delta?$select={select}&$deltatoken=latest").json()
-    assert body["value"] == [] and "@odata.nextLink" not in body
-    return body["@odata.deltaLink"]
 
 
 def test_latest_answers_no_users_and_a_link_that_reports_only_later_changes(

@@ -16,11 +16,11 @@ import pytest
 
 from simulator import Simulator, World
 from simulator.generator import GeneratorOptions, generate_world
-from tests.integration import test_simulator_delta as delta_tests
-from tests.integration.test_simulator_delta import fresh_user, latest, one_round
+from tests.integration import simulator_http
+from tests.integration.simulator_http import fresh_user, latest, one_round
 
 pytestmark = pytest.mark.integration
-client = delta_tests.client  # the same token-bearing HTTP client, on this module's simulator
+client = simulator_http.client  # the same token-bearing HTTP client, on this module's simulator
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant
 from sync_core.errors import RetriableError
 from sync_core.settings import load_settings
-from tests.integration.test_delta import configure, sync
-from tests.integration.test_sync import stored_rows
+from tests.integration.helpers import configure, stored_rows, sync
 
 pytestmark = pytest.mark.integration
 

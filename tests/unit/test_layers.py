@@ -1,6 +1,7 @@
 """The package layout is a rule, not a suggestion (docs/architecture.md): the core imports no SDK
 and no outer layer; adapters import no surface and no app; and the function app's cold start
-loads none of the heavy Graph and identity SDKs."""
+loads none of the heavy Graph and identity SDKs. Tests share helpers through helper modules, never
+by importing another test module (whose tests would then run, or be collected, twice)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "sync_core"
+TESTS = ROOT / "tests"
 SDKS = ("azure", "httpx", "msgraph", "msgraph_core", "kiota", "aiohttp")
 
 
@@ -76,3 +78,27 @@ def test_importing_the_function_app_loads_no_graph_or_identity_sdk():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def imported_test_modules(path: Path, test_modules: set[str]) -> set[str]:
+    """The test modules `path` imports: `from tests.x.test_y import ...`, `from tests.x import
+    test_y`, and `from test_y import ...` (a test directory on sys.path)."""
+    named: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            named.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            named.add(node.module)
+            named.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in named if name.split(".")[-1] in test_modules}
+
+
+def test_no_test_module_imports_another():
+    test_modules = {path.stem for path in TESTS.rglob("test_*.py")}
+    assert "test_layers" in test_modules
+    found = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for module in sorted(imported_test_modules(path, test_modules))
+    ]
+    assert found == []
