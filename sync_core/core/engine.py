@@ -41,6 +41,7 @@ from sync_core.core.ports import (
     StoredIndex,
     TenantDirectory,
     TenantState,
+    Unfenced,
     UserDirectory,
 )
 from sync_core.core.report import (
@@ -65,6 +66,8 @@ from sync_core.core.unrecorded import with_report
 from sync_core.errors import ErrorCode, FatalError, SyncError, internal_error
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
+# A dry run writes nothing, so what it reads (the manager index) is not fenced either.
+_DRY_RUN = Unfenced("dry run")
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ class _RunProgress:
             self.stats = directory.stats
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
-                lease = None if request.dry_run else ports.lease  # a dry run writes nothing
+                lease = _DRY_RUN if request.dry_run else ports.lease
                 managers = ManagerSync(request.tenant_id, config, ports.managers, lease)
                 base = PassContext(
                     self.run_id, config, StoredIndex({}, {}), sink, self.tally, self.now,

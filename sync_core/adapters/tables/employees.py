@@ -45,6 +45,7 @@ from sync_core.core.ports import (
     LeaseLost,
     RowStamp,
     StoredIndex,
+    Unfenced,
 )
 
 BATCHES_IN_FLIGHT = 4
@@ -135,12 +136,12 @@ class TableEmployeeStore:
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
         storable_size(stamped_entity(tenant_id, employee, stamp))
 
-    async def writer(self, tenant_id: str, lease: Lease | None = None) -> TableEmployeeWriter:
+    async def writer(self, tenant_id: str, lease: Lease | Unfenced) -> TableEmployeeWriter:
         """A writer of the tenant's employees. With the run's lease, the fence is raised first
         (before the run reads the stored index) and every transaction is fenced by it; LeaseLost
-        when the lease is no longer this run's. Without a lease (the benchmark's write floor)
-        nothing is fenced."""
-        if lease is None:
+        when the lease is no longer this run's. Unfenced (the benchmark's write floor): nothing
+        is fenced."""
+        if isinstance(lease, Unfenced):
             return TableEmployeeWriter(self._table, tenant_id, _NoFence())
         fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
         await fence.raise_slots(range(BATCHES_IN_FLIGHT))
@@ -154,7 +155,7 @@ def _index_row(index: StoredIndex, entity: Any) -> None:
 
 
 class _NoFence:
-    """The writer's fence where no lease is held (the benchmark's write floor): transactions go
+    """The writer's fence where the run is Unfenced (the benchmark's write floor): transactions go
     as they are, with room for one more operation each."""
 
     extra_operations, extra_bytes = 0, 0
