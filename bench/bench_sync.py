@@ -241,7 +241,7 @@ async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> 
             "created",
         )
     await writer.flush()
-    if lease is not None:
+    if not isinstance(lease, Unfenced):
         await service.leases.release(lease)
 
 
