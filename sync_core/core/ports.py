@@ -224,7 +224,7 @@ class Ports:
     # (core/shared_addresses.py).
     addresses: AddressHolders
     # The tenant's lease held for this run: the writes are fenced by it. Unfenced only where no
-    # other run can write (the in-memory tests) or nothing is written (a dry run).
+    # other run can write (the in-memory tests); a dry run fences nothing whatever it is given.
     lease: Lease | Unfenced
     # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
     # scoped by groups runs full every time (the in-memory tests).
