@@ -141,11 +141,12 @@ def _print_memory(users: int, span: int) -> None:
     from sync_core.core.config_parse import parse_config
     from sync_core.core.manager import StoredIndexRows, full_run_changes
     from sync_core.core.manager_pass import ManagerSync
+    from sync_core.core.ports import Unfenced
 
     rng = random.Random(16)
     ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(users)]
     managers = ids[: max(1, users // span)]
-    sync = ManagerSync("t", parse_config({"fields": MANAGER_FIELDS}), None)
+    sync = ManagerSync("t", parse_config({"fields": MANAGER_FIELDS}), None, Unfenced("bench"))
     sync._expanded = True  # as after listing() without filter.odata: pages carry the manager
     tracemalloc.start()
     for start in range(0, users, 100):

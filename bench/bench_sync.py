@@ -213,13 +213,16 @@ async def _floor_raw(service, tenant_id: str, users: int) -> None:
 async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> None:
     from datetime import timedelta
 
+    from sync_core.core.ports import Unfenced
     from sync_core.core.report import new_run_id, utc_now
 
-    lease = None
+    lease = Unfenced("the benchmark's write floor")
     if fenced:
-        lease = await service.leases.acquire(
+        acquired = await service.leases.acquire(
             tenant_id, new_run_id(utc_now()), utc_now(), timedelta(minutes=5)
         )
+        assert acquired is not None  # the bench's own tenant: no other run holds it
+        lease = acquired
     writer = await service.employees.writer(tenant_id, lease)
     for index in range(users):
         await writer.put_entity(
@@ -238,7 +241,7 @@ async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> 
             "created",
         )
     await writer.flush()
-    if lease is not None:
+    if not isinstance(lease, Unfenced):
         await service.leases.release(lease)
 
 

@@ -31,7 +31,7 @@ from sync_core.app.served_configs import ServedConfigs
 from sync_core.core.config import TenantConfig
 from sync_core.core.credential_expiry import expiry_warning
 from sync_core.core.engine import RunRequest, run_sync
-from sync_core.core.ports import ConfigSource, Lease, Ports
+from sync_core.core.ports import ConfigSource, Lease, Ports, Unfenced
 from sync_core.core.report import RunReport, utc_now
 from sync_core.core.run_log import log_event
 from sync_core.settings import Settings
@@ -177,7 +177,7 @@ class SyncService:
         """The stored configuration, or the defaults; raises ConfigError when stored invalid."""
         return await self.configs.get(tenant_id) or TenantConfig()
 
-    async def sync(self, request: RunRequest, lease: Lease | None = None) -> RunReport:
+    async def sync(self, request: RunRequest, lease: Lease | Unfenced) -> RunReport:
         """One run; its writes are fenced by `lease` (exclusive.sync_exclusively passes it)."""
         configs: ConfigSource = self.configs
         if self.refuse_disabled and not request.dry_run:

@@ -75,57 +75,70 @@ def stored_form(config: TenantConfig) -> str:
 
 
 def _cross_field_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    problems: list[tuple[str, str, Any]] = []
     fields = document.get("fields")
-    if isinstance(fields, list):
-        first: dict[str, int] = {}
-        for index, field in enumerate(fields):
-            name = field.get("name") if isinstance(field, dict) else None
-            if not isinstance(name, str):
-                continue
-            if name.lower() in first:
-                problems.append(
-                    (
-                        f"$.fields[{index}].name",
-                        f"is used twice: $.fields[{first[name.lower()]}].name has the same name "
-                        "(names ignore case)",
-                        name,
-                    )
-                )
-            else:
-                first[name.lower()] = index
-        if not fields:
-            # An empty list would make the next run rewrite every row down to its address.
-            problems.append(
-                (
-                    "$.fields",
-                    "holds no field: the next run would rewrite every employee's row down to its "
-                    "address; list at least one field, or leave `fields` out for the 15 defaults",
-                    None,
-                )
-            )
-        if len(fields) > MAX_FIELDS:
-            problems.append(
-                (
-                    "$.fields",
-                    f"holds {len(fields)} fields; at most {MAX_FIELDS} fit in a table entity "
-                    "beside the bookkeeping",
-                    None,
-                )
-            )
-    problems += _group_count_problems(document)
-    size = len(compact_json(document).encode("utf-8", "surrogatepass"))
-    if size > MAX_CONFIG_BYTES:
+    problems = _field_list_problems(fields) if isinstance(fields, list) else []
+    return problems + _group_count_problems(document) + _size_problems(document)
+
+
+def _field_list_problems(fields: list[Any]) -> list[tuple[str, str, Any]]:
+    """Names used twice (ignoring case), and a list empty or too long for a table entity."""
+    problems = _duplicate_names(fields)
+    if not fields:
+        # An empty list would make the next run rewrite every row down to its address.
         problems.append(
             (
-                "$",
-                f"the configuration is {size} bytes as compact JSON; at most {MAX_CONFIG_BYTES} "
-                "(256 KiB) can be stored: shorten long `in` lists (startsWith or regexMatch "
-                "rules match many values at once)",
+                "$.fields",
+                "holds no field: the next run would rewrite every employee's row down to its "
+                "address; list at least one field, or leave `fields` out for the 15 defaults",
+                None,
+            )
+        )
+    if len(fields) > MAX_FIELDS:
+        problems.append(
+            (
+                "$.fields",
+                f"holds {len(fields)} fields; at most {MAX_FIELDS} fit in a table entity "
+                "beside the bookkeeping",
                 None,
             )
         )
     return problems
+
+
+def _duplicate_names(fields: list[Any]) -> list[tuple[str, str, Any]]:
+    problems: list[tuple[str, str, Any]] = []
+    first: dict[str, int] = {}
+    for index, field in enumerate(fields):
+        name = field.get("name") if isinstance(field, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name.lower() in first:
+            problems.append(
+                (
+                    f"$.fields[{index}].name",
+                    f"is used twice: $.fields[{first[name.lower()]}].name has the same name "
+                    "(names ignore case)",
+                    name,
+                )
+            )
+        else:
+            first[name.lower()] = index
+    return problems
+
+
+def _size_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    size = len(compact_json(document).encode("utf-8", "surrogatepass"))
+    if size <= MAX_CONFIG_BYTES:
+        return []
+    return [
+        (
+            "$",
+            f"the configuration is {size} bytes as compact JSON; at most {MAX_CONFIG_BYTES} "
+            "(256 KiB) can be stored: shorten long `in` lists (startsWith or regexMatch "
+            "rules match many values at once)",
+            None,
+        )
+    ]
 
 
 def _group_count_problems(document: dict[str, Any]) -> list[tuple[str, str, Any]]:

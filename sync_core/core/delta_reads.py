@@ -24,24 +24,24 @@ from sync_core.core.summary import TenantSummary
 
 
 async def delta_context(
-    base: PassContext,
+    unread: PassContext,
     changes: DeltaChanges,
     summary: TenantSummary | None,
     employees: EmployeeStore,
     tenant_id: str,
 ) -> PassContext:
-    """`base` with the stored rows (and the summary) the delta pass needs."""
+    """The run's context, given the stored rows (and the summary) the delta pass needs."""
     if summary is None:
-        return await whole_index(base, employees, tenant_id)
+        return await whole_index(unread, employees, tenant_id)
     named = [*changes.users, *changes.removed]
     index = await employees.stored_rows(tenant_id, named) if named else StoredIndex({}, {})
-    return replace(base, index=index, stored=summary)
+    return replace(unread, index=index, stored=summary)
 
 
-async def whole_index(base: PassContext, employees: EmployeeStore, tenant_id: str) -> PassContext:
+async def whole_index(unread: PassContext, employees: EmployeeStore, tenant_id: str) -> PassContext:
     """The whole index, read after the fence went up: whatever a run that held the lease before
     wrote is in it, whatever it writes from now on is refused (a full run without a trusted
     summary, or a delta run rebuilding one)."""
-    if isinstance(base.sink, LazyWriter):
-        await base.sink.open()
-    return replace(base, index=await employees.load_index(tenant_id), stored=None)
+    if isinstance(unread.writer, LazyWriter):
+        await unread.writer.open()
+    return replace(unread, index=await employees.load_index(tenant_id), stored=None)

@@ -15,11 +15,7 @@ from sync_core.core.delta import (
     DEFAULT_RECONCILE_EVERY,
     DeltaChanges,
     FullReason,
-    ModeDecision,
-    RunMode,
     SyncState,
-    choose_mode,
-    fold_round,
 )
 from sync_core.core.delta_reads import delta_context, whole_index
 from sync_core.core.dry_run import DryRunWriter
@@ -32,8 +28,6 @@ from sync_core.core.passes import PassContext, delta_pass, finish, full_pass
 from sync_core.core.photo_run import refresh_photos
 from sync_core.core.ports import (
     ConfigSource,
-    DeltaStateLost,
-    DeltaUnavailable,
     EmployeeWriter,
     GraphStats,
     LeaseLost,
@@ -41,6 +35,7 @@ from sync_core.core.ports import (
     StoredIndex,
     TenantDirectory,
     TenantState,
+    Unfenced,
     UserDirectory,
 )
 from sync_core.core.report import (
@@ -53,18 +48,16 @@ from sync_core.core.report import (
 )
 from sync_core.core.run_commit import next_state, next_summary
 from sync_core.core.run_log import log_event, log_run_finished
-from sync_core.core.run_notes import (
-    DELTA_UNAVAILABLE_WARNING,
-    ODATA_FULL_WARNING,
-    TENANT_NAME_UNREADABLE,
-    lease_lost_problem,
-    reading_warnings,
-)
+from sync_core.core.run_mode import RunModeStep
+from sync_core.core.run_notes import TENANT_NAME_UNREADABLE, lease_lost_problem, reading_warnings
 from sync_core.core.shared_addresses import count_stored_holders
+from sync_core.core.summary import TenantSummary
 from sync_core.core.unrecorded import with_report
 from sync_core.errors import ErrorCode, FatalError, SyncError, internal_error
 
 log = logging.getLogger("sync_core.run")  # the logger of run_log too
+# A dry run writes nothing, so what it reads (the manager index) is not fenced either.
+_DRY_RUN = Unfenced("dry run")
 
 
 @dataclass(frozen=True)
@@ -121,12 +114,9 @@ class _RunProgress:
         self.tally = RunTotals()
         self.stats = GraphStats()
         self.tenant_name: str | None = None
-        self.sink: EmployeeWriter | None = None
-        self.mode = ModeDecision(RunMode.FULL, None)
-        self._link_taken_at = now()
-        self._delta_refused = False
+        self.writer: EmployeeWriter | None = None  # the run's employee writer, once made
+        self.mode = RunModeStep(now, self.tally)
         self._summary_etag: str | None = None
-        self.changes_read: int | None = None
         self.groups: GroupStep | None = None  # scope by group (core/group_run.py)
 
     async def attempt(self) -> tuple[RunStatus, list[RunProblem]]:
@@ -134,7 +124,7 @@ class _RunProgress:
             held = await self._execute()
         except LeaseLost:
             log.warning("sync stopped: the lease passed to another run")
-            return RunStatus.FAILED, [lease_lost_problem(self.tally.counts, self.sink)]
+            return RunStatus.FAILED, [lease_lost_problem(self.tally.counts, self.writer)]
         except Exception as error:  # every failure ends in the report, classified
             # The adapters raise SyncError (classified at their boundary); anything else is a bug.
             failure = error if isinstance(error, SyncError) else internal_error(error)
@@ -146,14 +136,14 @@ class _RunProgress:
         request, ports = self.request, self.ports
         config = await _load_config(ports.configs, request.tenant_id)
         # Opened before the first write only (lazy_writer.py): an idle run moves no fence row.
-        sink: EmployeeWriter = (
+        writer: EmployeeWriter = (
             DryRunWriter(ports.employees, request.tenant_id)
             if request.dry_run
             else LazyWriter(
                 lambda: ports.employees.writer(request.tenant_id, ports.lease), self._mark_writing
             )
         )
-        self.sink = sink
+        self.writer = writer
         # The delta link and the summary are read while the secret, the token and the tenant
         # name are fetched.
         tenant_state = asyncio.create_task(self._read_state())
@@ -162,13 +152,13 @@ class _RunProgress:
             self.stats = directory.stats
             try:
                 self.tenant_name = await _tenant_name(directory, self.tally)
-                lease = None if request.dry_run else ports.lease  # a dry run writes nothing
+                lease = _DRY_RUN if request.dry_run else ports.lease
                 managers = ManagerSync(request.tenant_id, config, ports.managers, lease)
-                base = PassContext(
-                    self.run_id, config, StoredIndex({}, {}), sink, self.tally, self.now,
+                unread = PassContext(
+                    self.run_id, config, StoredIndex({}, {}), writer, self.tally, self.now,
                     managers=managers,
                 )  # fmt: skip
-                return await self._synchronise(base, await tenant_state, directory)
+                return await self._synchronise(unread, await tenant_state, directory)
             finally:
                 await directory.close()
         finally:
@@ -184,118 +174,101 @@ class _RunProgress:
         self._summary_etag = await store.mark_writing(self.request.tenant_id, self.run_id)
 
     async def _synchronise(
-        self, base: PassContext, tenant_state: TenantState, directory: TenantDirectory
+        self, unread: PassContext, tenant_state: TenantState, directory: TenantDirectory
     ) -> bool:
         """Read (delta when it can), write, delete last; then, only when all of it succeeded
-        and nothing was held, store the new delta link. Returns whether deletions were held."""
+        and nothing was held, store the new delta link. Returns whether deletions were held.
+        `unread`: the run's context before any stored row is read."""
+        request, stored = self.request, tenant_state.summary.summary
         state, self._summary_etag = tenant_state.sync, tenant_state.summary.etag
-        if self.request.dry_run:
-            # A dry run shows what a full run would do, and keeps no delta link.
-            self.mode = ModeDecision(RunMode.FULL, FullReason.DRY_RUN)
-        else:
-            self.mode = choose_mode(
-                state,
-                base.config,
-                self.now(),
-                tenant_id=self.request.tenant_id,
-                force_full=self.request.full,
-                reconcile_every=self.request.reconcile_every,
-            )
-        if self.mode.reason is FullReason.ODATA_FILTER:
-            self.tally.warnings.append(ODATA_FULL_WARNING)
-        employees, tenant_id = self.ports.employees, self.request.tenant_id
-        groups = self.groups = GroupStep(base.config, tenant_id, self.ports.memberships)
+        self.mode.choose(
+            state,
+            unread.config,
+            tenant_id=request.tenant_id,
+            dry_run=request.dry_run,
+            force_full=request.full,
+            reconcile_every=request.reconcile_every,
+        )
+        self.groups = GroupStep(unread.config, request.tenant_id, self.ports.memberships)
         try:
-            changes, link = await self._read_delta(directory, state)
-            if changes is not None and state is not None and groups.active:
-                changes = await groups.delta(directory, state, changes, base.select, self.tally)
-                if changes is None:  # the stored groups state cannot be followed
-                    self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
-            stored = tenant_state.summary.summary
+            changes = await self._read_changes(unread, state, directory)
             if changes is None:
-                # With a trusted summary no earlier holder can still be writing: the fence goes
-                # up before the first write only (delta_reads.py says why).
-                ctx = (
-                    await whole_index(base, employees, tenant_id)
-                    if stored is None
-                    else replace(base, index=await employees.load_index(tenant_id))
-                )
-                if groups.active:
-                    ctx = replace(ctx, groups=await groups.full(directory))
-                link = await self._take_link(ctx, directory)
+                ctx = await self._full_context(unread, stored, directory)
+                await self.mode.take_link(directory, _managers(ctx).delta_select(ctx.select))
                 candidates = await full_pass(ctx, directory)
             else:
-                # Managers first: the reports of a changed manager join the round, and the
-                # point reads below cover them too (delta_reads.py).
-                changes = await _managers(base).prepare_round(
-                    changes, directory, frozenset(base.select)
-                )
-                changes = groups.annotated(changes)
-                ctx = await delta_context(base, changes, stored, employees, tenant_id)
+                employees = self.ports.employees
+                ctx = await delta_context(unread, changes, stored, employees, request.tenant_id)
                 candidates = await delta_pass(ctx, changes)
-            held = await finish(ctx, candidates, allow_deletes=self.request.allow_deletes)
-            if not self.request.dry_run:
-                await _managers(ctx).commit()  # after the employees' writes: see manager.py
-            if changes is not None:
-                await count_stored_holders(
-                    self.ports.addresses, self.request.tenant_id, ctx.tally, changes
-                )
-            await refresh_photos(
-                ctx,
-                self.request.tenant_id,
-                directory,
-                self.ports.photos,
-                full=changes is None,
-                dry_run=self.request.dry_run,
-            )
+            held = await finish(ctx, candidates, allow_deletes=request.allow_deletes)
+            await self._after_writes(ctx, changes, directory)
         finally:
             # A failed or cancelled run stops writing now, not when its batches happen to
             # finish: the lease that protects the tenant is released right after.
-            await base.sink.abort()
+            await unread.writer.abort()
         self._sum_up(ctx)
-        await self._commit(ctx, tenant_state, link, changes, held=held)
+        await self._commit(ctx, tenant_state, changes, held=held)
         return held
 
-    async def _read_delta(
-        self, directory: TenantDirectory, state: SyncState | None
-    ) -> tuple[DeltaChanges | None, str | None]:
-        """The changes since the stored link and the link after them; (None, None) when the
-        run is full, or becomes full because Graph no longer holds the link."""
-        if self.mode.mode is not RunMode.DELTA or state is None or state.delta_link is None:
-            return None, None
-        self._link_taken_at = self.now()
-        items: list[dict[str, Any]] = []
-        link: str | None = None
-        try:
-            async for page in directory.delta_pages(state.delta_link):
-                items.extend(page.items)
-                link = page.delta_link or link
-        except DeltaStateLost as lost:
-            # Nothing was written yet: the run goes on as a full run, as Graph asks.
-            log.warning("Graph no longer holds the delta link (%s): running full", lost)
-            self.mode = ModeDecision(RunMode.FULL, FullReason.SYNC_STATE_LOST)
-            return None, None
-        except DeltaUnavailable:
-            self._delta_refused = True  # not asked again in this run
-            self.mode = ModeDecision(RunMode.FULL, FullReason.DELTA_UNAVAILABLE)
-            self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
-            return None, None
-        changes = fold_round(items)
-        self.changes_read = len(changes.users) + len(changes.removed)  # 0: an idle check
-        return changes, link
+    async def _read_changes(
+        self, unread: PassContext, state: SyncState | None, directory: TenantDirectory
+    ) -> DeltaChanges | None:
+        """The round since the stored link, ready for the delta pass; None: the run is full."""
+        changes = await self.mode.read_round(directory, state)
+        if changes is None or state is None:
+            return None
+        groups = self._groups
+        if groups.active:
+            followed = await groups.delta(directory, state, changes, unread.select, self.tally)
+            if followed is None:  # the stored groups state cannot be followed
+                self.mode.run_full(FullReason.SYNC_STATE_LOST)
+                return None
+            changes = followed
+        # Managers first: the reports of a changed manager join the round, and the point reads
+        # of the delta pass cover them too (delta_reads.py).
+        select = frozenset(unread.select)
+        changes = await _managers(unread).prepare_round(changes, directory, select)
+        return groups.annotated(changes)
 
-    async def _take_link(self, ctx: PassContext, directory: TenantDirectory) -> str | None:
-        """Before the listing: the link whose replay covers whatever changes while it runs."""
-        skipped = (FullReason.DRY_RUN, FullReason.ODATA_FILTER)
-        if self.mode.reason in skipped or self._delta_refused:
-            return None
-        self._link_taken_at = self.now()
-        try:
-            select = _managers(ctx).delta_select(ctx.select)
-            return await directory.latest_delta_link(select)
-        except DeltaUnavailable:
-            self.tally.warnings.append(DELTA_UNAVAILABLE_WARNING)
-            return None
+    async def _full_context(
+        self, unread: PassContext, stored: TenantSummary | None, directory: TenantDirectory
+    ) -> PassContext:
+        """What a full listing compares with: the whole index, and each user's groups."""
+        employees, tenant_id = self.ports.employees, self.request.tenant_id
+        # With a trusted summary no earlier holder can still be writing: the fence goes up
+        # before the first write only (delta_reads.py says why).
+        ctx = (
+            await whole_index(unread, employees, tenant_id)
+            if stored is None
+            else replace(unread, index=await employees.load_index(tenant_id))
+        )
+        if self._groups.active:
+            ctx = replace(ctx, groups=await self._groups.full(directory))
+        return ctx
+
+    async def _after_writes(
+        self, ctx: PassContext, changes: DeltaChanges | None, directory: TenantDirectory
+    ) -> None:
+        """What follows the employees' writes: the manager index, who else holds the round's
+        addresses, the photos."""
+        request = self.request
+        if not request.dry_run:
+            await _managers(ctx).commit()  # after the employees' writes: see manager.py
+        if changes is not None:
+            await count_stored_holders(self.ports.addresses, request.tenant_id, ctx.tally, changes)
+        await refresh_photos(
+            ctx,
+            request.tenant_id,
+            directory,
+            self.ports.photos,
+            full=changes is None,
+            dry_run=request.dry_run,
+        )
+
+    @property
+    def _groups(self) -> GroupStep:
+        assert self.groups is not None  # set by _synchronise
+        return self.groups
 
     def _sum_up(self, ctx: PassContext) -> None:
         counts, tally = self.tally.counts, self.tally
@@ -312,7 +285,6 @@ class _RunProgress:
         self,
         ctx: PassContext,
         tenant_state: TenantState,
-        link: str | None,
         changes: DeltaChanges | None,
         *,
         held: bool,
@@ -323,13 +295,13 @@ class _RunProgress:
         store = self.ports.sync_state
         if self.request.dry_run:
             return
-        wrote = isinstance(self.sink, LazyWriter) and self.sink.opened
+        wrote = isinstance(self.writer, LazyWriter) and self.writer.opened
+        mode = self.mode
         summary = next_summary(ctx, tenant_state.summary.summary, wrote=wrote)
-        state = next_state(ctx, self.mode, tenant_state.sync, link, changes, held=held,
-                           wrote=wrote, link_taken_at=self._link_taken_at)  # fmt: skip
-        assert self.groups is not None  # set by _synchronise
+        state = next_state(ctx, mode.decision, tenant_state.sync, mode.link, changes, held=held,
+                           wrote=wrote, link_taken_at=mode.link_taken_at)  # fmt: skip
         # With the group links and, first, the membership graph they follow (group_run.py).
-        await self.groups.commit(
+        await self._groups.commit(
             store, state, tenant_state.sync, self.run_id, summary, self._summary_etag, held=held
         )
 
@@ -339,9 +311,7 @@ class _RunProgress:
         tally.warnings.extend(reading_warnings(self.stats))
         return {
             "tenant_name": self.tenant_name,
-            "mode": str(self.mode.mode),
-            "full_reason": str(self.mode.reason) if self.mode.reason else None,
-            "changes_read": self.changes_read if self.mode.mode is RunMode.DELTA else None,
+            **self.mode.report(),
             "counts": tally.counts,
             "excluded_by": dict(tally.excluded_by),
             "skipped_no_email": tuple(tally.skipped),

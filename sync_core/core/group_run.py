@@ -108,7 +108,7 @@ class GroupStep:
     async def commit(
         self,
         states: SyncStateStore,
-        base: SyncState | None,
+        user_state: SyncState | None,
         previous: SyncState | None,
         run_id: str,
         summary: TenantSummary | None,
@@ -118,16 +118,19 @@ class GroupStep:
     ) -> None:
         """Last in a run: a new graph generation written whole, then the state naming it (the
         user link with the group links, and the summary: core/run_commit.py), then older
-        generations pruned. `base` None: the user link stays as stored (an idle round), but
-        group links that moved on are stored with it. A held run keeps the stored graph and
-        its links: the run the guard asks for next replays the same changes."""
+        generations pruned. `user_state` (run_commit.next_state) None: the user link stays as
+        stored (an idle round), but group links that moved on are stored with it. A held run
+        keeps the stored graph and its links: the run the guard asks for next replays the same
+        changes."""
         if held:
-            await states.save(self.tenant_id, base, summary, summary_etag)
+            await states.save(self.tenant_id, user_state, summary, summary_etag)
             return
-        if base is None and self._moved_on() and previous is not None:
-            base = previous
+        if user_state is None and self._moved_on() and previous is not None:
+            user_state = previous
         state, save = (
-            (None, False) if base is None else self._state_for_commit(base, previous, run_id)
+            (None, False)
+            if user_state is None
+            else self._state_for_commit(user_state, previous, run_id)
         )
         if save:
             assert self.store is not None and self.read is not None and self.read.graph is not None
@@ -143,16 +146,16 @@ class GroupStep:
         return self.active and self.read is not None and not self.read.idle
 
     def _state_for_commit(
-        self, base: SyncState, previous: SyncState | None, run_id: str
+        self, user_state: SyncState, previous: SyncState | None, run_id: str
     ) -> tuple[SyncState, bool]:
         """The state to commit (group links, generation) and whether a graph must be saved
         first (under the generation `run_id`)."""
         if not self.active or self.read is None or self.store is None:
-            return base, False
+            return user_state, False
         if self.read.graph is None:
             kept = previous.groups_generation if previous else None
-            return replace(base, group_links=self.read.links, groups_generation=kept), False
-        return replace(base, group_links=self.read.links, groups_generation=run_id), True
+            return replace(user_state, group_links=self.read.links, groups_generation=kept), False
+        return replace(user_state, group_links=self.read.links, groups_generation=run_id), True
 
     def report(self) -> tuple[dict[str, Any], ...]:
         if self.read is None or self.read.idle:

@@ -173,37 +173,20 @@ async def delta_read(
     from storage). GroupStateMissing when there is no stored graph to apply it to."""
     if not links or generation is None:
         raise GroupStateMissing()
-    items: list[dict[str, Any]] = []
-    new_links: list[str] = []
-    for link in links:
-        found, following = await source.group_round(None, link)
-        items += found
-        new_links.append(following)
-    changes = fold_group_round(items)
-    deleted = next(
-        (c.group_id for c in changes if c.deleted and c.group_id in settings.listed), None
-    )
-    if deleted is not None:
-        raise group_deleted(deleted)
+    changes, tracked = await _round_after(source, links, settings.listed)
     if not changes and not users_changed:
-        return GroupRead(Memberships(), tuple(new_links), idle=True)
+        return GroupRead(Memberships(), tracked, idle=True)
     before_graph = await store.load(tenant_id, generation)
     if before_graph is None:
         raise GroupStateMissing()
     after_graph = apply_round(before_graph, changes)
-    tracked = tuple(new_links)
     if nested_groups(after_graph, settings.listed) != set(before_graph):
         tracked, after_graph = await track(source, settings.listed)
     before = memberships(before_graph, settings.listed)
     after = memberships(after_graph, settings.listed)
     # A rename matters only to a field showing the name: a scope group's members stay as is.
     moved = changed_users(before, after, (g for _, groups in settings.fields for g in groups))
-    scoped = bool(settings.include or settings.exclude)
-    leavers = {
-        u: _reason(after.of_user.get(u, frozenset()), settings)
-        for u in moved
-        if scoped and not in_group_scope(after.of_user.get(u, frozenset()), settings)
-    }
+    leavers = _leavers(moved, after, settings)
     return GroupRead(
         after,
         tracked,
@@ -212,6 +195,37 @@ async def delta_read(
         moved - leavers.keys(),
         changed=bool(changes),
     )
+
+
+async def _round_after(
+    source: GroupSource, links: tuple[str, ...], listed: tuple[str, ...]
+) -> tuple[list[GroupChange], tuple[str, ...]]:
+    """The round after `links`, merged per group, with the links that follow it;
+    group_deleted when a listed group was deleted in it."""
+    items: list[dict[str, Any]] = []
+    following: list[str] = []
+    for link in links:
+        found, next_link = await source.group_round(None, link)
+        items += found
+        following.append(next_link)
+    changes = fold_group_round(items)
+    deleted = next((c.group_id for c in changes if c.deleted and c.group_id in listed), None)
+    if deleted is not None:
+        raise group_deleted(deleted)
+    return changes, tuple(following)
+
+
+def _leavers(moved: set[str], after: Memberships, settings: GroupSettings) -> dict[str, str]:
+    """The users whose memberships moved them out of the group scope, with the reason a full
+    run gives (they are handled from their ids alone, never read again)."""
+    if not (settings.include or settings.exclude):
+        return {}
+    leavers: dict[str, str] = {}
+    for user_id in moved:
+        groups = after.of_user.get(user_id, frozenset())
+        if not in_group_scope(groups, settings):
+            leavers[user_id] = _reason(groups, settings)
+    return leavers
 
 
 def _reason(groups: frozenset[str], settings: GroupSettings) -> str:

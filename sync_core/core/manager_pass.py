@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import DeltaChanges
+from sync_core.core.lease import Lease, Unfenced
 from sync_core.core.manager import (
     IndexChanges,
     ManagerMapping,
@@ -33,9 +34,6 @@ from sync_core.core.manager import (
     with_values,
 )
 from sync_core.core.manager_source import MANAGER
-
-if TYPE_CHECKING:  # ports.py names ManagerIndex
-    from sync_core.core.ports import Lease
 
 READS_IN_FLIGHT = 8
 _T = TypeVar("_T")
@@ -90,12 +88,13 @@ class ManagerSync:
         tenant_id: str,
         config: TenantConfig,
         index: ManagerIndex | None,
-        lease: Lease | None = None,
+        lease: Lease | Unfenced,
     ):
         self.tenant_id = tenant_id
         self.mapping = ManagerMapping.from_config(config)
         self.index = index
-        self._lease = lease  # fences the index once this run first reads it (None: unfenced)
+        self._lease = lease  # fences the index once this run first reads it
+        self._fenced = False
         self._reports: dict[str, str] = {}  # full run: user -> manager id
         self._values: dict[str, ManagerValues] = {}  # full run: manager -> values
         self._changes: IndexChanges | None = None
@@ -232,8 +231,8 @@ class ManagerSync:
         the lease before wrote is read, and whatever it writes from now on is refused."""
         if self.index is None:
             raise RuntimeError("manager fields in a delta run need the manager index")
-        if self._lease is not None:
-            self.index, self._lease = await self.index.fenced(self._lease), None
+        if isinstance(self._lease, Lease) and not self._fenced:
+            self.index, self._fenced = await self.index.fenced(self._lease), True
         return self.index
 
 

@@ -39,7 +39,7 @@ class PassContext:
     run_id: str
     config: TenantConfig
     index: StoredIndex
-    sink: EmployeeWriter
+    writer: EmployeeWriter  # the run's employee writer (or a dry run's stand-in)
     tally: RunTotals
     now: Callable[[], datetime]
     # The whole table as the run began (count, marks): from the summary in a delta run, whose
@@ -125,7 +125,7 @@ async def write(ctx: PassContext, employees: list[Employee]) -> None:
     for employee, change in changes:
         stamp = RowStamp(ctx.run_id, written_at, tally.marked_since.get(employee.id))
         try:
-            await ctx.sink.upsert(employee, change, stamp)
+            await ctx.writer.upsert(employee, change, stamp)
         except UnstorableEmployee as refused:
             # Not written, so tried again next run; still in scope, so clean-up never
             # removes it for this.
@@ -149,8 +149,8 @@ async def finish(ctx: PassContext, candidates: Candidates, *, allow_deletes: boo
     """Flush the writes, then delete what Clean Up and the guard allow; True when held. The
     guard compares with the stored count in delta runs too: a mass disable is held like a mass
     disappearance."""
-    sink, counts, clean_up = ctx.sink, ctx.tally.counts, ctx.config.clean_up
-    await sink.flush()
+    writer, counts, clean_up = ctx.writer, ctx.tally.counts, ctx.config.clean_up
+    await writer.flush()
     grace = timedelta(hours=clean_up.email_missing_grace_hours)
     expired = expired_without_address(candidates.missing_since, ctx.now(), grace)
     decision = guard_deletions(
@@ -164,8 +164,8 @@ async def finish(ctx: PassContext, candidates: Candidates, *, allow_deletes: boo
     ctx.tally.deleted_ids = decision.delete
     counts.deletesHeld = decision.held
     for employee_id in decision.delete:
-        await sink.delete(employee_id)
-    await sink.flush()
+        await writer.delete(employee_id)
+    await writer.flush()
     if not clean_up.enabled:
         counts.staleKept = len(candidates.stale)
     if decision.reason and decision.held:

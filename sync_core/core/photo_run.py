@@ -74,7 +74,7 @@ async def refresh_photos(
         log.warning("photos were not refreshed: %s", error.message)
         tally.warnings.append(f"Photos were not refreshed: {error.message} {error.fix or ''}")
         try:
-            await ctx.sink.flush()  # what was linked before the failure is kept
+            await ctx.writer.flush()  # what was linked before the failure is kept
         except SyncError:
             pass
 
@@ -90,7 +90,7 @@ async def _refresh(
     stored = await store.stored(tenant_id, None if full else [*placed, *deleted])
     known = {*ctx.index.hashes, *tally.placed_ids} if full else None
     for user_id in removed_with_employees(deleted, stored, known):
-        await store.unlink(ctx.sink, tenant_id, user_id, row_exists=False)
+        await store.unlink(ctx.writer, tenant_id, user_id, row_exists=False)
         counts.photosRemoved += 1
     metas = await source.photo_metadata(placed, size) if placed else []
     plan = plan_photos(metas, stored, tally.rewritten_ids)
@@ -98,13 +98,13 @@ async def _refresh(
     counts.photosMissing += plan.missing
     failures = [_failure(meta.user_id, meta.reason) for meta in plan.failed]
     for user_id, kept in plan.relink:
-        await store.link(ctx.sink, tenant_id, user_id, kept)
+        await store.link(ctx.writer, tenant_id, user_id, kept)
     for user_id in plan.unlink:
-        await store.unlink(ctx.sink, tenant_id, user_id, row_exists=True)
+        await store.unlink(ctx.writer, tenant_id, user_id, row_exists=True)
         counts.photosRemoved += 1
     failures += await _download_all(ctx, tenant_id, source, store, plan.downloads, stored)
     counts.photosFailed += len(failures)
-    await ctx.sink.flush()
+    await ctx.writer.flush()
     if failures:
         tally.warnings.append(_failure_warning(failures))
 
@@ -144,7 +144,7 @@ async def _download_all(
             except PhotoUnavailable as unavailable:
                 await _not_downloaded(ctx, tenant_id, store, meta, unavailable, stored, failures)
                 return
-            await store.link(ctx.sink, tenant_id, meta.user_id, photo)
+            await store.link(ctx.writer, tenant_id, meta.user_id, photo)
             counts.photosDownloaded += 1
 
     await asyncio.gather(*(one(meta) for meta in wanted))
@@ -168,12 +168,12 @@ async def _not_downloaded(
     if unavailable.missing:
         ctx.tally.counts.photosMissing += 1
         if kept is not None:
-            await store.unlink(ctx.sink, tenant_id, meta.user_id, row_exists=True)
+            await store.unlink(ctx.writer, tenant_id, meta.user_id, row_exists=True)
             ctx.tally.counts.photosRemoved += 1
         return
     failures.append(_failure(meta.user_id, unavailable.reason))
     if kept is not None and meta.user_id in ctx.tally.rewritten_ids:
-        await store.link(ctx.sink, tenant_id, meta.user_id, kept)
+        await store.link(ctx.writer, tenant_id, meta.user_id, kept)
 
 
 def _failure(user_id: str, reason: str | None) -> str:

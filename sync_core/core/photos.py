@@ -104,14 +104,14 @@ class PhotoStore(Protocol):
     ) -> StoredPhoto: ...
 
     async def link(
-        self, sink: EmployeeWriter, tenant_id: str, user_id: str, photo: StoredPhoto
+        self, writer: EmployeeWriter, tenant_id: str, user_id: str, photo: StoredPhoto
     ) -> None:
         """Queue on the run's fenced writer: remember the photo, and merge its properties into
         the employee's row."""
         ...
 
     async def unlink(
-        self, sink: EmployeeWriter, tenant_id: str, user_id: str, *, row_exists: bool
+        self, writer: EmployeeWriter, tenant_id: str, user_id: str, *, row_exists: bool
     ) -> None:
         """Delete the blob and what the app remembers; clear the row's photo properties when the
         row is still there."""

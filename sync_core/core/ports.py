@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync_core.core.config import TenantConfig
 from sync_core.core.delta import SyncState
 from sync_core.core.group_sync import MembershipStore
+from sync_core.core.lease import Lease as Lease
+from sync_core.core.lease import Unfenced as Unfenced
 from sync_core.core.manager_pass import ManagerIndex, ManagerReader
 from sync_core.core.mapping import Employee
 from sync_core.core.report import RunReport
@@ -49,22 +51,6 @@ class Organization:
     id: str
     display_name: str | None
     default_domain: str | None
-
-
-@dataclass(frozen=True)
-class Lease:
-    """The right to run one tenant's sync, held by one run until `expires_at`."""
-
-    tenant_id: str
-    holder: str  # the run id
-    expires_at: datetime
-    etag: str
-    # Drawn when the lease is acquired or taken over, kept by renewals: which holding this is,
-    # even when a later attempt of the same run holds it again. The fence rows carry it.
-    token: str = ""
-
-    def live(self, now: datetime) -> bool:
-        return self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -204,8 +190,8 @@ class EmployeeStore(Protocol):
         whatever the tenant's size."""
         ...
 
-    async def writer(self, tenant_id: str, lease: Lease | None) -> EmployeeWriter:
-        """LeaseLost when `lease` is no longer the holder's."""
+    async def writer(self, tenant_id: str, lease: Lease | Unfenced) -> EmployeeWriter:
+        """LeaseLost when `lease` is no longer the holder's; Unfenced: no fence at all."""
         ...
 
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
@@ -237,9 +223,9 @@ class Ports:
     # Who else holds an address: a delta run reads only what changed, so it asks the store
     # (core/shared_addresses.py).
     addresses: AddressHolders
-    # The tenant's lease held for this run: the writes are fenced by it. None only where no
-    # other run can write (the benchmark, the in-memory tests).
-    lease: Lease | None = None
+    # The tenant's lease held for this run: the writes are fenced by it. Unfenced only where no
+    # other run can write (the in-memory tests); a dry run fences nothing whatever it is given.
+    lease: Lease | Unfenced
     # Where scope groups' membership is kept between runs (core/group_sync.py); None: a tenant
     # scoped by groups runs full every time (the in-memory tests).
     memberships: MembershipStore | None = None

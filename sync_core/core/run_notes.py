@@ -19,10 +19,10 @@ DELTA_UNAVAILABLE_WARNING = (
 )
 
 
-def lease_lost_problem(counts: Counts, sink: EmployeeWriter | None) -> RunProblem:
+def lease_lost_problem(counts: Counts, writer: EmployeeWriter | None) -> RunProblem:
     """The run's lease passed to another run and the fence refused this run's writes: the
     counts become what Table Storage accepted, and the error says so."""
-    committed = sink.committed if sink is not None else Counter()
+    committed = writer.committed if writer is not None else Counter()
     planned = counts.created + counts.updated + counts.deleted
     counts.created = committed["created"]
     counts.updated = committed["updated"]

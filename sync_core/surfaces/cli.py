@@ -30,9 +30,9 @@ from sync_core.core.report import (
     RunStatus,
     Trigger,
     new_run_id,
-    render_text,
     utc_now,
 )
+from sync_core.core.report_text import render_text
 from sync_core.errors import ErrorCode, SyncError, internal_error
 from sync_core.settings import TENANT_ID_RULE, Settings, SettingsError, is_tenant_id, load_settings
 from sync_core.surfaces.cli_output import (

@@ -18,6 +18,7 @@ from simulator import Simulator
 from sync_core.app.check import check_connectivity
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
+from sync_core.core.ports import Unfenced
 from sync_core.core.report import RunStatus
 from sync_core.settings import load_settings
 from tests.integration.credential_world import IDS, build_world
@@ -56,7 +57,7 @@ def environment(sim, azurite, monkeypatch):
 
 async def sync_once(settings) -> Any:
     async with SyncService(settings) as service:
-        return await service.sync(RunRequest(settings.tenant_id))
+        return await service.sync(RunRequest(settings.tenant_id), Unfenced("no other run here"))
 
 
 @pytest.mark.parametrize(

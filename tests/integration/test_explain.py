@@ -318,7 +318,7 @@ def test_a_sync_during_an_applied_explain_is_refused_by_its_lease(cli, tenant, a
         async with SyncService(settings) as service:
             original = service.employees.writer
 
-            async def writer_then_sync(tenant_id, lease=None):
+            async def writer_then_sync(tenant_id, lease):
                 sink = await original(tenant_id, lease)
                 try:
                     await sync_exclusively(service, RunRequest(tenant_id))
@@ -421,7 +421,7 @@ def test_an_apply_whose_lease_is_taken_over_writes_nothing(cli, tenant, app_env)
         async with SyncService(load_settings(app_env, needs_graph=True)) as service:
             original = service.employees.writer
 
-            async def writer_then_taken_over(tenant_id, lease=None):
+            async def writer_then_taken_over(tenant_id, lease):
                 sink = await original(tenant_id, lease)
                 later = utc_now() + timedelta(minutes=10)  # the explain's lease has expired
                 taken = await service.leases.acquire(tenant_id, newer, later, timedelta(minutes=5))

@@ -10,7 +10,8 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from sync_core.adapters.names import GROUPS_TABLE
-from sync_core.core.report import RunReport, render_text
+from sync_core.core.report import RunReport
+from sync_core.core.report_text import render_text
 from tests.integration import group_scopes
 from tests.integration.group_scopes import GROUP_ROLES, gid, people, scoped
 from tests.integration.helpers import CLEAN_UP, configure, graph_requests, stored_rows, sync

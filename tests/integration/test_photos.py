@@ -437,6 +437,7 @@ def test_removing_a_photo_is_not_counted_as_a_removed_employee(cli, tenant, simu
     from sync_core.adapters.blobs import PhotoBlobs
     from sync_core.adapters.photo_store import BlobPhotoStore
     from sync_core.adapters.tables.employees import TableEmployeeStore
+    from sync_core.core.ports import Unfenced
 
     someone = employees(tenant)[0]
     simulator.photos.set_photo(tenant.id, someone["id"])
@@ -448,7 +449,7 @@ def test_removing_a_photo_is_not_counted_as_a_removed_employee(cli, tenant, simu
     async def unlink() -> int:
         async with AsyncTables.from_connection_string(connection) as tables, \
                 AsyncBlobs.from_connection_string(connection) as blobs:  # fmt: skip
-            writer = await TableEmployeeStore(tables).writer(tenant.id)
+            writer = await TableEmployeeStore(tables).writer(tenant.id, Unfenced("no run here"))
             store = BlobPhotoStore(tables, PhotoBlobs(blobs))
             await store.unlink(writer, tenant.id, someone["id"], row_exists=True)
             await writer.flush()

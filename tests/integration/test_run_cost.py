@@ -20,6 +20,7 @@ from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest
+from sync_core.core.ports import Unfenced
 from sync_core.core.report import RunReport
 from sync_core.errors import RetriableError
 from sync_core.settings import load_settings
@@ -178,7 +179,7 @@ def test_large_rows_are_measured_exactly_so_transactions_stay_full_and_under_4_m
     async def write() -> None:
         async with SyncService(load_settings(os.environ), table_request_hook=counter) as service:
             counter.clear()
-            writer = await service.employees.writer(tenant.id, None)
+            writer = await service.employees.writer(tenant.id, Unfenced("no other run writes here"))
             for row in rows:
                 await writer.put_entity(row)
             await writer.flush()

@@ -25,6 +25,7 @@ from sync_core.core.ports import (
     RowStamp,
     StoredIndex,
     TenantState,
+    Unfenced,
     UnstorableEmployee,
 )
 from sync_core.core.report import RunReport
@@ -33,6 +34,8 @@ from sync_core.errors import RetriableError
 
 TENANT = "11111111-1111-4111-8111-111111111111"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+# No other run writes into the fakes' lists: the engine tests run without a lease.
+IN_MEMORY = Unfenced("in-memory engine test")
 GRAPH_DOWN = RetriableError("graph_unavailable", "Microsoft Graph answered 503.")
 
 
@@ -126,7 +129,7 @@ class Store:
         marks = {i: s for i, s in self.index.email_missing_since.items() if i in wanted}
         return StoredIndex(hashes, marks)
 
-    async def writer(self, tenant_id: str, lease: Lease | None) -> Writer:
+    async def writer(self, tenant_id: str, lease: Lease | Unfenced) -> Writer:
         self.writers_opened += 1
         self.reads.append(("opened", None))
         return self.writer_
@@ -240,6 +243,6 @@ def sync(directory: DeltaDirectory, stored: tuple[int, ...], *, link: str | None
         return directory
 
     ports = Ports(open_directory, store, Runs(), Configs(config), sync_state=states,
-                  addresses=Holders())  # fmt: skip
+                  addresses=Holders(), lease=IN_MEMORY)  # fmt: skip
     report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
     return report, states, writer

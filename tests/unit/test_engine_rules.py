@@ -20,6 +20,7 @@ from sync_core.core.ports import (
 from sync_core.core.report import RunReport, RunStatus
 from tests.unit.engine_fakes import (
     GRAPH_DOWN,
+    IN_MEMORY,
     NOW,
     TENANT,
     Configs,
@@ -68,7 +69,8 @@ def run(case: Case) -> Outcome:
         return directory
 
     config = Configs(TenantConfig(clean_up=case.clean_up))
-    ports = Ports(open_directory, store, runs, config, sync_state=States(None), addresses=Holders())
+    ports = Ports(open_directory, store, runs, config, sync_state=States(None), addresses=Holders(),
+                  lease=IN_MEMORY)  # fmt: skip
     request = RunRequest(TENANT, dry_run=case.dry_run)
     report = asyncio.run(run_sync(request, ports, now=lambda: NOW))
     return Outcome(report, writer, store, runs, directory)

@@ -25,6 +25,7 @@ from sync_core.core.manager import (
 )
 from sync_core.core.manager_pass import ManagerSync
 from sync_core.core.mapping import MANAGER_VALUES, Mapper
+from tests.unit.engine_fakes import IN_MEMORY
 
 FIELDS = [
     {"name": "DisplayName", "source": "displayName"},
@@ -204,7 +205,8 @@ def person(user_id: str, name: str, manager: str | None = None) -> dict[str, Any
 
 
 def prepare(index: Index, reader: Reader, changes: DeltaChanges) -> DeltaChanges:
-    sync = ManagerSync("t", config([{"name": "Boss", "source": "manager.displayName"}]), index)
+    sync = ManagerSync("t", config([{"name": "Boss", "source": "manager.displayName"}]), index,
+                       IN_MEMORY)  # fmt: skip
     result = asyncio.run(sync.prepare_round(changes, reader, frozenset({"id", "displayName"})))
     asyncio.run(sync.commit())
     return result
@@ -266,7 +268,7 @@ def test_a_deleted_manager_empties_its_reports_and_a_deleted_report_leaves_the_i
 
 def test_without_manager_fields_the_round_is_untouched_and_nothing_is_read():
     index = Index()
-    sync = ManagerSync("t", TenantConfig(), index)
+    sync = ManagerSync("t", TenantConfig(), index, IN_MEMORY)
     changes = DeltaChanges({"u1": person("u1", "Una")}, ())
     assert asyncio.run(sync.prepare_round(changes, Reader({}), frozenset())) is changes
     asyncio.run(sync.commit())
@@ -312,7 +314,7 @@ def engine_run(fail_on_flush: int | None) -> tuple[Any, Index]:
 
     states = States(SyncState(OLD_LINK, config_hash(tenant_config), NOW, NOW))
     ports = Ports(open_directory, store, Runs(), Configs(tenant_config), sync_state=states,
-                  addresses=Holders(), managers=index)  # fmt: skip
+                  addresses=Holders(), managers=index, lease=IN_MEMORY)  # fmt: skip
     report = asyncio.run(run_sync(RunRequest(TENANT), ports, now=lambda: NOW))
     return report, index
 

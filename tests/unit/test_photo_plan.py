@@ -115,7 +115,8 @@ def test_a_connection_string_gives_blobs_only_where_it_names_or_implies_them():
 def test_the_text_report_shows_photos_only_when_they_were_kept():
     from datetime import UTC, datetime
 
-    from sync_core.core.report import Counts, RunReport, RunStatus, Trigger, render_text
+    from sync_core.core.report import Counts, RunReport, RunStatus, Trigger
+    from sync_core.core.report_text import render_text
 
     at = datetime(2026, 12, 2, tzinfo=UTC)
     report = RunReport.begun(

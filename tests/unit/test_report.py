@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sync_core.adapters.tables.run_record_rows import run_row_key
-from sync_core.core.report import Counts, RunProblem, RunReport, new_run_id, render_text
+from sync_core.core.report import Counts, RunProblem, RunReport, new_run_id
+from sync_core.core.report_text import render_text
 
 STARTED = datetime(2026, 11, 26, 13, 23, 1, 123000, tzinfo=UTC)
 

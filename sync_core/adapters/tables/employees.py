@@ -29,15 +29,14 @@ from sync_core.adapters.tables.employee_rows import (
     storable_size,
 )
 from sync_core.adapters.tables.leases import LeaseStore
-from sync_core.adapters.tables.write_fence import Fence, transact
-from sync_core.adapters.tables.write_fence import NoFence as _NoFence
-from sync_core.adapters.tables.write_fence import WriteFence as _Fence
+from sync_core.adapters.tables.write_fence import Fence, NoFence, WriteFence, transact
 from sync_core.core.mapping import Employee
 from sync_core.core.ports import (
     Change,
     Lease,
     RowStamp,
     StoredIndex,
+    Unfenced,
 )
 
 BATCHES_IN_FLIGHT = 4
@@ -127,14 +126,14 @@ class TableEmployeeStore:
     def check_storable(self, tenant_id: str, employee: Employee, stamp: RowStamp) -> None:
         storable_size(stamped_entity(tenant_id, employee, stamp))
 
-    async def writer(self, tenant_id: str, lease: Lease | None = None) -> TableEmployeeWriter:
+    async def writer(self, tenant_id: str, lease: Lease | Unfenced) -> TableEmployeeWriter:
         """A writer of the tenant's employees. With the run's lease, the fence is raised first
         (before the run reads the stored index) and every transaction is fenced by it; LeaseLost
-        when the lease is no longer this run's. Without a lease (the benchmark's write floor)
-        nothing is fenced."""
-        if lease is None:
-            return TableEmployeeWriter(self._table, tenant_id, _NoFence())
-        fence = _Fence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
+        when the lease is no longer this run's. Unfenced (the benchmark's write floor): nothing
+        is fenced."""
+        if isinstance(lease, Unfenced):
+            return TableEmployeeWriter(self._table, tenant_id, NoFence())
+        fence = WriteFence(self._table, self._leases, lease, [""] * BATCHES_IN_FLIGHT)
         await fence.raise_slots(range(BATCHES_IN_FLIGHT))
         return TableEmployeeWriter(self._table, tenant_id, fence)
 

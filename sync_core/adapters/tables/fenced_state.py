@@ -29,7 +29,10 @@ from sync_core.adapters.tables.common import storage_boundary
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.sync_state import TableSyncStateStore, state_entity
 from sync_core.core.delta import SyncState
-from sync_core.core.ports import Lease, LeaseLost
+from sync_core.core.ports import Lease, LeaseLost, Unfenced
+
+# The service's own store, from which each run's is made (`for_lease`): it checks no lease.
+_NOT_A_RUN = Unfenced("the service's store, not a run's")
 
 
 @storage_boundary
@@ -39,7 +42,7 @@ class LinkedSyncState(TableSyncStateStore):
         service: TableServiceClient,
         home_tenant: str | None,
         leases: LeaseStore | None = None,
-        lease: Lease | None = None,
+        lease: Lease | Unfenced = _NOT_A_RUN,
     ):
         super().__init__(service)
         self._service = service
@@ -47,7 +50,7 @@ class LinkedSyncState(TableSyncStateStore):
         self._home = (home_tenant or "").lower()
         self._leases, self._lease = leases, lease
 
-    def for_lease(self, leases: LeaseStore, lease: Lease | None) -> LinkedSyncState:
+    def for_lease(self, leases: LeaseStore, lease: Lease | Unfenced) -> LinkedSyncState:
         """The store of one run: its link lands only while `lease` is still the run's."""
         return LinkedSyncState(self._service, self._home, leases, lease)
 
@@ -59,7 +62,7 @@ class LinkedSyncState(TableSyncStateStore):
         """Every write of a run here (the link, the summary and its `Writing` mark) lands only
         while the run still holds its lease, and carries the guard: a MERGE of the
         configuration row, refused once an unlink deleted it."""
-        if self._leases is not None and self._lease is not None:
+        if self._leases is not None and isinstance(self._lease, Lease):
             current = await self._leases.get(tenant_id)
             if current is None or (current.holder, current.token) != (
                 self._lease.holder,
