@@ -92,7 +92,7 @@ async def connect_callback(request: ApiRequest, context: RouteContext) -> ApiRes
         log.warning("consent callback refused: %s state", error.reason)
         return _page(400, refused_page(f"{error} Nothing was changed."))
     except (SettingsError, SyncError) as error:
-        log.error("consent callback failed: %s", getattr(error, "code", "invalid_settings"))
+        log.error("consent callback failed: %s", getattr(error, "code", ErrorCode.INVALID_SETTINGS))
         text = "The app could not finish linking the tenant; try again in a few minutes."
         return _page(503, page("Tenant not linked", f"<p>{text}</p>"))
     if outcome.next_url:  # signed in: on to the admin-consent page of that tenant
