@@ -351,6 +351,19 @@ def config_problems(error: ConfigError) -> list[dict[str, Any]]:
     return [{**problem, "value": echo(problem["value"])} for problem in error.to_json()]
 
 
+def invalid_stored_config(error: ConfigError) -> ApiError:
+    """The one 409 for a request that needs the tenant's stored configuration when it no longer
+    validates (stored by an older version, or by hand): the caller cannot fix the request, only
+    the configuration."""
+    return ApiError(
+        409,
+        ErrorCode.INVALID_STORED_CONFIG,
+        "The stored configuration is no longer valid.",
+        details=config_problems(error),
+        fix="Store a valid one with PUT /api/config/{tenantId}.",
+    )
+
+
 def echo(value: Any) -> Any:
     """What an error may repeat of the caller's input: short scalars only, so an error body
     stays small and valid JSON whatever was sent."""

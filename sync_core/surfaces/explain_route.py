@@ -14,7 +14,7 @@ from sync_core.surfaces.api import (
     ApiResponse,
     RouteContext,
     body_fields,
-    config_problems,
+    invalid_stored_config,
     json_object,
     ok,
 )
@@ -44,12 +44,7 @@ async def explain(request: ApiRequest, context: RouteContext) -> ApiResponse:
     try:
         explanation = await explain_user(context.service, tenant, key, apply=apply)
     except ConfigError as error:
-        raise ApiError(
-            409,
-            ErrorCode.INVALID_STORED_CONFIG,
-            "The stored configuration is no longer valid.",
-            details=config_problems(error),
-        ) from None
+        raise invalid_stored_config(error) from None
     except TenantBusy as busy:
         failure = busy_error(busy)
         raise ApiError(409, failure.code, failure.message, fix=failure.fix) from None

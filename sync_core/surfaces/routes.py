@@ -28,6 +28,7 @@ from sync_core.surfaces.api import (
     body_fields,
     config_problems,
     int_param,
+    invalid_stored_config,
     json_object,
     ok,
     one_of,
@@ -198,13 +199,7 @@ async def tenant_config(request: ApiRequest, context: RouteContext) -> ApiRespon
     try:
         stored = await service.configs.get(tenant)
     except ConfigError as error:
-        raise ApiError(
-            409,
-            ErrorCode.INVALID_STORED_CONFIG,
-            "The stored configuration is no longer valid.",
-            details=config_problems(error),
-            fix="Store a valid one with PUT /api/config/{tenantId}.",
-        ) from None
+        raise invalid_stored_config(error) from None
     account = await service.configs.account(tenant)  # who linked it (app/linking.py)
     return ok(
         {
@@ -242,12 +237,7 @@ async def list_employees(request: ApiRequest, context: RouteContext) -> ApiRespo
     try:
         config = await service.effective_config(tenant)
     except ConfigError as error:
-        raise ApiError(
-            409,
-            ErrorCode.INVALID_STORED_CONFIG,
-            "The stored configuration is invalid, so the field order is unknown.",
-            details=config_problems(error),
-        ) from None
+        raise invalid_stored_config(error) from None
     try:
         entities, next_token = await service.employees.page(tenant, top, token)
     except ValueError:
@@ -291,7 +281,7 @@ def _settings_findings(tenant: str, error: SettingsError) -> dict[str, Any]:
         "usersImportable": None,
         "problems": [
             {
-                "code": "invalid_settings",
+                "code": ErrorCode.INVALID_SETTINGS,
                 "message": problem,
                 "fix": "Set it in the function app's settings (README, Settings).",
             }
