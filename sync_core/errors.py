@@ -30,7 +30,8 @@ Kept beside what they describe; each is turned into a code above by the surface 
   SignInRefused (app/signin.py), whose code is a `LinkRefusal` (below), and StateError
   (core/consent_state.py: a forged, expired, replayed or unbound state, logged, never stored).
 - A surface's own control flow: ApiError (surfaces/api.py: the HTTP answer itself, status and
-  headers; its codes are ErrorCode members), Interrupted (surfaces/cli.py: Ctrl-C -> cancelled).
+  headers; its codes are ErrorCode members), Interrupted (surfaces/cli_sync.py: Ctrl-C ->
+  cancelled).
 - Inside one adapter, never leaving it but as a SyncError: GraphRequestError (adapters/errors.py),
   MalformedMessage (adapters/queue.py, dropped and logged), ReadOnlyViolation (adapters/graph.py,
   a bug: only GET goes to Graph), _NoGroupMembers (adapters/graph_groups.py).
@@ -107,7 +108,7 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "invalid_config"
     INVALID_STORED_CONFIG = "invalid_stored_config"
     # How a run ends, or is closed without running (app/worker.py, closing.py, exclusive.py,
-    # core/run_notes.py, core/schedule.py, surfaces/cli_output.py)
+    # core/run_notes.py, core/schedule.py, surfaces/cli_sync.py)
     TENANT_BUSY = "tenant_busy"
     RUN_BUSY = "run_busy"
     SUPERSEDED = "superseded"
