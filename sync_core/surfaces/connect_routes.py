@@ -28,12 +28,10 @@ from sync_core.surfaces.api import (
     ApiResponse,
     RouteContext,
     absolute_url,
-    body_fields,
-    config_problems,
-    json_object,
     ok,
     unknown_tenant,
 )
+from sync_core.surfaces.api_input import body_fields, config_problems, json_object
 from sync_core.surfaces.connect_page import outcome_page, page, refused_page
 
 log = logging.getLogger("sync_core.surfaces.connect")

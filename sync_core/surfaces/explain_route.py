@@ -8,16 +8,8 @@ from sync_core.app.explain import explain_user
 from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
 from sync_core.errors import ErrorCode, FatalError
-from sync_core.surfaces.api import (
-    ApiError,
-    ApiRequest,
-    ApiResponse,
-    RouteContext,
-    body_fields,
-    invalid_stored_config,
-    json_object,
-    ok,
-)
+from sync_core.surfaces.api import ApiError, ApiRequest, ApiResponse, RouteContext, ok
+from sync_core.surfaces.api_input import body_fields, invalid_stored_config, json_object
 from sync_core.surfaces.explain_output import busy_error
 
 
