@@ -91,6 +91,30 @@ async def judge(
     """Run the engine's steps for this user against its stored row: through `sink` when given
     (an applied explain), else through a dry-run writer that writes nothing. A user the run's
     listing does not return (`listed` False: outside filter.odata) is read by no run."""
+    steps = await _run_steps(service, tenant_id, config, user, stored, sink, now, run_id, listed)
+    return _explanation(tenant_id, config, user, stored, steps, now, run_id, listed)
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What the run's steps did with the user: their context (tally, mapper, index) and the
+    deletion guard's decision (None: Clean Up would not remove the row)."""
+
+    ctx: PassContext
+    guard: DeletionDecision | None
+
+
+async def _run_steps(
+    service: SyncService,
+    tenant_id: str,
+    config: TenantConfig,
+    user: dict[str, Any],
+    stored: dict[str, Any] | None,
+    sink: EmployeeWriter | None,
+    now: Callable[[], datetime],
+    run_id: str,
+    listed: bool,
+) -> _Steps:
     index = _index_of(user["id"], stored)
     writer = sink or DryRunWriter(service.employees, tenant_id)
     ctx = PassContext(run_id, config, index, writer, RunTotals(), now)
@@ -98,13 +122,27 @@ async def judge(
     employees = await scope_and_map(read, ctx.scope, ctx.mapper, index, ctx.tally)
     await write(ctx, employees)
     await writer.flush()
-    verdict = explain_scope(config.filter, user, listed=listed)
-    addresses = explain_addresses(user, config.email)
-    employee = ctx.mapper.employee(user)
-    missing_since = index.email_missing_since.get(user["id"])
     guard = await _guard(service, tenant_id, config, ctx, stored, now())
     if guard is not None:
         await _delete_if_allowed(guard, sink, ctx.tally)
+    return _Steps(ctx, guard)
+
+
+def _explanation(
+    tenant_id: str,
+    config: TenantConfig,
+    user: dict[str, Any],
+    stored: dict[str, Any] | None,
+    steps: _Steps,
+    now: Callable[[], datetime],
+    run_id: str,
+    listed: bool,
+) -> Explanation:
+    """Each step's verdict in words a person follows (pure but for the clock)."""
+    ctx, guard = steps.ctx, steps.guard
+    verdict = explain_scope(config.filter, user, listed=listed)
+    employee = ctx.mapper.employee(user)
+    missing_since = ctx.index.email_missing_since.get(user["id"])
     # The row a run would store: none for a user out of scope, nor for one without an address
     # that is not stored yet (skipped), as pages.scope_and_map decides.
     stays = verdict.in_scope and (employee.email is not None or stored is not None)
@@ -113,7 +151,7 @@ async def judge(
         tenant_id=tenant_id,
         user={name: user.get(name) for name in _SHOWN},
         scope=verdict,
-        addresses=addresses,
+        addresses=explain_addresses(user, config.email),
         outcome=_outcome(ctx.tally, guard, listed),
         new_row=shown_row(new_row) if stays else None,
         stored_row=shown_row(stored),
