@@ -141,6 +141,12 @@ def config_problems(error: ConfigError) -> list[dict[str, Any]]:
     return [{**problem, "value": echo(problem["value"])} for problem in error.to_json()]
 
 
+def invalid_config(error: ConfigError, message: str) -> ApiError:
+    """400 for a configuration the request carries: `message` says what was not done, the
+    details list every problem."""
+    return ApiError(400, ErrorCode.INVALID_CONFIG, message, details=config_problems(error))
+
+
 def invalid_stored_config(error: ConfigError) -> ApiError:
     """The one 409 for a request that needs the tenant's stored configuration when it no longer
     validates (stored by an older version, or by hand): the caller cannot fix the request, only

@@ -37,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The order of `--help`'s list.
     _add_config(command)
-    _add_check(command)
+    _add_tenant_command(command, "check", "Check Connectivity")
     _add_sync(command)
-    _add_employees(command)
+    _add_tenant_command(command, "employees", "list the stored employees")
     _add_connect(command)
     _add_explain(command)
     _add_runs(command)
@@ -58,10 +58,11 @@ def _add_config(command: AddCommand) -> None:
     _tenant(show)
 
 
-def _add_check(command: AddCommand) -> None:
-    check = command("check", "Check Connectivity")
-    _tenant(check)
-    _json(check)
+def _add_tenant_command(command: AddCommand, name: str, help: str) -> None:
+    """A command that takes only the tenant and --json."""
+    parser = command(name, help)
+    _tenant(parser)
+    _json(parser)
 
 
 def _add_sync(command: AddCommand) -> None:
@@ -73,12 +74,6 @@ def _add_sync(command: AddCommand) -> None:
     )
     sync.add_argument("--full", action="store_true", help="a full run even if delta could do")
     _json(sync)
-
-
-def _add_employees(command: AddCommand) -> None:
-    employees = command("employees", "list the stored employees")
-    _tenant(employees)
-    _json(employees)
 
 
 def _add_connect(command: AddCommand) -> None:

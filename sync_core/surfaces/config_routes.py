@@ -7,20 +7,8 @@ from typing import Any
 
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config
-from sync_core.errors import ErrorCode
-from sync_core.surfaces.api import (
-    ApiError,
-    ApiRequest,
-    ApiResponse,
-    RouteContext,
-    absolute_url,
-    ok,
-)
-from sync_core.surfaces.api_input import (
-    config_problems,
-    invalid_stored_config,
-    json_object,
-)
+from sync_core.surfaces.api import ApiRequest, ApiResponse, RouteContext, absolute_url, ok
+from sync_core.surfaces.api_input import invalid_config, invalid_stored_config, json_object
 
 
 def config_body(request: ApiRequest, tenant: str | None) -> TenantConfig | None:
@@ -29,12 +17,9 @@ def config_body(request: ApiRequest, tenant: str | None) -> TenantConfig | None:
     try:
         return parse_config(json_object(request.body, required=True))
     except ConfigError as error:
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_CONFIG,
-            f"The configuration is invalid ({len(error.problems)} problem(s)); nothing was stored.",
-            details=config_problems(error),
-        ) from None
+        problems = len(error.problems)
+        message = f"The configuration is invalid ({problems} problem(s)); nothing was stored."
+        raise invalid_config(error, message) from None
 
 
 async def tenant_config(request: ApiRequest, context: RouteContext) -> ApiResponse:

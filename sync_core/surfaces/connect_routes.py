@@ -31,7 +31,7 @@ from sync_core.surfaces.api import (
     ok,
     unknown_tenant,
 )
-from sync_core.surfaces.api_input import body_fields, config_problems, json_object
+from sync_core.surfaces.api_input import body_fields, invalid_config, json_object
 from sync_core.surfaces.connect_page import outcome_page, page, refused_page
 
 log = logging.getLogger("sync_core.surfaces.connect")
@@ -148,12 +148,8 @@ def _requested_config(document: dict[str, Any] | None) -> TenantConfig | None:
     try:
         return parse_config(document)
     except ConfigError as error:
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_CONFIG,
-            f"config is invalid ({len(error.problems)} problem(s)); no link was made.",
-            details=config_problems(error),
-        ) from None
+        message = f"config is invalid ({len(error.problems)} problem(s)); no link was made."
+        raise invalid_config(error, message) from None
 
 
 def _with_outcome(outcome: ConnectOutcome) -> str:
