@@ -27,10 +27,11 @@ Kept beside what they describe; each is turned into a code above by the surface 
   this module, below core/, cannot import): TenantBusy, RunBusy, RunAlreadyFinished
   (app/exclusive.py -> tenant_busy, run_busy).
 - One use case's refusals, caught by its own route: HomeTenant (app/unlink.py -> home_tenant),
-  SignInRefused (app/signin.py) and StateError (core/consent_state.py), whose codes are the
-  linking outcome's `reasonCode` vocabulary (docs/api.md), not these.
+  SignInRefused (app/signin.py), whose code is a `LinkRefusal` (below), and StateError
+  (core/consent_state.py: a forged, expired, replayed or unbound state, logged, never stored).
 - A surface's own control flow: ApiError (surfaces/api.py: the HTTP answer itself, status and
-  headers; its codes are ErrorCode members), Interrupted (surfaces/cli.py: Ctrl-C -> cancelled).
+  headers; its codes are ErrorCode members), Interrupted (surfaces/cli_sync.py: Ctrl-C ->
+  cancelled).
 - Inside one adapter, never leaving it but as a SyncError: GraphRequestError (adapters/errors.py),
   MalformedMessage (adapters/queue.py, dropped and logged), ReadOnlyViolation (adapters/graph.py,
   a bug: only GET goes to Graph), _NoGroupMembers (adapters/graph_groups.py).
@@ -107,7 +108,7 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "invalid_config"
     INVALID_STORED_CONFIG = "invalid_stored_config"
     # How a run ends, or is closed without running (app/worker.py, closing.py, exclusive.py,
-    # core/run_notes.py, core/schedule.py, surfaces/cli_output.py)
+    # core/run_notes.py, core/schedule.py, surfaces/cli_sync.py)
     TENANT_BUSY = "tenant_busy"
     RUN_BUSY = "run_busy"
     SUPERSEDED = "superseded"
@@ -142,6 +143,35 @@ class ErrorCode(StrEnum):
     CHECK_TIMEOUT = "check_timeout"
     # A bug
     INTERNAL_ERROR = "internal_error"
+
+
+class LinkRefusal(StrEnum):
+    """Why a linking attempt linked nothing: the `reasonCode` of GET /api/connect/{requestId},
+    stored with the connect request (app/linking.py, app/onboarding.py, app/signin.py).
+
+    A vocabulary of its own, not ErrorCode members: these are not failures of the app with a fix
+    for its admin, but the outcome of one person's attempt, read by the dashboard (many are
+    that person's doing: `declined`, `not_admin`), and nothing raises them as a SyncError. So a
+    value may equal an ErrorCode's (`authority_unreachable`) without being that error. A test
+    checks this list against docs/runbook.md's "Linking refusal codes" table and
+    docs/openapi.yaml's `reasonCode` enum.
+    """
+
+    # The sign-in (app/onboarding.py, app/signin.py)
+    SIGN_IN_FAILED = "sign_in_failed"
+    SIGN_IN_INVALID = "sign_in_invalid"
+    ID_TOKEN_INVALID = "id_token_invalid"
+    AUTHORITY_UNREACHABLE = "authority_unreachable"
+    ROLES_UNKNOWN = "roles_unknown"
+    NOT_ADMIN = "not_admin"
+    OTHER_ACCOUNT = "other_account"
+    # Microsoft's consent answer and its proof (app/linking.py)
+    DECLINED = "declined"
+    APP_BLOCKED = "app_blocked"
+    CONSENT_ERROR = "consent_error"
+    NO_CONSENT = "no_consent"
+    TENANT_MISMATCH = "tenant_mismatch"
+    CONSENT_NOT_IN_EFFECT = "consent_not_in_effect"
 
 
 class SyncError(Exception):

@@ -25,7 +25,7 @@ def connect_request_view(request: ConnectRequest, now: datetime) -> dict[str, An
         "alreadyLinked": outcome.get("alreadyLinked"),
         "configReplaced": outcome.get("configReplaced"),
         "connectivity": outcome.get("connectivity"),
-        "reasonCode": outcome.get("code"),
+        "reasonCode": outcome.get("code"),  # a LinkRefusal, as app/linking.py stored it
         "reason": outcome.get("reason"),
         "expiresAt": request.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }

@@ -176,20 +176,8 @@ async def scheduled_tick(
         if await adopt_some(service, sorted(tenants), {t: r.index for t, r in rows.items()}):
             rows = await service.runs.index.all()  # runs from before the index: now in it
         indexes = {tenant: row.index for tenant, row in rows.items()}
-        leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
-        due: list[str] = []
-        failed: list[str] = []
-        for tenant_id in sorted(t for t, on in tenants.items() if on):
-            try:
-                plan = await schedule_of(
-                    service, tenant_id, indexes.get(tenant_id, RunIndex()), leases, now
-                )
-            except Exception:  # one tenant's trouble must not stop the others
-                failed.append(tenant_id)
-                log.exception("could not schedule tenant %s", tenant_id)
-                continue
-            if plan.due:
-                due.append(tenant_id)
+        enabled = sorted(t for t, on in tenants.items() if on)
+        due, failed = await _due_tenants(service, enabled, rows, now)
         shards = [due[i : i + shard_size] for i in range(0, len(due), shard_size)]
         enqueued: list[str] = []
         if len(shards) > 1:
@@ -207,24 +195,48 @@ async def scheduled_tick(
         len(shards) if len(shards) > 1 else 0,
         swept,
     )
+    _log_tick(result, served=len(tenants))
+    return result
+
+
+async def _due_tenants(
+    service: SyncService, tenant_ids: list[str], rows: dict[str, TenantRow], now: datetime
+) -> tuple[list[str], list[str]]:
+    """Which of `tenant_ids` are due, and which could not be scheduled (logged)."""
+    leases = {tenant: row.lease for tenant, row in rows.items() if row.lease is not None}
+    due: list[str] = []
+    failed: list[str] = []
+    for tenant_id in tenant_ids:
+        index = rows[tenant_id].index if tenant_id in rows else RunIndex()
+        try:
+            plan = await schedule_of(service, tenant_id, index, leases, now)
+        except Exception:  # one tenant's trouble must not stop the others
+            failed.append(tenant_id)
+            log.exception("could not schedule tenant %s", tenant_id)
+            continue
+        if plan.due:
+            due.append(tenant_id)
+    return due, failed
+
+
+def _log_tick(result: TickResult, *, served: int) -> None:
     log.info(
         "schedule tick: %d tenant(s) served, %d due, %d enqueued, %d failed, %d shard(s)",
-        len(tenants),
-        len(due),
-        len(enqueued),
-        len(failed),
+        served,
+        len(result.due),
+        len(result.enqueued),
+        len(result.failed),
         result.shards,
         extra={
             "event": "schedule_tick",
-            "tenants": len(tenants),
-            "due": len(due),
-            "enqueued": len(enqueued),
-            "failed": len(failed),
+            "tenants": served,
+            "due": len(result.due),
+            "enqueued": len(result.enqueued),
+            "failed": len(result.failed),
             "shards": result.shards,
-            "swept": swept,
+            "swept": result.swept,
         },
     )
-    return result
 
 
 async def enqueue_due(

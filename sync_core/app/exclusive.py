@@ -91,13 +91,7 @@ async def sync_exclusively(
     ending: RunReport | None = None
     try:
         with leased as held:
-            # Looked at again under the lease: a redelivered message may have been run to the
-            # end by another worker between the caller's first look and this lease. The row
-            # read for the lease tells, unless the run is one its index does not know.
-            ended = mark.ended()
-            record = None if ended is False else await service.runs.get(request.tenant_id, run_id)
-            if record is not None and record.status in FINAL_STATUSES:
-                raise RunAlreadyFinished(record)
+            await _refuse_if_finished(service, request.tenant_id, run_id, mark)
             async with keeper:
                 await _close_dead_runs(service, request.tenant_id, lease, run_id, now(), mark)
                 # The lease fences the run's writes too: once another run takes it over, Table
@@ -106,18 +100,45 @@ async def sync_exclusively(
             ending = held.idle_ending
             return report
     except LeaseLost:
-        record = await service.runs.get(request.tenant_id, run_id)
-        if record is None:
+        closed = await _close_lease_lost(service, request.tenant_id, run_id, ttl, now)
+        if closed is None:
             raise
-        problem = RunProblem(
-            ErrorCode.LEASE_LOST,
-            "The run lost the tenant's lease (its renewal failed for longer than "
-            f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
-            "once. Rows written so far are correct; the next run completes the work.",
-        )
-        return (await close_failed(service.runs, record, problem, now())).report
+        return closed
     finally:
         await _release(service, keeper.lease, mark, ending)
+
+
+async def _refuse_if_finished(
+    service: SyncService, tenant_id: str, run_id: str, mark: RunningMark
+) -> None:
+    """RunAlreadyFinished when the run has ended. Looked at again under the lease: a
+    redelivered message may have been run to the end by another worker between the caller's
+    first look and this lease. The row read for the lease tells, unless the run is one its
+    index does not know."""
+    ended = mark.ended()
+    record = None if ended is False else await service.runs.get(tenant_id, run_id)
+    if record is not None and record.status in FINAL_STATUSES:
+        raise RunAlreadyFinished(record)
+
+
+async def _close_lease_lost(
+    service: SyncService,
+    tenant_id: str,
+    run_id: str,
+    ttl: timedelta,
+    now: Callable[[], datetime],
+) -> RunReport | None:
+    """The run's record closed as failed with `lease_lost`; None when it has no record."""
+    record = await service.runs.get(tenant_id, run_id)
+    if record is None:
+        return None
+    problem = RunProblem(
+        ErrorCode.LEASE_LOST,
+        "The run lost the tenant's lease (its renewal failed for longer than "
+        f"{int(ttl.total_seconds())} s) and stopped so that two runs never write at "
+        "once. Rows written so far are correct; the next run completes the work.",
+    )
+    return (await close_failed(service.runs, record, problem, now())).report
 
 
 async def _release(

@@ -91,30 +91,62 @@ async def judge(
     """Run the engine's steps for this user against its stored row: through `sink` when given
     (an applied explain), else through a dry-run writer that writes nothing. A user the run's
     listing does not return (`listed` False: outside filter.odata) is read by no run."""
-    index = _index_of(user["id"], stored)
-    writer = sink or DryRunWriter(service.employees, tenant_id)
-    ctx = PassContext(run_id, config, index, writer, RunTotals(), now)
-    read = [user] if listed else []
+    case = _Case(tenant_id, config, user, stored, now, run_id, listed)
+    return _explanation(case, await _run_steps(service, case, sink))
+
+
+@dataclass(frozen=True)
+class _Case:
+    """The user judged, against what: judge's arguments, for its two halves."""
+
+    tenant_id: str
+    config: TenantConfig
+    user: dict[str, Any]
+    stored: dict[str, Any] | None
+    now: Callable[[], datetime]
+    run_id: str
+    listed: bool
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What the run's steps did with the user: their context (tally, mapper, index) and the
+    deletion guard's decision (None: Clean Up would not remove the row)."""
+
+    ctx: PassContext
+    guard: DeletionDecision | None
+
+
+async def _run_steps(service: SyncService, case: _Case, sink: EmployeeWriter | None) -> _Steps:
+    index = _index_of(case.user["id"], case.stored)
+    writer = sink or DryRunWriter(service.employees, case.tenant_id)
+    ctx = PassContext(case.run_id, case.config, index, writer, RunTotals(), case.now)
+    read = [case.user] if case.listed else []
     employees = await scope_and_map(read, ctx.scope, ctx.mapper, index, ctx.tally)
     await write(ctx, employees)
     await writer.flush()
-    verdict = explain_scope(config.filter, user, listed=listed)
-    addresses = explain_addresses(user, config.email)
-    employee = ctx.mapper.employee(user)
-    missing_since = index.email_missing_since.get(user["id"])
-    guard = await _guard(service, tenant_id, config, ctx, stored, now())
+    guard = await _guard(service, case.tenant_id, case.config, ctx, case.stored, case.now())
     if guard is not None:
         await _delete_if_allowed(guard, sink, ctx.tally)
+    return _Steps(ctx, guard)
+
+
+def _explanation(case: _Case, steps: _Steps) -> Explanation:
+    """Each step's verdict in words a person follows (pure but for the clock)."""
+    ctx, guard, user, stored, now = steps.ctx, steps.guard, case.user, case.stored, case.now
+    verdict = explain_scope(case.config.filter, user, listed=case.listed)
+    employee = ctx.mapper.employee(user)
+    missing_since = ctx.index.email_missing_since.get(user["id"])
     # The row a run would store: none for a user out of scope, nor for one without an address
     # that is not stored yet (skipped), as pages.scope_and_map decides.
     stays = verdict.in_scope and (employee.email is not None or stored is not None)
-    new_row = employee_entity(tenant_id, employee, run_id, now(), missing_since or now())
+    new_row = employee_entity(case.tenant_id, employee, case.run_id, now(), missing_since or now())
     return Explanation(
-        tenant_id=tenant_id,
+        tenant_id=case.tenant_id,
         user={name: user.get(name) for name in _SHOWN},
         scope=verdict,
-        addresses=addresses,
-        outcome=_outcome(ctx.tally, guard, listed),
+        addresses=explain_addresses(user, case.config.email),
+        outcome=_outcome(ctx.tally, guard, case.listed),
         new_row=shown_row(new_row) if stays else None,
         stored_row=shown_row(stored),
         changes=row_difference(new_row if stays else None, stored),
@@ -123,7 +155,7 @@ async def judge(
             in_scope=verdict.in_scope,
             has_address=employee.email is not None,
             missing_since=missing_since,
-            clean_up=config.clean_up,
+            clean_up=case.config.clean_up,
             guard=guard,
             now=now(),
         ),

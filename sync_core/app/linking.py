@@ -23,7 +23,7 @@ from sync_core.app.service import SyncService
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import parse_config
 from sync_core.core.limits import clean_text
-from sync_core.errors import ErrorCode, SyncError
+from sync_core.errors import ErrorCode, LinkRefusal, SyncError
 
 # Consent replicates in seconds: until then Entra ID answers AADSTS700016 (the app is not in the
 # tenant yet) or tokens carry no roles. The proof retries that long, then reports it.
@@ -31,6 +31,9 @@ CONSENT_WAIT_SECONDS = 30.0
 CONSENT_RETRY_SECONDS = 1.0
 REQUIRED_ROLE = "User.Read.All"
 _NOT_REPLICATED = {ErrorCode.UNKNOWN_APP, ErrorCode.MISSING_CONSENT}
+# A token of another tenant: no error an admin sees by that name (the refusal is
+# consent_not_in_effect), only the words that say so.
+_WRONG_TENANT = "wrong_tenant"
 OTHER_ACCOUNT = (
     "This organization is already linked to another account of the service. Nothing was "
     "changed. Unlink it there first, or contact support."
@@ -48,11 +51,11 @@ class ConnectOutcome:
     return_url: str | None
     request_id: str = ""
     next_url: str | None = None  # signed in: the admin-consent page comes next
-    code: str | None = None  # why nothing was linked, stable
+    code: LinkRefusal | None = None  # why nothing was linked
 
 
 async def refuse(
-    service: SyncService, request: ConnectRequest, code: str, reason: str
+    service: SyncService, request: ConnectRequest, code: LinkRefusal, reason: str
 ) -> ConnectOutcome:
     """Nothing linked: the request's row records why, nothing else is written."""
     await service.connect_requests.finish(
@@ -80,7 +83,7 @@ async def link_tenant(
         return await refuse(service, request, *refused)
     missing = await consent_in_effect(service, tenant)
     if missing is not None:
-        return await refuse(service, request, "consent_not_in_effect", missing)
+        return await refuse(service, request, LinkRefusal.CONSENT_NOT_IN_EFFECT, missing)
     config = _requested(request).model_copy(update={"enabled": True})
     # New: the configuration and the account in one write. Linked before: the account is
     # claimed first (conditional: of two accounts racing, one wins), and only then, when asked,
@@ -88,7 +91,7 @@ async def link_tenant(
     already = not await service.configs.create_linked(tenant, config, request.account)
     if already:
         if not await service.configs.claim(tenant, request.account):
-            return await refuse(service, request, "other_account", OTHER_ACCOUNT)
+            return await refuse(service, request, LinkRefusal.OTHER_ACCOUNT, OTHER_ACCOUNT)
         if request.replace:
             await service.configs.put(tenant, config)
     name = await _tenant_name(service, tenant)
@@ -154,17 +157,17 @@ def _claims(token: str) -> dict[str, Any]:
 
 def _token_problem(claims: dict[str, Any], tenant: str) -> str | None:
     if str(claims.get("tid", "")).lower() != tenant:
-        return "wrong_tenant"
+        return _WRONG_TENANT
     if REQUIRED_ROLE not in (claims.get("roles") or []):
-        return "missing_consent"
+        return ErrorCode.MISSING_CONSENT  # as Graph's 403 would say: may still be replicating
     return None
 
 
 def _words(problem: str) -> str:
     return {
-        "wrong_tenant": "belongs to another organization",
-        "missing_consent": f"does not carry the {REQUIRED_ROLE} permission",
-        "unknown_app": "could not be issued (the app is not in that organization)",
+        _WRONG_TENANT: "belongs to another organization",
+        ErrorCode.MISSING_CONSENT: f"does not carry the {REQUIRED_ROLE} permission",
+        ErrorCode.UNKNOWN_APP: "could not be issued (the app is not in that organization)",
     }.get(problem, f"could not be issued ({clean_text(problem)[:200]})")
 
 
@@ -180,30 +183,33 @@ async def _tenant_name(service: SyncService, tenant: str) -> str | None:
     return organization.display_name if organization is not None else None
 
 
-def consent_refusal(params: Mapping[str, str], tenant: str) -> tuple[str, str] | None:
+def consent_refusal(params: Mapping[str, str], tenant: str) -> tuple[LinkRefusal, str] | None:
     """Why nothing is linked (code, plain words); None when consent was granted for `tenant`."""
     error = params.get("error")
     description = clean_text(params.get("error_description") or "")
     if error:
         if "AADSTS65004" in description or params.get("error_subcode") == "cancel":
-            return "declined", "The administrator declined the consent, so nothing was linked."
+            return (
+                LinkRefusal.DECLINED,
+                "The administrator declined the consent, so nothing was linked.",
+            )
         if "AADSTS90094" in description:
-            return "not_admin", (
+            return LinkRefusal.NOT_ADMIN, (
                 "The account that signed in is not an administrator of that tenant. Ask a "
                 "Global Administrator or a Privileged Role Administrator to open the link."
             )
         if error == "unauthorized_client" or "AADSTS7000112" in description:
-            return "app_blocked", (
+            return LinkRefusal.APP_BLOCKED, (
                 "The app is not allowed in that tenant (disabled or blocked by its policies). "
                 "An administrator there must allow it under Enterprise applications."
             )
-        return "consent_error", (
+        return LinkRefusal.CONSENT_ERROR, (
             f"Microsoft did not grant consent ({clean_text(error)[:100]}): {description[:300]}"
         )
     if params.get("admin_consent", "").lower() != "true":
-        return "no_consent", "Microsoft's answer did not say consent was granted."
+        return LinkRefusal.NO_CONSENT, "Microsoft's answer did not say consent was granted."
     if (params.get("tenant") or "").lower() != tenant:
-        return "tenant_mismatch", (
+        return LinkRefusal.TENANT_MISMATCH, (
             "The consent answer names another organization than the one the administrator "
             "signed in to, so nothing was linked."
         )

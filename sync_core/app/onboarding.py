@@ -41,7 +41,7 @@ from sync_core.core.consent_state import (
     verify_state,
 )
 from sync_core.core.limits import clean_text
-from sync_core.errors import ErrorCode, FatalError
+from sync_core.errors import ErrorCode, FatalError, LinkRefusal
 
 __all__ = ["ConnectLink", "ConnectOutcome", "complete_connect", "start_connect"]
 
@@ -131,7 +131,10 @@ async def _after_sign_in(
     if params.get("error") or not params.get("code"):
         text = clean_text(params.get("error_description") or params.get("error") or "no code")
         return await refuse(
-            service, request, "sign_in_failed", f"The sign-in did not succeed: {text[:300]}"
+            service,
+            request,
+            LinkRefusal.SIGN_IN_FAILED,
+            f"The sign-in did not succeed: {text[:300]}",
         )
     credential = msal_credential(settings, await service.app_credential())
     try:
@@ -140,12 +143,14 @@ async def _after_sign_in(
         return await refuse(service, request, refused.code, f"{refused} Nothing was linked.")
     user = clean_text(signed.username or signed.object_id)
     if signed.may_grant is None:
-        return await refuse(service, request, "roles_unknown", ROLES_UNKNOWN.format(user=user))
+        return await refuse(
+            service, request, LinkRefusal.ROLES_UNKNOWN, ROLES_UNKNOWN.format(user=user)
+        )
     if signed.may_grant is False:
-        return await refuse(service, request, "not_admin", NOT_ADMIN.format(user=user))
+        return await refuse(service, request, LinkRefusal.NOT_ADMIN, NOT_ADMIN.format(user=user))
     holder = await service.configs.account(signed.tenant_id)
     if holder and holder != request.account:
-        return await refuse(service, request, "other_account", OTHER_ACCOUNT)
+        return await refuse(service, request, LinkRefusal.OTHER_ACCOUNT, OTHER_ACCOUNT)
     consent_state = sign_state(key, request.nonce, request.expires_at, CONSENT_PHASE)
     await service.connect_requests.await_consent(
         request.nonce, state_digest(consent_state), signed.tenant_id, user

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from sync_core.errors import ErrorCode, RetriableError
+from sync_core.errors import ErrorCode, LinkRefusal, RetriableError
 from sync_core.settings import Settings, is_tenant_id
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ _HTTP_TIMEOUT = 20
 class SignInRefused(Exception):
     """The sign-in did not prove who the admin is; `code` is stable, the message plain words."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: LinkRefusal, message: str):
         super().__init__(message)
         self.code = code
 
@@ -121,16 +121,18 @@ async def finish_sign_in(
             ).acquire_token_by_auth_code_flow(flow, answer, scopes=SIGN_IN_SCOPES)
         except (ValueError, RuntimeError):  # msal: state or nonce mismatch (its text quotes them)
             refused = "The sign-in answer does not belong to this sign-in (state or nonce)."
-            raise SignInRefused("sign_in_invalid", refused) from None
+            raise SignInRefused(LinkRefusal.SIGN_IN_INVALID, refused) from None
         except requests.RequestException:
             unreachable = "Microsoft's token endpoint could not be reached; start again."
-            raise SignInRefused("authority_unreachable", unreachable) from None
+            raise SignInRefused(LinkRefusal.AUTHORITY_UNREACHABLE, unreachable) from None
         return result
 
     result = await asyncio.to_thread(finish)
     if "id_token" not in result:
         code = str(result.get("error") or "no_id_token")
-        raise SignInRefused("sign_in_failed", f"Microsoft did not sign the admin in ({code}).")
+        raise SignInRefused(
+            LinkRefusal.SIGN_IN_FAILED, f"Microsoft did not sign the admin in ({code})."
+        )
     nonce = hashlib.sha256(str(flow["nonce"]).encode("ascii")).hexdigest()  # msal sends its hash
     claims = await asyncio.to_thread(validate_id_token, settings, result["id_token"], nonce)
     wids = claims.get("wids")
@@ -148,10 +150,10 @@ def validate_id_token(settings: Settings, token: str, nonce: str) -> dict[str, A
         unverified = jwt.decode(token, options={"verify_signature": False})
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise SignInRefused("id_token_invalid", "The ID token is not a JWT.") from None
+        raise SignInRefused(LinkRefusal.ID_TOKEN_INVALID, "The ID token is not a JWT.") from None
     tenant = str(unverified.get("tid") or "").lower()
     if not is_tenant_id(tenant):
-        raise SignInRefused("id_token_invalid", "The ID token names no tenant (tid).")
+        raise SignInRefused(LinkRefusal.ID_TOKEN_INVALID, "The ID token names no tenant (tid).")
     discovery = _get_json(
         f"{settings.authority_host}/{tenant}/v2.0/.well-known/openid-configuration"
     )
@@ -167,17 +169,23 @@ def validate_id_token(settings: Settings, token: str, nonce: str) -> dict[str, A
             options={"require": ["exp", "iat", "aud", "iss", "tid", "nonce"]},
         )
     except jwt.InvalidAudienceError:
-        raise SignInRefused("id_token_invalid", "The ID token is not for this app.") from None
+        raise SignInRefused(
+            LinkRefusal.ID_TOKEN_INVALID, "The ID token is not for this app."
+        ) from None
     except jwt.InvalidIssuerError:
         raise SignInRefused(
-            "id_token_invalid", "The ID token's issuer is not its tenant."
+            LinkRefusal.ID_TOKEN_INVALID, "The ID token's issuer is not its tenant."
         ) from None
     except jwt.ExpiredSignatureError:
-        raise SignInRefused("id_token_invalid", "The ID token has expired.") from None
+        raise SignInRefused(LinkRefusal.ID_TOKEN_INVALID, "The ID token has expired.") from None
     except jwt.PyJWTError as error:
-        raise SignInRefused("id_token_invalid", f"The ID token is not valid: {error}.") from None
+        raise SignInRefused(
+            LinkRefusal.ID_TOKEN_INVALID, f"The ID token is not valid: {error}."
+        ) from None
     if claims["nonce"] != nonce:
-        raise SignInRefused("id_token_invalid", "The ID token answers another sign-in (nonce).")
+        raise SignInRefused(
+            LinkRefusal.ID_TOKEN_INVALID, "The ID token answers another sign-in (nonce)."
+        )
     claims["tid"] = tenant
     return claims
 
@@ -186,7 +194,9 @@ def _signing_key(jwks: dict[str, Any], kid: object) -> Any:
     for entry in jwks.get("keys") or []:
         if entry.get("kid") == kid:
             return jwt.PyJWK(entry).key
-    raise SignInRefused("id_token_invalid", "The ID token is signed with an unpublished key.")
+    raise SignInRefused(
+        LinkRefusal.ID_TOKEN_INVALID, "The ID token is signed with an unpublished key."
+    )
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -199,7 +209,8 @@ def _get_json(url: str) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(answer.text)
     except (requests.RequestException, ValueError) as error:
         raise SignInRefused(
-            "authority_unreachable", f"The authority's keys could not be read ({type(error)})."
+            LinkRefusal.AUTHORITY_UNREACHABLE,
+            f"The authority's keys could not be read ({type(error)}).",
         ) from None
     return document
 

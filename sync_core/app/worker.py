@@ -155,19 +155,8 @@ async def _work(
     renew_every: timedelta,
 ) -> WorkOutcome:
     refusal = _refusal(environ)
-    # Whether the run already ended is asked under the lease (sync_exclusively, from the row
-    # the lease is taken from): here only when the run is refused or was superseded.
-    record = None
     if refusal is not None:
-        record = await service.runs.get(message.tenant_id, message.run_id)
-        if record is not None and record.status in FINAL_STATUSES:
-            log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
-            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
-        action, problem = refusal
-        return await _close_unrun(
-            service, record or _queued(message, now()), action, problem, now(), attempt
-        )
-
+        return await _refuse(service, message, refusal, attempt, now)
     request = RunRequest(
         message.tenant_id,
         dry_run=message.dry_run,
@@ -189,29 +178,61 @@ async def _work(
         log.info("run %s already finished; message ignored", message.run_id)
         return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, finished.record)
     except TenantBusy as busy:
-        record = await service.runs.get(message.tenant_id, message.run_id)
-        if record is not None and record.status in FINAL_STATUSES:
-            return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
-        if await held_by_explain(service.runs, message.tenant_id, busy.holder):
-            raise RunBusy(f"an explain of one user ({busy.holder}) holds the lease") from None
-        return await _close_unrun(
-            service,
-            record or _queued(message, now()),
-            WorkAction.SUPERSEDED,
-            RunProblem(
-                ErrorCode.SUPERSEDED,
-                f"Another run of this tenant ({busy.holder}) was in progress, so this request "
-                "did nothing: that run syncs the tenant.",
-            ),
-            now(),
-            attempt,
-        )
+        return await _superseded(service, message, busy, attempt, now)
     last = report.errors[-1].code if report.errors else None
     by_code: dict[str, WorkAction] = {
         ErrorCode.LEASE_LOST: WorkAction.LEASE_LOST,
         ErrorCode.TENANT_DISABLED: WorkAction.TENANT_DISABLED,
     }
     return WorkOutcome(by_code.get(last or "", WorkAction.RAN), message.run_id, report)
+
+
+async def _refuse(
+    service: SyncService,
+    message: RunMessage,
+    refusal: tuple[WorkAction, RunProblem],
+    attempt: int,
+    now: Callable[[], datetime],
+) -> WorkOutcome:
+    """The run closed as refused, unless it already ended. Whether it did is asked under the
+    lease otherwise (sync_exclusively, from the row the lease is taken from); a refused run
+    takes no lease, so here."""
+    record = await service.runs.get(message.tenant_id, message.run_id)
+    if record is not None and record.status in FINAL_STATUSES:
+        log.info("run %s already finished (%s); message ignored", record.run_id, record.status)
+        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
+    action, problem = refusal
+    return await _close_unrun(
+        service, record or _queued(message, now()), action, problem, now(), attempt
+    )
+
+
+async def _superseded(
+    service: SyncService,
+    message: RunMessage,
+    busy: TenantBusy,
+    attempt: int,
+    now: Callable[[], datetime],
+) -> WorkOutcome:
+    """Another run holds the tenant: this one is closed as superseded, unless it already ended
+    or the holder is an explain, which ends in seconds (the host retries: RunBusy)."""
+    record = await service.runs.get(message.tenant_id, message.run_id)
+    if record is not None and record.status in FINAL_STATUSES:
+        return WorkOutcome(WorkAction.ALREADY_FINISHED, message.run_id, record)
+    if await held_by_explain(service.runs, message.tenant_id, busy.holder):
+        raise RunBusy(f"an explain of one user ({busy.holder}) holds the lease") from None
+    return await _close_unrun(
+        service,
+        record or _queued(message, now()),
+        WorkAction.SUPERSEDED,
+        RunProblem(
+            ErrorCode.SUPERSEDED,
+            f"Another run of this tenant ({busy.holder}) was in progress, so this request "
+            "did nothing: that run syncs the tenant.",
+        ),
+        now(),
+        attempt,
+    )
 
 
 def _refusal(environ: Mapping[str, str]) -> tuple[WorkAction, RunProblem] | None:

@@ -4,17 +4,13 @@ did, and says what becomes of its record and lease (the next sync takes them ove
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from datetime import UTC, datetime
-from typing import Any
 
 from sync_core.app.exclusive import LEASE_TTL, TenantBusy
 from sync_core.core.report import utc_now
 from sync_core.core.unrecorded import report_of
 from sync_core.errors import ErrorCode, FatalError, SyncError
-from sync_core.surfaces.cli_output import write_stdout
-from sync_core.surfaces.terminal import json_safe
+from sync_core.surfaces.cli_output import EXIT_FAILED, write_error
 
 
 def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) -> int:
@@ -33,20 +29,16 @@ def run_not_recorded(args: argparse.Namespace, run_id: str, failure: SyncError) 
         f"{what}: the next sync on this machine takes over its lease at once and closes it "
         f"(from another machine, once the lease lapses, by {lapses} at the latest)."
     )
-    print(f"error [{failure.code}]: {message}", file=sys.stderr)
-    if failure.fix:
-        print(f"what to do: {failure.fix}", file=sys.stderr)
-    if getattr(args, "json", False):
-        error: dict[str, Any] = {
-            "code": failure.code,
-            "message": message,
-            "fix": failure.fix,
-            "runId": run_id,
-            "leaseLapsesBy": lapses,
-        }
-        document = {"error": error, "report": report.to_json() if report else None}
-        write_stdout(json_safe(json.dumps(document, ensure_ascii=False)))  # Graph's values
-    return 1
+    # Graph's values are in the report, the storage error's text in the message.
+    write_error(
+        args,
+        failure.code,
+        message,
+        failure.fix,
+        details={"runId": run_id, "leaseLapsesBy": lapses},
+        beside={"report": report.to_json() if report else None},
+    )
+    return EXIT_FAILED
 
 
 def busy_error(busy: TenantBusy, now: datetime) -> FatalError:

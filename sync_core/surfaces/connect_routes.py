@@ -28,12 +28,10 @@ from sync_core.surfaces.api import (
     ApiResponse,
     RouteContext,
     absolute_url,
-    body_fields,
-    config_problems,
-    json_object,
     ok,
     unknown_tenant,
 )
+from sync_core.surfaces.api_input import body_fields, invalid_config, json_object
 from sync_core.surfaces.connect_page import outcome_page, page, refused_page
 
 log = logging.getLogger("sync_core.surfaces.connect")
@@ -92,7 +90,7 @@ async def connect_callback(request: ApiRequest, context: RouteContext) -> ApiRes
         log.warning("consent callback refused: %s state", error.reason)
         return _page(400, refused_page(f"{error} Nothing was changed."))
     except (SettingsError, SyncError) as error:
-        log.error("consent callback failed: %s", getattr(error, "code", "invalid_settings"))
+        log.error("consent callback failed: %s", getattr(error, "code", ErrorCode.INVALID_SETTINGS))
         text = "The app could not finish linking the tenant; try again in a few minutes."
         return _page(503, page("Tenant not linked", f"<p>{text}</p>"))
     if outcome.next_url:  # signed in: on to the admin-consent page of that tenant
@@ -150,12 +148,8 @@ def _requested_config(document: dict[str, Any] | None) -> TenantConfig | None:
     try:
         return parse_config(document)
     except ConfigError as error:
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_CONFIG,
-            f"config is invalid ({len(error.problems)} problem(s)); no link was made.",
-            details=config_problems(error),
-        ) from None
+        message = f"config is invalid ({len(error.problems)} problem(s)); no link was made."
+        raise invalid_config(error, message) from None
 
 
 def _with_outcome(outcome: ConnectOutcome) -> str:

@@ -5,8 +5,6 @@ The CLI prints this; --json and the HTTP API answer Explanation.to_json()."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from sync_core.app.exclusive import TenantBusy
@@ -16,7 +14,7 @@ from sync_core.app.service import SyncService
 from sync_core.app.user_lookup import AmbiguousUser
 from sync_core.core.report import RunStatus
 from sync_core.errors import ErrorCode, FatalError
-from sync_core.surfaces.cli_output import emit, write_stdout
+from sync_core.surfaces.cli_output import emit, write_error
 from sync_core.surfaces.terminal import terminal_safe
 
 _OUTCOMES = {
@@ -140,12 +138,9 @@ async def explain_command(args: argparse.Namespace, service: SyncService, tenant
     except TenantBusy as busy:
         raise busy_error(busy) from None
     except AmbiguousUser as several:
-        # As any error (cli._fail), with the matches listed for a script to choose from.
-        print(f"error [{several.code}]: {several.message}", file=sys.stderr)
-        print(f"what to do: {several.fix}", file=sys.stderr)
-        if args.json:
-            error = {"code": several.code, "message": several.message, "fix": several.fix}
-            write_stdout(json.dumps({"error": {**error, "matches": several.matches}}))
+        # As any error, with the matches listed for a script to choose from.
+        details = {"matches": several.matches}
+        write_error(args, several.code, several.message, several.fix, details=details)
         return 1
     emit(args, explanation.to_json(), render_explanation(explanation))
     applied = explanation.applied

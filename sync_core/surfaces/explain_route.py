@@ -8,16 +8,8 @@ from sync_core.app.explain import explain_user
 from sync_core.app.user_lookup import MAX_USER_KEY, AmbiguousUser
 from sync_core.core.config_parse import ConfigError
 from sync_core.errors import ErrorCode, FatalError
-from sync_core.surfaces.api import (
-    ApiError,
-    ApiRequest,
-    ApiResponse,
-    RouteContext,
-    body_fields,
-    config_problems,
-    json_object,
-    ok,
-)
+from sync_core.surfaces.api import ApiError, ApiRequest, ApiResponse, RouteContext, ok
+from sync_core.surfaces.api_input import body_fields, invalid_stored_config, json_object
 from sync_core.surfaces.explain_output import busy_error
 
 
@@ -44,12 +36,7 @@ async def explain(request: ApiRequest, context: RouteContext) -> ApiResponse:
     try:
         explanation = await explain_user(context.service, tenant, key, apply=apply)
     except ConfigError as error:
-        raise ApiError(
-            409,
-            ErrorCode.INVALID_STORED_CONFIG,
-            "The stored configuration is no longer valid.",
-            details=config_problems(error),
-        ) from None
+        raise invalid_stored_config(error) from None
     except TenantBusy as busy:
         failure = busy_error(busy)
         raise ApiError(409, failure.code, failure.message, fix=failure.fix) from None

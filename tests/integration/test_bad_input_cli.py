@@ -197,6 +197,37 @@ def test_a_sync_into_a_closed_pipe_keeps_the_run_and_its_exit_code(app_env, tena
     assert json.loads(runs.stdout)["runs"][0]["status"] == "succeeded"
 
 
+HOSTILE = "Dept\u202e\x9b[2J\x7f"  # a right-to-left override, C1 CSI (clear screen), DEL
+
+
+def test_an_error_document_quoting_a_hostile_value_is_inert_on_a_terminal(
+    app_env, tmp_path
+) -> None:
+    # A configuration stored by hand (or by an older version) whose field name does not
+    # validate: the error quotes the value back, as --json must, exactly once parsed.
+    from azure.data.tables import TableServiceClient, UpdateMode
+
+    valid = tmp_path / "config.json"
+    valid.write_text("{}")
+    assert run_cli("config", "set", "--file", str(valid)).returncode == 0
+    tenant = app_env["ENTRA_TENANT_ID"].lower()
+    service = TableServiceClient.from_connection_string(app_env["TABLES_CONNECTION_STRING"])
+    service.get_table_client("TenantConfigs").upsert_entity(
+        {
+            "PartitionKey": tenant,
+            "RowKey": "config",
+            "Config": json.dumps({"fields": [{"name": HOSTILE, "source": "city"}]}),
+        },
+        mode=UpdateMode.REPLACE,
+    )
+    result = run_cli("employees", "--json")
+    stderr = assert_clean_failure(result, 2)
+    for raw in ("\u202e", "\x9b", "\x7f"):
+        assert raw not in result.stdout and raw not in stderr
+    problems = json.loads(result.stdout)["error"]["problems"]
+    assert HOSTILE in [problem["value"] for problem in problems]
+
+
 def test_a_secret_from_entra_client_secret_is_blamed_there_and_sdk_logs_need_v(app_env) -> None:
     env = {"ENTRA_CLIENT_SECRET": "not-the-secret"}
     result = run_cli("check", "--json", env=env)
