@@ -19,6 +19,7 @@ def connect_request_view(request: ConnectRequest, now: datetime) -> dict[str, An
         "requestId": request.nonce,
         "status": status,  # pending | linked | refused | expired
         "account": request.account,
+        "expectedTenant": request.expected_tenant,
         "tenantId": outcome.get("tenantId") or request.signed_in_tenant,
         "tenantName": outcome.get("tenantName"),
         "signedInAs": outcome.get("signedInAs") or request.signed_in_user,

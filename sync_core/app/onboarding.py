@@ -53,6 +53,13 @@ NOT_ADMIN = (
 # Without `wids` nothing shows the person may grant: the consent answer is plain query values
 # and the app-only token proves that someone consented once, not this person (a tenant
 # consented before, or unlinked, would be anyone's to link). So an unknown role is a refusal.
+# A link can be sent to anyone: without this, a customer could have another company's admin
+# link that company's tenant to the customer's account.
+UNEXPECTED_TENANT = (
+    "{user} signed in to another organization ({tenant}) than the one this link was made for "
+    "({expected}). Nothing was linked. The link was made for another organization: open it "
+    "as an administrator of {expected}, or ask for a new link."
+)
 ROLES_UNKNOWN = (
     "The sign-in did not say which administrator roles {user} holds, so the app cannot tell "
     "whether this person may grant it access. Nothing was linked. The app registration must "
@@ -78,6 +85,7 @@ async def start_connect(
     now: datetime,
     account: str = "",
     replace: bool = False,
+    expected_tenant: str | None = None,
 ) -> ConnectLink:
     settings = service.settings
     if settings.client_id is None:
@@ -98,6 +106,7 @@ async def start_connect(
             config_text=stored_form(config) if config is not None else None,
             account=account,
             replace=replace,
+            expected_tenant=expected_tenant.lower() if expected_tenant else None,
             flow=json.dumps(flow),
         )
     )
@@ -139,6 +148,10 @@ async def _after_sign_in(
     except SignInRefused as refused:
         return await refuse(service, request, refused.code, f"{refused} Nothing was linked.")
     user = clean_text(signed.username or signed.object_id)
+    expected = request.expected_tenant
+    if expected is not None and signed.tenant_id.lower() != expected:
+        text = UNEXPECTED_TENANT.format(user=user, tenant=signed.tenant_id, expected=expected)
+        return await refuse(service, request, "unexpected_tenant", text)
     if signed.may_grant is None:
         return await refuse(service, request, "roles_unknown", ROLES_UNKNOWN.format(user=user))
     if signed.may_grant is False:

@@ -174,6 +174,35 @@ def test_a_consent_answer_for_another_tenant_than_the_signed_in_one_is_refused(
     assert not registered(other) and not registered(tenant.id)
 
 
+def test_a_link_made_for_one_organization_links_nothing_when_another_signs_in(
+    connect_env, simulator, tenant
+):
+    """Consent phishing: a customer makes a sign-in link for its own organization and sends it
+    to an administrator of another company, whose tenant would then be linked to the
+    customer's account. A link made with `tenantId` serves that organization only."""
+    expected = simulator.world.tenants[0].id
+    assert expected != tenant.id
+    started = start({"tenantId": expected.upper()})  # a GUID in any case
+    assert request_outcome(started["requestId"])["expectedTenant"] == expected
+    page = follow(simulator, started, tenant.id, admin(tenant))  # another company's admin
+    assert page.status == 200 and "made for another organization" in page.text, page.text
+    assert not registered(tenant.id) and not registered(expected)
+    outcome = request_outcome(started["requestId"])
+    assert (outcome["status"], outcome["reasonCode"]) == ("refused", "unexpected_tenant")
+    assert simulator.consent.history == []  # never sent on to the consent page
+
+    # Made for the organization that signs in, the link works as any other.
+    page = link(simulator, tenant.id, admin(tenant), body={"tenantId": tenant.id})
+    assert page.status == 200 and "Tenant linked" in page.text, page.text
+
+
+@pytest.mark.parametrize("value", ["contoso.com", "not-a-guid", 42, ""])
+def test_a_connect_request_with_a_tenant_that_is_not_a_tenant_id_is_refused(connect_env, value):
+    answer = call("connect", "POST", body={"account": "acct-a", "tenantId": value})
+    assert answer.status == 400, answer.text
+    assert "tenantId" in answer.json["error"]["message"]
+
+
 @pytest.mark.parametrize("roles", [(), (APPLICATION_ADMINISTRATOR,)])
 def test_a_person_who_may_not_grant_application_permissions_is_told_so(
     connect_env, simulator, tenant, roles
