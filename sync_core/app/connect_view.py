@@ -17,7 +17,7 @@ def connect_request_view(request: ConnectRequest, now: datetime) -> dict[str, An
     status = outcome.get("status") or ("expired" if now >= request.expires_at else "pending")
     return {
         "requestId": request.nonce,
-        "status": status,  # pending | linked | refused | expired
+        "status": status,  # pending | linked | refused | failed | expired
         "account": request.account,
         "expectedTenant": request.expected_tenant,
         "tenantId": outcome.get("tenantId") or request.signed_in_tenant,

@@ -13,9 +13,10 @@ Until the proof holds nothing is written but the request itself (its stage and o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,7 +42,7 @@ from sync_core.core.consent_state import (
     verify_state,
 )
 from sync_core.core.limits import clean_text
-from sync_core.errors import ErrorCode, FatalError
+from sync_core.errors import ErrorCode, FatalError, SyncError
 
 __all__ = ["ConnectLink", "ConnectOutcome", "complete_connect", "start_connect"]
 
@@ -126,11 +127,39 @@ async def complete_connect(
     digest = state_digest(state)
     if verified.phase == SIGN_IN_PHASE:
         request = await service.connect_requests.take(verified.nonce, digest, SIGN_IN, CHECKING)
-        return await _after_sign_in(service, request, key, params)
+        return await _finishing(service, request, _after_sign_in(service, request, key, params))
     if verified.phase == CONSENT_PHASE:
         request = await service.connect_requests.take(verified.nonce, digest, CONSENT, CHECKING)
-        return await link_tenant(service, request, params)
+        return await _finishing(service, request, link_tenant(service, request, params))
     raise StateError("forged", "The link's state is not one this app issued.")
+
+
+async def _finishing(
+    service: SyncService, request: ConnectRequest, step: Awaitable[ConnectOutcome]
+) -> ConnectOutcome:
+    """The step, or, when it fails part-way, the request ended as failed: its state was taken
+    (it cannot be used again), and a dashboard polling GET /api/connect/{id} would otherwise
+    see it pending until it expires."""
+    try:
+        return await step
+    except SyncError as error:
+        text = (
+            "The app could not finish linking the tenant "
+            f"({error.code}); nothing more happens with this link: start again in a few minutes."
+        )
+        with contextlib.suppress(SyncError):  # storage itself may be what failed
+            await service.connect_requests.finish(
+                request.nonce,
+                {
+                    "status": "failed",
+                    "code": str(error.code),
+                    "reason": text,
+                    "account": request.account,
+                    "tenantId": request.signed_in_tenant,
+                    "signedInAs": request.signed_in_user,
+                },
+            )
+        raise
 
 
 async def _after_sign_in(

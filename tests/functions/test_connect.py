@@ -196,6 +196,27 @@ def test_a_link_made_for_one_organization_links_nothing_when_another_signs_in(
     assert page.status == 200 and "Tenant linked" in page.text, page.text
 
 
+def test_a_callback_that_fails_part_way_says_so_instead_of_pending(connect_env, simulator, tenant):
+    """The dashboard polls GET /api/connect/{id}: a callback that could not finish (here the
+    app's secret cannot be read from Key Vault when the consent comes back) must end the
+    request, or the dashboard waits until it expires, 15 minutes later."""
+    started = start()
+
+    def vault_down(params: dict[str, str]) -> dict[str, str]:
+        simulator.faults.bad_gateway(20, path_prefix="/secrets/")
+        return params
+
+    page = follow(simulator, started, tenant.id, admin(tenant), tamper_consent=vault_down)
+    simulator.faults.clear()
+    assert page.status == 503, page.text
+    outcome = request_outcome(started["requestId"])
+    assert outcome["status"] == "failed", outcome
+    assert outcome["reasonCode"].startswith("key_vault") and "start again" in outcome["reason"]
+    assert not registered(tenant.id)
+    # Started again, it links.
+    assert link(simulator, tenant.id, admin(tenant)).status == 200
+
+
 @pytest.mark.parametrize("value", ["contoso.com", "not-a-guid", 42, ""])
 def test_a_connect_request_with_a_tenant_that_is_not_a_tenant_id_is_refused(connect_env, value):
     answer = call("connect", "POST", body={"account": "acct-a", "tenantId": value})
