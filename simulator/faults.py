@@ -23,6 +23,7 @@ MALFORMED_FORMS = (
     "member_without_id",  # the first entry of the first `members@delta` has no "id" (groups)
     "foreign_next_link",  # the next link points to another host
     "repeat_next_link",  # the next link is the link just requested
+    "responses_not_list",  # a JSON batch's "responses" is a number (simulator/batch.py)
 )
 # Only a request that follows a next link carries a page token that can expire.
 EXPIRED_PAGE_TOKEN = "expired_page_token"

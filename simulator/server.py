@@ -142,6 +142,8 @@ def _malformed(request: web.Request, form: str, answer: web.StreamResponse) -> w
         body["@odata.nextLink"] = urlunsplit(link._replace(netloc=FOREIGN_HOST + port))
     elif form == "repeat_next_link":
         body["@odata.nextLink"] = str(request.url)
+    elif form == "responses_not_list":
+        body["responses"] = len(body.get("responses", []))
     return web.json_response(body, headers=headers)
 
 

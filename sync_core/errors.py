@@ -165,6 +165,7 @@ class LinkRefusal(StrEnum):
     ROLES_UNKNOWN = "roles_unknown"
     NOT_ADMIN = "not_admin"
     OTHER_ACCOUNT = "other_account"
+    UNEXPECTED_TENANT = "unexpected_tenant"  # not the organization the link was made for
     # Microsoft's consent answer and its proof (app/linking.py)
     DECLINED = "declined"
     APP_BLOCKED = "app_blocked"
@@ -172,6 +173,8 @@ class LinkRefusal(StrEnum):
     NO_CONSENT = "no_consent"
     TENANT_MISMATCH = "tenant_mismatch"
     CONSENT_NOT_IN_EFFECT = "consent_not_in_effect"
+    # The callback itself failed part-way (`"status": "failed"`, the ErrorCode in `errorCode`)
+    NOT_FINISHED = "not_finished"
 
 
 class SyncError(Exception):

@@ -105,8 +105,14 @@ class PhotoReader:
             async with gate:
                 return await self._batch(chunk, size)
 
-        results = await asyncio.gather(*(one(chunk) for chunk in batches(user_ids)))
-        return [meta for chunk in results for meta in chunk]
+        # A task group, not gather: a batch that fails the read cancels the others, so no
+        # request of a failed run is still going out after it ends.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(chunk)) for chunk in batches(user_ids)]
+        except BaseExceptionGroup as failed:  # the first failure, classified as it was raised
+            raise failed.exceptions[0] from None
+        return [meta for task in tasks for meta in task.result()]
 
     async def _batch(self, user_ids: list[str], size: str) -> list[PhotoMeta]:
         """One batch; the throttled requests asked again (only they), bounded."""
@@ -154,7 +160,9 @@ class PhotoReader:
         except ValueError:
             body = None
         responses = body.get("responses") if isinstance(body, dict) else None
-        by_id = {str(r.get("id")): r for r in responses or () if isinstance(r, dict) and "id" in r}
+        if not isinstance(responses, list):  # mangled on the way: every request asked again
+            responses = []
+        by_id = {str(r.get("id")): r for r in responses if isinstance(r, dict) and "id" in r}
         metas = []
         for n, user_id in enumerate(user_ids):
             answer = by_id.get(str(n))

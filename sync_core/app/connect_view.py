@@ -17,15 +17,19 @@ def connect_request_view(request: ConnectRequest, now: datetime) -> dict[str, An
     status = outcome.get("status") or ("expired" if now >= request.expires_at else "pending")
     return {
         "requestId": request.nonce,
-        "status": status,  # pending | linked | refused | expired
+        "status": status,  # pending | linked | refused | failed | expired
         "account": request.account,
+        "expectedTenant": request.expected_tenant,
         "tenantId": outcome.get("tenantId") or request.signed_in_tenant,
         "tenantName": outcome.get("tenantName"),
         "signedInAs": outcome.get("signedInAs") or request.signed_in_user,
         "alreadyLinked": outcome.get("alreadyLinked"),
         "configReplaced": outcome.get("configReplaced"),
         "connectivity": outcome.get("connectivity"),
-        "reasonCode": outcome.get("code"),  # a LinkRefusal, as app/linking.py stored it
+        "reasonCode": outcome.get("code"),
+        "errorCode": outcome.get(
+            "errorCode"
+        ),  # with status "failed": what failed  # a LinkRefusal, as app/linking.py stored it
         "reason": outcome.get("reason"),
         "expiresAt": request.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }

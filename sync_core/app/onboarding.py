@@ -13,9 +13,10 @@ Until the proof holds nothing is written but the request itself (its stage and o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,7 +42,7 @@ from sync_core.core.consent_state import (
     verify_state,
 )
 from sync_core.core.limits import clean_text
-from sync_core.errors import ErrorCode, FatalError, LinkRefusal
+from sync_core.errors import ErrorCode, FatalError, LinkRefusal, SyncError
 
 __all__ = ["ConnectLink", "ConnectOutcome", "complete_connect", "start_connect"]
 
@@ -53,6 +54,13 @@ NOT_ADMIN = (
 # Without `wids` nothing shows the person may grant: the consent answer is plain query values
 # and the app-only token proves that someone consented once, not this person (a tenant
 # consented before, or unlinked, would be anyone's to link). So an unknown role is a refusal.
+# A link can be sent to anyone: without this, a customer could have another company's admin
+# link that company's tenant to the customer's account.
+UNEXPECTED_TENANT = (
+    "{user} signed in to another organization ({tenant}) than the one this link was made for "
+    "({expected}). Nothing was linked. The link was made for another organization: open it "
+    "as an administrator of {expected}, or ask for a new link."
+)
 ROLES_UNKNOWN = (
     "The sign-in did not say which administrator roles {user} holds, so the app cannot tell "
     "whether this person may grant it access. Nothing was linked. The app registration must "
@@ -78,6 +86,7 @@ async def start_connect(
     now: datetime,
     account: str = "",
     replace: bool = False,
+    expected_tenant: str | None = None,
 ) -> ConnectLink:
     settings = service.settings
     if settings.client_id is None:
@@ -98,6 +107,7 @@ async def start_connect(
             config_text=stored_form(config) if config is not None else None,
             account=account,
             replace=replace,
+            expected_tenant=expected_tenant.lower() if expected_tenant else None,
             flow=json.dumps(flow),
         )
     )
@@ -117,11 +127,40 @@ async def complete_connect(
     digest = state_digest(state)
     if verified.phase == SIGN_IN_PHASE:
         request = await service.connect_requests.take(verified.nonce, digest, SIGN_IN, CHECKING)
-        return await _after_sign_in(service, request, key, params)
+        return await _finishing(service, request, _after_sign_in(service, request, key, params))
     if verified.phase == CONSENT_PHASE:
         request = await service.connect_requests.take(verified.nonce, digest, CONSENT, CHECKING)
-        return await link_tenant(service, request, params)
+        return await _finishing(service, request, link_tenant(service, request, params))
     raise StateError("forged", "The link's state is not one this app issued.")
+
+
+async def _finishing(
+    service: SyncService, request: ConnectRequest, step: Awaitable[ConnectOutcome]
+) -> ConnectOutcome:
+    """The step, or, when it fails part-way, the request ended as failed: its state was taken
+    (it cannot be used again), and a dashboard polling GET /api/connect/{id} would otherwise
+    see it pending until it expires."""
+    try:
+        return await step
+    except SyncError as error:
+        text = (
+            "The app could not finish linking the tenant "
+            f"({error.code}); nothing more happens with this link: start again in a few minutes."
+        )
+        with contextlib.suppress(SyncError):  # storage itself may be what failed
+            await service.connect_requests.finish(
+                request.nonce,
+                {
+                    "status": "failed",
+                    "code": LinkRefusal.NOT_FINISHED,
+                    "errorCode": error.code,
+                    "reason": text,
+                    "account": request.account,
+                    "tenantId": request.signed_in_tenant,
+                    "signedInAs": request.signed_in_user,
+                },
+            )
+        raise
 
 
 async def _after_sign_in(
@@ -142,6 +181,10 @@ async def _after_sign_in(
     except SignInRefused as refused:
         return await refuse(service, request, refused.code, f"{refused} Nothing was linked.")
     user = clean_text(signed.username or signed.object_id)
+    expected = request.expected_tenant
+    if expected is not None and signed.tenant_id.lower() != expected:
+        text = UNEXPECTED_TENANT.format(user=user, tenant=signed.tenant_id, expected=expected)
+        return await refuse(service, request, LinkRefusal.UNEXPECTED_TENANT, text)
     if signed.may_grant is None:
         return await refuse(
             service, request, LinkRefusal.ROLES_UNKNOWN, ROLES_UNKNOWN.format(user=user)

@@ -7,7 +7,9 @@ them in one query) instead of each tenant's history.
 - `runs`: the runs in flight (queued, running: their records live here only, found by one keyed
   read) and the recent finished runs the schedule counts: newest first, down to the newest
   counted success (nothing older changes a decision of core/schedule.plan_tenant), at most
-  RECENT_RUNS finished ones.
+  RECENT_RUNS finished ones. Dry runs and superseded requests, which decide nothing, are kept
+  only while newer than every counted run, at most RECENT_RUNS of them: a dozen dry runs in a
+  row leave the last sync where the schedule and the status find it.
 - An idle delta run (RunReport.idle) leaves no record of its own in SyncRuns: it becomes the
   `idle` streak of the tenant's latest record (how many checks, the first and last, the last
   check's report). When the next run that did something is recorded, the streak is handed back
@@ -127,7 +129,7 @@ def _success(report: RunReport) -> bool:
 
 def _trimmed(runs: list[RunReport]) -> tuple[RunReport, ...]:
     kept: list[RunReport] = []
-    finals = 0
+    finals = uncounted = 0
     success_seen = False
     for report in runs:
         if report.status not in FINAL_STATUSES:
@@ -137,9 +139,16 @@ def _trimmed(runs: list[RunReport]) -> tuple[RunReport, ...]:
             # The schedule leaves `explain --apply` runs out (core/schedule.plan_tenant): a
             # dozen of them in a row must not push the tenant's last sync out of the index.
             continue
+        if not _counted(report):
+            # Dry runs and superseded requests decide nothing either: the newest few are kept
+            # (up to the newest counted run), and they take no counted run's place.
+            if finals == 0 and uncounted < RECENT_RUNS:
+                kept.append(report)
+                uncounted += 1
+            continue
         if success_seen or finals >= RECENT_RUNS:
             continue
         kept.append(report)
         finals += 1
-        success_seen = _counted(report) and _success(report)
+        success_seen = _success(report)
     return tuple(kept)

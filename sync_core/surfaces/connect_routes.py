@@ -46,7 +46,13 @@ MAX_FORM_BYTES = 64 * 1024
 async def connect(request: ApiRequest, context: RouteContext) -> ApiResponse:
     fields = body_fields(
         json_object(request.body, required=False),
-        {"returnUrl": str, "config": dict, "account": str, "replaceConfig": bool},
+        {
+            "returnUrl": str,
+            "config": dict,
+            "account": str,
+            "replaceConfig": bool,
+            "tenantId": str,  # the organization the link is for (checked: body_fields)
+        },
     )
     settings = load_settings(context.environ, needs_graph=True)
     return_url = fields.get("returnUrl")
@@ -69,6 +75,7 @@ async def connect(request: ApiRequest, context: RouteContext) -> ApiResponse:
             now=utc_now(),
             account=account,
             replace=bool(fields.get("replaceConfig", False)),
+            expected_tenant=fields.get("tenantId"),
         )
     return ok(
         {

@@ -174,6 +174,57 @@ def test_a_consent_answer_for_another_tenant_than_the_signed_in_one_is_refused(
     assert not registered(other) and not registered(tenant.id)
 
 
+def test_a_link_made_for_one_organization_links_nothing_when_another_signs_in(
+    connect_env, simulator, tenant
+):
+    """Consent phishing: a customer makes a sign-in link for its own organization and sends it
+    to an administrator of another company, whose tenant would then be linked to the
+    customer's account. A link made with `tenantId` serves that organization only."""
+    expected = simulator.world.tenants[0].id
+    assert expected != tenant.id
+    started = start({"tenantId": expected.upper()})  # a GUID in any case
+    assert request_outcome(started["requestId"])["expectedTenant"] == expected
+    page = follow(simulator, started, tenant.id, admin(tenant))  # another company's admin
+    assert page.status == 200 and "made for another organization" in page.text, page.text
+    assert not registered(tenant.id) and not registered(expected)
+    outcome = request_outcome(started["requestId"])
+    assert (outcome["status"], outcome["reasonCode"]) == ("refused", "unexpected_tenant")
+    assert simulator.consent.history == []  # never sent on to the consent page
+
+    # Made for the organization that signs in, the link works as any other.
+    page = link(simulator, tenant.id, admin(tenant), body={"tenantId": tenant.id})
+    assert page.status == 200 and "Tenant linked" in page.text, page.text
+
+
+def test_a_callback_that_fails_part_way_says_so_instead_of_pending(connect_env, simulator, tenant):
+    """The dashboard polls GET /api/connect/{id}: a callback that could not finish (here the
+    app's secret cannot be read from Key Vault when the consent comes back) must end the
+    request, or the dashboard waits until it expires, 15 minutes later."""
+    started = start()
+
+    def vault_down(params: dict[str, str]) -> dict[str, str]:
+        simulator.faults.bad_gateway(20, path_prefix="/secrets/")
+        return params
+
+    page = follow(simulator, started, tenant.id, admin(tenant), tamper_consent=vault_down)
+    simulator.faults.clear()
+    assert page.status == 503, page.text
+    outcome = request_outcome(started["requestId"])
+    assert outcome["status"] == "failed", outcome
+    assert outcome["reasonCode"] == "not_finished" and "start again" in outcome["reason"]
+    assert outcome["errorCode"].startswith("key_vault")
+    assert not registered(tenant.id)
+    # Started again, it links.
+    assert link(simulator, tenant.id, admin(tenant)).status == 200
+
+
+@pytest.mark.parametrize("value", ["contoso.com", "not-a-guid", 42, ""])
+def test_a_connect_request_with_a_tenant_that_is_not_a_tenant_id_is_refused(connect_env, value):
+    answer = call("connect", "POST", body={"account": "acct-a", "tenantId": value})
+    assert answer.status == 400, answer.text
+    assert "tenantId" in answer.json["error"]["message"]
+
+
 @pytest.mark.parametrize("roles", [(), (APPLICATION_ADMINISTRATOR,)])
 def test_a_person_who_may_not_grant_application_permissions_is_told_so(
     connect_env, simulator, tenant, roles

@@ -10,6 +10,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
+from sync_core.adapters import photos_graph
 from sync_core.adapters.blobs import PHOTOS_CONTAINER
 from sync_core.adapters.names import EMPLOYEES_TABLE
 from tests.integration.helpers import stored_rows, write_config
@@ -473,3 +474,40 @@ def test_a_gateway_error_on_the_photo_batch_is_not_called_a_permission_problem(
     (warning,) = [w for w in report["warnings"] if w.startswith("Photos were not refreshed")]
     assert "502" in warning
     assert "ProfilePhoto.Read.All" not in warning and "refused" not in warning
+
+
+def test_a_batch_answer_without_a_list_of_responses_is_asked_again(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    # A front end that mangles the batch's body ("responses" a number, not a list) is no
+    # reason to fail the run or give up on the photos: each of them is asked again.
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    first_batches = -(-len(employees(tenant)) // 20)
+    simulator.faults.malformed_page("responses_not_list", first_batches, path_prefix="/v1.0/$batch")
+    report = sync(cli)
+    assert report["status"] == "succeeded", report["errors"]
+    assert report["counts"]["photosFailed"] == 0
+    counts = report["counts"]
+    rows = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)
+    with_photo = [row for row in rows.values() if "PhotoBlob" in row]
+    assert counts["photosChecked"] == len(rows)
+    assert counts["photosDownloaded"] == len(with_photo) > 0
+    assert counts["photosDownloaded"] + counts["photosMissing"] == len(rows)
+
+
+def test_a_failed_photo_batch_stops_the_batches_still_to_send(
+    cli, tenant, simulator, app_env, tmp_path, monkeypatch
+):
+    # One batch in flight at a time, so the order is known: the first fails (a gateway's 502,
+    # not retried), and the batches behind it are not sent after the photo step gave up.
+    monkeypatch.setattr(photos_graph, "BATCHES_IN_FLIGHT", 1)
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    assert -(-len(employees(tenant)) // 20) >= 3  # batches behind the first
+    simulator.faults.bad_gateway(1, path_prefix="/v1.0/$batch")
+    simulator.clear_requests()
+    report = sync(cli)
+    assert report["status"] == "succeeded"
+    assert any(w.startswith("Photos were not refreshed") for w in report["warnings"])
+    assert len([r for r in simulator.requests if r.path == "/v1.0/$batch"]) == 1

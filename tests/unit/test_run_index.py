@@ -104,3 +104,25 @@ def test_the_schedule_decides_from_the_index_as_from_the_whole_history(history) 
         expected.consecutive_failures,
     )
     assert planned.last_run == (expected.last_run and replace(expected.last_run))
+
+
+def test_dry_runs_in_a_row_do_not_push_the_last_sync_out_of_the_index() -> None:
+    """An admin trying a filter with a dozen dry runs: the schedule and GET /api/status still
+    see the tenant's last sync (dry runs are left out of every decision: core/schedule.py),
+    and the index stays bounded however many dry runs follow."""
+    history = [run(0), *(run(m, dry_run=True) for m in range(1, 3 * RECENT_RUNS))]
+    index = RunIndex()
+    for report in history:
+        index, _ = finished(index, report)
+    assert index.last_success() == replace(history[0])
+    assert index.runs[0].run_id == history[-1].run_id  # the last run shown is the newest
+    assert len(index.runs) <= 2 * RECENT_RUNS + 1
+    now = T0 + timedelta(hours=1)
+    expected = plan_tenant(TENANT, sorted(history, key=lambda r: r.started_at, reverse=True),
+                           None, now, 2, 4)  # fmt: skip
+    planned = plan_tenant(TENANT, list(index.runs), None, now, 2, 4)
+    assert (planned.due, planned.next_due_at, planned.last_success) == (
+        expected.due,
+        expected.next_due_at,
+        expected.last_success,
+    )

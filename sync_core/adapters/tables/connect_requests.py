@@ -48,6 +48,9 @@ class ConnectRequest:
     config_text: str | None  # the validated configuration's stored form, or None: the default
     account: str = ""
     replace: bool = False  # re-linking replaces the stored configuration and `enabled`
+    # The organization the link was made for (POST /api/connect `tenantId`): whoever signs in
+    # from another one links nothing (app/onboarding.py). None: any organization.
+    expected_tenant: str | None = None
     flow: str = ""  # msal's auth-code flow (JSON): PKCE verifier, nonce, redirect URI
     stage: str = SIGN_IN
     signed_in_tenant: str | None = None
@@ -84,6 +87,7 @@ class ConnectRequests:
             "ConfigChunks": len(chunks),
             "Account": request.account,
             "Replace": request.replace,
+            "ExpectedTenant": request.expected_tenant or "",
             "Flow": request.flow,
             "Stage": SIGN_IN,
         }
@@ -171,6 +175,7 @@ def _request(nonce: str, entity: dict[str, Any]) -> ConnectRequest:
         config_text="".join(entity[f"Config{i}"] for i in range(chunks)) or None,
         account=entity.get("Account") or "",
         replace=bool(entity.get("Replace")),
+        expected_tenant=entity.get("ExpectedTenant") or None,
         flow=entity.get("Flow") or "",
         stage=entity.get("Stage") or DONE,
         signed_in_tenant=entity.get("SignedInTenant") or None,
