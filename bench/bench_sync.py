@@ -84,9 +84,9 @@ async def _measure(tenants: dict[str, str], users: int, *, baseline: bool) -> di
     settings = load_settings(os.environ)
     results: dict[str, float] = {}
     async with SyncService(settings) as service:
-        request = RunRequest(tenants["ours"], trigger="bench")
+        request = RunRequest(tenants["ours"], trigger="cli")
         results["ours, first run"] = await _timed(lambda: sync_exclusively(service, request))
-        again = RunRequest(tenants["ours"], trigger="bench", full=True)  # a full run, not delta
+        again = RunRequest(tenants["ours"], trigger="cli", full=True)  # a full run, not delta
         results["ours, no change"] = await _timed(lambda: sync_exclusively(service, again))
         if baseline:
             results["baseline script"] = await _timed(
@@ -225,21 +225,7 @@ async def _floor_write(service, tenant_id: str, users: int, *, fenced: bool) -> 
         lease = acquired
     writer = await service.employees.writer(tenant_id, lease)
     for index in range(users):
-        await writer.put_entity(
-            {
-                "PartitionKey": tenant_id,
-                "RowKey": f"{index:08d}-0000-4000-8000-000000000000",
-                "Email": f"user{index}@contoso.com",
-                "FirstName": "Ada",
-                "LastName": "Lovelace",
-                "DisplayName": "Ada Lovelace",
-                "Title": "Engineer",
-                "Department": "Research",
-                "City": "London",
-                "SourceHash": "0" * 32,
-            },
-            "created",
-        )
+        await writer.put_entity(_floor_row(tenant_id, index), "created")
     await writer.flush()
     if not isinstance(lease, Unfenced):
         await service.leases.release(lease)
