@@ -34,7 +34,7 @@ async def run_command(args: argparse.Namespace, settings: Settings, tenant_id: s
     """The command's exit code. connect and check open what they need themselves (check reads
     Graph, not the tables); the others share one service."""
     if args.command == "connect":
-        return await connect_command(args, settings)
+        return await connect_command(args, settings, tenant_id if args.tenant else None)
     if args.command == "check":
         result = await check_connectivity(settings, tenant_id)
         emit(args, result.to_json(), render_check(result))
@@ -122,8 +122,11 @@ def _idle_after(report: RunReport) -> str:
     return f"  then {checks.count} idle check(s), the last at {last} UTC"
 
 
-async def connect_command(args: argparse.Namespace, settings: Settings) -> int:
-    """The consent URL for an operator who links a tenant by hand (valid 15 minutes, once)."""
+async def connect_command(
+    args: argparse.Namespace, settings: Settings, expected_tenant: str | None
+) -> int:
+    """The consent URL for an operator who links a tenant by hand (valid 15 minutes, once),
+    for the organization `--tenant` names, when given."""
     async with SyncService(settings) as service:
         link = await start_connect(
             service,
@@ -133,6 +136,7 @@ async def connect_command(args: argparse.Namespace, settings: Settings) -> int:
             now=utc_now(),
             account=args.account,
             replace=args.replace_config,
+            expected_tenant=expected_tenant,
         )
     document = {
         "requestId": link.request_id,

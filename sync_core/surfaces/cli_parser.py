@@ -95,7 +95,11 @@ def _add_connect(command: AddCommand) -> None:
         action="store_true",
         help="linked before: reset its configuration and enabled flag to the defaults",
     )
-    _tenant(connect)  # unused: the admin picks the tenant; accepted so every command takes it
+    connect.add_argument(
+        "--tenant",
+        help="the tenant id the link is for: whoever signs in from another organization links "
+        "nothing (default: any organization)",
+    )
     _json(connect)
 
 

@@ -254,6 +254,20 @@ def test_cli_connect_prints_a_sign_in_url_that_links_for_its_account(
     assert runs.stdout.startswith(f"Runs of Contoso Ltd ({tenant.id})")
 
 
+def test_cli_connect_with_a_tenant_makes_a_link_for_that_organization_only(
+    connect_env, simulator, tenant, cli
+):
+    other = simulator.world.tenants[0].id
+    printed = cli(
+        "connect", "--callback", CALLBACK, "--account", "ops", "--tenant", other, "--json"
+    )
+    assert printed.exit_code == 0, printed.stderr
+    assert request_outcome(printed.json["requestId"])["expectedTenant"] == other
+    page = follow(simulator, printed.json, tenant.id, tenant.users[0]["id"])
+    assert "made for another organization" in page.text, page.text
+    assert request_outcome(printed.json["requestId"])["reasonCode"] == "unexpected_tenant"
+
+
 @pytest.mark.parametrize(
     "callback",
     ["func-x.azurewebsites.net/api/connect/callback", "http://func-x.azurewebsites.net/cb", ""],
