@@ -18,7 +18,7 @@ import os
 
 import azure.functions as func
 
-from sync_core.adapters.names import POISON_QUEUE, SYNC_QUEUE
+from sync_core.adapters.storage_names import POISON_QUEUE, SYNC_QUEUE
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.housekeeping import sweep_connect_requests
 from sync_core.app.worker import fail_poisoned_run, process_message

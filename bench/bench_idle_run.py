@@ -47,7 +47,7 @@ async def _measure(tenant_id: str) -> tuple[Counter[str], Counter[str], Any]:
     from azure.storage.queue import TextBase64DecodePolicy
     from azure.storage.queue.aio import QueueClient
 
-    from sync_core.adapters.names import SYNC_QUEUE
+    from sync_core.adapters.storage_names import SYNC_QUEUE
     from sync_core.app.dispatch import scheduled_tick
     from sync_core.app.exclusive import sync_exclusively
     from sync_core.app.service import SyncService

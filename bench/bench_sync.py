@@ -119,7 +119,7 @@ async def _baseline(service, tenant_id: str) -> None:
     from msgraph.graph_request_adapter import GraphRequestAdapter
 
     from sync_core.adapters.credentials import entra_credential, load_app_credential
-    from sync_core.adapters.names import EMPLOYEES_TABLE
+    from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 
     settings = service.settings
     credential = entra_credential(settings, tenant_id, await load_app_credential(settings))
@@ -196,7 +196,7 @@ async def _floor_raw(service, tenant_id: str, users: int) -> None:
     """The optimal batched writer: transactions of 100 straight through the SDK, 4 in flight."""
     from azure.data.tables import UpdateMode
 
-    from sync_core.adapters.names import EMPLOYEES_TABLE
+    from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 
     table = service._tables.get_table_client(EMPLOYEES_TABLE)
     gate = asyncio.Semaphore(4)

@@ -29,7 +29,7 @@ from typing import Any
 from azure.core.pipeline.transport import AioHttpTransport
 
 from devtools.azurite import start_azurite
-from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE, SYNC_QUEUE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, LEASES_TABLE, RUNS_TABLE, SYNC_QUEUE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_properties
 from sync_core.adapters.tables.run_record_rows import run_entity  # the row layout, written in bulk
 from sync_core.app.dispatch import scheduled_tick

@@ -23,7 +23,7 @@ from azure.storage.queue import TextBase64DecodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from devtools.ncrontab import next_after
-from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.storage_names import SYNC_QUEUE
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.worker import MAX_DEQUEUE_COUNT, fail_poisoned_run, process_message
 from sync_core.core.report import utc_now

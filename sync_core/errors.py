@@ -33,8 +33,9 @@ Kept beside what they describe; each is turned into a code above by the surface 
   headers; its codes are ErrorCode members), Interrupted (surfaces/cli_sync.py: Ctrl-C ->
   cancelled).
 - Inside one adapter, never leaving it but as a SyncError: GraphRequestError (adapters/errors.py),
-  MalformedMessage (adapters/queue.py, dropped and logged), ReadOnlyViolation (adapters/graph_transport.py,
-  a bug: only GET goes to Graph), _NoGroupMembers (adapters/graph_groups.py).
+  MalformedMessage (adapters/queue.py, dropped and logged), ReadOnlyViolation
+  (adapters/graph_transport.py, a bug: only GET goes to Graph), _NoGroupMembers
+  (adapters/graph_groups.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.tables.boundary import storage_boundary
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential

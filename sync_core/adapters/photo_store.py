@@ -18,8 +18,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from sync_core.adapters.blobs import PhotoBlobs
-from sync_core.adapters.names import EMPLOYEES_TABLE
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.adapters.tables.employees import TableEmployeeWriter
 from sync_core.core.config import PHOTO_COLUMNS
 from sync_core.core.lazy_writer import LazyWriter
@@ -77,9 +77,9 @@ class BlobPhotoStore:
         return StoredPhoto(name, meta.etag or "", content_type)
 
     async def link(
-        self, sink: WriterPort, tenant_id: str, user_id: str, photo: StoredPhoto
+        self, run_writer: WriterPort, tenant_id: str, user_id: str, photo: StoredPhoto
     ) -> None:
-        writer = await _writer(sink)
+        writer = await _writer(run_writer)
         await writer.put_entity(
             {
                 "PartitionKey": tenant_id,
@@ -100,9 +100,9 @@ class BlobPhotoStore:
         )
 
     async def unlink(
-        self, sink: WriterPort, tenant_id: str, user_id: str, *, row_exists: bool
+        self, run_writer: WriterPort, tenant_id: str, user_id: str, *, row_exists: bool
     ) -> None:
-        writer = await _writer(sink)
+        writer = await _writer(run_writer)
         await self.blobs.delete(blob_name(tenant_id, user_id))
         await writer.delete(PHOTO_ROW_PREFIX + user_id, "photo")  # no employee removed
         if not row_exists:
@@ -144,10 +144,10 @@ def _blob_checked(photo: StoredPhoto, present: bool) -> StoredPhoto:
     return photo if present else StoredPhoto(photo.blob, "", photo.content_type)
 
 
-async def _writer(sink: WriterPort) -> TableEmployeeWriter:
+async def _writer(run_writer: WriterPort) -> TableEmployeeWriter:
     """The run's writer is the Table adapter's (a dry run never reaches the photo step), opened
     by the engine only before its first write (core/lazy_writer.py): a photo's row may be that
     first write, so it opens it (the fence goes up, the summary is marked)."""
-    if isinstance(sink, LazyWriter):
-        return cast(TableEmployeeWriter, await sink.open())
-    return cast(TableEmployeeWriter, sink)
+    if isinstance(run_writer, LazyWriter):
+        return cast(TableEmployeeWriter, await run_writer.open())
+    return cast(TableEmployeeWriter, run_writer)

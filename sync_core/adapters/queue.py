@@ -21,7 +21,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 if TYPE_CHECKING:
     from azure.storage.queue.aio import QueueClient
 
-from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.storage_names import SYNC_QUEUE
 from sync_core.adapters.tables.claimed_row import ClaimedRow, claimed_row_of
 from sync_core.core.report import Trigger, is_run_id
 from sync_core.errors import ErrorCode, FatalError

@@ -170,14 +170,14 @@ async def _apply_under_lease(
     tenant_id = report.tenant_id
     # Raised before the row is read again: whatever a run wrote before is in the row, and a run
     # that takes the lease later has its writes, not this one's.
-    sink = await service.employees.writer(tenant_id, lease)
+    writer = await service.employees.writer(tenant_id, lease)
     try:
         stored = await service.employees.row(tenant_id, user["id"])
         judged = await judge(
-            service, tenant_id, config, user, stored, sink, now, report.run_id, listed=listed
+            service, tenant_id, config, user, stored, writer, now, report.run_id, listed=listed
         )
     finally:
-        await sink.abort()
+        await writer.abort()
     reason = judged.scope.reason
     status = RunStatus.HELD if judged.outcome == "held" else RunStatus.SUCCEEDED
     final = replace(

@@ -82,17 +82,17 @@ async def judge(
     config: TenantConfig,
     user: dict[str, Any],
     stored: dict[str, Any] | None,
-    sink: EmployeeWriter | None,
+    applying: EmployeeWriter | None,
     now: Callable[[], datetime],
     run_id: str = "explain",
     *,
     listed: bool = True,
 ) -> Explanation:
-    """Run the engine's steps for this user against its stored row: through `sink` when given
+    """Run the engine's steps for this user against its stored row: through `applying` when given
     (an applied explain), else through a dry-run writer that writes nothing. A user the run's
     listing does not return (`listed` False: outside filter.odata) is read by no run."""
     case = _Case(tenant_id, config, user, stored, now, run_id, listed)
-    return _explanation(case, await _run_steps(service, case, sink))
+    return _explanation(case, await _run_steps(service, case, applying))
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,9 @@ class _Steps:
     guard: DeletionDecision | None
 
 
-async def _run_steps(service: SyncService, case: _Case, sink: EmployeeWriter | None) -> _Steps:
+async def _run_steps(service: SyncService, case: _Case, applying: EmployeeWriter | None) -> _Steps:
     index = _index_of(case.user["id"], case.stored)
-    writer = sink or DryRunWriter(service.employees, case.tenant_id)
+    writer = applying or DryRunWriter(service.employees, case.tenant_id)
     ctx = PassContext(case.run_id, case.config, index, writer, RunTotals(), case.now)
     read = [case.user] if case.listed else []
     employees = await scope_and_map(read, ctx.scope, ctx.mapper, index, ctx.tally)
@@ -127,7 +127,7 @@ async def _run_steps(service: SyncService, case: _Case, sink: EmployeeWriter | N
     await writer.flush()
     guard = await _guard(service, case.tenant_id, case.config, ctx, case.stored, case.now())
     if guard is not None:
-        await _delete_if_allowed(guard, sink, ctx.tally)
+        await _delete_if_allowed(guard, applying, ctx.tally)
     return _Steps(ctx, guard)
 
 
@@ -164,14 +164,14 @@ def _explanation(case: _Case, steps: _Steps) -> Explanation:
 
 
 async def _delete_if_allowed(
-    guard: DeletionDecision, sink: EmployeeWriter | None, tally: RunTotals
+    guard: DeletionDecision, applying: EmployeeWriter | None, tally: RunTotals
 ) -> None:
     """Clean Up's removal of this row, as passes.finish does it (only when applying)."""
     tally.counts.deletesHeld = guard.held
-    if guard.delete and sink is not None:
+    if guard.delete and applying is not None:
         for employee_id in guard.delete:
-            await sink.delete(employee_id)
-        await sink.flush()
+            await applying.delete(employee_id)
+        await applying.flush()
         tally.counts.deleted = len(guard.delete)
 
 

@@ -17,7 +17,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.tables.address_holders import StoredAddresses
-from sync_core.adapters.tables.common import ensure_tables, open_tables
+from sync_core.adapters.tables.boundary import ensure_tables, open_tables
 from sync_core.adapters.tables.configurations import ConfigStore, TenantRegistry
 from sync_core.adapters.tables.connect_requests import ConnectRequests
 from sync_core.adapters.tables.employees import TableEmployeeStore

@@ -10,7 +10,7 @@ from azure.storage.queue import QueueClient
 from functions_harness import SyncQueue
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.storage_names import SYNC_QUEUE
 
 
 @pytest.fixture

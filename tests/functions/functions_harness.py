@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.storage_names import SYNC_QUEUE
 from sync_core.surfaces.routes import ROUTES
 
 HOST = "https://sync.example.net"

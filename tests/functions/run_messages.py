@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from sync_core.adapters.names import SYNC_QUEUE
 from sync_core.adapters.queue import RunMessage
+from sync_core.adapters.storage_names import SYNC_QUEUE
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus, new_run_id, utc_now
 from sync_core.settings import load_settings

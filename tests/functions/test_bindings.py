@@ -13,7 +13,7 @@ import pytest
 import yaml
 from functions_harness import built_functions
 
-from sync_core.adapters.names import POISON_QUEUE, SYNC_QUEUE
+from sync_core.adapters.storage_names import POISON_QUEUE, SYNC_QUEUE
 from sync_core.app.exclusive import LEASE_RENEW_EVERY, LEASE_TTL
 from sync_core.app.worker import MAX_DEQUEUE_COUNT
 from sync_core.core.schedule import QUEUED_TTL

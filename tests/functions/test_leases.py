@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE, LEASES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE, LEASES_TABLE
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.app.exclusive import RunBusy, sync_exclusively
 from sync_core.app.worker import WorkOutcome, process_message

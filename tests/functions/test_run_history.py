@@ -16,7 +16,7 @@ from azure.data.tables import TableServiceClient
 from functions_harness import deliver
 
 from devtools.azurite import Azurite
-from sync_core.adapters.names import RUNS_TABLE
+from sync_core.adapters.storage_names import RUNS_TABLE
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService

@@ -18,7 +18,7 @@ import yaml
 from pycep import BicepParser
 
 from sync_core.adapters.blobs import PHOTOS_CONTAINER
-from sync_core.adapters.names import SYNC_QUEUE, TABLE_NAMES
+from sync_core.adapters.storage_names import SYNC_QUEUE, TABLE_NAMES
 from sync_core.settings import SETTINGS, SettingSpec, Where, is_tenant_id
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 
 # A configuration with manager fields (the manager's name, address and title on each report).
 MANAGER_FIELDS = {

@@ -15,7 +15,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devtools.azurite import Azurite, start_azurite
 from devtools.table_requests import TableRequestCounter
-from sync_core.adapters.names import SYNC_QUEUE
+from sync_core.adapters.storage_names import SYNC_QUEUE
 from sync_core.app.dispatch import scheduled_tick
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from simulator import Simulator
 from simulator.faults import MALFORMED_FORMS
-from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config_parse import parse_config

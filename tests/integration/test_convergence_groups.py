@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import Simulator
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.config_parse import parse_config

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from tests.integration.helpers import (
     CLEAN_UP,
     configure,

@@ -144,7 +144,7 @@ def test_a_row_edited_outside_the_app_is_not_called_current(cli, tenant, app_env
     current", but why a run leaves it as it is."""
     from azure.data.tables import TableServiceClient, UpdateMode
 
-    from sync_core.adapters.names import EMPLOYEES_TABLE
+    from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 
     assert cli("sync").exit_code == 0
     user = tenant.of_kind("member")[0]

@@ -16,7 +16,7 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.graph import GraphDirectory
-from sync_core.adapters.tables.common import ensure_tables
+from sync_core.adapters.tables.boundary import ensure_tables
 from sync_core.adapters.tables.employees import TableEmployeeStore
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.app.exclusive import sync_exclusively

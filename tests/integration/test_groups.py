@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import GROUPS_TABLE
+from sync_core.adapters.storage_names import GROUPS_TABLE
 from sync_core.core.report import RunReport
 from sync_core.core.report_text import render_text
 from tests.integration import group_scopes

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from devtools.table_requests import TableRequestCounter
-from sync_core.adapters.names import CONFIGS_TABLE, LEASES_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, LEASES_TABLE
 from sync_core.app.worker import WorkAction
 from sync_core.core.report import utc_now
 from tests.integration import group_scopes, idle_runs

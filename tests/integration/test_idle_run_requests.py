@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from devtools.table_requests import TableRequestCounter
-from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE, LEASES_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, EMPLOYEES_TABLE, LEASES_TABLE
 from sync_core.app.service import SyncService
 from sync_core.app.worker import WorkAction
 from sync_core.core.report import utc_now

@@ -15,7 +15,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import LEASES_TABLE, RUNS_TABLE
+from sync_core.adapters.storage_names import LEASES_TABLE, RUNS_TABLE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_of
 from sync_core.app.service import SyncService
 from sync_core.core.report import RunReport, RunStatus

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import MANAGERS_TABLE
+from sync_core.adapters.storage_names import MANAGERS_TABLE
 from sync_core.adapters.tables.write_fence import FENCE_ROW_PREFIX as FENCE
 from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
-from sync_core.adapters.tables.common import ensure_tables
+from sync_core.adapters.tables.boundary import ensure_tables
 from sync_core.adapters.tables.managers import ManagerIndexStore
 from sync_core.app.service import SyncService
 from sync_core.core.manager import IndexChanges

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 from tests.integration.full_runs import full_runs
 from tests.integration.helpers import stored_rows, write_config
 

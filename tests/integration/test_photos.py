@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 
 from sync_core.adapters import photos_graph
 from sync_core.adapters.blobs import PHOTOS_CONTAINER
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 from tests.integration.helpers import stored_rows, write_config
 
 pytestmark = pytest.mark.integration

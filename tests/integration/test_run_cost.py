@@ -16,7 +16,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from devtools.table_requests import TableRequestCounter
-from sync_core.adapters.names import CONFIGS_TABLE, EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE, EMPLOYEES_TABLE
 from sync_core.app.exclusive import sync_exclusively
 from sync_core.app.service import SyncService
 from sync_core.core.engine import RunRequest

@@ -18,7 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.adapters.names import LEASES_TABLE, RUNS_TABLE
+from sync_core.adapters.storage_names import LEASES_TABLE, RUNS_TABLE
 from sync_core.adapters.tables.run_index_rows import PARTITION, index_of
 from sync_core.surfaces.cli import main
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 from sync_core.app.service import SyncService
 from sync_core.core.report import Counts
 from sync_core.settings import load_settings

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE
+from sync_core.adapters.storage_names import CONFIGS_TABLE
 from sync_core.app.service import SyncService
 from sync_core.app.unlink import unlink_tenant
 from sync_core.errors import RetriableError

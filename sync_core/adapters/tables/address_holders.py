@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 
 ADDRESSES_PER_QUERY = 14
 

@@ -15,8 +15,9 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE
-from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.storage_names import CONFIGS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
+from sync_core.adapters.tables.long_text import CHUNK_UNITS, utf16_chunks
 from sync_core.adapters.tables.sync_state import SUMMARY_ROW, SYNC_STATE_ROW
 from sync_core.core.config import TenantConfig
 from sync_core.core.config_parse import ConfigError, parse_config, stored_form

@@ -24,8 +24,9 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE
-from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.storage_names import CONFIGS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
+from sync_core.adapters.tables.long_text import CHUNK_UNITS, utf16_chunks
 from sync_core.core.consent_state import StateError
 
 PARTITION = "~connect"

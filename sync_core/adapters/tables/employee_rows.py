@@ -11,7 +11,7 @@ from typing import Any
 from azure.core.serialization import AzureJSONEncoder
 from azure.data.tables._serialize import _add_entity_properties  # see operation_bytes
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
 from sync_core.core.config import PHOTO_COLUMNS
 from sync_core.core.limits import MAX_STRING_UNITS, entity_problem, fitted_json, fitted_text
 from sync_core.core.mapping import Employee

@@ -16,8 +16,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import EMPLOYEES_TABLE
-from sync_core.adapters.tables.common import decode_token, encode_token, storage_boundary
+from sync_core.adapters.storage_names import EMPLOYEES_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
+from sync_core.adapters.tables.continuation import decode_token, encode_token
 from sync_core.adapters.tables.employee_rows import (
     EMAIL_MISSING_SINCE,
     MAX_BATCH_BYTES,

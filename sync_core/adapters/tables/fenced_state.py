@@ -24,8 +24,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import CONFIGS_TABLE
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.storage_names import CONFIGS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.adapters.tables.leases import LeaseStore
 from sync_core.adapters.tables.sync_state import TableSyncStateStore, state_entity
 from sync_core.core.delta import SyncState

@@ -18,8 +18,8 @@ from typing import Any
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import GROUPS_TABLE
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.storage_names import GROUPS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.core.groups import GroupNode
 
 USERS_PER_ROW = 700

@@ -22,8 +22,8 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import LEASES_TABLE
-from sync_core.adapters.tables.common import storage_boundary
+from sync_core.adapters.storage_names import LEASES_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.adapters.tables.lease_process import this_process
 from sync_core.core.ports import Lease, LeaseLost
 

@@ -21,9 +21,10 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import MANAGERS_TABLE
-from sync_core.adapters.tables.common import CHUNK_UNITS, storage_boundary, utf16_chunks
+from sync_core.adapters.storage_names import MANAGERS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.adapters.tables.leases import LeaseStore
+from sync_core.adapters.tables.long_text import CHUNK_UNITS, utf16_chunks
 from sync_core.adapters.tables.write_fence import WriteFence, transact
 from sync_core.core.manager import IndexChanges, ManagerValues, StoredIndexRows, values_hash
 from sync_core.core.ports import Lease

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sync_core.adapters.tables.common import CHUNK_UNITS, utf16_chunks
+from sync_core.adapters.tables.long_text import CHUNK_UNITS, utf16_chunks
 from sync_core.core.report import IdleChecks, RunReport
 from sync_core.core.run_index import IdleStreak, slim
 

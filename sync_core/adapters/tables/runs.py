@@ -14,9 +14,9 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from sync_core.adapters.names import RUNS_TABLE
+from sync_core.adapters.storage_names import RUNS_TABLE
+from sync_core.adapters.tables.boundary import storage_boundary
 from sync_core.adapters.tables.claimed_row import ClaimedRow
-from sync_core.adapters.tables.common import storage_boundary
 from sync_core.adapters.tables.run_index_rows import RunIndexRows, TenantRow
 from sync_core.adapters.tables.run_listing import listing
 from sync_core.adapters.tables.run_record_rows import (

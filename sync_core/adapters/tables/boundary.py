@@ -1,12 +1,10 @@
-"""What the table modules share: opening the tables, splitting long text into properties,
-continuation tokens."""
+"""Where the app meets the Table service: opening the account's tables, creating them once, and
+the one point where the SDK's errors become the app's (storage_boundary)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import inspect
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -15,9 +13,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.data.tables.aio import TableServiceClient
 
 from sync_core.adapters.errors import classify_storage_error
-from sync_core.adapters.names import TABLE_NAMES
-
-CHUNK_UNITS = 32_000  # UTF-16 code units, under a string property's 32,767
+from sync_core.adapters.storage_names import TABLE_NAMES
 
 _Class = TypeVar("_Class", bound=type)
 # What Table Storage's SDK raises (azure-core wraps aiohttp's errors); OSError for a socket
@@ -89,33 +85,3 @@ async def ensure_tables(service: TableServiceClient) -> None:
                 pass
     except _STORAGE_ERRORS as error:
         raise classify_storage_error(error) from error
-
-
-def utf16_chunks(text: str, units: int) -> list[str]:
-    """`text` in pieces of at most `units` UTF-16 code units each (a character outside the
-    Basic Multilingual Plane counts two), never splitting a character."""
-    chunks: list[str] = []
-    start = size = 0
-    for index, char in enumerate(text):
-        width = 2 if ord(char) > 0xFFFF else 1
-        if size + width > units:
-            chunks.append(text[start:index])
-            start, size = index, 0
-        size += width
-    chunks.append(text[start:])
-    return chunks
-
-
-def encode_token(token: Any) -> str | None:
-    if not token:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
-
-
-def decode_token(token: str | None) -> Any:
-    if not token:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, json.JSONDecodeError):
-        raise ValueError("the continuation token is not one this API issued") from None
