@@ -15,9 +15,9 @@ param deployerPrincipalId string = ''
 ])
 param deployerPrincipalType string = 'User'
 
-// Names from sync_core/adapters/names.py (TABLE_NAMES, SYNC_QUEUE); tests/infra keeps them equal. The host
-// moves a message to <queue>-poison after 5 failed attempts; creating it here makes it visible
-// (and alertable) before the first failure.
+// Names from sync_core/adapters/storage_names.py (TABLE_NAMES, SYNC_QUEUE); tests/infra keeps
+// them equal. The host moves a message to <queue>-poison after 5 failed attempts; creating it
+// here makes it visible (and alertable) before the first failure.
 var tableNames = [
   'Employees'
   'SyncRuns'

@@ -13,7 +13,9 @@ import httpx
 from sync_core.adapters.photos_graph import is_read_only_batch
 from sync_core.core.ports import GraphStats
 
-log = logging.getLogger(__name__)
+# The Graph adapter's logger, as before this module was split from graph.py: the retry notice
+# keeps the category that log queries and filters name.
+log = logging.getLogger("sync_core.adapters.graph")
 
 # Dropped connections are not HTTP answers, so the SDK's handler never sees them; GETs are safe
 # to repeat, and these retries cover exactly that gap.

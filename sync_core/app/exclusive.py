@@ -95,7 +95,7 @@ async def sync_exclusively(
             async with keeper:
                 await _close_dead_runs(service, request.tenant_id, lease, run_id, now(), mark)
                 # The lease fences the run's writes too: once another run takes it over, Table
-                # Storage refuses whatever this one still sends (fence rows: tables/employees.py).
+                # Storage refuses whatever this one still sends (fence rows: tables/write_fence.py).
                 report = await service.sync(request, lease)
             ending = held.idle_ending
             return report

@@ -362,9 +362,41 @@ def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -
             await transport.aclose()
         raise AssertionError("an unresolvable host answered")
 
-    caplog.set_level("WARNING", logger="sync_core.adapters.graph_transport")
+    caplog.set_level("WARNING", logger="sync_core.adapters.graph")
     error = asyncio.run(get())
     notices = [record.getMessage() for record in caplog.records]
     assert notices and all("could not be reached" in notice for notice in notices)
     assert not any("dropped" in notice for notice in notices)
     assert classify_graph_error(error).code == "graph_unreachable"
+
+
+def test_the_transports_retry_notice_keeps_the_graph_adapters_logger(caplog) -> None:
+    """The notice of a dropped connection is logged as `sync_core.adapters.graph`, where it was
+    before the transport had its own module: log queries and filters name that category."""
+    import asyncio
+
+    import httpx
+
+    from sync_core.adapters.graph_transport import GuardedTransport
+    from sync_core.core.ports import GraphStats
+
+    attempts: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise httpx.ReadError("dropped", request=request)
+        return httpx.Response(200, json={"value": []})
+
+    async def get() -> int:
+        transport = GuardedTransport(httpx.MockTransport(answer), GraphStats())
+        try:
+            request = httpx.Request("GET", "https://graph.microsoft.com/v1.0/users")
+            return (await transport.handle_async_request(request)).status_code
+        finally:
+            await transport.aclose()
+
+    caplog.set_level("WARNING", logger="sync_core.adapters.graph")
+    assert asyncio.run(get()) == 200
+    notices = [record for record in caplog.records if "retrying" in record.getMessage()]
+    assert [record.name for record in notices] == ["sync_core.adapters.graph"]
