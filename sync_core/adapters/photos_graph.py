@@ -99,6 +99,20 @@ class PhotoReader:
         self._sleep = sleep
 
     async def photo_metadata(self, user_ids: Sequence[str], size: str) -> list[PhotoMeta]:
+        # The batches run in a task of their own: a cancel from outside (the lease keeper's,
+        # app/exclusive.py) that comes while the group stops the batches behind a failed one
+        # is swallowed by the group, which reports only the failure, and the run would go on
+        # as if the photos alone had failed. Waited for here, the cancel stays this task's.
+        batches_read = asyncio.create_task(self._all_batches(user_ids, size))
+        try:
+            await asyncio.wait({batches_read})
+        except asyncio.CancelledError:
+            batches_read.cancel()
+            await asyncio.wait({batches_read})
+            raise
+        return batches_read.result()
+
+    async def _all_batches(self, user_ids: Sequence[str], size: str) -> list[PhotoMeta]:
         gate = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
         async def one(chunk: list[str]) -> list[PhotoMeta]:

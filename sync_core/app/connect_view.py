@@ -26,10 +26,8 @@ def connect_request_view(request: ConnectRequest, now: datetime) -> dict[str, An
         "alreadyLinked": outcome.get("alreadyLinked"),
         "configReplaced": outcome.get("configReplaced"),
         "connectivity": outcome.get("connectivity"),
-        "reasonCode": outcome.get("code"),
-        "errorCode": outcome.get(
-            "errorCode"
-        ),  # with status "failed": what failed  # a LinkRefusal, as app/linking.py stored it
+        "reasonCode": outcome.get("code"),  # a LinkRefusal, as app/linking.py stored it
+        "errorCode": outcome.get("errorCode"),  # with status "failed": what failed
         "reason": outcome.get("reason"),
         "expiresAt": request.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }

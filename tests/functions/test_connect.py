@@ -10,11 +10,23 @@ here: each one linked, reconfigured or re-enabled a tenant before the sign-in wa
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 import uuid
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from connect_flow import CALLBACK, follow, link, query_of, request_outcome, sign_in, start
+from connect_flow import (
+    CALLBACK,
+    follow,
+    link,
+    posted_answer,
+    query_of,
+    request_outcome,
+    sign_in,
+    start,
+)
 from functions_harness import call, call_callback
 
 from simulator.signin import (
@@ -196,6 +208,33 @@ def test_a_link_made_for_one_organization_links_nothing_when_another_signs_in(
     assert page.status == 200 and "Tenant linked" in page.text, page.text
 
 
+def test_a_refused_sign_in_answered_again_is_refused_as_replayed_and_stays_refused(
+    connect_env, simulator, tenant
+):
+    """The sign-in answer of a link made for another organization, sent again (the browser's
+    back button, or its holder trying once more): 400, and the request's outcome is the
+    refusal it had, not failed."""
+    other = simulator.world.tenants[0].id
+    started = start({"tenantId": other})
+    client_id = connect_env["ENTRA_CLIENT_ID"]
+    simulator.add_redirect_uri(client_id, CALLBACK)
+    simulator.signin.set_roles(tenant.id, admin(tenant), (GLOBAL_ADMINISTRATOR,))
+    simulator.signin.plan(tenant_id=tenant.id, user_id=admin(tenant), auto=True)
+    try:
+        trust = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        with httpx.Client(verify=trust) as http:
+            fields = posted_answer(http.get(started["consentUrl"]))
+        answered = call_callback(fields, form=True)
+        assert answered.status == 200 and "made for another organization" in answered.text
+        again = call_callback(fields, form=True)
+    finally:
+        simulator.signin.clear()
+    assert again.status == 400, again.text
+    outcome = request_outcome(started["requestId"])
+    assert (outcome["status"], outcome["reasonCode"]) == ("refused", "unexpected_tenant")
+    assert not registered(tenant.id)
+
+
 def test_a_callback_that_fails_part_way_says_so_instead_of_pending(connect_env, simulator, tenant):
     """The dashboard polls GET /api/connect/{id}: a callback that could not finish (here the
     app's secret cannot be read from Key Vault when the consent comes back) must end the
@@ -218,7 +257,20 @@ def test_a_callback_that_fails_part_way_says_so_instead_of_pending(connect_env, 
     assert link(simulator, tenant.id, admin(tenant)).status == 200
 
 
-@pytest.mark.parametrize("value", ["contoso.com", "not-a-guid", 42, ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "contoso.com",
+        "not-a-guid",
+        42,
+        "",
+        None,
+        "{3de359df-dfff-4ff9-9861-84356d050736}",  # braces: one tenant named two ways
+        " 3de359df-dfff-4ff9-9861-84356d050736",
+        "3de359dfdfff4ff9986184356d050736",
+        "urn:uuid:3de359df-dfff-4ff9-9861-84356d050736",
+    ],
+)
 def test_a_connect_request_with_a_tenant_that_is_not_a_tenant_id_is_refused(connect_env, value):
     answer = call("connect", "POST", body={"account": "acct-a", "tenantId": value})
     assert answer.status == 400, answer.text

@@ -124,17 +124,12 @@ def test_a_run_that_trusts_nothing_written_fences_before_it_reads_after_a_stale_
     newer run raises the fence before it reads the table (core/delta_reads.py), so the stale
     transaction is refused. Were the table read first, the stale row would land after the
     newer run judged the table current, and stay until the daily reconciliation."""
-    assert main(["sync"]) == 0, capsys.readouterr()  # a full run: a trusted summary, a link
-    member = tenant.of_kind("member")[0]
-    before = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[member["id"]]
+    before = _synced_member(tenant, app_env, capsys)
     ttl = timedelta(minutes=1)
 
     async def scenario() -> Any:
         async with SyncService(load_settings(app_env)) as service:
-            now = utc_now()
-            stale_run = new_run_id(now)
-            stale = await service.leases.acquire(tenant.id, stale_run, now, ttl)
-            assert stale is not None
+            stale_run, stale = await _stale_holder(service, tenant.id, ttl)
             # What the engine's writer does as it opens (core/lazy_writer.py): mark, fence.
             await service.sync_state.mark_writing(tenant.id, stale_run)
             early = await service.employees.writer(tenant.id, stale)
@@ -151,8 +146,72 @@ def test_a_run_that_trusts_nothing_written_fences_before_it_reads_after_a_stale_
     later = asyncio.run(scenario())
     assert later.status == "succeeded" and later.mode == "delta", later.to_json()
     assert sum(later.to_json()["counts"][k] for k in ("created", "updated", "deleted")) == 0
-    after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[member["id"]]
+    after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[_member_id(tenant)]
     assert after["Title"] == before["Title"] and after["RunId"] == before["RunId"]
+
+
+def test_a_stale_runs_writing_mark_that_lands_late_stops_its_writes(tenant, app_env, capsys):
+    """The argument of core/delta_reads.py: a run marks the summary before its first write, so a
+    newer holder that finds the summary trusted may read before it fences. A mark checked the
+    lease and then went out: a stale holder whose host froze between the check and the send
+    (its fence already raised, as the engine raises both at once) marks the summary after the
+    newer holder, an idle run that raises no fence, read it as trusted. Were the mark to count,
+    the stale run's rows would land after that run judged the table current."""
+    before = _synced_member(tenant, app_env, capsys)
+    ttl = timedelta(minutes=1)
+
+    async def scenario() -> Any:
+        async with SyncService(load_settings(app_env)) as service:
+            stale_run, stale = await _stale_holder(service, tenant.id, ttl)
+            early = await service.employees.writer(tenant.id, stale)  # fence raised, checked
+            store = service.run_sync_state.for_lease(service.leases, stale)  # the run's store
+            table = store._table
+            send, sending, wake = table.submit_transaction, asyncio.Event(), asyncio.Event()
+
+            async def frozen(operations: Any, **kwargs: Any) -> Any:
+                sending.set()  # the host freezes with the mark about to go out
+                await wake.wait()
+                return await send(operations, **kwargs)
+
+            table.submit_transaction = frozen  # type: ignore[method-assign]
+            mark = asyncio.create_task(store.mark_writing(tenant.id, stale_run))
+            await sending.wait()
+            later = await sync_exclusively(
+                service, RunRequest(tenant.id), now=lambda: utc_now() + 2 * ttl
+            )
+            wake.set()  # the frozen host wakes up and goes on
+            try:
+                await mark
+            except LeaseLost:
+                pass  # the stale run stops before its first write (core/lazy_writer.py)
+            else:
+                await early.put_entity({**before, "Title": "Stale Title", "RunId": stale_run})
+                await early.flush()
+            return later
+
+    later = asyncio.run(scenario())
+    assert later.status == "succeeded" and later.mode == "delta", later.to_json()
+    after = stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[_member_id(tenant)]
+    assert after["Title"] == before["Title"] and after["RunId"] == before["RunId"]
+
+
+def _synced_member(tenant: Any, app_env: dict[str, str], capsys: Any) -> dict[str, Any]:
+    """A member's row after a full run (a trusted summary, a delta link)."""
+    assert main(["sync"]) == 0, capsys.readouterr()
+    return stored_rows(app_env["TABLES_CONNECTION_STRING"], tenant.id)[_member_id(tenant)]
+
+
+def _member_id(tenant: Any) -> str:
+    return str(tenant.of_kind("member")[0]["id"])
+
+
+async def _stale_holder(service: SyncService, tenant_id: str, ttl: timedelta) -> tuple[str, Any]:
+    """A run's id and the lease it holds: the holder that goes stale."""
+    now = utc_now()
+    stale_run = new_run_id(now)
+    stale = await service.leases.acquire(tenant_id, stale_run, now, ttl)
+    assert stale is not None
+    return stale_run, stale
 
 
 def row(tenant_id: str, number: int, title: str) -> dict[str, Any]:

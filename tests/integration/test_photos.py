@@ -3,6 +3,7 @@ for the bytes) against the simulator's photos, azure-storage-blob against Azurit
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -511,3 +512,42 @@ def test_a_failed_photo_batch_stops_the_batches_still_to_send(
     assert report["status"] == "succeeded"
     assert any(w.startswith("Photos were not refreshed") for w in report["warnings"])
     assert len([r for r in simulator.requests if r.path == "/v1.0/$batch"]) == 1
+
+
+def test_a_run_cancelled_while_a_failed_batch_stops_the_others_stays_cancelled(
+    tenant, simulator, app_env, monkeypatch
+):
+    # The lease keeper cancels a run whose lease passed on (app/exclusive.py). When that comes
+    # while the photo step is stopping the batches behind a failed one, the run must stop
+    # cancelled, not go on as if only the photos had failed.
+    from sync_core.app.service import SyncService
+    from sync_core.settings import load_settings
+
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    simulator.faults.bad_gateway(1, path_prefix="/v1.0/$batch")
+    post = photos_graph.PhotoReader._post
+    outer: list[asyncio.Task[Any]] = []
+
+    async def held_back(self: Any, user_ids: list[str], size: str) -> Any:
+        if user_ids[0] == ids[0]:
+            return await post(self, user_ids, size)  # the real batch: the simulator's 502
+        try:
+            await asyncio.Event().wait()  # a batch still in flight when the first fails
+        except asyncio.CancelledError:
+            outer[0].cancel()  # the lease keeper's cancel, at that very moment
+            raise
+
+    monkeypatch.setattr(photos_graph.PhotoReader, "_post", held_back)
+    ids = sorted(u["id"] for u in tenant.users)
+
+    async def scenario() -> None:
+        async with SyncService(load_settings(app_env)) as service:
+            directory = await service.open_directory(tenant.id)
+            try:
+                outer.append(asyncio.current_task())  # type: ignore[arg-type]
+                await directory.photo_metadata(ids, "240x240")
+            finally:
+                await directory.close()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(scenario())

@@ -62,6 +62,21 @@ class LinkedSyncState(TableSyncStateStore):
         """Every write of a run here (the link, the summary and its `Writing` mark) lands only
         while the run still holds its lease, and carries the guard: a MERGE of the
         configuration row, refused once an unlink deleted it."""
+        await self._check_lease(tenant_id)
+        return await self._guarded(tenant_id, operations)
+
+    async def _submit_mark(self, tenant_id: str, operations: list[Any]) -> list[Any]:
+        """The mark is written first and the lease checked after, as the fence rows are
+        (tables/write_fence.py): a newer holder that read the summary as trusted, and so read
+        the table before raising its fence (core/delta_reads.py), took the lease before this
+        check, which then stops the run before its first write. Checked first, a mark sent
+        late (a host frozen between the check and the send) would land after that read, and
+        the run's rows with it."""
+        written = await self._guarded(tenant_id, operations)
+        await self._check_lease(tenant_id)
+        return written
+
+    async def _check_lease(self, tenant_id: str) -> None:
         if self._leases is not None and isinstance(self._lease, Lease):
             current = await self._leases.get(tenant_id)
             if current is None or (current.holder, current.token) != (
@@ -69,6 +84,8 @@ class LinkedSyncState(TableSyncStateStore):
                 self._lease.token,
             ):
                 raise LeaseLost(f"the lease of tenant {tenant_id} passed on while the run went on")
+
+    async def _guarded(self, tenant_id: str, operations: list[Any]) -> list[Any]:
         if tenant_id == self._home:
             return await super()._submit(tenant_id, operations)
         guard = (

@@ -60,8 +60,12 @@ class TableSyncStateStore:
         # MERGE: the last summary stays readable (for an operator), but `Writing` makes it
         # untrusted until a run stores a new one.
         operation = ("upsert", _writing(tenant_id, run_id), {"mode": UpdateMode.MERGE})
-        written = await self._submit(tenant_id, [operation])
+        written = await self._submit_mark(tenant_id, [operation])
         return str(written[0]["etag"])
+
+    async def _submit_mark(self, tenant_id: str, operations: list[Any]) -> list[Any]:
+        """The `Writing` mark's transaction (a run's store checks its lease after it)."""
+        return await self._submit(tenant_id, operations)
 
     async def save(
         self,
