@@ -142,10 +142,11 @@ async def _finishing(
     see it pending until it expires."""
     try:
         return await step
-    except SyncError as error:
+    except Exception as error:  # every failure, a bug too: the request must not stay pending
+        code = error.code if isinstance(error, SyncError) else ErrorCode.INTERNAL_ERROR
         text = (
             "The app could not finish linking the tenant "
-            f"({error.code}); nothing more happens with this link: start again in a few minutes."
+            f"({code}); nothing more happens with this link: start again in a few minutes."
         )
         with contextlib.suppress(SyncError):  # storage itself may be what failed
             await service.connect_requests.finish(
@@ -153,7 +154,7 @@ async def _finishing(
                 {
                     "status": "failed",
                     "code": LinkRefusal.NOT_FINISHED,
-                    "errorCode": error.code,
+                    "errorCode": code,
                     "reason": text,
                     "account": request.account,
                     "tenantId": request.signed_in_tenant,

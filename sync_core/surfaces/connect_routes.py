@@ -100,6 +100,10 @@ async def connect_callback(request: ApiRequest, context: RouteContext) -> ApiRes
         log.error("consent callback failed: %s", getattr(error, "code", ErrorCode.INVALID_SETTINGS))
         text = "The app could not finish linking the tenant; try again in a few minutes."
         return _page(503, page("Tenant not linked", f"<p>{text}</p>"))
+    except Exception:  # a bug: still a page for the admin's browser, never the API's JSON
+        log.exception("consent callback failed: internal error")
+        text = "The app could not finish linking the tenant (an internal error); try again."
+        return _page(500, page("Tenant not linked", f"<p>{text}</p>"))
     if outcome.next_url:  # signed in: on to the admin-consent page of that tenant
         return ApiResponse(302, "", {**_NO_STORE, "Location": outcome.next_url}, _HTML)
     if outcome.return_url:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from azure.data.tables import TableServiceClient, UpdateMode
 from connect_flow import (
     CALLBACK,
     follow,
@@ -255,6 +256,25 @@ def test_a_callback_that_fails_part_way_says_so_instead_of_pending(connect_env, 
     assert not registered(tenant.id)
     # Started again, it links.
     assert link(simulator, tenant.id, admin(tenant)).status == 200
+
+
+def test_a_callback_that_fails_on_a_bug_ends_its_request_too(connect_env, simulator, tenant):
+    """Not only the classified failures: a request whose stored configuration no longer reads
+    (a row edited by hand, or written by another version) ends failed as well, as
+    `internal_error`, instead of staying pending."""
+    started = start({"config": {"fields": [{"name": "Title", "source": "jobTitle"}]}})
+    rows = TableServiceClient.from_connection_string(connect_env["TABLES_CONNECTION_STRING"])
+    table = rows.get_table_client("TenantConfigs")
+    table.update_entity(
+        {"PartitionKey": "~connect", "RowKey": f"request-{started['requestId']}", "Config0": "{"},
+        mode=UpdateMode.MERGE,
+    )
+    page = follow(simulator, started, tenant.id, admin(tenant))
+    assert page.status == 500, page.text
+    outcome = request_outcome(started["requestId"])
+    assert (outcome["status"], outcome["reasonCode"]) == ("failed", "not_finished"), outcome
+    assert outcome["errorCode"] == "internal_error" and "{" not in outcome["reason"]
+    assert not registered(tenant.id)
 
 
 @pytest.mark.parametrize(
