@@ -23,11 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
-import tracemalloc
 from dataclasses import dataclass
 
-from bench.simulated import simulated_tenant
+from bench.simulated import measured_run, simulated_tenant
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,10 @@ async def _measure(simulator, tenant: dict, args: argparse.Namespace) -> dict[st
     async with SyncService(load_settings(os.environ)) as service:
 
         async def run(name: str, *, full: bool) -> None:
-            simulator.clear_requests()
-            tracemalloc.start()
-            started = time.perf_counter()
-            report = await sync_exclusively(service, RunRequest(tenant_id, full=full))
-            seconds = time.perf_counter() - started
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            assert report.status == "succeeded", report.errors
-            requests = sum(
-                1 for r in simulator.requests if r.surface == "graph" and r.tenant == tenant_id
+            m = await measured_run(service, simulator, tenant_id, full=full, trace_memory=True)
+            results[name] = Measured(
+                m.report.mode, m.graph_requests, m.seconds, m.report.writes, m.peak_mib or 0.0
             )
-            results[name] = Measured(report.mode, requests, seconds, report.writes, peak / 2**20)
 
         await sync_exclusively(service, RunRequest(tenant_id))  # the table filled, not measured
         simulator.faults.latency(args.latency_ms)

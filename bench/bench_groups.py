@@ -22,10 +22,9 @@ import argparse
 import asyncio
 import json
 import os
-import time
 import uuid
 
-from bench.simulated import simulated_tenant
+from bench.simulated import measured_run, simulated_tenant
 
 
 def main() -> None:
@@ -87,16 +86,10 @@ async def _measure(simulator, tenant: dict, args: argparse.Namespace) -> dict[st
         await service.configs.put(tenant_id, config)
 
         async def run(name: str, *, full: bool) -> None:
-            simulator.clear_requests()
-            started = time.perf_counter()
-            report = await sync_exclusively(service, RunRequest(tenant_id, full=full))
-            seconds = time.perf_counter() - started
-            assert report.status == "succeeded", report.errors
-            requests = sum(
-                1 for r in simulator.requests if r.surface == "graph" and r.tenant == tenant_id
-            )
-            c = report.counts
-            results[name] = (report.mode, requests, seconds, c.created, c.updated, c.deleted)
+            m = await measured_run(service, simulator, tenant_id, full=full)
+            c = m.report.counts
+            results[name] = (m.report.mode, m.graph_requests, m.seconds, c.created, c.updated,
+                             c.deleted)  # fmt: skip
 
         await sync_exclusively(service, RunRequest(tenant_id))  # the table filled, not measured
         simulator.faults.latency(args.latency_ms)

@@ -29,7 +29,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from bench.simulated import simulated_tenant
+from bench.simulated import measured_run, simulated_tenant
 
 MANAGER_FIELDS = [
     {"name": "ManagerName", "source": "manager.displayName"},
@@ -88,15 +88,9 @@ async def _measure(simulator: Any, tenant: dict, managers: list[str], args: Any)
             await directory.close()
 
         async def run(name: str, *, full: bool) -> None:
-            simulator.clear_requests()
-            tracemalloc.start()
-            started = time.perf_counter()
-            report = await sync_exclusively(service, RunRequest(tenant_id, full=full))
-            seconds = time.perf_counter() - started
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            assert report.status == "succeeded", report.errors
-            runs[name] = (report.mode, requests(), seconds, report.writes, peak / 2**20)
+            m = await measured_run(service, simulator, tenant_id, full=full, trace_memory=True)
+            mode, writes = m.report.mode, m.report.writes
+            runs[name] = (mode, m.graph_requests, m.seconds, writes, m.peak_mib or 0.0)
 
         await run("full, no manager field", full=True)
         document = {"fields": [*parse_config({}).to_json()["fields"], *MANAGER_FIELDS]}

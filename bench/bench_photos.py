@@ -25,10 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 
-from bench.simulated import simulated_tenant
+from bench.simulated import measured_run, simulated_tenant
 
 
 @dataclass(frozen=True)
@@ -70,21 +69,17 @@ async def _measure(simulator, tenant: dict, args: argparse.Namespace) -> dict[st
     async with SyncService(load_settings(os.environ)) as service:
 
         async def run(name: str, *, full: bool) -> None:
-            simulator.clear_requests()
-            started = time.perf_counter()
-            report = await sync_exclusively(service, RunRequest(tenant_id, full=full))
-            seconds = time.perf_counter() - started
-            assert report.status == "succeeded", report.errors
+            m = await measured_run(service, simulator, tenant_id, full=full)
             log = [r for r in simulator.requests if r.tenant == tenant_id]
             graph = [r for r in log if r.surface == "graph"]
             results[name] = Measured(
-                report.mode,
-                len(graph),
+                m.report.mode,
+                m.graph_requests,
                 sum(1 for r in graph if r.path == "/v1.0/$batch"),
                 sum(1 for r in log if r.surface == "batch"),
                 sum(1 for r in graph if r.path.endswith("/$value")),
-                seconds,
-                report.counts.employees,
+                m.seconds,
+                m.report.counts.employees,
             )
 
         await sync_exclusively(service, RunRequest(tenant_id))  # without photos, not measured

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +42,35 @@ def simulated_tenant(
     finally:
         simulator.stop()
         azurite.stop()
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    report: Any  # the run's RunReport
+    seconds: float
+    graph_requests: int  # the tenant's requests on the simulator's Graph surface
+    peak_mib: float | None  # the Python heap's peak during the run, when traced
+
+
+async def measured_run(
+    service: Any, simulator: Any, tenant_id: str, *, full: bool, trace_memory: bool = False
+) -> MeasuredRun:
+    """One run through `sync_exclusively`, as the CLI and the worker run it, on a cleared
+    request log; it must succeed (a benchmark of a failed run measures nothing)."""
+    from sync_core.app.exclusive import sync_exclusively
+    from sync_core.core.engine import RunRequest
+
+    simulator.clear_requests()
+    if trace_memory:
+        tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        report = await sync_exclusively(service, RunRequest(tenant_id, full=full))
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 2**20 if trace_memory else None
+    finally:
+        if trace_memory:
+            tracemalloc.stop()
+    assert report.status == "succeeded", report.errors
+    graph = sum(1 for r in simulator.requests if r.surface == "graph" and r.tenant == tenant_id)
+    return MeasuredRun(report, seconds, graph, peak)
