@@ -105,6 +105,15 @@ def add_tenant(simulator: Simulator, users: int, seed: int, name: str) -> SimTen
 
 
 @pytest.fixture
+def reset_delta_and_faults(simulator: Simulator) -> Iterator[None]:
+    """After the test, the session's simulator without the delta plans and faults it set (a
+    module asks for it with `pytest.mark.usefixtures("reset_delta_and_faults")`)."""
+    yield
+    simulator.delta.clear()
+    simulator.faults.clear()
+
+
+@pytest.fixture
 def tenant(simulator: Simulator, request: pytest.FixtureRequest) -> SimTenant:
     """60 generated users of every kind; the seed follows the test's name, so runs repeat."""
     seed = BASE_SEED + zlib.crc32(request.node.name.encode())

@@ -19,14 +19,7 @@ from tests.integration.helpers import (
     sync,
 )
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _reset_simulator(simulator):
-    yield
-    simulator.delta.clear()
-    simulator.faults.clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reset_delta_and_faults")]
 
 
 def sync_state(app_env: dict[str, str], tenant_id: str) -> dict[str, Any] | None:

@@ -16,15 +16,8 @@ from tests.integration import group_scopes
 from tests.integration.group_scopes import GROUP_ROLES, gid, people, scoped
 from tests.integration.helpers import CLEAN_UP, configure, graph_requests, stored_rows, sync
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reset_delta_and_faults")]
 nested = group_scopes.nested  # the fixture: nested groups with a cycle
-
-
-@pytest.fixture(autouse=True)
-def _reset_simulator(simulator):
-    yield
-    simulator.delta.clear()
-    simulator.faults.clear()
 
 
 def rows(app_env, tenant) -> dict[str, dict[str, Any]]:

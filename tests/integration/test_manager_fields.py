@@ -25,14 +25,7 @@ from tests.integration.helpers import (
     sync,
 )
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _reset_simulator(simulator):
-    yield
-    simulator.delta.clear()
-    simulator.faults.clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reset_delta_and_faults")]
 
 
 @pytest.fixture

@@ -26,14 +26,7 @@ from sync_core.errors import RetriableError
 from sync_core.settings import load_settings
 from tests.integration.helpers import stored_rows
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _reset_simulator(simulator):
-    yield
-    simulator.delta.clear()
-    simulator.faults.clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reset_delta_and_faults")]
 
 
 def run(counter: TableRequestCounter | None = None, service_class: type = SyncService,
