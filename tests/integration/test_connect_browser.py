@@ -17,41 +17,22 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.devserver import DevServer
 from simulator.signin import GLOBAL_ADMINISTRATOR
+from tests.integration.browser import headless_chromium
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    assert os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER), (
-        "Chromium is missing: run scripts/install-browser.sh as root (it installs Debian's chromium "
-        "and chromium-driver), or `apt-get install -y chromium chromium-driver`"
-    )
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        # The simulator's certificate comes from the test CA, which Chromium's store lacks.
-        "--ignore-certificate-errors",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    yield driver
-    driver.quit()
+    # The simulator's certificate comes from the test CA, which Chromium's store lacks.
+    with headless_chromium("--ignore-certificate-errors") as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -14,17 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.azurite import start_azurite
 from devtools.devserver import DevServer
+from tests.integration.browser import headless_chromium
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 # Loaded into a page of the dev server's origin: the button and what it does.
 DASHBOARD = """
@@ -46,19 +43,8 @@ document.getElementById('sync-now').onclick = async () => {
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    assert os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER), (
-        "Chromium is missing: run scripts/install-browser.sh as root (it installs Debian's chromium "
-        "and chromium-driver), or `apt-get install -y chromium chromium-driver`"
-    )
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:
+        yield driver
 
 
 @pytest.fixture
