@@ -5,25 +5,17 @@ Real processes: the CLI in a subprocess, Azurite really stopped and started agai
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableServiceClient
 
 from devtools.azurite import Azurite, start_azurite
-from sync_core.adapters.storage_names import LEASES_TABLE, RUNS_TABLE
-from sync_core.adapters.tables.run_index_rows import PARTITION, index_of
 from sync_core.surfaces.cli import main
+from tests.integration.sync_process import run_statuses, start_sync
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -48,39 +40,6 @@ def env(simulator, tenant, own_storage, monkeypatch) -> dict[str, str]:
     return values
 
 
-def _records(connection_string: str, tenant_id: str) -> dict[str, str]:
-    """run id -> status: a run in flight is kept in its run index row (SyncLeases, partition
-    `lease`), a finished one in SyncRuns."""
-    service = TableServiceClient.from_connection_string(connection_string)
-    try:
-        rows = service.get_table_client(RUNS_TABLE).query_entities(
-            "PartitionKey eq @t", parameters={"t": tenant_id}
-        )
-        statuses = {row["RunId"]: row["Status"] for row in rows}
-        index = service.get_table_client(LEASES_TABLE).get_entity(PARTITION, tenant_id)
-    except ResourceNotFoundError:  # the CLI has not created its tables (or the row) yet
-        return {}
-    return {**statuses, **{run.run_id: str(run.status) for run in index_of(index).runs}}
-
-
-def _start_sync(connection_string: str, tenant_id: str) -> tuple[subprocess.Popen[str], str]:
-    """`sync --json` in a subprocess, returned once its run record says `running`."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sync_core", "sync", "--json"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    while True:
-        running = [r for r, s in _records(connection_string, tenant_id).items() if s == "running"]
-        if running:
-            return process, running[0]
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.1)
-
-
 @pytest.mark.timeout(240)
 def test_storage_stopped_mid_run_names_the_run_and_the_next_sync_takes_over(
     simulator, tenant, env, own_storage, capsys, caplog
@@ -88,7 +47,7 @@ def test_storage_stopped_mid_run_names_the_run_and_the_next_sync_takes_over(
     storage = own_storage[0]
     simulator.faults.latency(1500)  # every Graph request slow: the run is mid-way for seconds
     try:
-        process, run_id = _start_sync(storage.connection_string, tenant.id)
+        process, run_id = start_sync(storage.connection_string, tenant.id)
         storage.stop()
         stdout, stderr = process.communicate(timeout=180)
     finally:
@@ -109,13 +68,13 @@ def test_storage_stopped_mid_run_names_the_run_and_the_next_sync_takes_over(
     # Storage back, on the same data: the record still says running, the lease is still held.
     ports = (storage.table_port, storage.queue_port, storage.blob_port)
     own_storage.append(start_azurite(location=storage.location, ports=ports))
-    assert _records(storage.connection_string, tenant.id) == {run_id: "running"}
+    assert run_statuses(storage.connection_string, tenant.id) == {run_id: "running"}
     capsys.readouterr()
     assert main(["sync", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
     # The takeover says why (a warning: on stderr from a shell; pytest captures the log).
     assert f"run {run_id}" in caplog.text and "is gone" in caplog.text
-    statuses = _records(storage.connection_string, tenant.id)
+    statuses = run_statuses(storage.connection_string, tenant.id)
     assert statuses[run_id] == "failed"  # closed (abandoned) by the run that took over
 
 
@@ -126,7 +85,7 @@ def test_a_killed_sync_does_not_keep_the_tenant_busy(
     storage = own_storage[0]
     simulator.faults.latency(1500)
     try:
-        process, run_id = _start_sync(storage.connection_string, tenant.id)
+        process, run_id = start_sync(storage.connection_string, tenant.id)
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)  # reaped: the process no longer exists
     finally:
@@ -136,4 +95,4 @@ def test_a_killed_sync_does_not_keep_the_tenant_busy(
     assert main(["sync", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
     assert f"run {run_id}" in caplog.text and "is gone" in caplog.text
-    assert _records(storage.connection_string, tenant.id)[run_id] == "failed"
+    assert run_statuses(storage.connection_string, tenant.id)[run_id] == "failed"
