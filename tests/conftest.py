@@ -27,6 +27,7 @@ from devtools.azurite import Azurite, start_azurite  # noqa: E402
 from simulator import Simulator, World  # noqa: E402
 from simulator.generator import GeneratorOptions, generate_world, kind_of  # noqa: E402
 from sync_core.surfaces.cli import main  # noqa: E402
+from tests.app_settings import app_settings  # noqa: E402
 
 BASE_SEED = 20261126
 
@@ -124,22 +125,8 @@ def tenant(simulator: Simulator, request: pytest.FixtureRequest) -> SimTenant:
 def app_env(
     simulator: Simulator, azurite: Azurite, tenant: SimTenant, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """The app's settings for this tenant, in os.environ as a deployment would have them
-    (azure-identity reads the managed-identity endpoint from there)."""
-    for name in (
-        "ENTRA_CLIENT_SECRET",
-        "TABLES_ENDPOINT",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_TENANT_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    env = {
-        **simulator.environment(tenant.id),
-        "TABLES_CONNECTION_STRING": azurite.connection_string,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+    """The app's settings for this tenant and the session's Azurite (tests/app_settings.py)."""
+    return app_settings(simulator, tenant.id, azurite.connection_string, monkeypatch)
 
 
 @dataclass

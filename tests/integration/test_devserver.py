@@ -19,6 +19,7 @@ import pytest
 
 from devtools.azurite import Azurite, start_azurite
 from devtools.devserver import DevServer
+from tests.app_settings import app_settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,7 @@ def own_azurite() -> Iterator[Azurite]:
 
 @pytest.fixture
 def env(simulator, tenant, own_azurite, monkeypatch) -> dict[str, str]:
-    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    values = {
-        **simulator.environment(tenant.id),
-        "TABLES_CONNECTION_STRING": own_azurite.connection_string,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
+    values = app_settings(simulator, tenant.id, own_azurite.connection_string, monkeypatch)
     return values
 
 

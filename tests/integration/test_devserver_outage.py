@@ -13,6 +13,7 @@ import pytest
 
 from devtools.azurite import start_azurite
 from devtools.devserver import DevServer
+from tests.app_settings import app_settings
 
 pytestmark = pytest.mark.integration
 
@@ -22,14 +23,7 @@ def test_the_queue_worker_waits_out_a_stopped_azurite(
     simulator, tenant, monkeypatch, tmp_path: Path, caplog
 ):
     storage = [start_azurite(location=tmp_path / "azurite")]
-    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    env = {
-        **simulator.environment(tenant.id),
-        "TABLES_CONNECTION_STRING": storage[0].connection_string,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    app_settings(simulator, tenant.id, storage[0].connection_string, monkeypatch)
     server = DevServer(dict(os.environ), work_queue=True)
     base = server.start()
     try:

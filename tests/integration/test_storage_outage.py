@@ -13,6 +13,7 @@ import pytest
 
 from devtools.azurite import Azurite, start_azurite
 from sync_core.surfaces.cli import main
+from tests.app_settings import app_settings
 from tests.integration.sync_process import run_statuses, start_sync
 
 pytestmark = pytest.mark.integration
@@ -29,14 +30,7 @@ def own_storage(tmp_path: Path) -> Iterator[list[Azurite]]:
 
 @pytest.fixture
 def env(simulator, tenant, own_storage, monkeypatch) -> dict[str, str]:
-    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    values = {
-        **simulator.environment(tenant.id),
-        "TABLES_CONNECTION_STRING": own_storage[0].connection_string,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
+    values = app_settings(simulator, tenant.id, own_storage[0].connection_string, monkeypatch)
     return values
 
 

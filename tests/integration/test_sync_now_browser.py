@@ -19,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.azurite import start_azurite
 from devtools.devserver import DevServer
+from tests.app_settings import app_settings
 from tests.integration.browser import headless_chromium
 
 pytestmark = pytest.mark.integration
@@ -51,14 +52,7 @@ def browser() -> Iterator[webdriver.Chrome]:
 def dev_server(simulator, tenant, monkeypatch) -> Iterator[str]:
     # Its own Azurite: the session's queue holds messages other tests sent and nobody worked.
     storage = start_azurite()
-    for name in ("ENTRA_CLIENT_SECRET", "TABLES_ENDPOINT", "AZURE_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    env = {
-        **simulator.environment(tenant.id),
-        "TABLES_CONNECTION_STRING": storage.connection_string,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    app_settings(simulator, tenant.id, storage.connection_string, monkeypatch)
     server = DevServer(dict(os.environ), work_queue=True)
     yield server.start()
     server.stop()
