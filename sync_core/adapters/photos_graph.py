@@ -99,34 +99,24 @@ class PhotoReader:
         self._sleep = sleep
 
     async def photo_metadata(self, user_ids: Sequence[str], size: str) -> list[PhotoMeta]:
-        # The batches run in a task of their own: a cancel from outside (the lease keeper's,
-        # app/exclusive.py) that comes while the group stops the batches behind a failed one
-        # is swallowed by the group, which reports only the failure, and the run would go on
-        # as if the photos alone had failed. Waited for here, the cancel stays this task's.
-        batches_read = asyncio.create_task(self._all_batches(user_ids, size))
-        try:
-            await asyncio.wait({batches_read})
-        except asyncio.CancelledError:
-            batches_read.cancel()
-            await asyncio.wait({batches_read})
-            raise
-        return batches_read.result()
-
-    async def _all_batches(self, user_ids: Sequence[str], size: str) -> list[PhotoMeta]:
         gate = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
         async def one(chunk: list[str]) -> list[PhotoMeta]:
             async with gate:
                 return await self._batch(chunk, size)
 
-        # A task group, not gather: a batch that fails the read cancels the others, so no
-        # request of a failed run is still going out after it ends.
+        reads = [asyncio.ensure_future(one(chunk)) for chunk in batches(user_ids)]
         try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(chunk)) for chunk in batches(user_ids)]
-        except BaseExceptionGroup as failed:  # the first failure, classified as it was raised
-            raise failed.exceptions[0] from None
-        return [meta for task in tasks for meta in task.result()]
+            results = await asyncio.gather(*reads)
+        except BaseException:
+            # A batch failed, or the run was cancelled from outside (the lease keeper's cancel,
+            # app/exclusive.py): the batches still going are stopped, so no request of a
+            # failed run goes out after it, and that failure or that cancel is what is raised.
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
+        return [meta for chunk in results for meta in chunk]
 
     async def _batch(self, user_ids: list[str], size: str) -> list[PhotoMeta]:
         """One batch; the throttled requests asked again (only they), bounded."""
