@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -292,52 +290,6 @@ def test_bootstrap_refuses_a_wrong_python_up_front(tmp_path, version: str) -> No
     )
     assert result.returncode == 2
     assert f"is Python {version}" in result.stderr and "install python3.11" in result.stderr
-
-
-# --- the newcomer's path -------------------------------------------------------------------------
-
-
-def test_demo_keep_leaves_the_simulator_and_azurite_running_for_the_cli(tmp_path) -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "devtools.demo", "--users", "30", "--keep"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        env_file = None
-        deadline = time.monotonic() + 240
-        lines: list[str] = []
-        assert demo.stdout is not None
-        while time.monotonic() < deadline:
-            line = demo.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.strip().startswith("source "):
-                env_file = line.split(maxsplit=1)[1].strip()
-            if "Press Ctrl-C" in line:
-                break
-        assert env_file is not None, "".join(lines)
-        result = subprocess.run(
-            ["bash", "-c", f"source {env_file} && {ROOT}/bin/sync-core runs --json"],
-            cwd=tmp_path,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("ENTRA_", "TABLES_"))},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        assert [run["status"] for run in json.loads(result.stdout)["runs"]] == [
-            "succeeded",
-            "succeeded",
-        ]
-    finally:
-        demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=60)
-    assert demo.returncode == 0
 
 
 def test_a_graph_host_that_does_not_resolve_is_unreachable_not_dropped(caplog) -> None:
