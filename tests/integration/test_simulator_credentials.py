@@ -38,19 +38,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from simulator import Simulator, World
-from simulator.certs import ClientCertificate, make_client_certificate
+from simulator.certs import ClientCertificate
+from tests.integration.credential_world import (
+    EXCHANGE,
+    EXPIRED_CERT,
+    GOOD_CERT,
+    NOW,
+    STRANGER_CERT,
+)
 
 pytestmark = pytest.mark.integration
 
 WORLD_FILE = Path(__file__).parents[1] / "fixtures" / "simulator_world.json"
-EXCHANGE = "api://AzureADTokenExchange"
 CALLBACK = "https://sync.example.com/api/connect/callback"
-NOW = dt.datetime.now(dt.UTC)
-GOOD_CERT = make_client_certificate("sync good")
-EXPIRED_CERT = make_client_certificate(
-    "sync expired", not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=1)
-)
-STRANGER_CERT = make_client_certificate("not registered")
 VAULT_CERT_EXPIRES = (NOW + dt.timedelta(days=20)).replace(microsecond=0)
 
 APP_NAMES = ("expired_secret", "fic_issuer", "fic_audience", "fic_subject", "no_fic", "fresh")
