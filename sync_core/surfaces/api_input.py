@@ -139,7 +139,11 @@ def _problem(key: str, message: str, value: Any) -> dict[str, Any]:
 
 
 def config_problems(error: ConfigError) -> list[dict[str, Any]]:
-    return [{**problem, "value": echo(problem["value"])} for problem in error.to_json()]
+    # A path names the caller's keys (an unknown one may be a megabyte): shortened too.
+    return [
+        {**problem, "path": echo(problem["path"]), "value": echo(problem["value"])}
+        for problem in error.to_json()
+    ]
 
 
 def invalid_config(error: ConfigError, message: str) -> ApiError:
