@@ -497,6 +497,21 @@ def test_a_batch_answer_without_a_list_of_responses_is_asked_again(
     assert counts["photosDownloaded"] + counts["photosMissing"] == len(rows)
 
 
+def test_a_batch_answer_whose_json_body_comes_base64_encoded_is_read(
+    cli, tenant, simulator, app_env, tmp_path
+):
+    # Graph inlines an inner body as JSON, or base64-encodes it; some workloads do the latter
+    # for JSON too, by design (json-batching "Response format"). The metadata is the same.
+    simulator.photos.seed(tenant.id, [u["id"] for u in tenant.users])
+    configure(cli, tmp_path, PHOTOS)
+    simulator.photos.encode_batched_bodies(5)
+    report = sync(cli)
+    counts = report["counts"]
+    assert report["status"] == "succeeded", report["errors"]
+    assert counts["photosFailed"] == 0, report["warnings"]
+    assert counts["photosDownloaded"] + counts["photosMissing"] == counts["photosChecked"] > 0
+
+
 def test_a_failed_photo_batch_stops_the_batches_still_to_send(
     cli, tenant, simulator, app_env, tmp_path, monkeypatch
 ):
