@@ -517,6 +517,7 @@ def test_a_photo_is_linked_in_one_transaction_or_not_at_all(tenant, app_env) -> 
     # photo properties land together: had the photo row landed alone (its transaction full,
     # the employee's merge in the next, which failed or never went as the run was killed),
     # every later run would find the ETag unchanged and the row would stay without its photo.
+    from sync_core.app.service import SyncService
     from sync_core.core.lease import Unfenced
     from sync_core.core.photos import StoredPhoto
     from sync_core.settings import load_settings
@@ -538,8 +539,6 @@ def test_a_photo_is_linked_in_one_transaction_or_not_at_all(tenant, app_env) -> 
             for n in range(99):
                 await cleaner.delete(f"~filler-{n}")
             await cleaner.flush()
-
-    from sync_core.app.service import SyncService
 
     asyncio.run(scenario())
     assert gone not in photo_rows(app_env, tenant.id)
