@@ -5,7 +5,7 @@
 - The batch answers 200 with ``{"responses": [{"id", "status", "headers", "body"}]}``, in any
   order; each inner response has its own status, and a throttled inner request its own 429 with
   ``Retry-After`` (json-batching "Handling throttling"; concepts/throttling.md). A binary body
-  (``$value``) comes base64-encoded.
+  (``$value``) comes base64-encoded, and so may a JSON one (``photos.encode_batched_bodies``).
 - The token is the batch's: each inner request is authorised with it.
 
 The simulator serves the photo requests inside a batch (simulator/photos.py); any other inner
@@ -103,6 +103,8 @@ def _answer(
         return _error(error.status, error.code, error.message)
     if found.content is not None:
         return 200, dict(found.headers), base64.b64encode(found.content).decode()
+    if ctx.photos.take_encoded_body():
+        return 200, dict(found.headers), base64.b64encode(json.dumps(found.json).encode()).decode()
     return 200, dict(found.headers), found.json
 
 

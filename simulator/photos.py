@@ -67,6 +67,7 @@ class PhotoBook:
         self._no_mailbox: set[tuple[str, str]] = set()
         self._versions = 0
         self._inner_faults: list[_InnerFault] = []
+        self._encoded_bodies = 0
 
     def set_photo(
         self,
@@ -118,9 +119,24 @@ class PhotoBook:
                 self._inner_faults.pop(0)
             return fault.status, fault.retry_after
 
+    def encode_batched_bodies(self, count: int) -> None:
+        """Answer the next ``count`` photo requests inside a batch with their JSON body
+        base64-encoded, as Graph does by design for some workloads (a body that is not inlined
+        as JSON is base64: json-batching "Response format")."""
+        with self._lock:
+            self._encoded_bodies += count
+
+    def take_encoded_body(self) -> bool:
+        with self._lock:
+            if self._encoded_bodies == 0:
+                return False
+            self._encoded_bodies -= 1
+            return True
+
     def clear_faults(self) -> None:
         with self._lock:
             self._inner_faults.clear()
+            self._encoded_bodies = 0
 
     def lookup(self, tenant_id: str, user_id: str) -> tuple[Photo | None, bool]:
         """The user's photo and whether the user has a mailbox."""

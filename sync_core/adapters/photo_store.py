@@ -80,7 +80,9 @@ class BlobPhotoStore:
         self, run_writer: WriterPort, tenant_id: str, user_id: str, photo: StoredPhoto
     ) -> None:
         writer = await _writer(run_writer)
-        await writer.put_entity(
+        # Together or not at all: a photo row alone says "linked" to every later run (the ETag
+        # unchanged), and the employee row would stay without its photo.
+        await writer.put_and_merge(
             {
                 "PartitionKey": tenant_id,
                 "RowKey": PHOTO_ROW_PREFIX + user_id,
@@ -88,15 +90,13 @@ class BlobPhotoStore:
                 "GraphETag": photo.etag,
                 "ContentType": photo.content_type,
             },
-            "photo",
-        )
-        await writer.merge_entity(
             {
                 "PartitionKey": tenant_id,
                 "RowKey": user_id,
                 "PhotoBlob": photo.blob,
                 "PhotoETag": photo.etag,
-            }
+            },
+            "photo",
         )
 
     async def unlink(

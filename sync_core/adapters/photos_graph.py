@@ -13,6 +13,7 @@ before letting it through (adapters/graph.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -88,6 +89,18 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     if len(set(keys)) != len(keys):
         raise ValueError("duplicate key")
     return dict(pairs)
+
+
+def _inner_body(body: object) -> object:
+    """An inner response's body: JSON inline, or (json-batching "Response format") base64,
+    which some workloads send for a JSON body too, by design; decoded when it is JSON."""
+    if not isinstance(body, str):
+        return body
+    try:
+        decoded = json.loads(base64.b64decode(body, validate=True))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return body
+    return decoded if isinstance(decoded, dict) else body
 
 
 class PhotoReader:
@@ -180,7 +193,7 @@ class PhotoReader:
                     user_id,
                     status if isinstance(status, int) else 0,
                     headers if isinstance(headers, dict) else {},
-                    answer.get("body"),
+                    _inner_body(answer.get("body")),
                 )
             )
         return metas

@@ -134,11 +134,16 @@ def _is_kind(value: Any, kind: type) -> bool:
 
 
 def _problem(key: str, message: str, value: Any) -> dict[str, Any]:
-    return {"path": f"$.{key}", "message": message, "value": echo(value)}
+    # The key is the caller's input too (an unknown one may be a megabyte): shortened alike.
+    return {"path": f"$.{echo(key)}", "message": message, "value": echo(value)}
 
 
 def config_problems(error: ConfigError) -> list[dict[str, Any]]:
-    return [{**problem, "value": echo(problem["value"])} for problem in error.to_json()]
+    # A path names the caller's keys (an unknown one may be a megabyte): shortened too.
+    return [
+        {**problem, "path": echo(problem["path"]), "value": echo(problem["value"])}
+        for problem in error.to_json()
+    ]
 
 
 def invalid_config(error: ConfigError, message: str) -> ApiError:

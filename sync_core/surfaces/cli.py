@@ -118,7 +118,9 @@ def _fail(
 
 
 def _tenant_id(args: argparse.Namespace, settings: Settings) -> str:
-    tenant = args.tenant or settings.tenant_id
+    # Only an absent --tenant means the default: an empty one (an unset shell variable) is
+    # refused, or `connect --tenant "$T"` would print a link for any organization.
+    tenant = settings.tenant_id if args.tenant is None else args.tenant
     if not is_tenant_id(tenant):
         raise SettingsError([f"--tenant {tenant!r} {TENANT_ID_RULE}"])
     return tenant.lower()

@@ -34,7 +34,7 @@ async def run_command(args: argparse.Namespace, settings: Settings, tenant_id: s
     """The command's exit code. connect and check open what they need themselves (check reads
     Graph, not the tables); the others share one service."""
     if args.command == "connect":
-        return await connect_command(args, settings, tenant_id if args.tenant else None)
+        return await connect_command(args, settings, tenant_id if args.tenant is not None else None)
     if args.command == "check":
         result = await check_connectivity(settings, tenant_id)
         emit(args, result.to_json(), render_check(result))

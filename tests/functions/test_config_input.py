@@ -98,6 +98,19 @@ def test_all_problems_of_a_body_come_together(app_env) -> None:
     }
 
 
+@pytest.mark.parametrize("where", ["top", "nested"])
+def test_an_unknown_key_of_a_megabyte_is_not_echoed_back(app_env, where: str) -> None:
+    # The path names the caller's key: a 1 MB one comes back shortened, as a value does.
+    key = "k" * (1024 * 1024 - 100)
+    body: dict[str, Any] = (
+        {key: 1} if where == "top" else {"fields": [{"name": "A", "source": "city", key: 1}]}
+    )
+    answer = call("tenant_config", "PUT", {"tenantId": str(uuid.uuid4())}, body=body)
+    assert answer.status == 400 and answer.json["error"]["code"] == "invalid_config"
+    assert len(answer.text) < 4096
+    assert any(d["path"].endswith("...") for d in answer.json["error"]["details"])
+
+
 def test_a_large_configuration_is_stored_and_read_back(app_env, cli) -> None:
     """Up to the documented limit whatever validates is stored: 3000 names in an `in` list
     (about 90 KB) used to answer 500 with Table Storage's "64KB"."""

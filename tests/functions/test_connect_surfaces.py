@@ -268,6 +268,16 @@ def test_cli_connect_with_a_tenant_makes_a_link_for_that_organization_only(
     assert request_outcome(printed.json["requestId"])["reasonCode"] == "unexpected_tenant"
 
 
+def test_cli_connect_with_an_empty_tenant_is_refused_not_a_link_for_any_organization(
+    connect_env, cli
+):
+    # `connect --tenant "$CUSTOMER_TENANT"` with the variable unset: the operator asked for one
+    # organization's link; an empty --tenant read as "not given" printed one for any of them.
+    printed = cli("connect", "--callback", CALLBACK, "--account", "ops", "--tenant", "", "--json")
+    assert printed.exit_code == 2, printed.stdout
+    assert "consentUrl" not in printed.stdout and "--tenant" in printed.stderr + printed.stdout
+
+
 @pytest.mark.parametrize(
     "callback",
     ["func-x.azurewebsites.net/api/connect/callback", "http://func-x.azurewebsites.net/cb", ""],

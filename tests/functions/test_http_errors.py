@@ -157,3 +157,17 @@ def test_unexpected_errors_answer_500_without_details() -> None:
             "message": "Unexpected error; the function log has the details.",
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "method"), [("sync_now", "POST"), ("check_connectivity", "POST"), ("connect", "POST")]
+)
+def test_an_unknown_key_of_a_megabyte_is_not_echoed_back(app_env, name, method) -> None:
+    # The body's key is the caller's input as much as its values: a 1 MB key (or one holding
+    # an RTL override or a NUL) is repeated shortened, as a value is, never whole.
+    key = "\u202e\x00" + "k" * (1024 * 1024 - 100)
+    answer = call(name, method, body={key: 1})
+    error = assert_error(answer, 400, "invalid_request")
+    assert len(answer.text) < 4096
+    (detail,) = error["details"]
+    assert detail["path"].startswith("$.\u202e\x00kkk") and detail["path"].endswith("...")

@@ -177,11 +177,16 @@ class TableEmployeeWriter:
         size, exact = storable_bound(entity)
         await self._add((("upsert", entity, {"mode": UpdateMode.REPLACE}), change), size, exact)
 
-    async def merge_entity(self, entity: dict[str, Any], change: str = "merged") -> None:
-        """Queue a merge of these properties into an existing row, fenced like every write: the
-        photo step's properties, which must not replace (or churn) the employee's fields."""
-        size = storable_size(entity)
-        await self._add((("update", entity, {"mode": UpdateMode.MERGE}), change), size, True)
+    async def put_and_merge(
+        self, entity: dict[str, Any], merged: dict[str, Any], change: str = "written"
+    ) -> None:
+        """Queue a row, and a merge of properties into an existing row of the partition (the
+        photo step's, which must not replace or churn the employee's fields), fenced like every
+        write and in one transaction: both land or neither (adapters/photo_store.py)."""
+        size, exact = storable_bound(entity)
+        put = (("upsert", entity, {"mode": UpdateMode.REPLACE}), change)
+        merge = (("update", merged, {"mode": UpdateMode.MERGE}), "merged")
+        await self._add_together([(put, size, exact), (merge, storable_size(merged), True)])
 
     async def delete(self, employee_id: str, change: str = "deleted") -> None:
         size = OPERATION_ENVELOPE_BYTES + 3 * len(employee_id.encode())
@@ -206,20 +211,27 @@ class TableEmployeeWriter:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _add(self, item: tuple[tuple[Any, ...], str], size: int, exact: bool) -> None:
+        await self._add_together([(item, size, exact)])
+
+    async def _add_together(
+        self, items: list[tuple[tuple[tuple[Any, ...], str], int, bool]]
+    ) -> None:
+        """Queue operations that go in the same transaction (a new one when they do not fit)."""
         if self._failure is not None:
             raise self._failure
         room = MAX_BATCH_OPERATIONS - self._fence.extra_operations
         budget = MAX_BATCH_BYTES - self._fence.extra_bytes
-        if self._pending and len(self._pending) < room and self._pending_bytes + size > budget:
+        fits = len(self._pending) + len(items) <= room
+        if self._pending and fits and self._pending_bytes + _total(items) > budget:
             # Bounds would close the transaction: only now are the rows measured exactly.
             self._measure_pending()
-            if not exact:
-                size, exact = operation_bytes(item[0][1]), True
-        if self._pending and (len(self._pending) >= room or self._pending_bytes + size > budget):
+            items = [(i, s, e) if e else (i, operation_bytes(i[0][1]), True) for i, s, e in items]
+        if self._pending and (not fits or self._pending_bytes + _total(items) > budget):
             await self._submit()
-        self._pending.append(item)
-        self._sizes.append((size, exact))
-        self._pending_bytes += size
+        for item, size, exact in items:
+            self._pending.append(item)
+            self._sizes.append((size, exact))
+            self._pending_bytes += size
 
     def _measure_pending(self) -> None:
         for position, (size, exact) in enumerate(self._sizes):
@@ -248,3 +260,7 @@ class TableEmployeeWriter:
     async def _transact(self, batch: list[tuple[tuple[Any, ...], str]], slot: int) -> None:
         landed = await transact(self._table, self._fence, [op for op, _ in batch], slot)
         self.committed.update(batch[position][1] for position in landed)
+
+
+def _total(items: list[tuple[tuple[tuple[Any, ...], str], int, bool]]) -> int:
+    return sum(size for _, size, _ in items)
